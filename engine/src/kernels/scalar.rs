@@ -1,0 +1,40 @@
+//! Portable scalar kernels: the reference every SIMD kernel is tested against, and the code the
+//! baseline tiers (rv64gc, x86-64) run. Written for clarity and ggml's order of operations.
+
+use crate::quant::{BlockQ4_0, BlockQ8_0, QK, f16_to_f32};
+
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The integer dot product of one Q4_0 block with one Q8_0 block.
+pub fn block_dot_q4_0_q8_0(x: &BlockQ4_0, y: &BlockQ8_0) -> i32 {
+    let mut sum = 0i32;
+    for j in 0..QK / 2 {
+        let lo = (x.qs[j] & 0x0f) as i32 - 8;
+        let hi = (x.qs[j] >> 4) as i32 - 8;
+        sum += lo * y.qs[j] as i32 + hi * y.qs[j + QK / 2] as i32;
+    }
+    sum
+}
+
+pub fn block_dot_q8_0_q8_0(x: &BlockQ8_0, y: &BlockQ8_0) -> i32 {
+    x.qs.iter()
+        .zip(&y.qs)
+        .map(|(&a, &b)| a as i32 * b as i32)
+        .sum()
+}
+
+pub fn dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
+    x.iter()
+        .zip(y)
+        .map(|(bx, by)| block_dot_q4_0_q8_0(bx, by) as f32 * f16_to_f32(bx.d) * f16_to_f32(by.d))
+        .sum()
+}
+
+pub fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
+    x.iter()
+        .zip(y)
+        .map(|(bx, by)| block_dot_q8_0_q8_0(bx, by) as f32 * (f16_to_f32(bx.d) * f16_to_f32(by.d)))
+        .sum()
+}

@@ -1,0 +1,219 @@
+//! x86-64 SIMD kernels: AVX2+FMA (tier x86-64-v3) and AVX-512F/BW (x86-64-v4).
+//! Compiled on every x86-64 build as `#[target_feature]` functions, so host tests can run them.
+
+use core::arch::x86_64::*;
+
+use crate::quant::{BlockQ4_0, BlockQ8_0, f16_to_f32};
+
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum256(v: __m256) -> f32 {
+    let lo = _mm256_castps256_ps128(v);
+    let hi = _mm256_extractf128_ps(v, 1);
+    let s = _mm_add_ps(lo, hi);
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    _mm_cvtss_f32(s)
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY: every load reads 8 floats starting at i, with i + 8 <= n checked by the loops.
+    unsafe {
+        while i + 32 <= n {
+            for (k, acc) in acc.iter_mut().enumerate() {
+                let off = i + 8 * k;
+                *acc = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pa.add(off)),
+                    _mm256_loadu_ps(pb.add(off)),
+                    *acc,
+                );
+            }
+            i += 32;
+        }
+        while i + 8 <= n {
+            acc[0] = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pa.add(i)),
+                _mm256_loadu_ps(pb.add(i)),
+                acc[0],
+            );
+            i += 8;
+        }
+    }
+    let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    hsum256(v) + super::scalar::dot_f32(&a[i..n], &b[i..n])
+}
+
+/// 32 signed bytes of `x` times 32 signed bytes of `y`, as eight i32 partial sums.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn mul_sum_i8_pairs(x: __m256i, y: __m256i) -> __m256i {
+    // maddubs needs one unsigned operand: move x's sign onto y. |x| <= 128 and the pair sums
+    // stay within i16 because Q8_0 values lie in [-127, 127].
+    let ax = _mm256_sign_epi8(x, x);
+    let sy = _mm256_sign_epi8(y, x);
+    _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1))
+}
+
+/// The 32 Q4_0 values of a block as signed bytes in [-8, 7], in element order.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn unpack_q4_0(b: &BlockQ4_0) -> __m256i {
+    // SAFETY: qs is exactly 16 bytes.
+    let packed = unsafe { _mm_loadu_si128(b.qs.as_ptr().cast()) };
+    let mask = _mm_set1_epi8(0x0f);
+    let lo = _mm_and_si128(packed, mask);
+    let hi = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
+    _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8))
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load_q8_0(b: &BlockQ8_0) -> __m256i {
+    // SAFETY: qs is exactly 32 bytes.
+    unsafe { _mm256_loadu_si256(b.qs.as_ptr().cast()) }
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dot_q4_0_q8_0_avx2(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (bx, by) in x.iter().zip(y) {
+        let d = _mm256_set1_ps(f16_to_f32(bx.d) * f16_to_f32(by.d));
+        let p = mul_sum_i8_pairs(unpack_q4_0(bx), load_q8_0(by));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+    }
+    hsum256(acc)
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dot_q8_0_q8_0_avx2(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (bx, by) in x.iter().zip(y) {
+        let d = _mm256_set1_ps(f16_to_f32(bx.d) * f16_to_f32(by.d));
+        let p = mul_sum_i8_pairs(load_q8_0(bx), load_q8_0(by));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+    }
+    hsum256(acc)
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn dot_f32_avx512(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY: full loads read 16 floats with i + 16 <= n; the tail load is masked to n - i.
+    unsafe {
+        while i + 64 <= n {
+            for (k, acc) in acc.iter_mut().enumerate() {
+                let off = i + 16 * k;
+                *acc = _mm512_fmadd_ps(
+                    _mm512_loadu_ps(pa.add(off)),
+                    _mm512_loadu_ps(pb.add(off)),
+                    *acc,
+                );
+            }
+            i += 64;
+        }
+        while i + 16 <= n {
+            acc[0] = _mm512_fmadd_ps(
+                _mm512_loadu_ps(pa.add(i)),
+                _mm512_loadu_ps(pb.add(i)),
+                acc[0],
+            );
+            i += 16;
+        }
+        if i < n {
+            let m: __mmask16 = (1u32 << (n - i)) as u16 - 1;
+            let va = _mm512_maskz_loadu_ps(m, pa.add(i));
+            let vb = _mm512_maskz_loadu_ps(m, pb.add(i));
+            acc[1] = _mm512_fmadd_ps(va, vb, acc[1]);
+        }
+    }
+    let v = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    _mm512_reduce_add_ps(v)
+}
+
+/// Two blocks' signed bytes times two blocks' signed bytes, as sixteen i32 partial sums
+/// (lanes 0–7 from the first block pair, 8–15 from the second).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn mul_sum_i8_pairs_x2(x: __m512i, y: __m512i) -> __m512i {
+    let ax = _mm512_abs_epi8(x);
+    let sy = _mm512_mask_sub_epi8(y, _mm512_movepi8_mask(x), _mm512_setzero_si512(), y);
+    _mm512_madd_epi16(_mm512_maddubs_epi16(ax, sy), _mm512_set1_epi16(1))
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn join(lo: __m256i, hi: __m256i) -> __m512i {
+    _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn scales_x2(d0: f32, d1: f32) -> __m512 {
+    let lo = _mm256_set1_ps(d0);
+    let hi = _mm256_set1_ps(d1);
+    _mm512_castpd_ps(_mm512_insertf64x4(
+        _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
+        _mm256_castps_pd(hi),
+        1,
+    ))
+}
+
+/// # Safety
+/// The CPU must support AVX-512F/BW (and therefore AVX2 and FMA).
+#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+pub unsafe fn dot_q4_0_q8_0_avx512(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
+    let n = x.len().min(y.len());
+    let mut acc = _mm512_setzero_ps();
+    let mut i = 0;
+    while i + 2 <= n {
+        let qx = join(unpack_q4_0(&x[i]), unpack_q4_0(&x[i + 1]));
+        let qy = join(load_q8_0(&y[i]), load_q8_0(&y[i + 1]));
+        let d = scales_x2(
+            f16_to_f32(x[i].d) * f16_to_f32(y[i].d),
+            f16_to_f32(x[i + 1].d) * f16_to_f32(y[i + 1].d),
+        );
+        acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(mul_sum_i8_pairs_x2(qx, qy)), acc);
+        i += 2;
+    }
+    // SAFETY: AVX2+FMA are implied by this function's features.
+    let tail = unsafe { dot_q4_0_q8_0_avx2(&x[i..n], &y[i..n]) };
+    _mm512_reduce_add_ps(acc) + tail
+}
+
+/// # Safety
+/// The CPU must support AVX-512F/BW (and therefore AVX2 and FMA).
+#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+pub unsafe fn dot_q8_0_q8_0_avx512(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
+    let n = x.len().min(y.len());
+    let mut acc = _mm512_setzero_ps();
+    let mut i = 0;
+    while i + 2 <= n {
+        let qx = join(load_q8_0(&x[i]), load_q8_0(&x[i + 1]));
+        let qy = join(load_q8_0(&y[i]), load_q8_0(&y[i + 1]));
+        let d = scales_x2(
+            f16_to_f32(x[i].d) * f16_to_f32(y[i].d),
+            f16_to_f32(x[i + 1].d) * f16_to_f32(y[i + 1].d),
+        );
+        acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(mul_sum_i8_pairs_x2(qx, qy)), acc);
+        i += 2;
+    }
+    // SAFETY: AVX2+FMA are implied by this function's features.
+    let tail = unsafe { dot_q8_0_q8_0_avx2(&x[i..n], &y[i..n]) };
+    _mm512_reduce_add_ps(acc) + tail
+}

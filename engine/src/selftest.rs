@@ -1,0 +1,333 @@
+//! `hartlm selftest`: runs every kernel this tier dispatches to against its scalar reference on
+//! random inputs of awkward lengths and reports the worst error; non-zero exit on a mismatch.
+
+use crate::kernels::{self, scalar};
+use crate::quant::{self, BlockQ4_0, BlockQ8_0, QK, f16_to_f32};
+use crate::tier::{self, Launch};
+
+/// xorshift64*: deterministic, dependency-free inputs.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform in [-1, 1).
+    pub fn f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    pub fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f32()).collect()
+    }
+}
+
+const F32_LENGTHS: &[usize] = &[
+    0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 129, 255, 257, 1000, 1025,
+    4099,
+];
+const BLOCK_COUNTS: &[usize] = &[
+    0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 65, 100, 129,
+];
+
+/// Outcome of one kernel over all its cases. Errors are relative to the sum of |terms|, the
+/// natural scale of floating-point summation error.
+#[derive(Debug)]
+pub struct KernelReport {
+    pub name: &'static str,
+    pub cases: usize,
+    /// Worst error divided by that case's tolerance: <= 1 passes.
+    pub worst_ratio: f64,
+    pub worst_error: f64,
+}
+
+impl KernelReport {
+    pub fn passed(&self) -> bool {
+        self.worst_ratio <= 1.0
+    }
+}
+
+const U: f64 = f32::EPSILON as f64 / 2.0;
+
+/// Tolerance for summing `terms` products in a different order, each rounded `per_term` times.
+fn tolerance(terms: usize, per_term: f64) -> f64 {
+    (per_term + 8.0 * (terms.max(1) as f64).sqrt()) * U
+}
+
+struct Tracker(KernelReport);
+
+impl Tracker {
+    fn new(name: &'static str) -> Self {
+        Tracker(KernelReport {
+            name,
+            cases: 0,
+            worst_ratio: 0.0,
+            worst_error: 0.0,
+        })
+    }
+    fn check(&mut self, got: f32, want: f32, scale: f64, tol: f64) {
+        let err = if got.is_finite() {
+            (got as f64 - want as f64).abs() / scale.max(1e-30)
+        } else {
+            f64::INFINITY
+        };
+        let ratio = if err == 0.0 { 0.0 } else { err / tol };
+        self.0.cases += 1;
+        if ratio > self.0.worst_ratio || ratio.is_nan() {
+            self.0.worst_ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
+            self.0.worst_error = err;
+        }
+    }
+}
+
+fn q4_values(b: &BlockQ4_0) -> [i8; QK] {
+    let mut v = [0i8; QK];
+    for j in 0..QK / 2 {
+        v[j] = (b.qs[j] & 0x0f) as i8 - 8;
+        v[j + QK / 2] = (b.qs[j] >> 4) as i8 - 8;
+    }
+    v
+}
+
+/// `sum |dx dy x_i y_i|` over a block: SIMD kernels add per-lane partial products, so their
+/// rounding error scales with the element terms, not with the (possibly cancelling) block sum.
+fn abs_terms(x: &[i8; QK], dx: u16, y: &BlockQ8_0) -> f64 {
+    let ints: i64 = x
+        .iter()
+        .zip(&y.qs)
+        .map(|(&a, &b)| (a as i64 * b as i64).abs())
+        .sum();
+    ints as f64 * (f16_to_f32(dx) as f64 * f16_to_f32(y.d) as f64).abs()
+}
+
+fn q8_rows(rng: &mut Rng, blocks: usize) -> Vec<BlockQ8_0> {
+    let mut out = vec![BlockQ8_0::default(); blocks];
+    quant::quantize_row_q8_0(&rng.vec(blocks * QK), &mut out);
+    out
+}
+
+fn q4_rows(rng: &mut Rng, blocks: usize) -> Vec<BlockQ4_0> {
+    let mut out = vec![BlockQ4_0::default(); blocks];
+    quant::quantize_row_q4_0(&rng.vec(blocks * QK), &mut out);
+    out
+}
+
+pub fn run(seed: u64) -> Vec<KernelReport> {
+    let mut rng = Rng::new(seed);
+    let mut dot = Tracker::new("dot_f32");
+    for &n in F32_LENGTHS {
+        for offset in [0, 1] {
+            // An offset of one element makes every vector load misaligned.
+            let a = rng.vec(n + offset);
+            let b = rng.vec(n + offset);
+            let (a, b) = (&a[offset..], &b[offset..]);
+            let scale: f64 = a.iter().zip(b).map(|(x, y)| (x * y).abs() as f64).sum();
+            dot.check(
+                kernels::dot_f32(a, b),
+                scalar::dot_f32(a, b),
+                scale,
+                tolerance(n, 1.0),
+            );
+        }
+    }
+    let mut q4 = Tracker::new("dot_q4_0_q8_0");
+    let mut q8 = Tracker::new("dot_q8_0_q8_0");
+    for &nb in BLOCK_COUNTS {
+        let x4 = q4_rows(&mut rng, nb);
+        let x8 = q8_rows(&mut rng, nb);
+        let y = q8_rows(&mut rng, nb);
+        let scale4: f64 = x4
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| abs_terms(&q4_values(a), a.d, b))
+            .sum();
+        let scale8: f64 = x8
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| abs_terms(&a.qs, a.d, b))
+            .sum();
+        q4.check(
+            kernels::dot_q4_0_q8_0(&x4, &y),
+            scalar::dot_q4_0_q8_0(&x4, &y),
+            scale4,
+            tolerance(nb, 3.0),
+        );
+        q8.check(
+            kernels::dot_q8_0_q8_0(&x8, &y),
+            scalar::dot_q8_0_q8_0(&x8, &y),
+            scale8,
+            tolerance(nb, 3.0),
+        );
+    }
+    // Extremes: every value at +-127 (the largest products) and all-zero blocks.
+    let mut extreme = vec![
+        BlockQ8_0 {
+            d: quant::f32_to_f16(0.5),
+            qs: [127; QK]
+        };
+        33
+    ];
+    for (i, b) in extreme.iter_mut().enumerate() {
+        if i % 2 == 1 {
+            b.qs = [-127; QK];
+        }
+    }
+    let zeros = vec![BlockQ8_0::default(); 33];
+    let scale = 33.0 * 127.0 * 127.0 * 32.0 * 0.25;
+    q8.check(
+        kernels::dot_q8_0_q8_0(&extreme, &extreme),
+        scalar::dot_q8_0_q8_0(&extreme, &extreme),
+        scale,
+        tolerance(33, 3.0),
+    );
+    q8.check(
+        kernels::dot_q8_0_q8_0(&zeros, &extreme),
+        0.0,
+        1.0,
+        tolerance(33, 3.0),
+    );
+    let q4_min = vec![
+        BlockQ4_0 {
+            d: quant::f32_to_f16(1.0),
+            qs: [0; QK / 2]
+        };
+        33
+    ];
+    let scale = 33.0 * 8.0 * 127.0 * 32.0 * 0.5;
+    q4.check(
+        kernels::dot_q4_0_q8_0(&q4_min, &extreme),
+        scalar::dot_q4_0_q8_0(&q4_min, &extreme),
+        scale,
+        tolerance(33, 3.0),
+    );
+    vec![dot.0, q4.0, q8.0]
+}
+
+/// Prints the report; returns the process exit status.
+pub fn command(seed: u64, launch: &Launch) -> i32 {
+    let vlen = tier::vlen_bits();
+    println!(
+        "hartlm selftest: tier {} (backend {}), VLEN {}",
+        tier::TIER_ID,
+        kernels::BACKEND,
+        if vlen == 0 {
+            "n/a".to_string()
+        } else {
+            vlen.to_string()
+        }
+    );
+    let mut ok = true;
+    if tier::TIER_ID != "host" && launch.tier_id != tier::TIER_ID {
+        eprintln!(
+            "hartlm: selftest: the launcher selected {} but this library was built as {}; \
+             the installation is mixed up, reinstall the tarball",
+            launch.tier_id,
+            tier::TIER_ID
+        );
+        ok = false;
+    }
+    // Only vector tiers read vlenb; a scalar tier forced onto a V machine legitimately sees 0.
+    if vlen != 0 && launch.vlen_bits != vlen {
+        eprintln!(
+            "hartlm: selftest: launcher probed VLEN {} but kernels see {vlen}",
+            launch.vlen_bits
+        );
+        ok = false;
+    }
+    println!(
+        "{:<16} {:>6} {:>14} {:>12}  result",
+        "kernel", "cases", "max_rel_err", "err/tol"
+    );
+    for r in run(seed) {
+        println!(
+            "{:<16} {:>6} {:>14.3e} {:>12.3}  {}",
+            r.name,
+            r.cases,
+            r.worst_error,
+            r.worst_ratio,
+            if r.passed() { "ok" } else { "MISMATCH" }
+        );
+        ok &= r.passed();
+    }
+    if ok {
+        println!("selftest passed");
+        0
+    } else {
+        eprintln!("hartlm: selftest failed: a kernel disagrees with its scalar reference");
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_kernels_pass() {
+        for r in run(7) {
+            assert!(r.passed(), "{r:?}");
+            assert!(r.cases > 10);
+        }
+    }
+
+    #[test]
+    fn tracker_flags_a_wrong_result() {
+        let mut t = Tracker::new("x");
+        t.check(1.0, 1.001, 1.0, tolerance(10, 1.0));
+        assert!(!t.0.passed());
+        let mut t = Tracker::new("x");
+        t.check(f32::NAN, 1.0, 1.0, tolerance(10, 1.0));
+        assert!(!t.0.passed());
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn x86_simd_kernels_match_scalar_where_the_host_has_them() {
+        use crate::kernels::x86;
+        let mut rng = Rng::new(3);
+        for &nb in BLOCK_COUNTS {
+            let x4 = q4_rows(&mut rng, nb);
+            let x8 = q8_rows(&mut rng, nb);
+            let y = q8_rows(&mut rng, nb);
+            let a = rng.vec(nb * 7 + 1);
+            let b = rng.vec(nb * 7 + 1);
+            let want = [
+                scalar::dot_f32(&a, &b),
+                scalar::dot_q4_0_q8_0(&x4, &y),
+                scalar::dot_q8_0_q8_0(&x8, &y),
+            ];
+            let close = |g: [f32; 3]| {
+                g.iter()
+                    .zip(want)
+                    .all(|(g, w)| (g - w).abs() <= 1e-3 * (1.0 + w.abs()))
+            };
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                // SAFETY: AVX2 and FMA were detected at run time.
+                let got = unsafe {
+                    [
+                        x86::dot_f32_avx2(&a, &b),
+                        x86::dot_q4_0_q8_0_avx2(&x4, &y),
+                        x86::dot_q8_0_q8_0_avx2(&x8, &y),
+                    ]
+                };
+                assert!(close(got), "avx2 {got:?} vs {want:?} at {nb} blocks");
+            }
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") {
+                // SAFETY: AVX-512F/BW (which imply AVX2 and FMA) were detected at run time.
+                let got = unsafe {
+                    [
+                        x86::dot_f32_avx512(&a, &b),
+                        x86::dot_q4_0_q8_0_avx512(&x4, &y),
+                        x86::dot_q8_0_q8_0_avx512(&x8, &y),
+                    ]
+                };
+                assert!(close(got), "avx512 {got:?} vs {want:?} at {nb} blocks");
+            }
+        }
+    }
+}

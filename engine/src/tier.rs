@@ -1,0 +1,64 @@
+//! Which tier this library was compiled as, and what the launcher told it at start-up.
+//! The tier id comes from xtask (HARTLM_TIER_ID at build time); `host` in plain cargo builds.
+
+use std::ffi::CStr;
+
+use hartlm_abi::LaunchInfo;
+
+pub const TIER_ID: &str = match option_env!("HARTLM_TIER_ID") {
+    Some(id) => id,
+    None => "host",
+};
+
+/// The launcher's choice, or this library's own defaults when called without one (tests).
+#[derive(Clone, Debug)]
+pub struct Launch {
+    pub tier_id: String,
+    pub vlen_bits: u32,
+    pub reason: String,
+}
+
+impl Launch {
+    pub fn local() -> Self {
+        Launch {
+            tier_id: TIER_ID.into(),
+            vlen_bits: vlen_bits(),
+            reason: "direct call".into(),
+        }
+    }
+
+    /// # Safety
+    /// `info` must be null or point to a valid `LaunchInfo` with valid (or null) strings.
+    pub unsafe fn from_raw(info: *const LaunchInfo) -> Self {
+        // SAFETY: guaranteed by the caller.
+        let Some(info) = (unsafe { info.as_ref() }) else {
+            return Launch::local();
+        };
+        let text = |p: *const std::ffi::c_char| {
+            if p.is_null() {
+                String::new()
+            } else {
+                // SAFETY: non-null strings in LaunchInfo are NUL-terminated (caller's contract).
+                unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+            }
+        };
+        Launch {
+            tier_id: text(info.tier_id),
+            vlen_bits: info.vlen_bits,
+            reason: text(info.reason),
+        }
+    }
+}
+
+/// The vector length this code runs with: read from `vlenb` in V tiers, 0 elsewhere.
+pub fn vlen_bits() -> u32 {
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    {
+        let vlenb: u64;
+        // SAFETY: V tiers are only loaded on CPUs with V enabled, where vlenb is readable.
+        unsafe { core::arch::asm!("csrr {0}, 0xc22", out(reg) vlenb, options(nomem, nostack)) };
+        return u32::try_from(vlenb * 8).unwrap_or(u32::MAX);
+    }
+    #[allow(unreachable_code)]
+    0
+}

@@ -1,0 +1,254 @@
+//! `cargo xtask dist`: one reproducible `hartlm-<version>-<triple>.tar.gz` per architecture with
+//! the launcher, every tier library and a manifest, plus SHA256SUMS and a release manifest.
+
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+use hartlm_release::archive::{self, Entry};
+use hartlm_release::manifest::{
+    self, ArchiveRecord, FileRecord, Manifest, ReleaseManifest, TierRecord,
+};
+use hartlm_release::sums::{sha256_hex, sha256sums};
+use hartlm_release::write_atomic;
+use hartlm_variants::{Arch, Tier};
+
+use crate::tierbuild::{Built, relative};
+
+/// Release-wide facts every archive records.
+pub struct Provenance {
+    pub version: String,
+    pub git_commit: String,
+    pub source_date_epoch: u64,
+}
+
+/// Where one archive's files come from: (path inside the archive, local file, executable).
+pub struct ArchivePlan {
+    pub arch: Arch,
+    pub file_name: String,
+    pub root: String,
+    pub files: Vec<(String, PathBuf, bool)>,
+    pub tiers: Vec<&'static Tier>,
+}
+
+pub fn archive_name(version: &str, arch: Arch) -> String {
+    format!("hartlm-{version}-{}", arch.baseline_triple())
+}
+
+/// Plans the archive of one architecture from built artifacts (pure).
+pub fn plan_archive(
+    ws_root: &Path,
+    version: &str,
+    arch: Arch,
+    launcher: &Path,
+    built: &[Built],
+) -> ArchivePlan {
+    let root = archive_name(version, arch);
+    let mut files = vec![("bin/hartlm".to_string(), launcher.to_path_buf(), true)];
+    let mut tiers = Vec::new();
+    for b in built.iter().filter(|b| b.tier.arch == arch) {
+        files.push((
+            format!("lib/{}", b.tier.library_file()),
+            b.library.clone(),
+            true,
+        ));
+        tiers.push(b.tier);
+    }
+    files.push(("README.md".into(), ws_root.join("README.md"), false));
+    files.push(("LICENSE".into(), ws_root.join("LICENSE"), false));
+    ArchivePlan {
+        arch,
+        file_name: format!("{root}.tar.gz"),
+        root,
+        files,
+        tiers,
+    }
+}
+
+fn read(p: &Path) -> Result<Vec<u8>> {
+    std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+}
+
+/// Reads the planned files, writes the manifest into the archive, returns (bytes, manifest).
+pub fn build_archive(plan: &ArchivePlan, prov: &Provenance) -> Result<(Vec<u8>, Manifest)> {
+    let mut entries = Vec::new();
+    let mut launcher = None;
+    let mut tier_records = Vec::new();
+    for (inside, local, exec) in &plan.files {
+        let bytes = read(local)?;
+        let record = FileRecord {
+            file: inside.clone(),
+            sha256: sha256_hex(&bytes),
+            size: bytes.len() as u64,
+        };
+        if inside == "bin/hartlm" {
+            launcher = Some(record.clone());
+        }
+        if let Some(t) = plan
+            .tiers
+            .iter()
+            .find(|t| *inside == format!("lib/{}", t.library_file()))
+        {
+            tier_records.push(TierRecord {
+                id: t.id.0.to_string(),
+                rank: t.rank,
+                rustc_features: t.rustc_features.iter().map(|s| s.to_string()).collect(),
+                requires: t.requires.iter().map(|s| s.to_string()).collect(),
+                min_vlen: t.min_vlen,
+                file: record.file,
+                sha256: record.sha256,
+                size: record.size,
+            });
+        }
+        entries.push(if *exec {
+            Entry::executable(inside.clone(), bytes)
+        } else {
+            Entry::file(inside.clone(), bytes)
+        });
+    }
+    tier_records.sort_by_key(|t| std::cmp::Reverse(t.rank));
+    let manifest = Manifest {
+        schema_version: manifest::SCHEMA_VERSION,
+        name: "hartlm".into(),
+        version: prov.version.clone(),
+        git_commit: prov.git_commit.clone(),
+        source_date_epoch: prov.source_date_epoch,
+        target: plan.arch.baseline_triple().into(),
+        launcher: launcher.context("archive plan has no bin/hartlm")?,
+        tiers: tier_records,
+    };
+    entries.push(Entry::file("manifest.json", manifest::to_json(&manifest)?));
+    let bytes = archive::tar_gz(&plan.root, &entries, prov.source_date_epoch)?;
+    Ok((bytes, manifest))
+}
+
+/// Writes every archive, the release manifest and SHA256SUMS into `dist_dir`, replacing any
+/// stale hartlm archives there. Returns the archive paths.
+pub fn write_release(
+    dist_dir: &Path,
+    plans: &[ArchivePlan],
+    prov: &Provenance,
+    ws_root: &Path,
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dist_dir)
+        .with_context(|| format!("creating {}", dist_dir.display()))?;
+    let mut records = Vec::new();
+    let mut paths = Vec::new();
+    for plan in plans {
+        let (bytes, manifest) = build_archive(plan, prov)?;
+        let path = dist_dir.join(&plan.file_name);
+        write_atomic(&path, &bytes)?;
+        eprintln!(
+            "wrote {} ({:.1} MiB, {} tiers)",
+            relative(ws_root, &path).display(),
+            bytes.len() as f64 / (1 << 20) as f64,
+            manifest.tiers.len()
+        );
+        records.push(ArchiveRecord {
+            file: plan.file_name.clone(),
+            target: manifest.target.clone(),
+            sha256: sha256_hex(&bytes),
+            size: bytes.len() as u64,
+            manifest,
+        });
+        paths.push(path);
+    }
+    let release = ReleaseManifest {
+        schema_version: manifest::SCHEMA_VERSION,
+        name: "hartlm".into(),
+        version: prov.version.clone(),
+        git_commit: prov.git_commit.clone(),
+        source_date_epoch: prov.source_date_epoch,
+        archives: records.clone(),
+    };
+    let manifest_bytes = manifest::to_json(&release)?;
+    write_atomic(&dist_dir.join("manifest.json"), &manifest_bytes)?;
+    let mut listed: Vec<(String, String)> = records
+        .iter()
+        .map(|r| (r.file.clone(), r.sha256.clone()))
+        .collect();
+    listed.push(("manifest.json".into(), sha256_hex(&manifest_bytes)));
+    write_atomic(&dist_dir.join("SHA256SUMS"), sha256sums(&listed).as_bytes())?;
+    for entry in std::fs::read_dir(dist_dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("hartlm-")
+            && name.ends_with(".tar.gz")
+            && !plans.iter().any(|p| p.file_name == name)
+        {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hartlm_variants::tier::find;
+
+    #[test]
+    fn plan_places_launcher_libraries_and_docs() {
+        let built = vec![
+            Built {
+                tier: find("rv64gc").unwrap(),
+                library: "/t/a.so".into(),
+            },
+            Built {
+                tier: find("x86-64").unwrap(),
+                library: "/t/b.so".into(),
+            },
+        ];
+        let p = plan_archive(
+            Path::new("/ws"),
+            "1.2.3",
+            Arch::Riscv64,
+            Path::new("/t/hartlm"),
+            &built,
+        );
+        assert_eq!(
+            p.file_name,
+            "hartlm-1.2.3-riscv64gc-unknown-linux-gnu.tar.gz"
+        );
+        let inside: Vec<&str> = p.files.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(
+            inside,
+            [
+                "bin/hartlm",
+                "lib/libhartlm-rv64gc.so",
+                "README.md",
+                "LICENSE"
+            ]
+        );
+        assert_eq!(p.tiers.len(), 1);
+    }
+
+    #[test]
+    fn archive_is_reproducible_and_manifest_hashes_match() {
+        let dir = std::env::temp_dir().join(format!("xtask-dist-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, body) in [
+            ("hartlm", "L"),
+            ("lib.so", "S"),
+            ("README.md", "R"),
+            ("LICENSE", "M"),
+        ] {
+            std::fs::write(dir.join(name), body).unwrap();
+        }
+        let built = vec![Built {
+            tier: find("rv64gcv").unwrap(),
+            library: dir.join("lib.so"),
+        }];
+        let plan = plan_archive(&dir, "0.0.1", Arch::Riscv64, &dir.join("hartlm"), &built);
+        let prov = Provenance {
+            version: "0.0.1".into(),
+            git_commit: "abc".into(),
+            source_date_epoch: 1000,
+        };
+        let (a, m) = build_archive(&plan, &prov).unwrap();
+        let (b, _) = build_archive(&plan, &prov).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(m.tiers[0].sha256, sha256_hex(b"S"));
+        assert_eq!(m.tiers[0].file, "lib/libhartlm-rv64gcv.so");
+        assert_eq!(m.launcher.sha256, sha256_hex(b"L"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

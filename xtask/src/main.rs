@@ -1,0 +1,263 @@
+//! `cargo xtask`: builds every tier, packages reproducible tarballs, and tests them under qemu.
+//! One function per command; the logic they share lives in the modules below.
+
+mod dist;
+mod prereq;
+mod qemu;
+mod tierbuild;
+mod workspace;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Instant;
+use xshell::cmd;
+
+use hartlm_variants::Arch;
+use prereq::Needs;
+use workspace::Workspace;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "hartlm build, test and release tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ArchArg {
+    Riscv64,
+    #[value(name = "x86_64")]
+    X86_64,
+    All,
+}
+
+impl ArchArg {
+    fn arches(self) -> Vec<Arch> {
+        match self {
+            ArchArg::Riscv64 => vec![Arch::Riscv64],
+            ArchArg::X86_64 => vec![Arch::X86_64],
+            ArchArg::All => vec![Arch::Riscv64, Arch::X86_64],
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install missing prerequisites (as root with apt) or print the commands that would.
+    Setup,
+    /// Build one engine library per tier and the launcher of each architecture.
+    Build {
+        #[arg(long, value_enum, default_value = "all")]
+        arch: ArchArg,
+        /// Build only this tier (and its architecture's launcher).
+        #[arg(long)]
+        tier: Option<String>,
+    },
+    /// Build everything and write target/dist/: one tarball per architecture, SHA256SUMS, manifest.json.
+    Dist {
+        #[arg(long, value_enum, default_value = "all")]
+        arch: ArchArg,
+    },
+    /// Run the packaged launcher on every CPU of ci/qemu-matrix.toml and print CPU × tier.
+    TestQemu {
+        #[arg(long, value_enum, default_value = "all")]
+        arch: ArchArg,
+        /// Use the tarballs already in target/dist instead of running `dist` first.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// The full test: fmt, clippy, unit tests, two reproducible `dist` runs, `test-qemu`.
+    Test,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = Workspace::discover().and_then(|ws| match cli.command {
+        Command::Setup => setup(&ws),
+        Command::Build { arch, tier } => build(&ws, &arch.arches(), tier.as_deref()),
+        Command::Dist { arch } => dist(&ws, &arch.arches()).map(|_| ()),
+        Command::TestQemu { arch, no_build } => test_qemu(&ws, &arch.arches(), no_build),
+        Command::Test => test(&ws),
+    });
+    if let Err(e) = result {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn setup(ws: &Workspace) -> Result<()> {
+    let all = [Arch::Riscv64, Arch::X86_64];
+    prereq::ensure(&ws.shell()?, Needs::build(&all).with_qemu(&all))?;
+    eprintln!("xtask: all prerequisites present");
+    Ok(())
+}
+
+fn build(ws: &Workspace, arches: &[Arch], only: Option<&str>) -> Result<()> {
+    let sh = ws.shell()?;
+    let tiers = tierbuild::select_tiers(arches, only)?;
+    let arches: Vec<Arch> = arches
+        .iter()
+        .copied()
+        .filter(|a| tiers.iter().any(|t| t.arch == *a))
+        .collect();
+    prereq::ensure(&sh, Needs::build(&arches))?;
+    let built = tierbuild::build_all(&sh, ws, &arches, &tiers)?;
+    for b in &built.tiers {
+        println!(
+            "{:<32} {}",
+            b.tier.id,
+            tierbuild::relative(&ws.root, &b.library).display()
+        );
+    }
+    for (arch, path) in &built.launchers {
+        println!(
+            "{:<32} {}",
+            format!("launcher ({})", arch.name()),
+            tierbuild::relative(&ws.root, path).display()
+        );
+    }
+    Ok(())
+}
+
+fn dist(ws: &Workspace, arches: &[Arch]) -> Result<Vec<PathBuf>> {
+    let sh = ws.shell()?;
+    prereq::ensure(&sh, Needs::build(arches))?;
+    let tiers = tierbuild::select_tiers(arches, None)?;
+    let built = tierbuild::build_all(&sh, ws, arches, &tiers)?;
+    let prov = dist::Provenance {
+        version: ws.version.clone(),
+        git_commit: ws.git_commit(),
+        source_date_epoch: ws.source_date_epoch()?,
+    };
+    let plans: Vec<dist::ArchivePlan> = built
+        .launchers
+        .iter()
+        .map(|(arch, launcher)| {
+            dist::plan_archive(&ws.root, &ws.version, *arch, launcher, &built.tiers)
+        })
+        .collect();
+    let paths = dist::write_release(&ws.dist_dir(), &plans, &prov, &ws.root)?;
+    eprintln!(
+        "wrote {}",
+        tierbuild::relative(&ws.root, &ws.dist_dir().join("SHA256SUMS")).display()
+    );
+    Ok(paths)
+}
+
+fn test_qemu(ws: &Workspace, arches: &[Arch], no_build: bool) -> Result<()> {
+    let sh = ws.shell()?;
+    prereq::ensure(&sh, Needs::default().with_qemu(arches))?;
+    let tarballs: Vec<PathBuf> = if no_build {
+        arches
+            .iter()
+            .map(|a| {
+                ws.dist_dir()
+                    .join(format!("{}.tar.gz", dist::archive_name(&ws.version, *a)))
+            })
+            .collect()
+    } else {
+        dist(ws, arches)?
+    };
+    let mut launchers = Vec::new();
+    for (arch, tarball) in arches.iter().zip(&tarballs) {
+        if !tarball.is_file() {
+            bail!(
+                "{} is missing; run `cargo xtask dist` first",
+                tarball.display()
+            );
+        }
+        let dir = ws.target_dir.join("qemu-test").join(arch.baseline_triple());
+        launchers.push(qemu::unpack(tarball, &dir, *arch)?);
+    }
+    let text = std::fs::read_to_string(ws.root.join("ci/qemu-matrix.toml"))
+        .context("reading ci/qemu-matrix.toml")?;
+    let entries = qemu::load_matrix(&text)?;
+    let host_expect = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| qemu::host_x86_tier(&c));
+    eprintln!(
+        "test-qemu: {} CPUs",
+        entries
+            .iter()
+            .filter(|e| e.arch().is_ok_and(|a| arches.contains(&a)))
+            .count()
+    );
+    let t0 = Instant::now();
+    let rows = qemu::run_matrix(&entries, &launchers, host_expect)?;
+    println!("\n{}", qemu::render(&rows));
+    let failures: Vec<String> = rows
+        .iter()
+        .flat_map(|r| {
+            r.failures
+                .iter()
+                .map(move |f| format!("{}: {f}", r.cpu.name))
+        })
+        .collect();
+    let cells: usize = rows.iter().map(|r| r.cells.len()).sum();
+    println!(
+        "test-qemu: {} passed, {} failed ({} CPUs x tiers in {:.0}s)",
+        cells - failures.len().min(cells),
+        failures.len(),
+        rows.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    if !failures.is_empty() {
+        bail!("test-qemu failures:\n  {}", failures.join("\n  "));
+    }
+    Ok(())
+}
+
+/// Host clippy never compiles the RVV kernels: lint them as a V tier build sees them.
+fn clippy_rvv(ws: &Workspace) -> Result<()> {
+    let sh = ws.shell()?;
+    let tier = hartlm_variants::tier::find("rv64gcv").context("tier rv64gcv missing")?;
+    let triple = tier.triple;
+    let target_dir = ws.target_dir.join("clippy-riscv");
+    cmd!(
+        sh,
+        "cargo clippy --locked -p hartlm-engine -p hartlm-variants --target {triple} --target-dir {target_dir} -- -D warnings"
+    )
+    .env(tierbuild::rustflags_var(triple), tierbuild::tier_rustflags(tier, &[]).join(" "))
+    .run()?;
+    Ok(())
+}
+
+fn test(ws: &Workspace) -> Result<()> {
+    let sh = ws.shell()?;
+    let all = [Arch::Riscv64, Arch::X86_64];
+    prereq::ensure(&sh, Needs::build(&all).with_qemu(&all))?;
+    eprintln!("== cargo fmt --check");
+    cmd!(sh, "cargo fmt --all -- --check")
+        .run()
+        .context("run `cargo fmt --all`")?;
+    eprintln!("== cargo clippy");
+    cmd!(
+        sh,
+        "cargo clippy --workspace --all-targets --locked -- -D warnings"
+    )
+    .run()?;
+    eprintln!("== cargo test");
+    cmd!(sh, "cargo test --workspace --locked").run()?;
+    eprintln!("== dist, twice: the archives must be byte-identical");
+    let sums = ws.dist_dir().join("SHA256SUMS");
+    for p in dist(ws, &all)? {
+        std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+    }
+    let first = std::fs::read(&sums)?;
+    std::fs::remove_file(&sums)?;
+    dist(ws, &all)?;
+    let second = std::fs::read(ws.dist_dir().join("SHA256SUMS"))?;
+    if first != second {
+        bail!(
+            "dist is not reproducible:\nfirst:\n{}\nsecond:\n{}",
+            String::from_utf8_lossy(&first),
+            String::from_utf8_lossy(&second)
+        );
+    }
+    let dist_sh = ws.shell()?;
+    dist_sh.change_dir(ws.dist_dir());
+    cmd!(dist_sh, "sha256sum -c SHA256SUMS").run()?;
+    eprintln!("== test-qemu");
+    test_qemu(ws, &all, true)
+}
