@@ -49,45 +49,27 @@ fn validate(table: &TableFile) -> Result<(), String> {
     let mut ids = BTreeSet::new();
     let mut ranks = BTreeSet::new();
     for t in &table.tier {
-        let slug_ok = !t.id.is_empty()
-            && t.id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let slug_ok =
+            !t.id.is_empty() && t.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !slug_ok {
-            return Err(format!(
-                "tier id `{}` is not a slug (letters, digits, _ and -)",
-                t.id
-            ));
+            return Err(format!("tier id `{}` is not a slug (letters, digits, _ and -)", t.id));
         }
         if !ids.insert(t.id.clone()) {
             return Err(format!("tier id `{}` appears twice", t.id));
         }
         if !ranks.insert((t.triple.clone(), t.rank)) {
-            return Err(format!(
-                "tier `{}`: rank {} is used twice for {}",
-                t.id, t.rank, t.triple
-            ));
+            return Err(format!("tier `{}`: rank {} is used twice for {}", t.id, t.rank, t.triple));
         }
         let arch = arch_of(&t.triple)?;
-        let known = if arch == "Riscv64" {
-            RISCV_PROBED
-        } else {
-            X86_64_PROBED
-        };
+        let known = if arch == "Riscv64" { RISCV_PROBED } else { X86_64_PROBED };
         for f in t.requires.iter().chain(&t.qemu_assume) {
             if !known.contains(&f.as_str()) {
-                return Err(format!(
-                    "tier `{}` requires `{f}`, which the probe cannot report",
-                    t.id
-                ));
+                return Err(format!("tier `{}` requires `{f}`, which the probe cannot report", t.id));
             }
         }
         for f in &t.rustc_features {
             if !f.starts_with('+') || f.len() < 2 {
-                return Err(format!(
-                    "tier `{}`: rustc feature `{f}` must look like +name",
-                    t.id
-                ));
+                return Err(format!("tier `{}`: rustc feature `{f}` must look like +name", t.id));
             }
         }
     }

@@ -114,9 +114,7 @@ mod tests {
 
     #[test]
     fn q4_0_round_trips_within_half_a_step_except_the_clamped_extreme() {
-        let x: Vec<f32> = (0..64)
-            .map(|i| ((i * 37 % 64) as f32 - 31.0) / 7.0)
-            .collect();
+        let x: Vec<f32> = (0..64).map(|i| ((i * 37 % 64) as f32 - 31.0) / 7.0).collect();
         let mut b = [BlockQ4_0::default(); 2];
         quantize_row_q4_0(&x, &mut b);
         let mut y = vec![0.0; 64];
@@ -127,11 +125,7 @@ mod tests {
             for (a, r) in xs.iter().zip(ys) {
                 // The scale maps the first extreme to -8; the opposite sign only reaches +7. The f16
                 // scale adds up to 2^-11 relative error.
-                let bound = if a.abs() > 7.0 * step {
-                    step * 1.01
-                } else {
-                    step * 0.5 + a.abs() * 1e-3
-                };
+                let bound = if a.abs() > 7.0 * step { step * 1.01 } else { step * 0.5 + a.abs() * 1e-3 };
                 assert!((a - r).abs() <= bound, "{a} vs {r} step {step} amax {amax}");
             }
         }

@@ -27,13 +27,9 @@ impl Rng {
     }
 }
 
-const F32_LENGTHS: &[usize] = &[
-    0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 129, 255, 257, 1000, 1025,
-    4099,
-];
-const BLOCK_COUNTS: &[usize] = &[
-    0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 65, 100, 129,
-];
+const F32_LENGTHS: &[usize] =
+    &[0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 129, 255, 257, 1000, 1025, 4099];
+const BLOCK_COUNTS: &[usize] = &[0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 65, 100, 129];
 
 /// Outcome of one kernel over all its cases. Errors are relative to the sum of |terms|, the
 /// natural scale of floating-point summation error.
@@ -63,19 +59,11 @@ struct Tracker(KernelReport);
 
 impl Tracker {
     fn new(name: &'static str) -> Self {
-        Tracker(KernelReport {
-            name,
-            cases: 0,
-            worst_ratio: 0.0,
-            worst_error: 0.0,
-        })
+        Tracker(KernelReport { name, cases: 0, worst_ratio: 0.0, worst_error: 0.0 })
     }
     fn check(&mut self, got: f32, want: f32, scale: f64, tol: f64) {
-        let err = if got.is_finite() {
-            (got as f64 - want as f64).abs() / scale.max(1e-30)
-        } else {
-            f64::INFINITY
-        };
+        let err =
+            if got.is_finite() { (got as f64 - want as f64).abs() / scale.max(1e-30) } else { f64::INFINITY };
         let ratio = if err == 0.0 { 0.0 } else { err / tol };
         self.0.cases += 1;
         if ratio > self.0.worst_ratio || ratio.is_nan() {
@@ -97,11 +85,7 @@ fn q4_values(b: &BlockQ4_0) -> [i8; QK] {
 /// `sum |dx dy x_i y_i|` over a block: SIMD kernels add per-lane partial products, so their
 /// rounding error scales with the element terms, not with the (possibly cancelling) block sum.
 fn abs_terms(x: &[i8; QK], dx: u16, y: &BlockQ8_0) -> f64 {
-    let ints: i64 = x
-        .iter()
-        .zip(&y.qs)
-        .map(|(&a, &b)| (a as i64 * b as i64).abs())
-        .sum();
+    let ints: i64 = x.iter().zip(&y.qs).map(|(&a, &b)| (a as i64 * b as i64).abs()).sum();
     ints as f64 * (f16_to_f32(dx) as f64 * f16_to_f32(y.d) as f64).abs()
 }
 
@@ -127,12 +111,7 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
             let b = rng.vec(n + offset);
             let (a, b) = (&a[offset..], &b[offset..]);
             let scale: f64 = a.iter().zip(b).map(|(x, y)| (x * y).abs() as f64).sum();
-            dot.check(
-                kernels::dot_f32(a, b),
-                scalar::dot_f32(a, b),
-                scale,
-                tolerance(n, 1.0),
-            );
+            dot.check(kernels::dot_f32(a, b), scalar::dot_f32(a, b), scale, tolerance(n, 1.0));
         }
     }
     let mut q4 = Tracker::new("dot_q4_0_q8_0");
@@ -141,37 +120,13 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
         let x4 = q4_rows(&mut rng, nb);
         let x8 = q8_rows(&mut rng, nb);
         let y = q8_rows(&mut rng, nb);
-        let scale4: f64 = x4
-            .iter()
-            .zip(&y)
-            .map(|(a, b)| abs_terms(&q4_values(a), a.d, b))
-            .sum();
-        let scale8: f64 = x8
-            .iter()
-            .zip(&y)
-            .map(|(a, b)| abs_terms(&a.qs, a.d, b))
-            .sum();
-        q4.check(
-            kernels::dot_q4_0_q8_0(&x4, &y),
-            scalar::dot_q4_0_q8_0(&x4, &y),
-            scale4,
-            tolerance(nb, 3.0),
-        );
-        q8.check(
-            kernels::dot_q8_0_q8_0(&x8, &y),
-            scalar::dot_q8_0_q8_0(&x8, &y),
-            scale8,
-            tolerance(nb, 3.0),
-        );
+        let scale4: f64 = x4.iter().zip(&y).map(|(a, b)| abs_terms(&q4_values(a), a.d, b)).sum();
+        let scale8: f64 = x8.iter().zip(&y).map(|(a, b)| abs_terms(&a.qs, a.d, b)).sum();
+        q4.check(kernels::dot_q4_0_q8_0(&x4, &y), scalar::dot_q4_0_q8_0(&x4, &y), scale4, tolerance(nb, 3.0));
+        q8.check(kernels::dot_q8_0_q8_0(&x8, &y), scalar::dot_q8_0_q8_0(&x8, &y), scale8, tolerance(nb, 3.0));
     }
     // Extremes: every value at +-127 (the largest products) and all-zero blocks.
-    let mut extreme = vec![
-        BlockQ8_0 {
-            d: quant::f32_to_f16(0.5),
-            qs: [127; QK]
-        };
-        33
-    ];
+    let mut extreme = vec![BlockQ8_0 { d: quant::f32_to_f16(0.5), qs: [127; QK] }; 33];
     for (i, b) in extreme.iter_mut().enumerate() {
         if i % 2 == 1 {
             b.qs = [-127; QK];
@@ -185,19 +140,8 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
         scale,
         tolerance(33, 3.0),
     );
-    q8.check(
-        kernels::dot_q8_0_q8_0(&zeros, &extreme),
-        0.0,
-        1.0,
-        tolerance(33, 3.0),
-    );
-    let q4_min = vec![
-        BlockQ4_0 {
-            d: quant::f32_to_f16(1.0),
-            qs: [0; QK / 2]
-        };
-        33
-    ];
+    q8.check(kernels::dot_q8_0_q8_0(&zeros, &extreme), 0.0, 1.0, tolerance(33, 3.0));
+    let q4_min = vec![BlockQ4_0 { d: quant::f32_to_f16(1.0), qs: [0; QK / 2] }; 33];
     let scale = 33.0 * 8.0 * 127.0 * 32.0 * 0.5;
     q4.check(
         kernels::dot_q4_0_q8_0(&q4_min, &extreme),
@@ -215,11 +159,7 @@ pub fn command(seed: u64, launch: &Launch) -> i32 {
         "hartlm selftest: tier {} (backend {}), VLEN {}",
         tier::TIER_ID,
         kernels::BACKEND,
-        if vlen == 0 {
-            "n/a".to_string()
-        } else {
-            vlen.to_string()
-        }
+        if vlen == 0 { "n/a".to_string() } else { vlen.to_string() }
     );
     let mut ok = true;
     if tier::TIER_ID != "host" && launch.tier_id != tier::TIER_ID {
@@ -233,16 +173,10 @@ pub fn command(seed: u64, launch: &Launch) -> i32 {
     }
     // Only vector tiers read vlenb; a scalar tier forced onto a V machine legitimately sees 0.
     if vlen != 0 && launch.vlen_bits != vlen {
-        eprintln!(
-            "hartlm: selftest: launcher probed VLEN {} but kernels see {vlen}",
-            launch.vlen_bits
-        );
+        eprintln!("hartlm: selftest: launcher probed VLEN {} but kernels see {vlen}", launch.vlen_bits);
         ok = false;
     }
-    println!(
-        "{:<16} {:>6} {:>14} {:>12}  result",
-        "kernel", "cases", "max_rel_err", "err/tol"
-    );
+    println!("{:<16} {:>6} {:>14} {:>12}  result", "kernel", "cases", "max_rel_err", "err/tol");
     for r in run(seed) {
         println!(
             "{:<16} {:>6} {:>14.3e} {:>12.3}  {}",
@@ -296,16 +230,10 @@ mod tests {
             let y = q8_rows(&mut rng, nb);
             let a = rng.vec(nb * 7 + 1);
             let b = rng.vec(nb * 7 + 1);
-            let want = [
-                scalar::dot_f32(&a, &b),
-                scalar::dot_q4_0_q8_0(&x4, &y),
-                scalar::dot_q8_0_q8_0(&x8, &y),
-            ];
-            let close = |g: [f32; 3]| {
-                g.iter()
-                    .zip(want)
-                    .all(|(g, w)| (g - w).abs() <= 1e-3 * (1.0 + w.abs()))
-            };
+            let want =
+                [scalar::dot_f32(&a, &b), scalar::dot_q4_0_q8_0(&x4, &y), scalar::dot_q8_0_q8_0(&x8, &y)];
+            let close =
+                |g: [f32; 3]| g.iter().zip(want).all(|(g, w)| (g - w).abs() <= 1e-3 * (1.0 + w.abs()));
             if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
                 // SAFETY: AVX2 and FMA were detected at run time.
                 let got = unsafe {

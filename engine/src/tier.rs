@@ -20,11 +20,7 @@ pub struct Launch {
 
 impl Launch {
     pub fn local() -> Self {
-        Launch {
-            tier_id: TIER_ID.into(),
-            vlen_bits: vlen_bits(),
-            reason: "direct call".into(),
-        }
+        Launch { tier_id: TIER_ID.into(), vlen_bits: vlen_bits(), reason: "direct call".into() }
     }
 
     /// # Safety
@@ -42,11 +38,7 @@ impl Launch {
                 unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
             }
         };
-        Launch {
-            tier_id: text(info.tier_id),
-            vlen_bits: info.vlen_bits,
-            reason: text(info.reason),
-        }
+        Launch { tier_id: text(info.tier_id), vlen_bits: info.vlen_bits, reason: text(info.reason) }
     }
 }
 

@@ -19,18 +19,10 @@ pub struct Entry {
 
 impl Entry {
     pub fn file(path: impl Into<String>, contents: Vec<u8>) -> Self {
-        Entry {
-            path: path.into(),
-            mode: 0o644,
-            contents,
-        }
+        Entry { path: path.into(), mode: 0o644, contents }
     }
     pub fn executable(path: impl Into<String>, contents: Vec<u8>) -> Self {
-        Entry {
-            path: path.into(),
-            mode: 0o755,
-            contents,
-        }
+        Entry { path: path.into(), mode: 0o755, contents }
     }
 }
 
@@ -56,9 +48,7 @@ pub fn tar_gz(root: &str, entries: &[Entry], mtime: u64) -> Result<Vec<u8>> {
     for e in entries {
         let bad = e.path.is_empty()
             || e.path.starts_with('/')
-            || e.path
-                .split('/')
-                .any(|c| c.is_empty() || c == "." || c == "..");
+            || e.path.split('/').any(|c| c.is_empty() || c == "." || c == "..");
         if bad {
             return Err(Error::BadEntryPath(e.path.clone()));
         }
@@ -82,45 +72,22 @@ pub fn tar_gz(root: &str, entries: &[Entry], mtime: u64) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     builder.mode(tar::HeaderMode::Deterministic);
     for (path, entry) in all {
-        let io = |e| Error::Io {
-            path: path.into(),
-            source: e,
-        };
+        let io = |e| Error::Io { path: path.into(), source: e };
         match entry {
             None => {
                 let mut h = header(0, 0o755, mtime, tar::EntryType::Directory);
-                builder
-                    .append_data(&mut h, path, std::io::empty())
-                    .map_err(io)?;
+                builder.append_data(&mut h, path, std::io::empty()).map_err(io)?;
             }
             Some(e) => {
-                let mut h = header(
-                    e.contents.len() as u64,
-                    e.mode,
-                    mtime,
-                    tar::EntryType::Regular,
-                );
-                builder
-                    .append_data(&mut h, path, e.contents.as_slice())
-                    .map_err(io)?;
+                let mut h = header(e.contents.len() as u64, e.mode, mtime, tar::EntryType::Regular);
+                builder.append_data(&mut h, path, e.contents.as_slice()).map_err(io)?;
             }
         }
     }
-    let tar_bytes = builder.into_inner().map_err(|e| Error::Io {
-        path: root.into(),
-        source: e,
-    })?;
-    let mut gz = GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), Compression::best());
-    gz.write_all(&tar_bytes).map_err(|e| Error::Io {
-        path: root.into(),
-        source: e,
-    })?;
-    gz.finish().map_err(|e| Error::Io {
-        path: root.into(),
-        source: e,
-    })
+    let tar_bytes = builder.into_inner().map_err(|e| Error::Io { path: root.into(), source: e })?;
+    let mut gz = GzBuilder::new().mtime(0).write(Vec::new(), Compression::best());
+    gz.write_all(&tar_bytes).map_err(|e| Error::Io { path: root.into(), source: e })?;
+    gz.finish().map_err(|e| Error::Io { path: root.into(), source: e })
 }
 
 #[cfg(test)]
@@ -159,11 +126,7 @@ mod tests {
         let x = tar_gz("hartlm-1", &a, 1_700_000_000).unwrap();
         let y = tar_gz("hartlm-1", &b, 1_700_000_000).unwrap();
         assert_eq!(x, y);
-        assert_ne!(
-            x,
-            tar_gz("hartlm-1", &a, 1_700_000_001).unwrap(),
-            "mtime must matter"
-        );
+        assert_ne!(x, tar_gz("hartlm-1", &a, 1_700_000_001).unwrap(), "mtime must matter");
         // gzip header: magic, method, flags (no name), mtime 0.
         assert_eq!(&x[..8], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
     }
@@ -172,19 +135,13 @@ mod tests {
     fn entries_are_sorted_with_directories_and_fixed_metadata() {
         let bytes = tar_gz(
             "r",
-            &[
-                Entry::file("lib/z.so", b"z".to_vec()),
-                Entry::executable("bin/hartlm", b"x".to_vec()),
-            ],
+            &[Entry::file("lib/z.so", b"z".to_vec()), Entry::executable("bin/hartlm", b"x".to_vec())],
             42,
         )
         .unwrap();
         let l = list(&bytes);
         let names: Vec<_> = l.iter().map(|e| e.0.as_str()).collect();
-        assert_eq!(
-            names,
-            ["r/", "r/bin/", "r/bin/hartlm", "r/lib/", "r/lib/z.so"]
-        );
+        assert_eq!(names, ["r/", "r/bin/", "r/bin/hartlm", "r/lib/", "r/lib/z.so"]);
         assert_eq!(l[2].1, 0o755);
         assert_eq!(l[4].1, 0o644);
         assert!(l.iter().all(|e| e.2 == 42));
@@ -194,15 +151,9 @@ mod tests {
     #[test]
     fn rejects_escaping_and_duplicate_paths() {
         for bad in ["../x", "/etc/passwd", "a//b", "a/./b", ""] {
-            assert!(matches!(
-                tar_gz("r", &[Entry::file(bad, vec![])], 0),
-                Err(Error::BadEntryPath(_))
-            ));
+            assert!(matches!(tar_gz("r", &[Entry::file(bad, vec![])], 0), Err(Error::BadEntryPath(_))));
         }
         let dup = [Entry::file("a", vec![]), Entry::file("a", vec![1])];
-        assert!(matches!(
-            tar_gz("r", &dup, 0),
-            Err(Error::DuplicateEntry(_))
-        ));
+        assert!(matches!(tar_gz("r", &dup, 0), Err(Error::DuplicateEntry(_))));
     }
 }

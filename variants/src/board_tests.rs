@@ -15,11 +15,7 @@ fn hwprobe_for(cpuinfo: &str) -> Hwprobe {
     let isa = parse_isa(cores[0].isa.as_deref().unwrap()).unwrap();
     let mut bits = 0u64;
     for &(bit, name) in HWPROBE_EXT_BITS {
-        let has = if name == "fd" {
-            isa.contains("f") && isa.contains("d")
-        } else {
-            isa.contains(name)
-        };
+        let has = if name == "fd" { isa.contains("f") && isa.contains("d") } else { isa.contains(name) };
         if has {
             bits |= 1 << bit;
         }
@@ -27,11 +23,7 @@ fn hwprobe_for(cpuinfo: &str) -> Hwprobe {
     let same = |f: fn(&CpuinfoCore) -> Option<u64>| {
         let first = f(&cores[0]);
         // The kernel answers -1 (here: no value) when cores disagree.
-        cores
-            .iter()
-            .all(|c| f(c) == first)
-            .then_some(first)
-            .flatten()
+        cores.iter().all(|c| f(c) == first).then_some(first).flatten()
     };
     Hwprobe {
         mvendorid: same(|c| c.mvendorid),
@@ -83,24 +75,14 @@ fn detect(file: &str, kernel: Kernel, vlenb: u64) -> CpuFeatures {
                 cpuinfo: Some(text.into()),
             }
         }
-        Kernel::Old(hwcap) => RiscvProbe {
-            hwprobe: None,
-            hwcap,
-            cpuinfo: Some(text.into()),
-        },
+        Kernel::Old(hwcap) => RiscvProbe { hwprobe: None, hwcap, cpuinfo: Some(text.into()) },
     };
     let cpu = riscv_features(&probe);
-    if cpu.has("v") {
-        with_vlenb(cpu, vlenb)
-    } else {
-        cpu
-    }
+    if cpu.has("v") { with_vlenb(cpu, vlenb) } else { cpu }
 }
 
 fn chosen(cpu: &CpuFeatures) -> &'static str {
-    plan_load(&tier::for_arch(Arch::Riscv64), cpu, None, |_| true).unwrap()[0]
-        .id
-        .0
+    plan_load(&tier::for_arch(Arch::Riscv64), cpu, None, |_| true).unwrap()[0].id.0
 }
 
 fn missing(cpu: &CpuFeatures, id: &str) -> Vec<String> {
@@ -118,28 +100,16 @@ fn spacemit_k1_gets_its_ime_tier_and_never_the_k3_tier() {
         assert!(cpu.has("zvfh") && cpu.has("xsmtvdot"), "{cpu:?}");
         assert_eq!(chosen(&cpu), "spacemit_ime");
         // Real K1 kernels list zicond (6.6+); zfa and zicbop are absent.
-        assert_eq!(
-            missing(&cpu, "rv64gcv_zvfh_zfa_zicond_zicbop"),
-            ["zfa", "zicbop"]
-        );
+        assert_eq!(missing(&cpu, "rv64gcv_zvfh_zfa_zicond_zicbop"), ["zfa", "zicbop"]);
     }
 }
 
 #[test]
 fn spacemit_k3_whole_chip_uses_the_common_features_without_ime() {
     let cpu = detect("spacemit-k3.txt", Kernel::Upstream, 32);
-    assert!(
-        !cpu.has("xsmtvdot"),
-        "X100 cores have no IME, so the chip as a whole has none"
-    );
+    assert!(!cpu.has("xsmtvdot"), "X100 cores have no IME, so the chip as a whole has none");
     assert_eq!(chosen(&cpu), "rv64gcv_zvfh_zfa_zicond_zicbop");
-    assert!(
-        cpu.notes
-            .iter()
-            .any(|n| n.contains("A100 (IME)") && n.contains("X100")),
-        "{:?}",
-        cpu.notes
-    );
+    assert!(cpu.notes.iter().any(|n| n.contains("A100 (IME)") && n.contains("X100")), "{:?}", cpu.notes);
 }
 
 #[test]
@@ -187,10 +157,7 @@ fn qemu_guest_views() {
     assert_eq!(chosen(&u54), "rv64gc");
     let k1 = detect("qemu-k1-like.txt", Kernel::Upstream, 32);
     assert_eq!(chosen(&k1), "rv64gcv_zvfh");
-    assert_eq!(
-        missing(&k1, "rv64gcv_zvfh_zfa_zicond_zicbop"),
-        ["zfa", "zicond", "zicbop"]
-    );
+    assert_eq!(missing(&k1, "rv64gcv_zvfh_zfa_zicond_zicbop"), ["zfa", "zicond", "zicbop"]);
     let rva23 = detect("qemu-rva23u64.txt", Kernel::Upstream, 16);
     assert!(rva23.has("zvfhmin") && !rva23.has("zvfh"));
     assert_eq!(chosen(&rva23), "rv64gcv");
@@ -204,28 +171,15 @@ fn report_explains_the_choice_and_the_ime_note() {
     let tiers = tier::for_arch(Arch::Riscv64);
     let r = report::build(&cpu, &tiers, None, |t| t.id.0 != "rv64gcv_zvfh");
     assert_eq!(r.selected.as_deref(), Some("spacemit_ime"));
-    assert!(
-        r.reason.contains("IME matrix kernels are not written yet"),
-        "{}",
-        r.reason
-    );
+    assert!(r.reason.contains("IME matrix kernels are not written yet"), "{}", r.reason);
     let text = report::render_text(&r);
     assert!(text.contains("missing: zfa, zicbop"), "{text}");
-    assert!(
-        text.contains("library lib/libhartlm-rv64gcv_zvfh.so not installed"),
-        "{text}"
-    );
+    assert!(text.contains("library lib/libhartlm-rv64gcv_zvfh.so not installed"), "{text}");
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["marchid"], "0x8000000058000001");
     assert_eq!(json["tiers"][0]["status"], "selected");
     assert_eq!(json["vlen"], 256);
-    let forced = report::build(&cpu, &tiers, Some("rv64gcv_zvfh_zfa_zicond_zicbop"), |_| {
-        true
-    });
+    let forced = report::build(&cpu, &tiers, Some("rv64gcv_zvfh_zfa_zicond_zicbop"), |_| true);
     assert_eq!(forced.selected, None);
-    assert!(
-        forced.reason.contains("missing zfa, zicbop"),
-        "{}",
-        forced.reason
-    );
+    assert!(forced.reason.contains("missing zfa, zicbop"), "{}", forced.reason);
 }

@@ -132,9 +132,7 @@ pub fn parse_cpuinfo(text: &str) -> Vec<CpuinfoCore> {
 /// Single letters before the first `_` are separate extensions; the rest are `_`-separated.
 pub fn parse_isa(isa: &str) -> Option<FeatureSet> {
     let isa = isa.trim().to_ascii_lowercase();
-    let rest = isa
-        .strip_prefix("rv64")
-        .or_else(|| isa.strip_prefix("rv32"))?;
+    let rest = isa.strip_prefix("rv64").or_else(|| isa.strip_prefix("rv32"))?;
     let mut set = FeatureSet::new();
     let mut parts = rest.split('_');
     let letters = parts.next().unwrap_or("");
@@ -209,10 +207,7 @@ pub const SPACEMIT_CORES: &[(u64, &str, bool)] = &[
 ];
 
 pub fn spacemit_core(marchid: u64) -> Option<(&'static str, bool)> {
-    SPACEMIT_CORES
-        .iter()
-        .find(|c| c.0 == marchid)
-        .map(|c| (c.1, c.2))
+    SPACEMIT_CORES.iter().find(|c| c.0 == marchid).map(|c| (c.1, c.2))
 }
 
 /// Everything the RISC-V probe gathers, as plain data.
@@ -289,16 +284,8 @@ pub fn riscv_features(p: &RiscvProbe) -> CpuFeatures {
         }
     }
 
-    let mvendorid = p
-        .hwprobe
-        .and_then(|h| h.mvendorid)
-        .filter(|&v| v != 0)
-        .or(first.mvendorid);
-    let marchid = p
-        .hwprobe
-        .and_then(|h| h.marchid)
-        .filter(|&v| v != 0)
-        .or(first.marchid);
+    let mvendorid = p.hwprobe.and_then(|h| h.mvendorid).filter(|&v| v != 0).or(first.mvendorid);
+    let marchid = p.hwprobe.and_then(|h| h.marchid).filter(|&v| v != 0).or(first.marchid);
 
     // V is usable only if the kernel enabled vector state for user space. riscv_hwprobe reports
     // RVV 1.0 only; AT_HWCAP's V bit is trusted when hwprobe is missing, except on T-Head cores,
@@ -306,15 +293,12 @@ pub fn riscv_features(p: &RiscvProbe) -> CpuFeatures {
     let isa_says_v = isa.as_ref().is_some_and(|s| s.contains("v"));
     let thead = mvendorid == Some(MVENDORID_THEAD)
         || features.contains("xtheadvector")
-        || cores
-            .iter()
-            .any(|c| c.cpu_vector.as_deref().is_some_and(|v| v.starts_with("0.")));
+        || cores.iter().any(|c| c.cpu_vector.as_deref().is_some_and(|v| v.starts_with("0.")));
     let v_usable = match hwprobe_v {
         Some(v) => v,
         None if thead && (p.hwcap & HWCAP_V != 0 || isa_says_v) => {
             notes.push(
-                "T-Head core without riscv_hwprobe: its 'v' is XTheadVector (RVV 0.7.1), not RVV 1.0"
-                    .into(),
+                "T-Head core without riscv_hwprobe: its 'v' is XTheadVector (RVV 0.7.1), not RVV 1.0".into(),
             );
             false
         }
@@ -345,14 +329,9 @@ pub fn riscv_features(p: &RiscvProbe) -> CpuFeatures {
         if spacemit.len() == core_ids.len() && spacemit.iter().all(|c| c.1) && v_usable {
             features.insert("xsmtvdot");
         }
-        let names: BTreeSet<String> = spacemit
-            .iter()
-            .map(|(n, ime)| format!("{n}{}", if *ime { " (IME)" } else { "" }))
-            .collect();
-        notes.push(format!(
-            "SpacemiT cores: {}",
-            names.into_iter().collect::<Vec<_>>().join(", ")
-        ));
+        let names: BTreeSet<String> =
+            spacemit.iter().map(|(n, ime)| format!("{n}{}", if *ime { " (IME)" } else { "" })).collect();
+        notes.push(format!("SpacemiT cores: {}", names.into_iter().collect::<Vec<_>>().join(", ")));
     }
     if features.contains("xsmtvdotii") {
         features.insert("xsmtvdot");
@@ -421,11 +400,7 @@ pub fn x86_features(c: &X86Cpuid) -> CpuFeatures {
             f.insert(name);
         }
     }
-    let xcr0 = if bit(c.leaf1_ecx, 27) {
-        c.xcr0.unwrap_or(0)
-    } else {
-        0
-    };
+    let xcr0 = if bit(c.leaf1_ecx, 27) { c.xcr0.unwrap_or(0) } else { 0 };
     let ymm_state = xcr0 & 0b110 == 0b110;
     let zmm_state = xcr0 & 0xe6 == 0xe6;
     let avx_family = [
@@ -461,9 +436,7 @@ pub fn x86_features(c: &X86Cpuid) -> CpuFeatures {
             }
         }
     }
-    let model = [c.brand.trim(), c.vendor.trim()]
-        .into_iter()
-        .find(|s| !s.is_empty());
+    let model = [c.brand.trim(), c.vendor.trim()].into_iter().find(|s| !s.is_empty());
     CpuFeatures {
         arch: Arch::X86_64,
         model: model.map(str::to_string),
@@ -488,29 +461,11 @@ mod tests {
     #[test]
     fn isa_letters_and_extensions() {
         let s = parse_isa("rv64imafdcv_zicbom_zvfh_xtheadvector").unwrap();
-        for f in [
-            "i",
-            "m",
-            "a",
-            "f",
-            "d",
-            "c",
-            "v",
-            "zicbom",
-            "zvfh",
-            "xtheadvector",
-        ] {
+        for f in ["i", "m", "a", "f", "d", "c", "v", "zicbom", "zvfh", "xtheadvector"] {
             assert!(s.contains(f), "{f}");
         }
         assert!(!s.contains("zfa"));
-        assert_eq!(
-            parse_isa("rv64gc")
-                .unwrap()
-                .iter()
-                .collect::<Vec<_>>()
-                .len(),
-            7
-        );
+        assert_eq!(parse_isa("rv64gc").unwrap().iter().collect::<Vec<_>>().len(), 7);
         assert!(parse_isa("armv8").is_none());
         // The 'h' letter of `rv64imafdcvh` is the hypervisor extension, not part of 'v'.
         assert!(parse_isa("rv64imafdcvh_zfa").unwrap().contains("h"));
@@ -544,22 +499,14 @@ mod tests {
     #[test]
     fn hwprobe_without_v_overrides_cpuinfo() {
         let p = RiscvProbe {
-            hwprobe: Some(Hwprobe {
-                base_ima: true,
-                ima_ext_0: Some(0b11),
-                ..Default::default()
-            }),
+            hwprobe: Some(Hwprobe { base_ima: true, ima_ext_0: Some(0b11), ..Default::default() }),
             hwcap: 0x112d,
             cpuinfo: Some("processor : 0\nisa : rv64imafdcv_zvfh_zfh\n".into()),
         };
         let cpu = riscv_features(&p);
         assert!(!cpu.has("v") && !cpu.has("zvfh"));
         assert!(cpu.has("zfh"), "scalar zfh needs no kernel state");
-        assert!(
-            cpu.notes
-                .iter()
-                .any(|n| n.contains("not enabled vector state"))
-        );
+        assert!(cpu.notes.iter().any(|n| n.contains("not enabled vector state")));
     }
 
     #[test]

@@ -18,10 +18,7 @@ struct Failure {
 }
 
 fn fail(code: u8, message: impl Into<String>) -> Failure {
-    Failure {
-        code,
-        message: message.into(),
-    }
+    Failure { code, message: message.into() }
 }
 
 fn main() -> ExitCode {
@@ -45,8 +42,8 @@ fn run() -> Result<u8, Failure> {
     if args.get(1).is_some_and(|a| a == "cpu") {
         return cpu_command(&args[2..], &cpu, &tiers, forced.as_deref(), exists);
     }
-    let plan = plan_load(&tiers, &cpu, forced.as_deref(), exists)
-        .map_err(|e| fail(e.exit_code(), e.to_string()))?;
+    let plan =
+        plan_load(&tiers, &cpu, forced.as_deref(), exists).map_err(|e| fail(e.exit_code(), e.to_string()))?;
     let mut last_error = String::new();
     for (i, tier) in plan.iter().enumerate() {
         let path = lib_dir.join(tier.library_file());
@@ -67,10 +64,7 @@ fn run() -> Result<u8, Failure> {
             }
         }
     }
-    Err(fail(
-        1,
-        format!("{last_error}; reinstall the hartlm tarball"),
-    ))
+    Err(fail(1, format!("{last_error}; reinstall the hartlm tarball")))
 }
 
 fn cpu_command(
@@ -85,9 +79,7 @@ fn cpu_command(
         match a.to_str() {
             Some("--json") => json = true,
             Some("-h" | "--help") => {
-                println!(
-                    "usage: hartlm cpu [--json]\nShows detected CPU features and which tier runs."
-                );
+                println!("usage: hartlm cpu [--json]\nShows detected CPU features and which tier runs.");
                 return Ok(0);
             }
             _ => {
@@ -100,8 +92,8 @@ fn cpu_command(
     }
     let r = report::build(cpu, tiers, forced, exists);
     if json {
-        let text = serde_json::to_string_pretty(&r)
-            .map_err(|e| fail(1, format!("cannot encode report: {e}")))?;
+        let text =
+            serde_json::to_string_pretty(&r).map_err(|e| fail(1, format!("cannot encode report: {e}")))?;
         println!("{text}");
     } else {
         print!("{}", report::render_text(&r));
@@ -118,13 +110,7 @@ fn library_dir() -> Result<PathBuf, Failure> {
         .and_then(|p| p.canonicalize())
         .map_err(|e| fail(1, format!("cannot locate the hartlm executable: {e}")))?;
     let prefix = exe.parent().and_then(Path::parent).ok_or_else(|| {
-        fail(
-            1,
-            format!(
-                "{} is not inside a bin/ directory; set {LIB_DIR_ENV}",
-                exe.display()
-            ),
-        )
+        fail(1, format!("{} is not inside a bin/ directory; set {LIB_DIR_ENV}", exe.display()))
     })?;
     Ok(prefix.join("lib"))
 }
@@ -156,10 +142,7 @@ fn load(path: &Path) -> Result<EntryFn, String> {
         // SAFETY: handle is a live dlopen handle and name is NUL-terminated.
         let p = unsafe { libc::dlsym(handle, name.as_ptr()) };
         if p.is_null() {
-            Err(format!(
-                "{} is not a hartlm engine library (no {name:?})",
-                path.display()
-            ))
+            Err(format!("{} is not a hartlm engine library (no {name:?})", path.display()))
         } else {
             Ok(p)
         }
@@ -186,10 +169,7 @@ fn call_engine(
     reason: &str,
 ) -> Result<u8, Failure> {
     let to_c = |s: &[u8]| CString::new(s).map_err(|_| fail(2, "argument contains a NUL byte"));
-    let c_args: Vec<CString> = args
-        .iter()
-        .map(|a| to_c(a.as_bytes()))
-        .collect::<Result<_, _>>()?;
+    let c_args: Vec<CString> = args.iter().map(|a| to_c(a.as_bytes())).collect::<Result<_, _>>()?;
     let mut argv: Vec<*const c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let tier_id = to_c(tier.id.0.as_bytes())?;

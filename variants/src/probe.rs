@@ -11,11 +11,7 @@ pub const ASSUME_ENV: &str = "HARTLM_ASSUME_FEATURES";
 pub fn probe() -> CpuFeatures {
     let mut cpu = probe_hardware();
     if let Ok(list) = std::env::var(ASSUME_ENV) {
-        cpu.assumed = list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
+        cpu.assumed = list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     }
     cpu
 }
@@ -100,19 +96,11 @@ fn probe_hardware() -> CpuFeatures {
         if (l < 0x8000_0000 && l <= max) || (l >= 0x8000_0000 && l <= max_ext) {
             __cpuid_count(l, s)
         } else {
-            core::arch::x86_64::CpuidResult {
-                eax: 0,
-                ebx: 0,
-                ecx: 0,
-                edx: 0,
-            }
+            core::arch::x86_64::CpuidResult { eax: 0, ebx: 0, ecx: 0, edx: 0 }
         }
     };
     let l0 = leaf(0, 0);
-    let vendor: Vec<u8> = [l0.ebx, l0.edx, l0.ecx]
-        .iter()
-        .flat_map(|r| r.to_le_bytes())
-        .collect();
+    let vendor: Vec<u8> = [l0.ebx, l0.edx, l0.ecx].iter().flat_map(|r| r.to_le_bytes()).collect();
     let brand: Vec<u8> = (0x8000_0002..=0x8000_0004u32)
         .map(|l| leaf(l, 0))
         .flat_map(|r| [r.eax, r.ebx, r.ecx, r.edx])

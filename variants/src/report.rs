@@ -48,11 +48,7 @@ pub fn build(
     library_exists: impl Fn(&Tier) -> bool,
 ) -> Report {
     let plan = plan_load(tiers, cpu, forced, &library_exists);
-    let selected = plan
-        .as_ref()
-        .ok()
-        .and_then(|p| p.first())
-        .map(|t| t.id.0.to_string());
+    let selected = plan.as_ref().ok().and_then(|p| p.first()).map(|t| t.id.0.to_string());
     let tier_reports: Vec<TierReport> = tiers
         .iter()
         .map(|t| {
@@ -94,10 +90,7 @@ pub fn build(
                 chosen.id
             );
             if !skipped.is_empty() {
-                s += &format!(
-                    " ({} eligible but its library is missing)",
-                    skipped.join(", ")
-                );
+                s += &format!(" ({} eligible but its library is missing)", skipped.join(", "));
             }
             if let Some(note) = chosen.note {
                 s += &format!("; note: {note}");
@@ -130,10 +123,7 @@ pub fn render_text(r: &Report) -> String {
         out.push_str(&s);
         out.push('\n');
     };
-    line(format!(
-        "hartlm {} launcher ({})",
-        r.launcher_version, r.arch
-    ));
+    line(format!("hartlm {} launcher ({})", r.launcher_version, r.arch));
     let mut ident = r.model.clone().unwrap_or_else(|| "unknown CPU".into());
     if let Some(v) = &r.mvendorid {
         ident += &format!("  mvendorid {v}");
@@ -144,17 +134,11 @@ pub fn render_text(r: &Report) -> String {
     line(format!("cpu:      {ident}"));
     line(format!(
         "vlen:     {}",
-        r.vlen
-            .map_or("none (no usable RVV 1.0)".to_string(), |v| format!(
-                "{v} bits"
-            ))
+        r.vlen.map_or("none (no usable RVV 1.0)".to_string(), |v| format!("{v} bits"))
     ));
     line(format!("features: {}", r.features.join(" ")));
     if !r.assumed.is_empty() {
-        line(format!(
-            "assumed:  {} (HARTLM_ASSUME_FEATURES)",
-            r.assumed.join(" ")
-        ));
+        line(format!("assumed:  {} (HARTLM_ASSUME_FEATURES)", r.assumed.join(" ")));
     }
     line(format!("sources:  {}", r.sources.join(", ")));
     for n in &r.notes {
@@ -168,11 +152,7 @@ pub fn render_text(r: &Report) -> String {
             _ if !t.library_present => format!("library {} not installed", t.library),
             _ => t.library.clone(),
         };
-        line(format!(
-            "  {:w$}  {:12}  {detail}",
-            t.id,
-            t.status.replace('_', " ")
-        ));
+        line(format!("  {:w$}  {:12}  {detail}", t.id, t.status.replace('_', " ")));
         if let Some(note) = &t.note {
             line(format!("  {:w$}  {:12}  note: {note}", "", ""));
         }

@@ -24,27 +24,17 @@ impl Eligibility {
 /// Checks one tier against a CPU. A too-short vector length is reported as `vlen>=N`.
 pub fn evaluate(tier: &Tier, cpu: &CpuFeatures) -> Eligibility {
     if tier.arch != cpu.arch {
-        return Eligibility::NotEligible {
-            missing: vec![format!("arch {}", tier.arch.name())],
-        };
+        return Eligibility::NotEligible { missing: vec![format!("arch {}", tier.arch.name())] };
     }
-    let mut missing: Vec<String> = tier
-        .requires
-        .iter()
-        .filter(|f| !cpu.has(f))
-        .map(|f| f.to_string())
-        .collect();
+    let mut missing: Vec<String> =
+        tier.requires.iter().filter(|f| !cpu.has(f)).map(|f| f.to_string()).collect();
     if let Some(min) = tier.min_vlen
         && cpu.has("v")
         && cpu.vlen.is_none_or(|v| v < min)
     {
         missing.push(format!("vlen>={min}"));
     }
-    if missing.is_empty() {
-        Eligibility::Eligible
-    } else {
-        Eligibility::NotEligible { missing }
-    }
+    if missing.is_empty() { Eligibility::Eligible } else { Eligibility::NotEligible { missing } }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,10 +69,9 @@ impl fmt::Display for SelectError {
                  tier `hartlm cpu` lists as eligible",
                 missing.join(", ")
             ),
-            SelectError::ForcedLibraryMissing { id, file } => write!(
-                f,
-                "HARTLM_TIER={id}: library {file} is missing; reinstall the hartlm tarball"
-            ),
+            SelectError::ForcedLibraryMissing { id, file } => {
+                write!(f, "HARTLM_TIER={id}: library {file} is missing; reinstall the hartlm tarball")
+            }
             SelectError::NoLibrary { eligible } => write!(
                 f,
                 "no engine library found for any eligible tier ({}); reinstall the hartlm tarball \
@@ -104,11 +93,7 @@ pub fn plan_load<'t>(
     forced: Option<&str>,
     library_exists: impl Fn(&Tier) -> bool,
 ) -> Result<Vec<&'t Tier>, SelectError> {
-    let mut ordered: Vec<&Tier> = tiers
-        .iter()
-        .copied()
-        .filter(|t| t.arch == cpu.arch)
-        .collect();
+    let mut ordered: Vec<&Tier> = tiers.iter().copied().filter(|t| t.arch == cpu.arch).collect();
     ordered.sort_by_key(|t| std::cmp::Reverse(t.rank));
     if let Some(id) = forced {
         let Some(t) = ordered.iter().find(|t| t.id.0 == id) else {
@@ -118,28 +103,15 @@ pub fn plan_load<'t>(
             });
         };
         if let Eligibility::NotEligible { missing } = evaluate(t, cpu) {
-            return Err(SelectError::ForcedNotEligible {
-                id: id.to_string(),
-                missing,
-            });
+            return Err(SelectError::ForcedNotEligible { id: id.to_string(), missing });
         }
         if !library_exists(t) {
-            return Err(SelectError::ForcedLibraryMissing {
-                id: id.to_string(),
-                file: t.library_file(),
-            });
+            return Err(SelectError::ForcedLibraryMissing { id: id.to_string(), file: t.library_file() });
         }
         return Ok(vec![*t]);
     }
-    let eligible: Vec<&Tier> = ordered
-        .into_iter()
-        .filter(|t| evaluate(t, cpu).is_eligible())
-        .collect();
-    let plan: Vec<&Tier> = eligible
-        .iter()
-        .copied()
-        .filter(|t| library_exists(t))
-        .collect();
+    let eligible: Vec<&Tier> = ordered.into_iter().filter(|t| evaluate(t, cpu).is_eligible()).collect();
+    let plan: Vec<&Tier> = eligible.iter().copied().filter(|t| library_exists(t)).collect();
     if plan.is_empty() {
         return Err(SelectError::NoLibrary {
             eligible: eligible.iter().map(|t| t.id.0.to_string()).collect(),
@@ -179,10 +151,7 @@ mod tests {
 
     #[test]
     fn picks_highest_eligible_and_falls_back_in_rank_order() {
-        let c = cpu(
-            &["i", "m", "a", "f", "d", "c", "v", "zfh", "zvfh"],
-            Some(256),
-        );
+        let c = cpu(&["i", "m", "a", "f", "d", "c", "v", "zfh", "zvfh"], Some(256));
         let plan = plan_load(&arch_tiers(&c), &c, None, |_| true).unwrap();
         assert_eq!(ids(&plan), ["rv64gcv_zvfh", "rv64gcv", "rv64gc"]);
     }
@@ -194,22 +163,14 @@ mod tests {
         assert_eq!(ids(&plan)[0], "rv64gcv");
         let err = plan_load(&arch_tiers(&c), &c, None, |_| false).unwrap_err();
         assert_eq!(err.exit_code(), 1);
-        assert!(
-            err.to_string().contains("rv64gcv_zvfh, rv64gcv, rv64gc"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("rv64gcv_zvfh, rv64gcv, rv64gc"), "{err}");
     }
 
     #[test]
     fn forced_tier_refused_names_every_missing_feature() {
         let k1 = cpu(&["v", "zfh", "zvfh", "zba", "zbb"], Some(256));
-        let err = plan_load(
-            &arch_tiers(&k1),
-            &k1,
-            Some("rv64gcv_zvfh_zfa_zicond_zicbop"),
-            |_| true,
-        )
-        .unwrap_err();
+        let err =
+            plan_load(&arch_tiers(&k1), &k1, Some("rv64gcv_zvfh_zfa_zicond_zicbop"), |_| true).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert_eq!(
             err,
@@ -226,10 +187,7 @@ mod tests {
         for bad in ["rv64gcv_nope", "x86-64-v3"] {
             let err = plan_load(&arch_tiers(&c), &c, Some(bad), |_| true).unwrap_err();
             assert_eq!(err.exit_code(), 2);
-            assert!(
-                err.to_string().contains("valid tiers: spacemit_ime"),
-                "{err}"
-            );
+            assert!(err.to_string().contains("valid tiers: spacemit_ime"), "{err}");
         }
     }
 
@@ -244,12 +202,7 @@ mod tests {
     fn min_vlen_is_enforced() {
         let c = cpu(&["v", "zfh", "zvfh", "xsmtvdot"], Some(128));
         let ime = tier::find("spacemit_ime").unwrap();
-        assert_eq!(
-            evaluate(ime, &c),
-            Eligibility::NotEligible {
-                missing: vec!["vlen>=256".into()]
-            }
-        );
+        assert_eq!(evaluate(ime, &c), Eligibility::NotEligible { missing: vec!["vlen>=256".into()] });
         let c = cpu(&["v", "zfh", "zvfh", "xsmtvdot"], Some(1024));
         assert!(evaluate(ime, &c).is_eligible());
     }

@@ -40,9 +40,7 @@ impl Arch {
     }
 
     pub fn from_name(name: &str) -> Option<Arch> {
-        [Arch::Riscv64, Arch::X86_64]
-            .into_iter()
-            .find(|a| a.name() == name)
+        [Arch::Riscv64, Arch::X86_64].into_iter().find(|a| a.name() == name)
     }
 
     /// The target triple of this architecture's launcher (the baseline tier's triple).
@@ -97,9 +95,7 @@ impl Tier {
 
     /// Feature names without the leading `+`, as the engine sees them in `cfg(hartlm_feature)`.
     pub fn rustc_feature_names(&self) -> impl Iterator<Item = &'static str> {
-        self.rustc_features
-            .iter()
-            .map(|f| f.trim_start_matches('+'))
+        self.rustc_features.iter().map(|f| f.trim_start_matches('+'))
     }
 }
 
@@ -138,29 +134,17 @@ mod tests {
     #[test]
     fn higher_tiers_require_a_superset_of_lower_standard_tiers() {
         // A tier that drops a requirement of a lower tier would be chosen on CPUs the lower one refuses.
-        let std_rv: Vec<_> = for_arch(Arch::Riscv64)
-            .into_iter()
-            .filter(|t| t.id.0.starts_with("rv64"))
-            .collect();
+        let std_rv: Vec<_> =
+            for_arch(Arch::Riscv64).into_iter().filter(|t| t.id.0.starts_with("rv64")).collect();
         for pair in std_rv.windows(2) {
             for r in pair[1].requires {
-                assert!(
-                    pair[0].requires.contains(r),
-                    "{} lacks {r} of {}",
-                    pair[0].id,
-                    pair[1].id
-                );
+                assert!(pair[0].requires.contains(r), "{} lacks {r} of {}", pair[0].id, pair[1].id);
             }
         }
         let x86 = for_arch(Arch::X86_64);
         for pair in x86.windows(2) {
             for r in pair[1].requires {
-                assert!(
-                    pair[0].requires.contains(r),
-                    "{} lacks {r} of {}",
-                    pair[0].id,
-                    pair[1].id
-                );
+                assert!(pair[0].requires.contains(r), "{} lacks {r} of {}", pair[0].id, pair[1].id);
             }
         }
     }

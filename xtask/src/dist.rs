@@ -5,9 +5,7 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 use hartlm_release::archive::{self, Entry};
-use hartlm_release::manifest::{
-    self, ArchiveRecord, FileRecord, Manifest, ReleaseManifest, TierRecord,
-};
+use hartlm_release::manifest::{self, ArchiveRecord, FileRecord, Manifest, ReleaseManifest, TierRecord};
 use hartlm_release::sums::{sha256_hex, sha256sums};
 use hartlm_release::write_atomic;
 use hartlm_variants::{Arch, Tier};
@@ -46,22 +44,12 @@ pub fn plan_archive(
     let mut files = vec![("bin/hartlm".to_string(), launcher.to_path_buf(), true)];
     let mut tiers = Vec::new();
     for b in built.iter().filter(|b| b.tier.arch == arch) {
-        files.push((
-            format!("lib/{}", b.tier.library_file()),
-            b.library.clone(),
-            true,
-        ));
+        files.push((format!("lib/{}", b.tier.library_file()), b.library.clone(), true));
         tiers.push(b.tier);
     }
     files.push(("README.md".into(), ws_root.join("README.md"), false));
     files.push(("LICENSE".into(), ws_root.join("LICENSE"), false));
-    ArchivePlan {
-        arch,
-        file_name: format!("{root}.tar.gz"),
-        root,
-        files,
-        tiers,
-    }
+    ArchivePlan { arch, file_name: format!("{root}.tar.gz"), root, files, tiers }
 }
 
 fn read(p: &Path) -> Result<Vec<u8>> {
@@ -75,19 +63,12 @@ pub fn build_archive(plan: &ArchivePlan, prov: &Provenance) -> Result<(Vec<u8>, 
     let mut tier_records = Vec::new();
     for (inside, local, exec) in &plan.files {
         let bytes = read(local)?;
-        let record = FileRecord {
-            file: inside.clone(),
-            sha256: sha256_hex(&bytes),
-            size: bytes.len() as u64,
-        };
+        let record =
+            FileRecord { file: inside.clone(), sha256: sha256_hex(&bytes), size: bytes.len() as u64 };
         if inside == "bin/hartlm" {
             launcher = Some(record.clone());
         }
-        if let Some(t) = plan
-            .tiers
-            .iter()
-            .find(|t| *inside == format!("lib/{}", t.library_file()))
-        {
+        if let Some(t) = plan.tiers.iter().find(|t| *inside == format!("lib/{}", t.library_file())) {
             tier_records.push(TierRecord {
                 id: t.id.0.to_string(),
                 rank: t.rank,
@@ -129,8 +110,7 @@ pub fn write_release(
     prov: &Provenance,
     ws_root: &Path,
 ) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dist_dir)
-        .with_context(|| format!("creating {}", dist_dir.display()))?;
+    std::fs::create_dir_all(dist_dir).with_context(|| format!("creating {}", dist_dir.display()))?;
     let mut records = Vec::new();
     let mut paths = Vec::new();
     for plan in plans {
@@ -162,10 +142,8 @@ pub fn write_release(
     };
     let manifest_bytes = manifest::to_json(&release)?;
     write_atomic(&dist_dir.join("manifest.json"), &manifest_bytes)?;
-    let mut listed: Vec<(String, String)> = records
-        .iter()
-        .map(|r| (r.file.clone(), r.sha256.clone()))
-        .collect();
+    let mut listed: Vec<(String, String)> =
+        records.iter().map(|r| (r.file.clone(), r.sha256.clone())).collect();
     listed.push(("manifest.json".into(), sha256_hex(&manifest_bytes)));
     write_atomic(&dist_dir.join("SHA256SUMS"), sha256sums(&listed).as_bytes())?;
     for entry in std::fs::read_dir(dist_dir)?.flatten() {
@@ -188,36 +166,13 @@ mod tests {
     #[test]
     fn plan_places_launcher_libraries_and_docs() {
         let built = vec![
-            Built {
-                tier: find("rv64gc").unwrap(),
-                library: "/t/a.so".into(),
-            },
-            Built {
-                tier: find("x86-64").unwrap(),
-                library: "/t/b.so".into(),
-            },
+            Built { tier: find("rv64gc").unwrap(), library: "/t/a.so".into() },
+            Built { tier: find("x86-64").unwrap(), library: "/t/b.so".into() },
         ];
-        let p = plan_archive(
-            Path::new("/ws"),
-            "1.2.3",
-            Arch::Riscv64,
-            Path::new("/t/hartlm"),
-            &built,
-        );
-        assert_eq!(
-            p.file_name,
-            "hartlm-1.2.3-riscv64gc-unknown-linux-gnu.tar.gz"
-        );
+        let p = plan_archive(Path::new("/ws"), "1.2.3", Arch::Riscv64, Path::new("/t/hartlm"), &built);
+        assert_eq!(p.file_name, "hartlm-1.2.3-riscv64gc-unknown-linux-gnu.tar.gz");
         let inside: Vec<&str> = p.files.iter().map(|f| f.0.as_str()).collect();
-        assert_eq!(
-            inside,
-            [
-                "bin/hartlm",
-                "lib/libhartlm-rv64gc.so",
-                "README.md",
-                "LICENSE"
-            ]
-        );
+        assert_eq!(inside, ["bin/hartlm", "lib/libhartlm-rv64gc.so", "README.md", "LICENSE"]);
         assert_eq!(p.tiers.len(), 1);
     }
 
@@ -225,24 +180,12 @@ mod tests {
     fn archive_is_reproducible_and_manifest_hashes_match() {
         let dir = std::env::temp_dir().join(format!("xtask-dist-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        for (name, body) in [
-            ("hartlm", "L"),
-            ("lib.so", "S"),
-            ("README.md", "R"),
-            ("LICENSE", "M"),
-        ] {
+        for (name, body) in [("hartlm", "L"), ("lib.so", "S"), ("README.md", "R"), ("LICENSE", "M")] {
             std::fs::write(dir.join(name), body).unwrap();
         }
-        let built = vec![Built {
-            tier: find("rv64gcv").unwrap(),
-            library: dir.join("lib.so"),
-        }];
+        let built = vec![Built { tier: find("rv64gcv").unwrap(), library: dir.join("lib.so") }];
         let plan = plan_archive(&dir, "0.0.1", Arch::Riscv64, &dir.join("hartlm"), &built);
-        let prov = Provenance {
-            version: "0.0.1".into(),
-            git_commit: "abc".into(),
-            source_date_epoch: 1000,
-        };
+        let prov = Provenance { version: "0.0.1".into(), git_commit: "abc".into(), source_date_epoch: 1000 };
         let (a, m) = build_archive(&plan, &prov).unwrap();
         let (b, _) = build_archive(&plan, &prov).unwrap();
         assert_eq!(a, b);

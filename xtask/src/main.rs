@@ -2,6 +2,7 @@
 //! One function per command; the logic they share lives in the modules below.
 
 mod dist;
+mod faults;
 mod prereq;
 mod qemu;
 mod tierbuild;
@@ -96,19 +97,11 @@ fn setup(ws: &Workspace) -> Result<()> {
 fn build(ws: &Workspace, arches: &[Arch], only: Option<&str>) -> Result<()> {
     let sh = ws.shell()?;
     let tiers = tierbuild::select_tiers(arches, only)?;
-    let arches: Vec<Arch> = arches
-        .iter()
-        .copied()
-        .filter(|a| tiers.iter().any(|t| t.arch == *a))
-        .collect();
+    let arches: Vec<Arch> = arches.iter().copied().filter(|a| tiers.iter().any(|t| t.arch == *a)).collect();
     prereq::ensure(&sh, Needs::build(&arches))?;
     let built = tierbuild::build_all(&sh, ws, &arches, &tiers)?;
     for b in &built.tiers {
-        println!(
-            "{:<32} {}",
-            b.tier.id,
-            tierbuild::relative(&ws.root, &b.library).display()
-        );
+        println!("{:<32} {}", b.tier.id, tierbuild::relative(&ws.root, &b.library).display());
     }
     for (arch, path) in &built.launchers {
         println!(
@@ -133,15 +126,10 @@ fn dist(ws: &Workspace, arches: &[Arch]) -> Result<Vec<PathBuf>> {
     let plans: Vec<dist::ArchivePlan> = built
         .launchers
         .iter()
-        .map(|(arch, launcher)| {
-            dist::plan_archive(&ws.root, &ws.version, *arch, launcher, &built.tiers)
-        })
+        .map(|(arch, launcher)| dist::plan_archive(&ws.root, &ws.version, *arch, launcher, &built.tiers))
         .collect();
     let paths = dist::write_release(&ws.dist_dir(), &plans, &prov, &ws.root)?;
-    eprintln!(
-        "wrote {}",
-        tierbuild::relative(&ws.root, &ws.dist_dir().join("SHA256SUMS")).display()
-    );
+    eprintln!("wrote {}", tierbuild::relative(&ws.root, &ws.dist_dir().join("SHA256SUMS")).display());
     Ok(paths)
 }
 
@@ -151,10 +139,7 @@ fn test_qemu(ws: &Workspace, arches: &[Arch], no_build: bool) -> Result<()> {
     let tarballs: Vec<PathBuf> = if no_build {
         arches
             .iter()
-            .map(|a| {
-                ws.dist_dir()
-                    .join(format!("{}.tar.gz", dist::archive_name(&ws.version, *a)))
-            })
+            .map(|a| ws.dist_dir().join(format!("{}.tar.gz", dist::archive_name(&ws.version, *a))))
             .collect()
     } else {
         dist(ws, arches)?
@@ -162,10 +147,7 @@ fn test_qemu(ws: &Workspace, arches: &[Arch], no_build: bool) -> Result<()> {
     let mut launchers = Vec::new();
     for (arch, tarball) in arches.iter().zip(&tarballs) {
         if !tarball.is_file() {
-            bail!(
-                "{} is missing; run `cargo xtask dist` first",
-                tarball.display()
-            );
+            bail!("{} is missing; run `cargo xtask dist` first", tarball.display());
         }
         let dir = ws.target_dir.join("qemu-test").join(arch.baseline_triple());
         launchers.push(qemu::unpack(tarball, &dir, *arch)?);
@@ -173,31 +155,32 @@ fn test_qemu(ws: &Workspace, arches: &[Arch], no_build: bool) -> Result<()> {
     let text = std::fs::read_to_string(ws.root.join("ci/qemu-matrix.toml"))
         .context("reading ci/qemu-matrix.toml")?;
     let entries = qemu::load_matrix(&text)?;
-    let host_expect = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| qemu::host_x86_tier(&c));
+    let host_expect = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| qemu::host_x86_tier(&c));
     eprintln!(
         "test-qemu: {} CPUs",
-        entries
-            .iter()
-            .filter(|e| e.arch().is_ok_and(|a| arches.contains(&a)))
-            .count()
+        entries.iter().filter(|e| e.arch().is_ok_and(|a| arches.contains(&a))).count()
     );
     let t0 = Instant::now();
     let rows = qemu::run_matrix(&entries, &launchers, host_expect)?;
     println!("\n{}", qemu::render(&rows));
-    let failures: Vec<String> = rows
-        .iter()
-        .flat_map(|r| {
-            r.failures
-                .iter()
-                .map(move |f| format!("{}: {f}", r.cpu.name))
-        })
-        .collect();
-    let cells: usize = rows.iter().map(|r| r.cells.len()).sum();
+    let mut failures: Vec<String> =
+        rows.iter().flat_map(|r| r.failures.iter().map(move |f| format!("{}: {f}", r.cpu.name))).collect();
+    let mut checks = rows.iter().map(|r| r.cells.len()).sum::<usize>();
+    let x86 = launchers.iter().find(|u| u.arch == Arch::X86_64);
+    if let (Some(host), Some(x86)) = (host_expect, x86) {
+        println!("launcher fault checks (native, {host}):");
+        let scratch = ws.target_dir.join("qemu-test/faults");
+        for (name, ok, detail) in faults::run_all(&x86.launcher, &scratch, host)? {
+            println!("  {} {name}", if ok { "ok  " } else { "FAIL" });
+            checks += 1;
+            if !ok {
+                failures.push(format!("fault check `{name}`: {detail}"));
+            }
+        }
+    }
     println!(
-        "test-qemu: {} passed, {} failed ({} CPUs x tiers in {:.0}s)",
-        cells - failures.len().min(cells),
+        "test-qemu: {} passed, {} failed ({} CPUs x tiers, fault checks, in {:.0}s)",
+        checks - failures.len().min(checks),
         failures.len(),
         rows.len(),
         t0.elapsed().as_secs_f64()
@@ -228,15 +211,10 @@ fn test(ws: &Workspace) -> Result<()> {
     let all = [Arch::Riscv64, Arch::X86_64];
     prereq::ensure(&sh, Needs::build(&all).with_qemu(&all))?;
     eprintln!("== cargo fmt --check");
-    cmd!(sh, "cargo fmt --all -- --check")
-        .run()
-        .context("run `cargo fmt --all`")?;
+    cmd!(sh, "cargo fmt --all -- --check").run().context("run `cargo fmt --all`")?;
     eprintln!("== cargo clippy");
-    cmd!(
-        sh,
-        "cargo clippy --workspace --all-targets --locked -- -D warnings"
-    )
-    .run()?;
+    cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?;
+    clippy_rvv(ws)?;
     eprintln!("== cargo test");
     cmd!(sh, "cargo test --workspace --locked").run()?;
     eprintln!("== dist, twice: the archives must be byte-identical");

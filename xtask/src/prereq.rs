@@ -68,15 +68,8 @@ impl Step {
     pub fn commands(&self) -> Vec<String> {
         match self {
             Step::RustupTarget(t) => vec![format!("rustup target add {t}")],
-            Step::Apt(p) => vec![
-                "apt-get update".into(),
-                format!("apt-get install -y {}", p.join(" ")),
-            ],
-            Step::AptBackports {
-                line,
-                suite,
-                packages,
-            } => vec![
+            Step::Apt(p) => vec!["apt-get update".into(), format!("apt-get install -y {}", p.join(" "))],
+            Step::AptBackports { line, suite, packages } => vec![
                 format!("echo '{line}' > {BACKPORTS_LIST}"),
                 "apt-get update".into(),
                 format!("apt-get install -y -t {suite} {}", packages.join(" ")),
@@ -106,11 +99,8 @@ pub fn backports_line(apt_sources: &str, codename: &str) -> Option<String> {
     }
     // deb822: stanzas separated by blank lines with `URIs:` and `Suites:` fields.
     for stanza in apt_sources.split("\n\n") {
-        let field = |name: &str| {
-            stanza
-                .lines()
-                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
-        };
+        let field =
+            |name: &str| stanza.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()));
         let (Some(uris), Some(suites)) = (field("URIs:"), field("Suites:")) else {
             continue;
         };
@@ -176,12 +166,7 @@ pub fn plan(needs: Needs, obs: &Observed) -> Result<Vec<Step>> {
 fn observe(sh: &Shell) -> Observed {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let qemu = |bin: &str| {
-        cmd!(sh, "{bin} --version")
-            .quiet()
-            .ignore_stderr()
-            .read()
-            .ok()
-            .and_then(|s| parse_qemu_major(&s))
+        cmd!(sh, "{bin} --version").quiet().ignore_stderr().read().ok().and_then(|s| parse_qemu_major(&s))
     };
     let mut apt_sources = read("/etc/apt/sources.list");
     if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
@@ -216,10 +201,9 @@ fn observe(sh: &Shell) -> Observed {
             .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
             .unwrap_or(false),
         has_apt: Path::new("/usr/bin/apt-get").exists(),
-        codename: read("/etc/os-release").lines().find_map(|l| {
-            l.strip_prefix("VERSION_CODENAME=")
-                .map(|v| v.trim_matches('"').to_string())
-        }),
+        codename: read("/etc/os-release")
+            .lines()
+            .find_map(|l| l.strip_prefix("VERSION_CODENAME=").map(|v| v.trim_matches('"').to_string())),
         apt_sources,
     }
 }
@@ -234,17 +218,11 @@ pub fn ensure(sh: &Shell, needs: Needs) -> Result<()> {
     let apt_needed = steps.iter().any(|s| !matches!(s, Step::RustupTarget(_)));
     if apt_needed && !(obs.is_root && obs.has_apt) {
         let cmds: Vec<String> = steps.iter().flat_map(Step::commands).collect();
-        bail!(
-            "missing prerequisites; run as root:\n  {}",
-            cmds.join("\n  ")
-        );
+        bail!("missing prerequisites; run as root:\n  {}", cmds.join("\n  "));
     }
     let mut apt_updated = false;
     for step in &steps {
-        eprintln!(
-            "xtask: installing prerequisite: {}",
-            step.commands().join(" && ")
-        );
+        eprintln!("xtask: installing prerequisite: {}", step.commands().join(" && "));
         match step {
             Step::RustupTarget(t) => cmd!(sh, "rustup target add {t}").run()?,
             Step::Apt(packages) => {
@@ -256,11 +234,7 @@ pub fn ensure(sh: &Shell, needs: Needs) -> Result<()> {
                     .env("DEBIAN_FRONTEND", "noninteractive")
                     .run()?;
             }
-            Step::AptBackports {
-                line,
-                suite,
-                packages,
-            } => {
+            Step::AptBackports { line, suite, packages } => {
                 std::fs::write(BACKPORTS_LIST, format!("{line}\n"))
                     .with_context(|| format!("writing {BACKPORTS_LIST}"))?;
                 cmd!(sh, "apt-get update -qq").run()?;
@@ -289,27 +263,24 @@ mod tests {
             has_apt: true,
             codename: Some("bookworm".into()),
             qemu_riscv64: Some(7),
-            apt_sources: "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n\
+            apt_sources:
+                "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n\
                           Components: main\n\nTypes: deb\nURIs: http://security.example/debian-security\n\
                           Suites: bookworm-security\n"
-                .into(),
+                    .into(),
             ..Observed::default()
         }
     }
 
     #[test]
     fn fresh_bookworm_gets_target_cross_tools_and_backported_qemu() {
-        let needs =
-            Needs::build(&[Arch::Riscv64, Arch::X86_64]).with_qemu(&[Arch::Riscv64, Arch::X86_64]);
+        let needs = Needs::build(&[Arch::Riscv64, Arch::X86_64]).with_qemu(&[Arch::Riscv64, Arch::X86_64]);
         let steps = plan(needs, &bookworm()).unwrap();
         assert_eq!(
             steps,
             vec![
                 Step::RustupTarget("riscv64gc-unknown-linux-gnu".into()),
-                Step::Apt(vec![
-                    "gcc-riscv64-linux-gnu".into(),
-                    "libc6-dev-riscv64-cross".into()
-                ]),
+                Step::Apt(vec!["gcc-riscv64-linux-gnu".into(), "libc6-dev-riscv64-cross".into()]),
                 Step::AptBackports {
                     line: "deb http://mirror.example/debian bookworm-backports main".into(),
                     suite: "bookworm-backports".into(),
@@ -346,18 +317,12 @@ mod tests {
             backports_line(s, "bookworm").as_deref(),
             Some("deb http://m.example/debian bookworm-backports main")
         );
-        assert_eq!(
-            backports_line("deb http://m.example/debian trixie main", "bookworm"),
-            None
-        );
+        assert_eq!(backports_line("deb http://m.example/debian trixie main", "bookworm"), None);
     }
 
     #[test]
     fn qemu_version_parsing() {
-        assert_eq!(
-            parse_qemu_major("qemu-riscv64 version 10.0.2 (Debian 1:10.0.2+ds-2)"),
-            Some(10)
-        );
+        assert_eq!(parse_qemu_major("qemu-riscv64 version 10.0.2 (Debian 1:10.0.2+ds-2)"), Some(10));
         assert_eq!(parse_qemu_major("qemu-riscv64 version 7.2.15"), Some(7));
         assert_eq!(parse_qemu_major("garbage"), None);
     }

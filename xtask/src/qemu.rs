@@ -63,9 +63,7 @@ pub fn load_matrix(text: &str) -> Result<Vec<CpuEntry>> {
     for t in tier::tiers() {
         let Some(cpu) = t.qemu_cpu else { continue };
         let assume: Vec<String> = t.qemu_assume.iter().map(|s| s.to_string()).collect();
-        let listed = entries
-            .iter()
-            .any(|e| e.qemu_cpu.as_deref() == Some(cpu) && e.assume == assume);
+        let listed = entries.iter().any(|e| e.qemu_cpu.as_deref() == Some(cpu) && e.assume == assume);
         if !listed {
             entries.push(CpuEntry {
                 name: format!("tier:{}", t.id),
@@ -82,12 +80,7 @@ pub fn load_matrix(text: &str) -> Result<Vec<CpuEntry>> {
         let arch = e.arch()?;
         let known = |id: &str| tier::find(id).is_some_and(|t| t.arch == arch);
         if e.expect != "host" && !known(&e.expect) {
-            bail!(
-                "cpu {}: expected tier {:?} is not a {} tier",
-                e.name,
-                e.expect,
-                e.arch
-            );
+            bail!("cpu {}: expected tier {:?} is not a {} tier", e.name, e.expect, e.arch);
         }
         if let Some(r) = e.refuse.iter().find(|r| !known(&r.tier)) {
             bail!("cpu {}: refuse names unknown tier {:?}", e.name, r.tier);
@@ -101,11 +94,7 @@ pub fn load_matrix(text: &str) -> Result<Vec<CpuEntry>> {
 pub fn host_x86_tier(cpuinfo: &str) -> Option<&'static str> {
     let flags: BTreeSet<&str> = cpuinfo
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("flags")
-                .and_then(|r| r.split_once(':'))
-                .map(|(_, v)| v)
-        })?
+        .find_map(|l| l.strip_prefix("flags").and_then(|r| r.split_once(':')).map(|(_, v)| v))?
         .split_whitespace()
         .collect();
     tier::for_arch(Arch::X86_64)
@@ -190,29 +179,15 @@ pub fn unpack(tarball: &Path, into: &Path, arch: Arch) -> Result<Unpacked> {
         std::fs::remove_dir_all(into).with_context(|| format!("removing {}", into.display()))?;
     }
     std::fs::create_dir_all(into)?;
-    let file =
-        std::fs::File::open(tarball).with_context(|| format!("opening {}", tarball.display()))?;
+    let file = std::fs::File::open(tarball).with_context(|| format!("opening {}", tarball.display()))?;
     tar::Archive::new(flate2::read::GzDecoder::new(file))
         .unpack(into)
         .with_context(|| format!("unpacking {}", tarball.display()))?;
-    let root = tarball
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .trim_end_matches(".tar.gz")
-        .to_string();
-    Ok(Unpacked {
-        arch,
-        launcher: into.join(root).join("bin").join("hartlm"),
-    })
+    let root = tarball.file_name().unwrap().to_string_lossy().trim_end_matches(".tar.gz").to_string();
+    Ok(Unpacked { arch, launcher: into.join(root).join("bin").join("hartlm") })
 }
 
-fn run_guest(
-    cpu: &CpuEntry,
-    launcher: &Path,
-    args: &[&str],
-    forced: Option<&str>,
-) -> Result<RunOut> {
+fn run_guest(cpu: &CpuEntry, launcher: &Path, args: &[&str], forced: Option<&str>) -> Result<RunOut> {
     let mut cmd = match (cpu.arch()?, &cpu.qemu_cpu) {
         (Arch::Riscv64, Some(c)) => {
             let mut k = Command::new("qemu-riscv64");
@@ -227,10 +202,7 @@ fn run_guest(
         (Arch::Riscv64, None) => bail!("cpu {}: riscv64 needs a qemu_cpu", cpu.name),
         (Arch::X86_64, None) => Command::new(launcher),
     };
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     for v in ["HARTLM_TIER", "HARTLM_ASSUME_FEATURES", "HARTLM_LIB_DIR"] {
         cmd.env_remove(v);
     }
@@ -308,10 +280,7 @@ fn refusal_cell(out: &RunOut, missing: &[String]) -> Cell {
     if out.code != Some(2) {
         return Cell::Fail(format!("expected refusal (exit 2), got {}", out.describe()));
     }
-    let unnamed: Vec<&String> = missing
-        .iter()
-        .filter(|m| !out.stderr.contains(m.as_str()))
-        .collect();
+    let unnamed: Vec<&String> = missing.iter().filter(|m| !out.stderr.contains(m.as_str())).collect();
     if !unnamed.is_empty() {
         return Cell::Fail(format!("refusal does not name {unnamed:?}"));
     }
@@ -321,21 +290,14 @@ fn refusal_cell(out: &RunOut, missing: &[String]) -> Cell {
 fn test_cpu(cpu: &CpuEntry, launcher: &Path, host_expect: Option<&str>) -> Result<Row> {
     let arch = cpu.arch()?;
     let expect = if cpu.expect == "host" {
-        host_expect
-            .context("cannot determine the host's expected tier from /proc/cpuinfo")?
-            .to_string()
+        host_expect.context("cannot determine the host's expected tier from /proc/cpuinfo")?.to_string()
     } else {
         cpu.expect.clone()
     };
     let mut failures = Vec::new();
     let json_run = run_guest(cpu, launcher, &["cpu", "--json"], None)?;
     if json_run.code != Some(0) {
-        bail!(
-            "cpu {}: `hartlm cpu --json` failed: {} {}",
-            cpu.name,
-            json_run.describe(),
-            json_run.stderr
-        );
+        bail!("cpu {}: `hartlm cpu --json` failed: {} {}", cpu.name, json_run.describe(), json_run.stderr);
     }
     let report: CpuJson = serde_json::from_str(&json_run.stdout)
         .with_context(|| format!("cpu {}: unreadable `hartlm cpu --json`", cpu.name))?;
@@ -355,22 +317,11 @@ fn test_cpu(cpu: &CpuEntry, launcher: &Path, host_expect: Option<&str>) -> Resul
             continue;
         };
         let cell = if Some(id) == report.selected.as_deref() {
-            selftest_cell(
-                &run_guest(cpu, launcher, &["selftest"], None)?,
-                id,
-                Cell::Selected,
-            )
+            selftest_cell(&run_guest(cpu, launcher, &["selftest"], None)?, id, Cell::Selected)
         } else if status.status == "eligible" {
-            selftest_cell(
-                &run_guest(cpu, launcher, &["selftest"], Some(id))?,
-                id,
-                Cell::Ran,
-            )
+            selftest_cell(&run_guest(cpu, launcher, &["selftest"], Some(id))?, id, Cell::Ran)
         } else {
-            refusal_cell(
-                &run_guest(cpu, launcher, &["selftest"], Some(id))?,
-                &status.missing,
-            )
+            refusal_cell(&run_guest(cpu, launcher, &["selftest"], Some(id))?, &status.missing)
         };
         if let Some(r) = cpu.refuse.iter().find(|r| r.tier == id) {
             let got: BTreeSet<&str> = status.missing.iter().map(String::as_str).collect();
@@ -386,12 +337,7 @@ fn test_cpu(cpu: &CpuEntry, launcher: &Path, host_expect: Option<&str>) -> Resul
         }
         cells.push((id, cell));
     }
-    Ok(Row {
-        cpu: cpu.clone(),
-        vlen: report.vlen,
-        cells,
-        failures,
-    })
+    Ok(Row { cpu: cpu.clone(), vlen: report.vlen, cells, failures })
 }
 
 /// Runs every CPU entry of the given architectures, two at a time (one per core).
@@ -405,10 +351,7 @@ pub fn run_matrix(
         .enumerate()
         .filter_map(|(i, e)| {
             let arch = e.arch().ok()?;
-            launchers
-                .iter()
-                .find(|u| u.arch == arch)
-                .map(|u| (i, e, u.launcher.as_path()))
+            launchers.iter().find(|u| u.arch == arch).map(|u| (i, e, u.launcher.as_path()))
         })
         .collect();
     let queue = Mutex::new(jobs.into_iter());
@@ -427,11 +370,7 @@ pub fn run_matrix(
                         Ok(r) => format!("{} failure(s)", r.failures.len()),
                         Err(e) => format!("error: {e:#}"),
                     };
-                    eprintln!(
-                        "  {:<24} {verdict} ({:.1}s)",
-                        cpu.name,
-                        t0.elapsed().as_secs_f64()
-                    );
+                    eprintln!("  {:<24} {verdict} ({:.1}s)", cpu.name, t0.elapsed().as_secs_f64());
                     results.lock().unwrap().push((i, row));
                 }
             });
@@ -446,20 +385,12 @@ pub fn run_matrix(
 pub fn render(rows: &[Row]) -> String {
     let mut out = String::new();
     for arch in [Arch::Riscv64, Arch::X86_64] {
-        let rows: Vec<&Row> = rows
-            .iter()
-            .filter(|r| r.cpu.arch().ok() == Some(arch))
-            .collect();
+        let rows: Vec<&Row> = rows.iter().filter(|r| r.cpu.arch().ok() == Some(arch)).collect();
         if rows.is_empty() {
             continue;
         }
         let tiers: Vec<&Tier> = tier::for_arch(arch);
-        let name_w = rows
-            .iter()
-            .map(|r| r.cpu.name.len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
+        let name_w = rows.iter().map(|r| r.cpu.name.len()).max().unwrap_or(4).max(4);
         let col_w = |t: &Tier| t.id.0.len().max(11);
         out += &format!("{:name_w$}  {:>5}", "cpu", "vlen");
         for t in &tiers {
@@ -470,11 +401,7 @@ pub fn render(rows: &[Row]) -> String {
             let vlen = r.vlen.map_or("-".to_string(), |v| v.to_string());
             out += &format!("{:name_w$}  {vlen:>5}", r.cpu.name);
             for t in &tiers {
-                let label = r
-                    .cells
-                    .iter()
-                    .find(|c| c.0 == t.id.0)
-                    .map_or("?".to_string(), |c| c.1.label());
+                let label = r.cells.iter().find(|c| c.0 == t.id.0).map_or("?".to_string(), |c| c.1.label());
                 out += &format!("  {label:w$}", w = col_w(t));
             }
             out += "\n";
@@ -493,15 +420,7 @@ mod tests {
         let text = include_str!("../../ci/qemu-matrix.toml");
         let m = load_matrix(text).unwrap();
         let names: Vec<&str> = m.iter().map(|e| e.name.as_str()).collect();
-        for n in [
-            "sifive-u54",
-            "rv64gc-exact",
-            "k1-like",
-            "k3-x100-like",
-            "rva23u64",
-            "tt-ascalon",
-            "max",
-        ] {
+        for n in ["sifive-u54", "rv64gc-exact", "k1-like", "k3-x100-like", "rva23u64", "tt-ascalon", "max"] {
             assert!(names.contains(&n), "{n}");
         }
         let vlens: BTreeSet<u32> = m.iter().filter_map(|e| e.expect_vlen).collect();
@@ -510,59 +429,31 @@ mod tests {
         assert!(m.iter().all(|e| e.qemu_cpu.as_deref() != Some("rv64")));
         // Every tier is the expected choice of at least one CPU.
         for t in tier::tiers().iter().filter(|t| t.qemu_cpu.is_some()) {
-            assert!(
-                m.iter().any(|e| e.expect == t.id.0),
-                "{} never expected",
-                t.id
-            );
+            assert!(m.iter().any(|e| e.expect == t.id.0), "{} never expected", t.id);
         }
     }
 
     #[test]
     fn matrix_rejects_unknown_tiers() {
         let bad = "schema = 1\n[[cpu]]\nname = \"x\"\narch = \"riscv64\"\nqemu_cpu = \"max\"\nexpect = \"rv64gcx\"\n";
-        assert!(
-            load_matrix(bad)
-                .unwrap_err()
-                .to_string()
-                .contains("rv64gcx")
-        );
+        assert!(load_matrix(bad).unwrap_err().to_string().contains("rv64gcx"));
     }
 
     #[test]
     fn host_tier_from_linux_flags() {
         let v3 = "flags\t\t: fpu pni ssse3 fma cx16 sse4_1 sse4_2 movbe popcnt avx f16c lahf_lm abm bmi1 avx2 bmi2\n";
         assert_eq!(host_x86_tier(v3), Some("x86-64-v3"));
-        let v4 = format!(
-            "{} avx512f avx512dq avx512cd avx512bw avx512vl",
-            v3.trim_end()
-        );
+        let v4 = format!("{} avx512f avx512dq avx512cd avx512bw avx512vl", v3.trim_end());
         assert_eq!(host_x86_tier(&v4), Some("x86-64-v4"));
         assert_eq!(host_x86_tier("flags : fpu sse2\n"), Some("x86-64"));
     }
 
     #[test]
     fn refusal_must_be_exit_2_naming_features() {
-        let out = RunOut {
-            code: Some(2),
-            stderr: "missing zfa, zicond".into(),
-            ..Default::default()
-        };
-        assert_eq!(
-            refusal_cell(&out, &["zfa".into(), "zicond".into()]),
-            Cell::Refused
-        );
-        assert!(matches!(
-            refusal_cell(&out, &["zicbop".into()]),
-            Cell::Fail(_)
-        ));
-        let sigill = RunOut {
-            signal: Some(4),
-            ..Default::default()
-        };
-        assert_eq!(
-            refusal_cell(&sigill, &[]),
-            Cell::Fail("expected refusal (exit 2), got SIGILL".into())
-        );
+        let out = RunOut { code: Some(2), stderr: "missing zfa, zicond".into(), ..Default::default() };
+        assert_eq!(refusal_cell(&out, &["zfa".into(), "zicond".into()]), Cell::Refused);
+        assert!(matches!(refusal_cell(&out, &["zicbop".into()]), Cell::Fail(_)));
+        let sigill = RunOut { signal: Some(4), ..Default::default() };
+        assert_eq!(refusal_cell(&sigill, &[]), Cell::Fail("expected refusal (exit 2), got SIGILL".into()));
     }
 }

@@ -12,10 +12,7 @@ use crate::workspace::Workspace;
 
 /// `CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_RUSTFLAGS` for a triple.
 pub fn rustflags_var(triple: &str) -> String {
-    format!(
-        "CARGO_TARGET_{}_RUSTFLAGS",
-        triple.to_uppercase().replace(['-', '.'], "_")
-    )
+    format!("CARGO_TARGET_{}_RUSTFLAGS", triple.to_uppercase().replace(['-', '.'], "_"))
 }
 
 /// The rustc flags of a tier: CPU, features, and the cfgs the engine dispatches on.
@@ -26,10 +23,7 @@ pub fn tier_rustflags(tier: &Tier, remaps: &[(String, &str)]) -> Vec<String> {
         f.push(format!("-Ctarget-cpu={cpu}"));
     }
     if !tier.rustc_features.is_empty() {
-        f.push(format!(
-            "-Ctarget-feature={}",
-            tier.rustc_features.join(",")
-        ));
+        f.push(format!("-Ctarget-feature={}", tier.rustc_features.join(",")));
     }
     f.push("--cfg".into());
     f.push(format!("hartlm_tier=\"{}\"", tier.id));
@@ -54,17 +48,13 @@ pub fn rejected_features(requested: &[&str], cfg_stdout: &str, stderr: &str) -> 
         .iter()
         .map(|f| f.trim_start_matches('+'))
         .filter(|name| {
-            let in_cfg = cfg_stdout
-                .lines()
-                .any(|l| l.trim() == format!("target_feature=\"{name}\""));
+            let in_cfg = cfg_stdout.lines().any(|l| l.trim() == format!("target_feature=\"{name}\""));
             let quoted = format!("`{name}`");
             let unknown = stderr
                 .lines()
                 .any(|l| l.contains("unknown") && l.contains("feature") && l.ends_with(&quoted));
             let unstable_ok = stderr.lines().any(|l| {
-                l.contains("unstable feature specified")
-                    && !l.contains("unknown")
-                    && l.ends_with(&quoted)
+                l.contains("unstable feature specified") && !l.contains("unknown") && l.ends_with(&quoted)
             });
             unknown || !(in_cfg || unstable_ok)
         })
@@ -78,18 +68,11 @@ fn check_features(sh: &Shell, tier: &Tier) -> Result<()> {
     }
     let triple = tier.triple;
     let features = tier.rustc_features.join(",");
-    let cpu: Vec<String> = tier
-        .rustc_cpu
-        .map(|c| format!("-Ctarget-cpu={c}"))
-        .into_iter()
-        .collect();
-    let out = cmd!(
-        sh,
-        "rustc --print cfg --target {triple} {cpu...} -Ctarget-feature={features}"
-    )
-    .quiet()
-    .ignore_status()
-    .output()?;
+    let cpu: Vec<String> = tier.rustc_cpu.map(|c| format!("-Ctarget-cpu={c}")).into_iter().collect();
+    let out = cmd!(sh, "rustc --print cfg --target {triple} {cpu...} -Ctarget-feature={features}")
+        .quiet()
+        .ignore_status()
+        .output()?;
     let rejected = rejected_features(
         tier.rustc_features,
         &String::from_utf8_lossy(&out.stdout),
@@ -108,11 +91,7 @@ fn check_features(sh: &Shell, tier: &Tier) -> Result<()> {
 }
 
 /// Environment variables that would leak flags into every tier or into host build scripts.
-const FLAG_VARS: &[&str] = &[
-    "RUSTFLAGS",
-    "CARGO_ENCODED_RUSTFLAGS",
-    "CARGO_BUILD_RUSTFLAGS",
-];
+const FLAG_VARS: &[&str] = &["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS"];
 
 pub struct Built {
     pub tier: &'static Tier,
@@ -151,19 +130,10 @@ pub fn build_tier(sh: &Shell, ws: &Workspace, tier: &'static Tier) -> Result<Bui
         c = c.env_remove(v);
     }
     let shown = format!("{var}='{flags}' HARTLM_TIER_ID={} {c}", tier.id);
-    c.quiet()
-        .run()
-        .with_context(|| format!("tier {} failed to build; command:\n  {shown}", tier.id))?;
-    let library = target_dir
-        .join(triple)
-        .join("release")
-        .join("libhartlm_engine.so");
+    c.quiet().run().with_context(|| format!("tier {} failed to build; command:\n  {shown}", tier.id))?;
+    let library = target_dir.join(triple).join("release").join("libhartlm_engine.so");
     if !library.is_file() {
-        bail!(
-            "tier {}: cargo succeeded but {} is missing",
-            tier.id,
-            library.display()
-        );
+        bail!("tier {}: cargo succeeded but {} is missing", tier.id, library.display());
     }
     Ok(Built { tier, library })
 }
@@ -173,18 +143,14 @@ pub fn build_launcher(sh: &Shell, ws: &Workspace, arch: Arch) -> Result<PathBuf>
     let triple = arch.baseline_triple();
     let flags = tier_rustflags_for_launcher(ws).join(" ");
     let var = rustflags_var(triple);
-    let mut c = cmd!(
-        sh,
-        "cargo build --release --locked --package hartlm-variants --bin hartlm --target {triple}"
-    )
-    .env(&var, &flags);
+    let mut c =
+        cmd!(sh, "cargo build --release --locked --package hartlm-variants --bin hartlm --target {triple}")
+            .env(&var, &flags);
     for v in FLAG_VARS {
         c = c.env_remove(v);
     }
     let shown = c.to_string();
-    c.quiet()
-        .run()
-        .with_context(|| format!("launcher for {triple} failed to build; command:\n  {shown}"))?;
+    c.quiet().run().with_context(|| format!("launcher for {triple} failed to build; command:\n  {shown}"))?;
     Ok(ws.target_dir.join(triple).join("release").join("hartlm"))
 }
 
@@ -207,10 +173,7 @@ pub fn select_tiers(arches: &[Arch], only: Option<&str>) -> Result<Vec<&'static 
         && chosen.is_empty()
     {
         let valid: Vec<&str> = tiers().iter().map(|t| t.id.0).collect();
-        bail!(
-            "unknown tier `{id}` for the chosen architectures; valid tiers: {}",
-            valid.join(", ")
-        );
+        bail!("unknown tier `{id}` for the chosen architectures; valid tiers: {}", valid.join(", "));
     }
     Ok(chosen)
 }
@@ -222,12 +185,7 @@ pub struct Artifacts {
 }
 
 /// Builds the given tiers and each architecture's launcher, showing progress per tier.
-pub fn build_all(
-    sh: &Shell,
-    ws: &Workspace,
-    arches: &[Arch],
-    tiers: &[&'static Tier],
-) -> Result<Artifacts> {
+pub fn build_all(sh: &Shell, ws: &Workspace, arches: &[Arch], tiers: &[&'static Tier]) -> Result<Artifacts> {
     let total = tiers.len() + arches.len();
     let mut built = Vec::new();
     let mut launchers = Vec::new();
@@ -248,17 +206,10 @@ pub fn build_all(
         eprintln!("      done in {:.1}s", t0.elapsed().as_secs_f64());
     }
     for (j, &arch) in arches.iter().enumerate() {
-        eprintln!(
-            "[{}/{total}] launcher hartlm ({})",
-            tiers.len() + j + 1,
-            arch.baseline_triple()
-        );
+        eprintln!("[{}/{total}] launcher hartlm ({})", tiers.len() + j + 1, arch.baseline_triple());
         launchers.push((arch, build_launcher(sh, ws, arch)?));
     }
-    Ok(Artifacts {
-        tiers: built,
-        launchers,
-    })
+    Ok(Artifacts { tiers: built, launchers })
 }
 
 pub fn relative<'a>(root: &Path, p: &'a Path) -> &'a Path {
@@ -306,24 +257,14 @@ mod tests {
         let stdout = "target_arch=\"riscv64\"\ntarget_feature=\"zicond\"\n";
         let stderr = "warning: unstable feature specified for `-Ctarget-feature`: `v`\n\
                       warning: unknown and unstable feature specified for `-Ctarget-feature`: `zvfhh`\n";
-        assert_eq!(
-            rejected_features(&["+v", "+zicond", "+zvfhh", "+zfa"], stdout, stderr),
-            ["zvfhh", "zfa"]
-        );
+        assert_eq!(rejected_features(&["+v", "+zicond", "+zvfhh", "+zfa"], stdout, stderr), ["zvfhh", "zfa"]);
     }
 
     #[test]
     fn tier_selection_filters() {
         assert_eq!(select_tiers(&[Arch::Riscv64], None).unwrap().len(), 5);
-        assert_eq!(
-            select_tiers(&[Arch::X86_64], Some("x86-64-v3"))
-                .unwrap()
-                .len(),
-            1
-        );
-        let err = select_tiers(&[Arch::X86_64], Some("rv64gc"))
-            .unwrap_err()
-            .to_string();
+        assert_eq!(select_tiers(&[Arch::X86_64], Some("x86-64-v3")).unwrap().len(), 1);
+        let err = select_tiers(&[Arch::X86_64], Some("rv64gc")).unwrap_err().to_string();
         assert!(err.contains("valid tiers"), "{err}");
     }
 }

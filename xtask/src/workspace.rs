@@ -45,11 +45,7 @@ impl Workspace {
         let Ok(sh) = self.shell() else {
             return "unknown".into();
         };
-        let Ok(commit) = cmd!(sh, "git rev-parse HEAD")
-            .quiet()
-            .ignore_stderr()
-            .read()
-        else {
+        let Ok(commit) = cmd!(sh, "git rev-parse HEAD").quiet().ignore_stderr().read() else {
             return "unknown".into();
         };
         let dirty = cmd!(sh, "git status --porcelain --untracked-files=no")
@@ -58,20 +54,13 @@ impl Workspace {
             .read()
             .map(|s| !s.trim().is_empty())
             .unwrap_or(false);
-        if dirty {
-            format!("{commit}-dirty")
-        } else {
-            commit
-        }
+        if dirty { format!("{commit}-dirty") } else { commit }
     }
 
     /// SOURCE_DATE_EPOCH if set, else the commit time, else 0.
     pub fn source_date_epoch(&self) -> Result<u64> {
         if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
-            return v
-                .trim()
-                .parse()
-                .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number"));
+            return v.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number"));
         }
         let sh = self.shell()?;
         Ok(cmd!(sh, "git log -1 --format=%ct")

@@ -20,17 +20,9 @@ pub const BACKEND: &str = backend_name();
 const fn backend_name() -> &'static str {
     if cfg!(all(target_arch = "riscv64", hartlm_feature = "v")) {
         "rvv"
-    } else if cfg!(all(
-        target_arch = "x86_64",
-        target_feature = "avx512bw",
-        target_feature = "avx512f"
-    )) {
+    } else if cfg!(all(target_arch = "x86_64", target_feature = "avx512bw", target_feature = "avx512f")) {
         "avx512"
-    } else if cfg!(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )) {
+    } else if cfg!(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")) {
         "avx2"
     } else {
         "scalar"
@@ -45,11 +37,7 @@ macro_rules! dispatch {
             // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V (see module docs).
             return unsafe { $rvv };
         }
-        #[cfg(all(
-            target_arch = "x86_64",
-            target_feature = "avx512bw",
-            target_feature = "avx512f"
-        ))]
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx512bw", target_feature = "avx512f"))]
         {
             // SAFETY: this build requires AVX-512F/BW, present on every CPU that loads it.
             return unsafe { $avx512 };

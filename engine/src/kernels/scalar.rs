@@ -19,10 +19,7 @@ pub fn block_dot_q4_0_q8_0(x: &BlockQ4_0, y: &BlockQ8_0) -> i32 {
 }
 
 pub fn block_dot_q8_0_q8_0(x: &BlockQ8_0, y: &BlockQ8_0) -> i32 {
-    x.qs.iter()
-        .zip(&y.qs)
-        .map(|(&a, &b)| a as i32 * b as i32)
-        .sum()
+    x.qs.iter().zip(&y.qs).map(|(&a, &b)| a as i32 * b as i32).sum()
 }
 
 pub fn dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {

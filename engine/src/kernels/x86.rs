@@ -29,20 +29,12 @@ pub unsafe fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
         while i + 32 <= n {
             for (k, acc) in acc.iter_mut().enumerate() {
                 let off = i + 8 * k;
-                *acc = _mm256_fmadd_ps(
-                    _mm256_loadu_ps(pa.add(off)),
-                    _mm256_loadu_ps(pb.add(off)),
-                    *acc,
-                );
+                *acc = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(off)), _mm256_loadu_ps(pb.add(off)), *acc);
             }
             i += 32;
         }
         while i + 8 <= n {
-            acc[0] = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pa.add(i)),
-                _mm256_loadu_ps(pb.add(i)),
-                acc[0],
-            );
+            acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc[0]);
             i += 8;
         }
     }
@@ -119,20 +111,12 @@ pub unsafe fn dot_f32_avx512(a: &[f32], b: &[f32]) -> f32 {
         while i + 64 <= n {
             for (k, acc) in acc.iter_mut().enumerate() {
                 let off = i + 16 * k;
-                *acc = _mm512_fmadd_ps(
-                    _mm512_loadu_ps(pa.add(off)),
-                    _mm512_loadu_ps(pb.add(off)),
-                    *acc,
-                );
+                *acc = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(off)), _mm512_loadu_ps(pb.add(off)), *acc);
             }
             i += 64;
         }
         while i + 16 <= n {
-            acc[0] = _mm512_fmadd_ps(
-                _mm512_loadu_ps(pa.add(i)),
-                _mm512_loadu_ps(pb.add(i)),
-                acc[0],
-            );
+            acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc[0]);
             i += 16;
         }
         if i < n {

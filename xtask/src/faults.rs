@@ -1,0 +1,111 @@
+//! Broken installations and bad requests, run on a damaged copy of the unpacked host release:
+//! a corrupt library must fall back to the next tier, a missing lib/ or a bad flag must fail cleanly.
+
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hartlm_variants::{Arch, tier};
+
+struct Outcome {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(launcher: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Outcome> {
+    let mut c = Command::new(launcher);
+    c.args(args).env_remove("HARTLM_TIER").env_remove("HARTLM_LIB_DIR").env_remove("HARTLM_ASSUME_FEATURES");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().with_context(|| format!("running {}", launcher.display()))?;
+    Ok(Outcome {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+fn copy_release(from_launcher: &Path, to: &Path) -> Result<PathBuf> {
+    let src = from_launcher.parent().and_then(Path::parent).context("launcher not in bin/")?;
+    if to.exists() {
+        std::fs::remove_dir_all(to)?;
+    }
+    for sub in ["bin", "lib"] {
+        std::fs::create_dir_all(to.join(sub))?;
+        for e in std::fs::read_dir(src.join(sub))?.flatten() {
+            std::fs::copy(e.path(), to.join(sub).join(e.file_name()))?;
+        }
+    }
+    Ok(to.join("bin").join("hartlm"))
+}
+
+/// Runs every fault case; returns (name, passed, detail) rows.
+pub fn run_all(host_launcher: &Path, scratch: &Path, host_tier: &str) -> Result<Vec<(String, bool, String)>> {
+    let launcher = copy_release(host_launcher, scratch)?;
+    let lib = scratch.join("lib");
+    let ranked = tier::for_arch(Arch::X86_64);
+    let top = ranked.iter().position(|t| t.id.0 == host_tier).context("host tier not in table")?;
+    let next = ranked.get(top + 1).map(|t| t.id.0).context("host tier has no fallback")?;
+    let mut rows = Vec::new();
+    let mut check = |name: &str, ok: bool, out: &Outcome| {
+        let detail = format!("exit {:?}: {}", out.code, out.stderr.lines().next().unwrap_or(""));
+        rows.push((name.to_string(), ok, detail));
+    };
+
+    let o = run(&launcher, &["selftest", "--bogus-flag"], &[])?;
+    check("unknown flag exits 2", o.code == Some(2), &o);
+
+    let o = run(&launcher, &["cpu", "--bogus"], &[])?;
+    check("`cpu` with an unknown argument exits 2", o.code == Some(2) && o.stderr.contains("usage"), &o);
+
+    let o = run(&launcher, &["selftest"], &[("HARTLM_TIER", "no-such-tier")])?;
+    check(
+        "unknown HARTLM_TIER exits 2 listing valid tiers",
+        o.code == Some(2) && o.stderr.contains("valid tiers: x86-64-v4"),
+        &o,
+    );
+
+    // A corrupt library for the best tier: warn once, fall back, still work.
+    let best = lib.join(ranked[top].library_file());
+    std::fs::write(&best, b"\x7fELF this is not a shared object")?;
+    let o = run(&launcher, &["selftest"], &[])?;
+    check(
+        "corrupt best library falls back to the next tier",
+        o.code == Some(0)
+            && o.stderr.contains(&format!("warning: tier {host_tier} failed to load"))
+            && o.stdout.contains(&format!("tier {next} ")),
+        &o,
+    );
+
+    let o = run(&launcher, &["selftest"], &[("HARTLM_TIER", host_tier)])?;
+    check(
+        "forced tier with a corrupt library exits 1 without fallback",
+        o.code == Some(1) && o.stderr.contains(host_tier),
+        &o,
+    );
+
+    std::fs::remove_file(&best)?;
+    let o = run(&launcher, &["selftest"], &[("HARTLM_TIER", host_tier)])?;
+    check(
+        "forced tier with a missing library exits 1 naming the file",
+        o.code == Some(1) && o.stderr.contains(&ranked[top].library_file()),
+        &o,
+    );
+
+    std::fs::remove_dir_all(&lib)?;
+    let o = run(&launcher, &["selftest"], &[])?;
+    check(
+        "missing lib/ exits 1 with one line",
+        o.code == Some(1) && o.stderr.contains("no engine library found") && o.stderr.lines().count() == 1,
+        &o,
+    );
+    let o = run(&launcher, &["cpu"], &[])?;
+    check(
+        "`cpu` still explains a broken installation",
+        o.code == Some(0) && o.stdout.contains("not installed"),
+        &o,
+    );
+    Ok(rows)
+}
