@@ -2,6 +2,8 @@
 //! This file owns the exported C entry points; everything behind them is ordinary Rust.
 
 pub mod cli;
+pub mod ggml_type;
+pub mod gguf;
 pub mod kernels;
 pub mod quant;
 pub mod selftest;
