@@ -103,7 +103,7 @@ impl GgmlType {
     /// Bytes of `n` elements, or None if `n` is not whole blocks or overflows.
     pub fn bytes_for(self, n: u64) -> Option<u64> {
         let bl = self.block_len() as u64;
-        if n % bl != 0 {
+        if !n.is_multiple_of(bl) {
             return None;
         }
         (n / bl).checked_mul(self.block_bytes() as u64)

@@ -446,7 +446,7 @@ pub fn parse(bytes: &[u8]) -> Result<Index> {
             .iter()
             .try_fold(1u64, |acc, &d| acc.checked_mul(d))
             .ok_or_else(|| bad("element count overflows".into()))?;
-        if r.dims[0] % r.ty.block_len() as u64 != 0 {
+        if !r.dims[0].is_multiple_of(r.ty.block_len() as u64) {
             return Err(bad(format!(
                 "row length {} is not a multiple of the {} block ({})",
                 r.dims[0],
@@ -455,7 +455,7 @@ pub fn parse(bytes: &[u8]) -> Result<Index> {
             )));
         }
         let size = r.ty.bytes_for(n).ok_or_else(|| bad("byte size overflows".into()))?;
-        if r.offset % alignment != 0 {
+        if !r.offset.is_multiple_of(alignment) {
             return Err(bad(format!(
                 "data offset {} is not a multiple of the alignment {alignment}",
                 r.offset

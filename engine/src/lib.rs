@@ -7,6 +7,7 @@ pub mod gguf;
 pub mod kernels;
 pub mod quant;
 pub mod selftest;
+pub mod tensor;
 pub mod tier;
 
 use std::ffi::{CStr, OsString, c_char, c_int};

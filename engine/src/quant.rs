@@ -8,7 +8,7 @@ pub const QK: usize = 32;
 
 /// 32 weights as 4-bit offsets from 8, one f16 scale: `w = d * (q - 8)`. 18 bytes, as in ggml.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct BlockQ4_0 {
     /// f16 bits of the scale.
     pub d: u16,
@@ -18,7 +18,7 @@ pub struct BlockQ4_0 {
 
 /// 32 values as i8 with one f16 scale: `x = d * q`. 34 bytes, as in ggml.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct BlockQ8_0 {
     pub d: u16,
     pub qs: [i8; QK],
