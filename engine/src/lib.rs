@@ -2,9 +2,12 @@
 //! This file owns the exported C entry points; everything behind them is ordinary Rust.
 
 pub mod cli;
+pub mod eval;
 pub mod ggml_type;
 pub mod gguf;
 pub mod kernels;
+pub mod model;
+pub mod npy;
 pub mod quant;
 pub mod selftest;
 pub mod tensor;

@@ -1,0 +1,449 @@
+//! Decoder-only transformers from GGUF (llama, qwen2, qwen3): hyperparameters from metadata,
+//! shape-checked weights borrowed from the mapping, and the forward pass with its KV cache.
+//!
+//! The forward pass follows llama.cpp's graph operation by operation (RMSNorm summed in f64,
+//! RoPE angles advanced by repeated f32 multiplication, softmax with max subtraction) so that
+//! logits match it to within the fixtures' tolerances.
+
+use std::path::Path;
+
+use crate::ggml_type::GgmlType;
+use crate::gguf::{GgufError, GgufFile, TensorInfo, Value};
+use crate::tensor::{self, Weight};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+    #[error("unsupported architecture `{0}`: hartlm runs llama, qwen2 and qwen3 models")]
+    UnknownArch(String),
+    #[error("metadata `{0}` is missing or not a number; the file is not a complete model")]
+    MissingKey(String),
+    #[error("tensor `{0}` is missing; the file is incomplete or not a {1} model")]
+    MissingTensor(String, &'static str),
+    #[error("tensor `{name}` has shape {got:?}, expected {want:?}")]
+    Shape { name: String, got: Vec<u64>, want: Vec<u64> },
+    #[error("tensor `{name}` is {ty}, but a norm or bias must be F32")]
+    NotF32 { name: String, ty: GgmlType },
+    #[error("invalid hyperparameter: {0}")]
+    Hparam(String),
+    #[error("rope scaling `{0}` is not supported (none and linear are)")]
+    RopeScaling(String),
+}
+
+type Result<T> = std::result::Result<T, ModelError>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    Llama,
+    Qwen2,
+    Qwen3,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub arch: Arch,
+    pub n_embd: usize,
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub n_ff: usize,
+    pub n_vocab: usize,
+    pub n_ctx_train: usize,
+    pub rope_base: f32,
+    pub rope_freq_scale: f32,
+    pub rope_dims: usize,
+    /// NEOX RoPE rotates (i, i + dims/2) pairs; normal RoPE rotates (2i, 2i+1).
+    pub rope_neox: bool,
+    pub eps: f32,
+}
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    wq: TensorInfo,
+    wk: TensorInfo,
+    wv: TensorInfo,
+    bq: Option<Vec<f32>>,
+    bk: Option<Vec<f32>>,
+    bv: Option<Vec<f32>>,
+    q_norm: Option<Vec<f32>>,
+    k_norm: Option<Vec<f32>>,
+    wo: TensorInfo,
+    ffn_norm: Vec<f32>,
+    gate: TensorInfo,
+    up: TensorInfo,
+    down: TensorInfo,
+}
+
+pub struct Model {
+    pub file: GgufFile,
+    pub config: Config,
+    token_embd: TensorInfo,
+    output_norm: Vec<f32>,
+    output: TensorInfo,
+    layers: Vec<Layer>,
+}
+
+struct Loader<'a> {
+    file: &'a GgufFile,
+    arch: Arch,
+}
+
+impl Loader<'_> {
+    fn key(&self, suffix: &str) -> String {
+        format!("{}.{suffix}", self.arch.name())
+    }
+    fn usize(&self, suffix: &str) -> Result<usize> {
+        let key = self.key(suffix);
+        self.file
+            .get(&key)
+            .and_then(|v| v.as_u64())
+            .and_then(|v| usize::try_from(v).ok())
+            .ok_or(ModelError::MissingKey(key))
+    }
+    fn opt_usize(&self, suffix: &str) -> Option<usize> {
+        self.file.get(&self.key(suffix)).and_then(|v| v.as_u64()).and_then(|v| usize::try_from(v).ok())
+    }
+    fn f32(&self, suffix: &str) -> Option<f32> {
+        self.file.get(&self.key(suffix)).and_then(|v| v.as_f64()).map(|v| v as f32)
+    }
+    fn tensor(&self, name: &str, want: &[usize]) -> Result<TensorInfo> {
+        let t =
+            self.file.tensor(name).ok_or_else(|| ModelError::MissingTensor(name.into(), self.arch.name()))?;
+        let want: Vec<u64> = want.iter().map(|&d| d as u64).collect();
+        if t.dims != want {
+            return Err(ModelError::Shape { name: name.into(), got: t.dims.clone(), want });
+        }
+        Ok(t.clone())
+    }
+    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
+        let t = self.tensor(name, &[len])?;
+        if t.ty != GgmlType::F32 {
+            return Err(ModelError::NotF32 { name: name.into(), ty: t.ty });
+        }
+        let mut v = vec![0.0; len];
+        tensor::dequantize(t.ty, self.file.tensor_bytes(&t), &mut v);
+        Ok(v)
+    }
+    fn opt_vector(&self, name: &str, len: usize) -> Result<Option<Vec<f32>>> {
+        if self.file.tensor(name).is_some() { self.vector(name, len).map(Some) } else { Ok(None) }
+    }
+}
+
+fn config(file: &GgufFile) -> Result<Config> {
+    let arch_name = match file.get("general.architecture") {
+        Some(Value::Str(s)) => s.to_string(),
+        _ => return Err(ModelError::MissingKey("general.architecture".into())),
+    };
+    let arch = match arch_name.as_str() {
+        "llama" => Arch::Llama,
+        "qwen2" => Arch::Qwen2,
+        "qwen3" => Arch::Qwen3,
+        other => return Err(ModelError::UnknownArch(other.into())),
+    };
+    let l = Loader { file, arch };
+    let n_embd = l.usize("embedding_length")?;
+    let n_head = l.usize("attention.head_count")?;
+    let n_head_kv = l.opt_usize("attention.head_count_kv").unwrap_or(n_head);
+    if n_head == 0 || n_head_kv == 0 || !n_head.is_multiple_of(n_head_kv) {
+        return Err(ModelError::Hparam(format!("{n_head} heads cannot share {n_head_kv} KV heads")));
+    }
+    let head_dim = l.opt_usize("attention.key_length").unwrap_or(n_embd / n_head);
+    if head_dim == 0
+        || !head_dim.is_multiple_of(2)
+        || l.opt_usize("attention.value_length").is_some_and(|v| v != head_dim)
+    {
+        return Err(ModelError::Hparam(format!(
+            "head dimension {head_dim} must be even and equal for K and V"
+        )));
+    }
+    let rope_dims = l.opt_usize("rope.dimension_count").unwrap_or(head_dim);
+    if rope_dims > head_dim || !rope_dims.is_multiple_of(2) {
+        return Err(ModelError::Hparam(format!("rope dimension {rope_dims} for head dimension {head_dim}")));
+    }
+    let rope_freq_scale = match file.get(&l.key("rope.scaling.type")) {
+        None | Some(Value::Str("none")) => 1.0,
+        Some(Value::Str("linear")) => 1.0 / l.f32("rope.scaling.factor").filter(|f| *f > 0.0).unwrap_or(1.0),
+        Some(Value::Str(other)) => return Err(ModelError::RopeScaling(other.into())),
+        Some(other) => return Err(ModelError::RopeScaling(other.type_name().into())),
+    };
+    let n_vocab = file.tensor("token_embd.weight").and_then(|t| t.dims.get(1)).copied().unwrap_or(0) as usize;
+    Ok(Config {
+        arch,
+        n_embd,
+        n_layer: l.usize("block_count")?,
+        n_head,
+        n_head_kv,
+        head_dim,
+        n_ff: l.usize("feed_forward_length")?,
+        n_vocab,
+        n_ctx_train: l.usize("context_length")?,
+        rope_base: l.f32("rope.freq_base").unwrap_or(10_000.0),
+        rope_freq_scale,
+        rope_dims,
+        rope_neox: arch != Arch::Llama,
+        eps: l.f32("attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
+    })
+}
+
+impl Model {
+    pub fn open(path: &Path) -> Result<Model> {
+        Model::from_file(GgufFile::open(path)?)
+    }
+
+    pub fn from_file(file: GgufFile) -> Result<Model> {
+        let config = config(&file)?;
+        let c = &config;
+        let l = Loader { file: &file, arch: c.arch };
+        let (e, q_dim, kv_dim) = (c.n_embd, c.n_head * c.head_dim, c.n_head_kv * c.head_dim);
+        let token_embd = l.tensor("token_embd.weight", &[e, c.n_vocab])?;
+        let output = match file.tensor("output.weight") {
+            Some(_) => l.tensor("output.weight", &[e, c.n_vocab])?,
+            None => token_embd.clone(),
+        };
+        let mut layers = Vec::with_capacity(c.n_layer.min(1024));
+        for i in 0..c.n_layer {
+            let n = |s: &str| format!("blk.{i}.{s}");
+            let qk_norm = c.arch == Arch::Qwen3;
+            layers.push(Layer {
+                attn_norm: l.vector(&n("attn_norm.weight"), e)?,
+                wq: l.tensor(&n("attn_q.weight"), &[e, q_dim])?,
+                wk: l.tensor(&n("attn_k.weight"), &[e, kv_dim])?,
+                wv: l.tensor(&n("attn_v.weight"), &[e, kv_dim])?,
+                bq: l.opt_vector(&n("attn_q.bias"), q_dim)?,
+                bk: l.opt_vector(&n("attn_k.bias"), kv_dim)?,
+                bv: l.opt_vector(&n("attn_v.bias"), kv_dim)?,
+                q_norm: if qk_norm { Some(l.vector(&n("attn_q_norm.weight"), c.head_dim)?) } else { None },
+                k_norm: if qk_norm { Some(l.vector(&n("attn_k_norm.weight"), c.head_dim)?) } else { None },
+                wo: l.tensor(&n("attn_output.weight"), &[q_dim, e])?,
+                ffn_norm: l.vector(&n("ffn_norm.weight"), e)?,
+                gate: l.tensor(&n("ffn_gate.weight"), &[e, c.n_ff])?,
+                up: l.tensor(&n("ffn_up.weight"), &[e, c.n_ff])?,
+                down: l.tensor(&n("ffn_down.weight"), &[c.n_ff, e])?,
+            });
+        }
+        let output_norm = l.vector("output_norm.weight", e)?;
+        Ok(Model { file, config, token_embd, output_norm, output, layers })
+    }
+
+    fn weight(&self, t: &TensorInfo) -> Weight<'_> {
+        Weight {
+            ty: t.ty,
+            cols: t.dims[0] as usize,
+            rows: t.dims[1] as usize,
+            data: self.file.tensor_bytes(t),
+        }
+    }
+
+    /// Total number of weight elements.
+    pub fn n_params(&self) -> u64 {
+        self.file.index.tensors.iter().map(|t| t.n_elements()).sum()
+    }
+
+    /// Runs one token at position `state.pos` and writes the next-token logits.
+    pub fn forward(&self, s: &mut State, token: u32, logits: &mut [f32]) -> Result<()> {
+        let c = &self.config;
+        if token as usize >= c.n_vocab {
+            return Err(ModelError::Hparam(format!(
+                "token id {token} is outside the vocabulary ({})",
+                c.n_vocab
+            )));
+        }
+        if s.pos >= s.n_ctx {
+            return Err(ModelError::Hparam(format!("context is full ({} tokens); raise -c", s.n_ctx)));
+        }
+        let (hd, kv_dim) = (c.head_dim, c.n_head_kv * c.head_dim);
+        let pos = s.pos;
+        self.weight(&self.token_embd).dequantize_row(token as usize, &mut s.x);
+
+        for (li, layer) in self.layers.iter().enumerate() {
+            // Attention.
+            rms_norm(&s.x, &layer.attn_norm, c.eps, &mut s.xb);
+            self.weight(&layer.wq).matvec(&s.xb, &mut s.q);
+            self.weight(&layer.wk).matvec(&s.xb, &mut s.k);
+            self.weight(&layer.wv).matvec(&s.xb, &mut s.v);
+            add_bias(&mut s.q, layer.bq.as_deref());
+            add_bias(&mut s.k, layer.bk.as_deref());
+            add_bias(&mut s.v, layer.bv.as_deref());
+            if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
+                for h in s.q.chunks_exact_mut(hd) {
+                    rms_norm_in_place(h, qn, c.eps);
+                }
+                for h in s.k.chunks_exact_mut(hd) {
+                    rms_norm_in_place(h, kn, c.eps);
+                }
+            }
+            rope(&mut s.q, hd, pos, c);
+            rope(&mut s.k, hd, pos, c);
+            let cache_at = (li * s.n_ctx + pos) * kv_dim;
+            s.k_cache[cache_at..cache_at + kv_dim].copy_from_slice(&s.k);
+            s.v_cache[cache_at..cache_at + kv_dim].copy_from_slice(&s.v);
+            self.attention(s, li);
+            self.weight(&layer.wo).matvec(&s.att_out, &mut s.xb);
+            for (x, d) in s.x.iter_mut().zip(&s.xb) {
+                *x += d;
+            }
+            // Feed-forward (SwiGLU).
+            rms_norm(&s.x, &layer.ffn_norm, c.eps, &mut s.xb);
+            self.weight(&layer.gate).matvec(&s.xb, &mut s.hb);
+            self.weight(&layer.up).matvec(&s.xb, &mut s.hb2);
+            for (g, u) in s.hb.iter_mut().zip(&s.hb2) {
+                *g = silu(*g) * u;
+            }
+            self.weight(&layer.down).matvec(&s.hb, &mut s.xb);
+            for (x, d) in s.x.iter_mut().zip(&s.xb) {
+                *x += d;
+            }
+        }
+        rms_norm(&s.x, &self.output_norm, c.eps, &mut s.xb);
+        self.weight(&self.output).matvec(&s.xb, logits);
+        s.pos += 1;
+        Ok(())
+    }
+
+    /// Grouped-query attention of the current position over the cache, into `s.att_out`.
+    fn attention(&self, s: &mut State, layer: usize) {
+        let c = &self.config;
+        let (hd, kv_dim) = (c.head_dim, c.n_head_kv * c.head_dim);
+        let group = c.n_head / c.n_head_kv;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let base = layer * s.n_ctx * kv_dim;
+        let n = s.pos + 1;
+        for h in 0..c.n_head {
+            let q = &s.q[h * hd..(h + 1) * hd];
+            let kv_off = (h / group) * hd;
+            let scores = &mut s.scores[..n];
+            for (t, sc) in scores.iter_mut().enumerate() {
+                let k = &s.k_cache[base + t * kv_dim + kv_off..][..hd];
+                *sc = crate::kernels::dot_f32(k, q) * scale;
+            }
+            softmax(scores);
+            let out = &mut s.att_out[h * hd..(h + 1) * hd];
+            out.fill(0.0);
+            for (t, &p) in scores.iter().enumerate() {
+                let v = &s.v_cache[base + t * kv_dim + kv_off..][..hd];
+                for (o, vv) in out.iter_mut().zip(v) {
+                    *o += p * vv;
+                }
+            }
+        }
+    }
+}
+
+/// Per-sequence state: the KV cache and scratch buffers.
+pub struct State {
+    pub pos: usize,
+    pub n_ctx: usize,
+    x: Vec<f32>,
+    xb: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    att_out: Vec<f32>,
+    scores: Vec<f32>,
+    hb: Vec<f32>,
+    hb2: Vec<f32>,
+    k_cache: Vec<f32>,
+    v_cache: Vec<f32>,
+}
+
+impl State {
+    pub fn new(c: &Config, n_ctx: usize) -> State {
+        let kv = c.n_layer * n_ctx * c.n_head_kv * c.head_dim;
+        State {
+            pos: 0,
+            n_ctx,
+            x: vec![0.0; c.n_embd],
+            xb: vec![0.0; c.n_embd],
+            q: vec![0.0; c.n_head * c.head_dim],
+            k: vec![0.0; c.n_head_kv * c.head_dim],
+            v: vec![0.0; c.n_head_kv * c.head_dim],
+            att_out: vec![0.0; c.n_head * c.head_dim],
+            scores: vec![0.0; n_ctx],
+            hb: vec![0.0; c.n_ff],
+            hb2: vec![0.0; c.n_ff],
+            k_cache: vec![0.0; kv],
+            v_cache: vec![0.0; kv],
+        }
+    }
+
+    /// Forgets the sequence (the cache is overwritten as positions are reused).
+    pub fn reset(&mut self) {
+        self.pos = 0;
+    }
+}
+
+/// ggml's RMSNorm: the mean square summed in f64, then `x / sqrt(mean + eps) * w`.
+fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    let scale = 1.0 / ((sum / x.len() as f64) as f32 + eps).sqrt();
+    for ((o, &v), &g) in out.iter_mut().zip(x).zip(w) {
+        *o = v * scale * g;
+    }
+}
+
+fn rms_norm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    let scale = 1.0 / ((sum / x.len() as f64) as f32 + eps).sqrt();
+    for (v, &g) in x.iter_mut().zip(w) {
+        *v = *v * scale * g;
+    }
+}
+
+fn add_bias(x: &mut [f32], b: Option<&[f32]>) {
+    if let Some(b) = b {
+        for (v, bb) in x.iter_mut().zip(b) {
+            *v += bb;
+        }
+    }
+}
+
+/// Rotates every head of `x` for position `pos`. Angles advance by repeated multiplication in
+/// f32, as ggml computes them, so positions far into the context match llama.cpp.
+fn rope(x: &mut [f32], hd: usize, pos: usize, c: &Config) {
+    let dims = c.rope_dims;
+    let theta_scale = c.rope_base.powf(-2.0 / dims as f32);
+    let mut cs = Vec::with_capacity(dims / 2);
+    let mut theta = pos as f32;
+    for _ in 0..dims / 2 {
+        let t = theta * c.rope_freq_scale;
+        cs.push((t.cos(), t.sin()));
+        theta *= theta_scale;
+    }
+    for head in x.chunks_exact_mut(hd) {
+        for (i, &(cos, sin)) in cs.iter().enumerate() {
+            let (a, b) = if c.rope_neox { (i, i + dims / 2) } else { (2 * i, 2 * i + 1) };
+            let (x0, x1) = (head[a], head[b]);
+            head[a] = x0 * cos - x1 * sin;
+            head[b] = x0 * sin + x1 * cos;
+        }
+    }
+}
+
+fn softmax(x: &mut [f32]) {
+    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut sum = 0.0f64;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
