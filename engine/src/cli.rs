@@ -2,9 +2,14 @@
 //! `hartlm cpu` is answered by the launcher itself and never reaches this library.
 
 use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+use crate::gguf::Value;
+use crate::model::Model;
 use crate::tier::Launch;
 
 #[derive(Parser)]
@@ -28,6 +33,28 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Show a model's architecture, size, tensor types and vocabulary.
+    Info {
+        #[arg(short, long)]
+        model: PathBuf,
+    },
+    /// Evaluate tokens and write the logits of every position as float32 .npy [n_tokens, n_vocab].
+    Logits {
+        #[arg(short, long)]
+        model: PathBuf,
+        /// Comma-separated token ids.
+        #[arg(long, value_delimiter = ',', required = true)]
+        tokens: Vec<u32>,
+        /// Output .npy; the ids are written beside it as <name>.ids.json.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Feed the tokens in chunks of this many (0 = one batch).
+        #[arg(long, default_value_t = 0)]
+        batch: usize,
+        /// Context size (default: the model's, at most 4096).
+        #[arg(short = 'c', long)]
+        ctx: Option<usize>,
+    },
 }
 
 /// Runs one command line; returns the exit status (2 for usage errors, as clap does).
@@ -39,7 +66,100 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
             return e.exit_code();
         }
     };
-    match cli.command {
-        Command::Selftest { seed } => crate::selftest::command(seed, launch),
+    let result = match cli.command {
+        Command::Selftest { seed } => return crate::selftest::command(seed, launch),
+        Command::Info { model } => info(&model),
+        Command::Logits { model, tokens, output, batch, ctx } => logits(&model, &tokens, &output, batch, ctx),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("hartlm: {e:#}");
+            1
+        }
     }
+}
+
+fn open(path: &Path) -> Result<Model> {
+    Model::open(path).with_context(|| format!("{}", path.display()))
+}
+
+fn info(path: &Path) -> Result<()> {
+    let m = open(path)?;
+    let c = &m.config;
+    let mut types = std::collections::BTreeMap::new();
+    for t in &m.file.index.tensors {
+        *types.entry(t.ty.name()).or_insert(0usize) += 1;
+    }
+    let types: Vec<String> = types.iter().map(|(t, n)| format!("{t} x{n}")).collect();
+    let vocab_model = match m.file.get("tokenizer.ggml.model") {
+        Some(Value::Str("llama")) => "llama (SentencePiece)".to_string(),
+        Some(Value::Str("gpt2")) => "gpt2 (byte-level BPE)".to_string(),
+        Some(Value::Str(other)) => other.to_string(),
+        _ => "none".to_string(),
+    };
+    let template = if m.file.get("tokenizer.chat_template").is_some() { "present" } else { "none" };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "file:          {} ({:.1} MiB, GGUF v{})",
+        path.display(),
+        m.file.len() as f64 / 1048576.0,
+        m.file.index.version
+    )?;
+    writeln!(out, "architecture:  {}", c.arch.name())?;
+    writeln!(out, "parameters:    {} ({:.1} M)", m.n_params(), m.n_params() as f64 / 1e6)?;
+    writeln!(
+        out,
+        "shape:         {} layers, n_embd {}, {} heads / {} KV heads of {}, n_ff {}",
+        c.n_layer, c.n_embd, c.n_head, c.n_head_kv, c.head_dim, c.n_ff
+    )?;
+    writeln!(out, "context:       {} (trained)", c.n_ctx_train)?;
+    writeln!(
+        out,
+        "rope:          {}, base {}, {} dims{}",
+        if c.rope_neox { "neox" } else { "normal" },
+        c.rope_base,
+        c.rope_dims,
+        if c.rope_freq_scale != 1.0 {
+            format!(", linear scale {}", 1.0 / c.rope_freq_scale)
+        } else {
+            String::new()
+        }
+    )?;
+    writeln!(out, "tensor types:  {}", types.join(", "))?;
+    writeln!(out, "vocabulary:    {vocab_model}, {} tokens", c.n_vocab)?;
+    writeln!(out, "chat template: {template}")?;
+    Ok(())
+}
+
+fn logits(path: &Path, tokens: &[u32], output: &Path, batch: usize, ctx: Option<usize>) -> Result<()> {
+    let m = open(path)?;
+    let n_ctx = ctx.unwrap_or(m.config.n_ctx_train.min(4096)).max(tokens.len());
+    if tokens.is_empty() {
+        bail!("no tokens given");
+    }
+    let logits = crate::eval::all_logits(&m, tokens, batch, n_ctx)?;
+    let npy = crate::npy::encode_f32(&logits, tokens.len(), m.config.n_vocab);
+    write_atomic(output, &npy)?;
+    let ids = output.with_extension("ids.json");
+    let list: Vec<String> = tokens.iter().map(u32::to_string).collect();
+    write_atomic(&ids, format!("[{}]\n", list.join(", ")).as_bytes())?;
+    eprintln!("wrote {} [{}, {}] and {}", output.display(), tokens.len(), m.config.n_vocab, ids.display());
+    Ok(())
+}
+
+/// Writes to a temporary file in the same directory, then renames: no half-written outputs.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("writing {}", path.display()))
 }

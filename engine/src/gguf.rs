@@ -13,8 +13,8 @@ use crate::ggml_type::GgmlType;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GgufError {
-    #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("cannot read {path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("not a GGUF file: magic {found:02x?} at byte offset 0 (expected \"GGUF\")")]
     BadMagic { found: Vec<u8> },
     #[error("GGUF version {0} is not supported (2 and 3 are); re-convert the model with a recent llama.cpp")]
@@ -492,7 +492,7 @@ pub struct GgufFile {
 
 impl GgufFile {
     pub fn open(path: &Path) -> Result<GgufFile> {
-        let io = |source| GgufError::Io { path: path.display().to_string(), source };
+        let io = |error| GgufError::Io { path: path.display().to_string(), error };
         let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: the mapping is read-only and private to this process; like every mmap reader
         // we assume the file is not truncated by another process while mapped.

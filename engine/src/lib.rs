@@ -12,6 +12,7 @@ pub mod quant;
 pub mod selftest;
 pub mod tensor;
 pub mod tier;
+pub mod tokenizer;
 
 use std::ffi::{CStr, OsString, c_char, c_int};
 use std::os::unix::ffi::OsStringExt;

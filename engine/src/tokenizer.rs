@@ -1,0 +1,366 @@
+//! Tokenizers from `tokenizer.ggml.*` metadata, reproducing llama.cpp's ids: SentencePiece-style
+//! BPE (`llama` model: merge by score, byte fallback, dummy prefix) with special-token splitting,
+//! and streaming detokenization that only ever emits complete UTF-8.
+
+use std::collections::{BinaryHeap, HashMap};
+
+use crate::gguf::{GgufFile, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    #[error("the model has no tokenizer (tokenizer.ggml.tokens is missing)")]
+    Missing,
+    #[error("tokenizer model `{0}` is not supported yet (supported: llama/SentencePiece)")]
+    Unsupported(String),
+    #[error("tokenizer metadata `{0}` is malformed: {1}")]
+    Malformed(&'static str, String),
+}
+
+/// llama.cpp's token types (`tokenizer.ggml.token_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenType {
+    Normal,
+    Unknown,
+    Control,
+    UserDefined,
+    Unused,
+    Byte,
+}
+
+impl TokenType {
+    fn from_id(v: i64) -> TokenType {
+        match v {
+            2 => TokenType::Unknown,
+            3 => TokenType::Control,
+            4 => TokenType::UserDefined,
+            5 => TokenType::Unused,
+            6 => TokenType::Byte,
+            _ => TokenType::Normal,
+        }
+    }
+}
+
+pub struct Tokenizer {
+    tokens: Vec<String>,
+    scores: Vec<f32>,
+    types: Vec<TokenType>,
+    ids: HashMap<String, u32>,
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    pub add_bos: bool,
+    pub add_eos: bool,
+    add_space_prefix: bool,
+    /// Control and user-defined tokens, longest first: split out of text before merging.
+    specials: Vec<u32>,
+}
+
+fn id_key(file: &GgufFile, key: &str) -> Option<u32> {
+    file.get(key).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok())
+}
+
+fn bool_key(file: &GgufFile, key: &str) -> Option<bool> {
+    match file.get(key) {
+        Some(Value::Bool(b)) => Some(b),
+        _ => None,
+    }
+}
+
+impl Tokenizer {
+    pub fn from_gguf(file: &GgufFile) -> Result<Tokenizer, TokenizerError> {
+        let model = match file.get("tokenizer.ggml.model") {
+            Some(Value::Str(s)) => s.to_string(),
+            _ => return Err(TokenizerError::Missing),
+        };
+        if model != "llama" {
+            return Err(TokenizerError::Unsupported(model));
+        }
+        let Some(Value::Array(tokens)) = file.get("tokenizer.ggml.tokens") else {
+            return Err(TokenizerError::Missing);
+        };
+        let tokens: Vec<String> = tokens
+            .strings()
+            .ok_or(TokenizerError::Malformed("tokenizer.ggml.tokens", "not a string array".into()))?
+            .map(str::to_string)
+            .collect();
+        let n = tokens.len();
+        let scores: Vec<f32> = match file.get("tokenizer.ggml.scores") {
+            Some(Value::Array(a)) => a
+                .f32s()
+                .ok_or(TokenizerError::Malformed("tokenizer.ggml.scores", "not an f32 array".into()))?
+                .collect(),
+            _ => vec![0.0; n],
+        };
+        let types: Vec<TokenType> = match file.get("tokenizer.ggml.token_type") {
+            Some(Value::Array(a)) => a
+                .ints()
+                .ok_or(TokenizerError::Malformed("tokenizer.ggml.token_type", "not an integer array".into()))?
+                .into_iter()
+                .map(TokenType::from_id)
+                .collect(),
+            _ => vec![TokenType::Normal; n],
+        };
+        if scores.len() != n || types.len() != n {
+            return Err(TokenizerError::Malformed(
+                "tokenizer.ggml.scores/token_type",
+                format!("{} scores and {} types for {n} tokens", scores.len(), types.len()),
+            ));
+        }
+        let check = |id: Option<u32>, key: &'static str| match id {
+            Some(i) if i as usize >= n => {
+                Err(TokenizerError::Malformed(key, format!("id {i} >= {n} tokens")))
+            }
+            other => Ok(other),
+        };
+        let bos = check(id_key(file, "tokenizer.ggml.bos_token_id"), "tokenizer.ggml.bos_token_id")?;
+        let eos = check(id_key(file, "tokenizer.ggml.eos_token_id"), "tokenizer.ggml.eos_token_id")?;
+        // Later ids win, as in llama.cpp's token_to_id map.
+        let ids: HashMap<String, u32> =
+            tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        let mut specials: Vec<u32> = (0..n as u32)
+            .filter(|&i| matches!(types[i as usize], TokenType::Control | TokenType::UserDefined))
+            .filter(|&i| !tokens[i as usize].is_empty())
+            .collect();
+        specials.sort_by_key(|&i| std::cmp::Reverse(tokens[i as usize].len()));
+        Ok(Tokenizer {
+            add_bos: bool_key(file, "tokenizer.ggml.add_bos_token").unwrap_or(true),
+            add_eos: bool_key(file, "tokenizer.ggml.add_eos_token").unwrap_or(false),
+            add_space_prefix: bool_key(file, "tokenizer.ggml.add_space_prefix").unwrap_or(true),
+            tokens,
+            scores,
+            types,
+            ids,
+            bos,
+            eos,
+            specials,
+        })
+    }
+
+    pub fn n_tokens(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn token_text(&self, id: u32) -> &str {
+        self.tokens.get(id as usize).map_or("", String::as_str)
+    }
+
+    pub fn token_type(&self, id: u32) -> TokenType {
+        self.types.get(id as usize).copied().unwrap_or(TokenType::Normal)
+    }
+
+    pub fn is_eog(&self, id: u32) -> bool {
+        Some(id) == self.eos
+    }
+
+    /// Tokenizes like `llama_tokenize(text, add_special, parse_special)`.
+    pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
+        let mut out = Vec::new();
+        if add_special && self.add_bos {
+            out.extend(self.bos);
+        }
+        let mut prev_special = true;
+        for frag in self.partition(text, parse_special) {
+            match frag {
+                Fragment::Token(id) => {
+                    out.push(id);
+                    prev_special = true;
+                }
+                Fragment::Text(t) => {
+                    let mut s = String::with_capacity(t.len() + 3);
+                    if self.add_space_prefix && prev_special {
+                        s.push(' ');
+                    }
+                    s.push_str(t);
+                    self.spm(&s.replace(' ', "\u{2581}"), &mut out);
+                    prev_special = false;
+                }
+            }
+        }
+        if add_special && self.add_eos {
+            out.extend(self.eos);
+        }
+        out
+    }
+
+    /// Splits out special tokens (control ones only with `parse_special`), longest first.
+    fn partition<'t>(&self, text: &'t str, parse_special: bool) -> Vec<Fragment<'t>> {
+        let mut frags = vec![Fragment::Text(text)];
+        for &id in &self.specials {
+            if !parse_special && self.types[id as usize] == TokenType::Control {
+                continue;
+            }
+            let pat = self.tokens[id as usize].as_str();
+            let mut next = Vec::with_capacity(frags.len());
+            for f in frags {
+                let Fragment::Text(mut t) = f else {
+                    next.push(f);
+                    continue;
+                };
+                while let Some(at) = t.find(pat) {
+                    if at > 0 {
+                        next.push(Fragment::Text(&t[..at]));
+                    }
+                    next.push(Fragment::Token(id));
+                    t = &t[at + pat.len()..];
+                }
+                if !t.is_empty() {
+                    next.push(Fragment::Text(t));
+                }
+            }
+            frags = next;
+        }
+        frags
+    }
+
+    /// SentencePiece BPE over one escaped fragment: merge the best-scoring adjacent pair (the
+    /// leftmost on ties) until none forms a token; unknown characters fall back to byte tokens.
+    fn spm(&self, text: &str, out: &mut Vec<u32>) {
+        struct Sym {
+            start: usize,
+            len: usize,
+            prev: Option<usize>,
+            next: Option<usize>,
+        }
+        let mut syms: Vec<Sym> = Vec::new();
+        for (start, ch) in text.char_indices() {
+            let i = syms.len();
+            syms.push(Sym { start, len: ch.len_utf8(), prev: i.checked_sub(1), next: None });
+            if i > 0 {
+                syms[i - 1].next = Some(i);
+            }
+        }
+        #[derive(PartialEq)]
+        struct Bigram {
+            score: f32,
+            left: usize,
+            right: usize,
+            size: usize,
+        }
+        impl Eq for Bigram {}
+        impl Ord for Bigram {
+            fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+                self.score.total_cmp(&o.score).then(o.left.cmp(&self.left))
+            }
+        }
+        impl PartialOrd for Bigram {
+            fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(o))
+            }
+        }
+        let mut queue = BinaryHeap::new();
+        let try_add = |queue: &mut BinaryHeap<Bigram>,
+                       syms: &[Sym],
+                       left: Option<usize>,
+                       right: Option<usize>| {
+            let (Some(l), Some(r)) = (left, right) else { return };
+            let piece = &text[syms[l].start..syms[r].start + syms[r].len];
+            if let Some(&id) = self.ids.get(piece) {
+                queue.push(Bigram { score: self.scores[id as usize], left: l, right: r, size: piece.len() });
+            }
+        };
+        for i in 1..syms.len() {
+            try_add(&mut queue, &syms, Some(i - 1), Some(i));
+        }
+        while let Some(b) = queue.pop() {
+            let (l, r) = (b.left, b.right);
+            if syms[l].len == 0 || syms[r].len == 0 || syms[l].len + syms[r].len != b.size {
+                continue;
+            }
+            syms[l].len += syms[r].len;
+            syms[r].len = 0;
+            syms[l].next = syms[r].next;
+            if let Some(n) = syms[r].next {
+                syms[n].prev = Some(l);
+            }
+            try_add(&mut queue, &syms, syms[l].prev, Some(l));
+            try_add(&mut queue, &syms, Some(l), syms[l].next);
+        }
+        let mut i = if syms.is_empty() { None } else { Some(0) };
+        while let Some(s) = i {
+            let piece = &text[syms[s].start..syms[s].start + syms[s].len];
+            match self.ids.get(piece) {
+                Some(&id) => out.push(id),
+                None => {
+                    for byte in piece.bytes() {
+                        out.extend(self.byte_token(byte));
+                    }
+                }
+            }
+            i = syms[s].next;
+        }
+    }
+
+    fn byte_token(&self, b: u8) -> Option<u32> {
+        self.ids.get(&format!("<0x{b:02X}>")).copied().or_else(|| {
+            let s = (b as char).to_string();
+            self.ids.get(&s).copied()
+        })
+    }
+
+    /// The bytes a token contributes to text: `▁` becomes a space, byte tokens their byte,
+    /// control tokens nothing.
+    pub fn piece_bytes(&self, id: u32) -> Vec<u8> {
+        let text = self.token_text(id);
+        match self.token_type(id) {
+            TokenType::Control | TokenType::Unused => vec![],
+            TokenType::Byte => text
+                .strip_prefix("<0x")
+                .and_then(|h| h.strip_suffix('>'))
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .map_or_else(|| text.as_bytes().to_vec(), |b| vec![b]),
+            _ => text.replace('\u{2581}', " ").into_bytes(),
+        }
+    }
+}
+
+enum Fragment<'t> {
+    Text(&'t str),
+    Token(u32),
+}
+
+/// Turns a stream of tokens into text, holding back bytes until they form complete UTF-8.
+#[derive(Default)]
+pub struct StreamDecoder {
+    pending: Vec<u8>,
+}
+
+impl StreamDecoder {
+    /// Adds a token's bytes; returns whatever complete text is now available.
+    pub fn push(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        let valid = match std::str::from_utf8(&self.pending) {
+            Ok(_) => self.pending.len(),
+            Err(e) if e.error_len().is_some() => {
+                // Invalid (not merely incomplete) bytes: replace them rather than stall forever.
+                let s = String::from_utf8_lossy(&self.pending).into_owned();
+                self.pending.clear();
+                return s;
+            }
+            Err(e) => e.valid_up_to(),
+        };
+        String::from_utf8(self.pending.drain(..valid).collect()).unwrap_or_default()
+    }
+
+    /// Flushes what is left at the end of generation (incomplete sequences become U+FFFD).
+    pub fn finish(&mut self) -> String {
+        let s = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending.clear();
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_decoder_waits_for_complete_characters() {
+        let mut d = StreamDecoder::default();
+        let llama = "🦙".as_bytes();
+        assert_eq!(d.push(b"a"), "a");
+        assert_eq!(d.push(&llama[..2]), "");
+        assert_eq!(d.push(&llama[2..]), "🦙");
+        assert_eq!(d.push(&[0xff]), "\u{fffd}");
+        assert_eq!(d.push(&llama[..1]), "");
+        assert_eq!(d.finish(), "\u{fffd}");
+    }
+}
