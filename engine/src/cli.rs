@@ -8,9 +8,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+use crate::chat::ChatFormat;
 use crate::gguf::Value;
 use crate::model::Model;
+use crate::sampler::{Sampler, SamplerConfig};
 use crate::tier::Launch;
+use crate::tokenizer::{StreamDecoder, Tokenizer};
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +35,37 @@ enum Command {
         /// Seed for the random inputs.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Generate text from a prompt, streaming tokens as they are produced.
+    Run {
+        #[arg(short, long)]
+        model: PathBuf,
+        #[arg(short, long)]
+        prompt: String,
+        /// Tokens to generate.
+        #[arg(short = 'n', long = "n-predict", default_value_t = 128)]
+        n_predict: usize,
+        /// Context size (default: the model's, at most 4096).
+        #[arg(short = 'c', long)]
+        ctx: Option<usize>,
+        /// Temperature; 0 is greedy.
+        #[arg(long, default_value_t = 0.8)]
+        temp: f32,
+        #[arg(long, default_value_t = 40)]
+        top_k: usize,
+        #[arg(long, default_value_t = 0.95)]
+        top_p: f32,
+        #[arg(long, default_value_t = 0.05)]
+        min_p: f32,
+        #[arg(long, default_value_t = 1.0)]
+        repeat_penalty: f32,
+        #[arg(long, default_value_t = 64)]
+        repeat_last_n: usize,
+        #[arg(long, default_value_t = 0xdead_beef)]
+        seed: u64,
+        /// Wrap the prompt in the model's chat template (ChatML, Llama-2 or Zephyr).
+        #[arg(long)]
+        chat: bool,
     },
     /// Show a model's architecture, size, tensor types and vocabulary.
     Info {
@@ -69,6 +103,23 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
     let result = match cli.command {
         Command::Selftest { seed } => return crate::selftest::command(seed, launch),
         Command::Info { model } => info(&model),
+        Command::Run {
+            model,
+            prompt,
+            n_predict,
+            ctx,
+            temp,
+            top_k,
+            top_p,
+            min_p,
+            repeat_penalty,
+            repeat_last_n,
+            seed,
+            chat,
+        } => {
+            let sampling = SamplerConfig { temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed };
+            run(&model, &prompt, n_predict, ctx, sampling, chat)
+        }
         Command::Logits { model, tokens, output, batch, ctx } => logits(&model, &tokens, &output, batch, ctx),
     };
     match result {
@@ -82,6 +133,57 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
 
 fn open(path: &Path) -> Result<Model> {
     Model::open(path).with_context(|| format!("{}", path.display()))
+}
+
+fn run(
+    path: &Path,
+    prompt: &str,
+    n_predict: usize,
+    ctx: Option<usize>,
+    sampling: SamplerConfig,
+    chat: bool,
+) -> Result<()> {
+    let m = open(path)?;
+    let tok = Tokenizer::from_gguf(&m.file).with_context(|| format!("{}", path.display()))?;
+    let text = if chat {
+        let template = match m.file.get("tokenizer.chat_template") {
+            Some(Value::Str(t)) => Some(t),
+            _ => None,
+        };
+        ChatFormat::recognize(template).map_err(anyhow::Error::msg)?.format(prompt)
+    } else {
+        prompt.to_string()
+    };
+    let tokens = tok.encode(&text, true, chat);
+    if tokens.is_empty() {
+        bail!("the prompt produced no tokens");
+    }
+    let n_ctx = ctx.unwrap_or(m.config.n_ctx_train.min(4096));
+    if tokens.len() + n_predict > n_ctx {
+        bail!(
+            "{} prompt tokens + {n_predict} to generate exceed the context of {n_ctx}; raise -c or lower -n",
+            tokens.len()
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    write!(out, "{prompt}")?;
+    out.flush()?;
+    let mut sampler = Sampler::new(sampling);
+    let mut decoder = StreamDecoder::default();
+    let (generated, prompt_secs, gen_secs) =
+        crate::eval::generate(&m, &tok, &tokens, n_predict, n_ctx, &mut sampler, |id| {
+            write!(out, "{}", decoder.push(&tok.piece_bytes(id)))?;
+            out.flush()
+        })?;
+    let generated = generated.len();
+    writeln!(out, "{}", decoder.finish())?;
+    eprintln!(
+        "prompt: {} tokens in {prompt_secs:.2} s ({:.1} t/s); generated: {generated} tokens in {gen_secs:.2} s ({:.1} t/s)",
+        tokens.len(),
+        tokens.len() as f64 / prompt_secs.max(1e-9),
+        generated as f64 / gen_secs.max(1e-9)
+    );
+    Ok(())
 }
 
 fn info(path: &Path) -> Result<()> {

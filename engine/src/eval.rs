@@ -18,3 +18,45 @@ pub fn all_logits(model: &Model, tokens: &[u32], batch: usize, n_ctx: usize) -> 
     }
     Ok(out)
 }
+
+/// Feeds `prompt`, then samples up to `n` tokens (stopping at end-of-generation), calling
+/// `on_token` with each new id. Returns the generated ids and the prompt/generation seconds.
+pub fn generate(
+    model: &Model,
+    tokenizer: &crate::tokenizer::Tokenizer,
+    prompt: &[u32],
+    n: usize,
+    n_ctx: usize,
+    sampler: &mut crate::sampler::Sampler,
+    mut on_token: impl FnMut(u32) -> std::io::Result<()>,
+) -> Result<(Vec<u32>, f64, f64), GenerateError> {
+    let mut state = State::new(&model.config, n_ctx);
+    let mut logits = vec![0.0; model.config.n_vocab];
+    let t0 = std::time::Instant::now();
+    for &t in prompt {
+        model.forward(&mut state, t, &mut logits)?;
+    }
+    let prompt_secs = t0.elapsed().as_secs_f64();
+    let t1 = std::time::Instant::now();
+    let mut history = prompt.to_vec();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let next = sampler.sample(&logits, &history);
+        if tokenizer.is_eog(next) {
+            break;
+        }
+        on_token(next)?;
+        history.push(next);
+        out.push(next);
+        model.forward(&mut state, next, &mut logits)?;
+    }
+    Ok((out, prompt_secs, t1.elapsed().as_secs_f64()))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("writing output: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,6 +1,7 @@
 //! hartlm's inference engine, compiled once per ISA tier as a cdylib the launcher dlopens.
 //! This file owns the exported C entry points; everything behind them is ordinary Rust.
 
+pub mod chat;
 pub mod cli;
 pub mod eval;
 pub mod ggml_type;
@@ -9,6 +10,7 @@ pub mod kernels;
 pub mod model;
 pub mod npy;
 pub mod quant;
+pub mod sampler;
 pub mod selftest;
 pub mod tensor;
 pub mod tier;

@@ -103,3 +103,26 @@ fn qwen3_micro() {
     check("qwen3-micro-f32", 1e-3, 0.0);
     check("qwen3-micro-q8_0", 0.06, 0.0);
 }
+
+/// Free-running greedy generation reproduces llama.cpp's ids (f32 files, where no step's
+/// top-1/top-2 margin is small enough for float noise to flip it).
+#[test]
+fn greedy_generation_matches_llama_cpp() {
+    use hartlm_engine::gguf::GgufFile;
+    use hartlm_engine::sampler::{Sampler, SamplerConfig};
+    use hartlm_engine::tokenizer::Tokenizer;
+    let dir = fixtures();
+    for name in ["micro-f32", "s288-f32", "qwen3-micro-f32"] {
+        let path = dir.join(format!("models/{name}.gguf"));
+        let model = Model::open(&path).unwrap();
+        let tok = Tokenizer::from_gguf(&GgufFile::open(&path).unwrap()).unwrap();
+        let prompt = tok.encode("Once upon a time, there was a little cat named Tom.", true, false);
+        assert_eq!(prompt, ids(&dir.join(format!("oracle/{name}.prompt_ids.json"))), "{name} prompt");
+        let want = ids(&dir.join(format!("oracle/{name}.greedy_ids.json")));
+        let mut sampler = Sampler::new(SamplerConfig { temp: 0.0, ..SamplerConfig::default() });
+        let (got, _, _) =
+            hartlm_engine::eval::generate(&model, &tok, &prompt, want.len(), 128, &mut sampler, |_| Ok(()))
+                .unwrap();
+        assert_eq!(got, want, "{name}");
+    }
+}
