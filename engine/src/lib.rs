@@ -9,6 +9,7 @@ pub mod gguf;
 pub mod kernels;
 pub mod model;
 pub mod npy;
+pub mod oracle;
 pub mod quant;
 pub mod sampler;
 pub mod selftest;

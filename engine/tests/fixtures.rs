@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use hartlm_engine::eval::all_logits;
 use hartlm_engine::model::Model;
-use hartlm_engine::npy;
+use hartlm_engine::oracle::{CASES, Oracle};
 
 fn fixtures() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
@@ -22,86 +22,41 @@ fn ids(path: &Path) -> Vec<u32> {
     serde_json::from_str(&text).unwrap()
 }
 
-struct Compared {
-    max_abs: f32,
-    /// Positions where llama.cpp's top-1 beat its top-2 by more than the margin but our argmax differs.
-    argmax_flips: Vec<usize>,
-}
-
-fn argmax(row: &[f32]) -> usize {
-    row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b })
-}
-
-fn margin(row: &[f32]) -> f32 {
-    let mut s = row.to_vec();
-    s.sort_by(|a, b| b.total_cmp(a));
-    s[0] - s[1]
-}
-
-/// Runs prompt + greedy ids and compares every position with the oracle logits.
-fn compare(name: &str, margin_floor: f32) -> Compared {
+/// Teacher-forced logits of every fixture in `oracle::CASES` whose name starts with `prefix`.
+fn check(prefix: &str) {
     let dir = fixtures();
-    let model = Model::open(&dir.join(format!("models/{name}.gguf"))).unwrap();
-    let oracle = dir.join("oracle");
-    let prompt = ids(&oracle.join(format!("{name}.prompt_ids.json")));
-    let greedy = ids(&oracle.join(format!("{name}.greedy_ids.json")));
-    let (p_logits, p_shape) = npy::read_f32(&oracle.join(format!("{name}.prompt_logits.npy"))).unwrap();
-    let (g_logits, g_shape) = npy::read_f32(&oracle.join(format!("{name}.greedy_logits.npy"))).unwrap();
-    let nv = model.config.n_vocab;
-    assert_eq!((p_shape[1], g_shape[1]), (nv, nv));
-    let tokens: Vec<u32> = prompt.iter().chain(&greedy).copied().collect();
-    let ours = all_logits(&model, &tokens, 0, model.config.n_ctx_train).unwrap();
-    // Oracle row r of the prompt is position r; greedy row i came from position len(prompt)-1+i.
-    let mut pairs: Vec<(usize, &[f32])> = p_logits.chunks(nv).enumerate().collect();
-    pairs.extend(g_logits.chunks(nv).enumerate().map(|(i, r)| (prompt.len() - 1 + i, r)));
-    let mut out = Compared { max_abs: 0.0, argmax_flips: vec![] };
-    for (pos, want) in pairs {
-        let got = &ours[pos * nv..(pos + 1) * nv];
-        for (a, b) in got.iter().zip(want) {
-            out.max_abs = out.max_abs.max((a - b).abs());
-        }
-        if margin(want) > margin_floor && argmax(got) != argmax(want) {
-            out.argmax_flips.push(pos);
-        }
-    }
-    eprintln!("{name}: max |dlogit| = {:.2e}", out.max_abs);
-    out
-}
-
-fn check(name: &str, tol: f32, margin_floor: f32) {
-    let c = compare(name, margin_floor);
-    assert!(c.max_abs <= tol, "{name}: max |dlogit| {} > {tol}", c.max_abs);
-    assert!(c.argmax_flips.is_empty(), "{name}: argmax differs at positions {:?}", c.argmax_flips);
-}
-
-#[test]
-fn llama_micro_f32() {
-    check("micro-f32", 1e-3, 0.0);
-}
-
-#[test]
-fn llama_micro_quantized() {
-    for name in ["micro-q8_0", "micro-q4_0", "micro-q4_0-pure"] {
-        check(name, 0.06, 0.0);
+    let cases: Vec<_> = CASES.iter().filter(|c| c.name.starts_with(prefix)).collect();
+    assert!(!cases.is_empty(), "no fixtures named {prefix}*");
+    for case in cases {
+        let model = Model::open(&dir.join(format!("models/{}.gguf", case.name))).unwrap();
+        let oracle = Oracle::load(&dir, case.name).unwrap();
+        assert_eq!(oracle.n_vocab, model.config.n_vocab);
+        let ours = all_logits(&model, &oracle.tokens(), 0, model.config.n_ctx_train).unwrap();
+        let c = oracle.compare(&ours, case.margin);
+        eprintln!("{}: max |dlogit| = {:.2e}", case.name, c.max_abs);
+        assert!(
+            c.passes(case),
+            "{}: {c:?} exceeds tolerance {} / margin {}",
+            case.name,
+            case.tol,
+            case.margin
+        );
     }
 }
 
 #[test]
-fn llama_s288_f32() {
-    check("s288-f32", 1e-3, 0.0);
+fn llama_micro() {
+    check("micro-");
 }
 
 #[test]
-fn llama_s288_quantized() {
-    for name in ["s288-q8_0", "s288-q4_0", "s288-q4_0-pure"] {
-        check(name, 0.2, 0.3);
-    }
+fn llama_s288() {
+    check("s288-");
 }
 
 #[test]
 fn qwen3_micro() {
-    check("qwen3-micro-f32", 1e-3, 0.0);
-    check("qwen3-micro-q8_0", 0.06, 0.0);
+    check("qwen3-micro-");
 }
 
 /// Free-running greedy generation reproduces llama.cpp's ids (f32 files, where no step's

@@ -3,6 +3,7 @@
 
 mod dist;
 mod faults;
+mod modelcheck;
 mod prereq;
 mod qemu;
 mod tierbuild;
@@ -178,7 +179,20 @@ fn test_qemu(ws: &Workspace, arches: &[Arch], no_build: bool) -> Result<()> {
             }
         }
     }
-    println!("{} CPU rows and the fault checks took {:.0}s", rows.len(), t0.elapsed().as_secs_f64());
+    println!("fixture models at every tier (max |dlogit| against llama.cpp):");
+    let fixtures = modelcheck::fixtures_dir(&ws.root)?;
+    let model_rows =
+        modelcheck::run_all(&launchers, host_expect, &fixtures, &ws.target_dir.join("qemu-test/logits"))?;
+    println!("{}", modelcheck::render(&model_rows));
+    for r in &model_rows {
+        for (name, cell) in &r.cells {
+            checks += 1;
+            if let Err(e) = cell {
+                failures.push(format!("{} @ {}: {name}: {e}", r.tier, r.cpu));
+            }
+        }
+    }
+    println!("{} CPU rows, fault checks and fixtures took {:.0}s", rows.len(), t0.elapsed().as_secs_f64());
     println!("test-qemu: {} passed, {} failed", checks - failures.len().min(checks), failures.len());
     if !failures.is_empty() {
         bail!("test-qemu failures:\n  {}", failures.join("\n  "));

@@ -127,7 +127,7 @@ pub struct RunOut {
 }
 
 impl RunOut {
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match (self.timed_out, self.signal, self.code) {
             (true, _, _) => "timed out".into(),
             (_, Some(4), _) => "SIGILL".into(),
@@ -187,7 +187,7 @@ pub fn unpack(tarball: &Path, into: &Path, arch: Arch) -> Result<Unpacked> {
     Ok(Unpacked { arch, launcher: into.join(root).join("bin").join("hartlm") })
 }
 
-fn run_guest(cpu: &CpuEntry, launcher: &Path, args: &[&str], forced: Option<&str>) -> Result<RunOut> {
+pub fn run_guest(cpu: &CpuEntry, launcher: &Path, args: &[&str], forced: Option<&str>) -> Result<RunOut> {
     let mut cmd = match (cpu.arch()?, &cpu.qemu_cpu) {
         (Arch::Riscv64, Some(c)) => {
             let mut k = Command::new("qemu-riscv64");

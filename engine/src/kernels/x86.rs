@@ -72,30 +72,41 @@ fn load_q8_0(b: &BlockQ8_0) -> __m256i {
     unsafe { _mm256_loadu_si256(b.qs.as_ptr().cast()) }
 }
 
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum_i32_8(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    _mm_cvtsi128_si32(s)
+}
+
+// The quantized dots below compute each block's exact integer sum in SIMD and accumulate the
+// scaled sums in block order, exactly as `scalar` does: every tier then produces bit-identical
+// results (lane-wise float accumulation would flip llama.cpp-style activation roundings).
+
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn dot_q4_0_q8_0_avx2(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
+    let mut sum = 0.0f32;
     for (bx, by) in x.iter().zip(y) {
-        let d = _mm256_set1_ps(f16_to_f32(bx.d) * f16_to_f32(by.d));
-        let p = mul_sum_i8_pairs(unpack_q4_0(bx), load_q8_0(by));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+        let sumi = hsum_i32_8(mul_sum_i8_pairs(unpack_q4_0(bx), load_q8_0(by)));
+        sum += sumi as f32 * f16_to_f32(bx.d) * f16_to_f32(by.d);
     }
-    hsum256(acc)
+    sum
 }
 
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn dot_q8_0_q8_0_avx2(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
+    let mut sum = 0.0f32;
     for (bx, by) in x.iter().zip(y) {
-        let d = _mm256_set1_ps(f16_to_f32(bx.d) * f16_to_f32(by.d));
-        let p = mul_sum_i8_pairs(load_q8_0(bx), load_q8_0(by));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+        let sumi = hsum_i32_8(mul_sum_i8_pairs(load_q8_0(bx), load_q8_0(by)));
+        sum += sumi as f32 * (f16_to_f32(bx.d) * f16_to_f32(by.d));
     }
-    hsum256(acc)
+    sum
 }
 
 /// # Safety
@@ -146,16 +157,11 @@ fn join(lo: __m256i, hi: __m256i) -> __m512i {
     _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)
 }
 
+/// The integer sums of the two blocks held in the low and high halves of `p`.
 #[inline]
-#[target_feature(enable = "avx512f")]
-fn scales_x2(d0: f32, d1: f32) -> __m512 {
-    let lo = _mm256_set1_ps(d0);
-    let hi = _mm256_set1_ps(d1);
-    _mm512_castpd_ps(_mm512_insertf64x4(
-        _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
-        _mm256_castps_pd(hi),
-        1,
-    ))
+#[target_feature(enable = "avx512f,avx2")]
+fn hsum_halves(p: __m512i) -> (i32, i32) {
+    (hsum_i32_8(_mm512_castsi512_si256(p)), hsum_i32_8(_mm512_extracti64x4_epi64(p, 1)))
 }
 
 /// # Safety
@@ -163,21 +169,21 @@ fn scales_x2(d0: f32, d1: f32) -> __m512 {
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
 pub unsafe fn dot_q4_0_q8_0_avx512(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
     let n = x.len().min(y.len());
-    let mut acc = _mm512_setzero_ps();
+    let mut sum = 0.0f32;
     let mut i = 0;
     while i + 2 <= n {
         let qx = join(unpack_q4_0(&x[i]), unpack_q4_0(&x[i + 1]));
         let qy = join(load_q8_0(&y[i]), load_q8_0(&y[i + 1]));
-        let d = scales_x2(
-            f16_to_f32(x[i].d) * f16_to_f32(y[i].d),
-            f16_to_f32(x[i + 1].d) * f16_to_f32(y[i + 1].d),
-        );
-        acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(mul_sum_i8_pairs_x2(qx, qy)), acc);
+        let (s0, s1) = hsum_halves(mul_sum_i8_pairs_x2(qx, qy));
+        sum += s0 as f32 * f16_to_f32(x[i].d) * f16_to_f32(y[i].d);
+        sum += s1 as f32 * f16_to_f32(x[i + 1].d) * f16_to_f32(y[i + 1].d);
         i += 2;
     }
-    // SAFETY: AVX2+FMA are implied by this function's features.
-    let tail = unsafe { dot_q4_0_q8_0_avx2(&x[i..n], &y[i..n]) };
-    _mm512_reduce_add_ps(acc) + tail
+    if i < n {
+        let s = hsum_i32_8(mul_sum_i8_pairs(unpack_q4_0(&x[i]), load_q8_0(&y[i])));
+        sum += s as f32 * f16_to_f32(x[i].d) * f16_to_f32(y[i].d);
+    }
+    sum
 }
 
 /// # Safety
@@ -185,19 +191,19 @@ pub unsafe fn dot_q4_0_q8_0_avx512(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
 pub unsafe fn dot_q8_0_q8_0_avx512(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
     let n = x.len().min(y.len());
-    let mut acc = _mm512_setzero_ps();
+    let mut sum = 0.0f32;
     let mut i = 0;
     while i + 2 <= n {
         let qx = join(load_q8_0(&x[i]), load_q8_0(&x[i + 1]));
         let qy = join(load_q8_0(&y[i]), load_q8_0(&y[i + 1]));
-        let d = scales_x2(
-            f16_to_f32(x[i].d) * f16_to_f32(y[i].d),
-            f16_to_f32(x[i + 1].d) * f16_to_f32(y[i + 1].d),
-        );
-        acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(mul_sum_i8_pairs_x2(qx, qy)), acc);
+        let (s0, s1) = hsum_halves(mul_sum_i8_pairs_x2(qx, qy));
+        sum += s0 as f32 * (f16_to_f32(x[i].d) * f16_to_f32(y[i].d));
+        sum += s1 as f32 * (f16_to_f32(x[i + 1].d) * f16_to_f32(y[i + 1].d));
         i += 2;
     }
-    // SAFETY: AVX2+FMA are implied by this function's features.
-    let tail = unsafe { dot_q8_0_q8_0_avx2(&x[i..n], &y[i..n]) };
-    _mm512_reduce_add_ps(acc) + tail
+    if i < n {
+        let s = hsum_i32_8(mul_sum_i8_pairs(load_q8_0(&x[i]), load_q8_0(&y[i])));
+        sum += s as f32 * (f16_to_f32(x[i].d) * f16_to_f32(y[i].d));
+    }
+    sum
 }

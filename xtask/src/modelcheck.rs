@@ -1,0 +1,188 @@
+//! Fixture models at every tier: each tier runs `hartlm logits` through the packaged launcher
+//! (riscv64 under qemu) on the shared llama.cpp fixtures, compared with the recorded logits.
+
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::sync::Mutex;
+
+use hartlm_engine::oracle::{CASES, Oracle};
+use hartlm_variants::{Arch, tier};
+
+use crate::qemu::{CpuEntry, Unpacked, run_guest};
+
+/// Where each tier is run: its own qemu CPU, RVV again at VLEN 1024, and the host for tiers
+/// qemu cannot express.
+pub fn targets(host_tier: Option<&str>) -> Vec<(CpuEntry, &'static str)> {
+    let entry = |name: String, arch: Arch, cpu: Option<&str>, assume: &[&str]| CpuEntry {
+        name,
+        arch: arch.name().into(),
+        qemu_cpu: cpu.map(str::to_string),
+        expect: String::new(),
+        expect_vlen: None,
+        assume: assume.iter().map(|s| s.to_string()).collect(),
+        refuse: vec![],
+    };
+    let mut out = Vec::new();
+    for t in tier::tiers() {
+        match t.qemu_cpu {
+            Some(cpu) => {
+                out.push((entry(t.qemu_cpu.unwrap().into(), t.arch, Some(cpu), t.qemu_assume), t.id.0))
+            }
+            None if t.arch == Arch::X86_64 && host_tier.is_some_and(|h| tier_at_least(t.id.0, h)) => {
+                out.push((entry("host".into(), t.arch, None, &[]), t.id.0))
+            }
+            None => {}
+        }
+        if t.id.0 == "rv64gcv" {
+            let cpu = t.qemu_cpu.unwrap().replace("vlen=128", "vlen=1024");
+            out.push((entry(cpu.clone(), t.arch, Some(&cpu), &[]), t.id.0));
+        }
+    }
+    out
+}
+
+/// Whether the host (whose best tier is `host`) can run tier `id`.
+fn tier_at_least(id: &str, host: &str) -> bool {
+    let rank = |x: &str| tier::find(x).map(|t| t.rank);
+    rank(id) <= rank(host)
+}
+
+pub struct Row {
+    pub tier: &'static str,
+    pub cpu: String,
+    /// (fixture, max |Δlogit| or an error)
+    pub cells: Vec<(&'static str, Result<f32, String>)>,
+}
+
+fn check(cpu: &CpuEntry, tier: &str, launcher: &Path, fixtures: &Path, scratch: &Path) -> Result<Row> {
+    let mut cells = Vec::new();
+    for case in CASES {
+        let oracle = Oracle::load(fixtures, case.name).map_err(anyhow::Error::msg)?;
+        let tokens: Vec<String> = oracle.tokens().iter().map(u32::to_string).collect();
+        let out = scratch.join(format!("{tier}-{}-{}.npy", short(&cpu.name), case.name));
+        let model = fixtures.join(format!("models/{}.gguf", case.name));
+        let args = [
+            "logits",
+            "-m",
+            model.to_str().unwrap(),
+            "--tokens",
+            &tokens.join(","),
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        let run = run_guest(cpu, launcher, &args, Some(tier))?;
+        let cell = if run.code != Some(0) {
+            Err(format!("{}: {}", run.describe(), run.stderr.lines().last().unwrap_or("")))
+        } else {
+            match hartlm_engine::npy::read_f32(&out) {
+                Err(e) => Err(e),
+                Ok((logits, _)) => {
+                    let c = oracle.compare(&logits, case.margin);
+                    if c.passes(case) {
+                        Ok(c.max_abs)
+                    } else {
+                        Err(format!(
+                            "max |dlogit| {:.3e} (tol {}), argmax flips at {:?}",
+                            c.max_abs, case.tol, c.argmax_flips
+                        ))
+                    }
+                }
+            }
+        };
+        cells.push((case.name, cell));
+    }
+    Ok(Row { tier: tier_static(tier), cpu: cpu.name.clone(), cells })
+}
+
+fn tier_static(id: &str) -> &'static str {
+    tier::find(id).map_or("?", |t| t.id.0)
+}
+
+/// Runs every fixture on every target, two targets at a time.
+pub fn run_all(
+    launchers: &[Unpacked],
+    host_tier: Option<&str>,
+    fixtures: &Path,
+    scratch: &Path,
+) -> Result<Vec<Row>> {
+    std::fs::create_dir_all(scratch)?;
+    let jobs: Vec<(CpuEntry, &'static str, &Path)> = targets(host_tier)
+        .into_iter()
+        .filter_map(|(cpu, t)| {
+            let arch = cpu.arch().ok()?;
+            launchers.iter().find(|u| u.arch == arch).map(|u| (cpu, t, u.launcher.as_path()))
+        })
+        .collect();
+    let queue = Mutex::new(jobs.into_iter());
+    let rows = Mutex::new(Vec::new());
+    let errors = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let Some((cpu, t, launcher)) = queue.lock().unwrap().next() else { break };
+                    let t0 = std::time::Instant::now();
+                    match check(&cpu, t, launcher, fixtures, scratch) {
+                        Ok(row) => {
+                            let bad = row.cells.iter().filter(|c| c.1.is_err()).count();
+                            eprintln!(
+                                "  {t} @ {}: {} ({:.1}s)",
+                                short(&cpu.name),
+                                if bad == 0 { "ok".into() } else { format!("{bad} failed") },
+                                t0.elapsed().as_secs_f64()
+                            );
+                            rows.lock().unwrap().push(row);
+                        }
+                        Err(e) => errors.lock().unwrap().push(format!("{t} @ {}: {e:#}", cpu.name)),
+                    }
+                }
+            });
+        }
+    });
+    let errors = errors.into_inner().unwrap();
+    if !errors.is_empty() {
+        anyhow::bail!("fixture runs failed to start:\n  {}", errors.join("\n  "));
+    }
+    let mut rows = rows.into_inner().unwrap();
+    rows.sort_by_key(|r| (tier::find(r.tier).map(|t| (t.arch, std::cmp::Reverse(t.rank))), r.cpu.clone()));
+    Ok(rows)
+}
+
+/// A qemu CPU string shortened for tables (`...,v=true,vlen=1024` -> `vlen=1024`).
+pub fn short(cpu: &str) -> String {
+    match cpu.rsplit_once(",vlen=") {
+        Some((_, v)) => format!("vlen={}", v.split(',').next().unwrap_or(v)),
+        None if cpu.starts_with("rv64i,") => "rv64gc".into(),
+        None => cpu.into(),
+    }
+}
+
+pub fn render(rows: &[Row]) -> String {
+    let mut out = format!("{:<32} {:<10}", "tier", "cpu");
+    for c in CASES {
+        out += &format!(" {:>16}", c.name);
+    }
+    out += "\n";
+    for r in rows {
+        out += &format!("{:<32} {:<10}", r.tier, short(&r.cpu));
+        for (_, cell) in &r.cells {
+            out += &match cell {
+                Ok(v) => format!(" {v:>16.1e}"),
+                Err(_) => format!(" {:>16}", "FAIL"),
+            };
+        }
+        out += "\n";
+    }
+    out
+}
+
+pub fn fixtures_dir(root: &Path) -> Result<std::path::PathBuf> {
+    let dir = root.join("../shared/fixtures");
+    if !dir.join("README.md").is_file() {
+        anyhow::bail!(
+            "{} is missing: the fixture models live in ../shared beside the checkout",
+            dir.display()
+        );
+    }
+    dir.canonicalize().context("resolving ../shared/fixtures")
+}
