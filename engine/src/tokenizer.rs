@@ -1,17 +1,21 @@
 //! Tokenizers from `tokenizer.ggml.*` metadata, reproducing llama.cpp's ids: SentencePiece-style
-//! BPE (`llama` model: merge by score, byte fallback, dummy prefix) with special-token splitting,
-//! and streaming detokenization that only ever emits complete UTF-8.
+//! BPE (`llama` model: merge by score, byte fallback, dummy prefix), byte-level BPE (`gpt2`
+//! model: pre-tokenizer split, merge by rank), special-token splitting, and streaming
+//! detokenization that only ever emits complete UTF-8.
 
 use std::collections::{BinaryHeap, HashMap};
 
 use crate::gguf::{GgufFile, Value};
+use crate::pretokenize::{PreTokenizer, byte_to_char, char_to_byte};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
     #[error("the model has no tokenizer (tokenizer.ggml.tokens is missing)")]
     Missing,
-    #[error("tokenizer model `{0}` is not supported yet (supported: llama/SentencePiece)")]
+    #[error("tokenizer model `{0}` is not supported (llama/SentencePiece and gpt2/byte-level BPE are)")]
     Unsupported(String),
+    #[error("pre-tokenizer `{0}` is not supported (default, gpt2, llama-bpe, qwen2 and smollm are)")]
+    UnsupportedPre(String),
     #[error("tokenizer metadata `{0}` is malformed: {1}")]
     Malformed(&'static str, String),
 }
@@ -52,6 +56,13 @@ pub struct Tokenizer {
     add_space_prefix: bool,
     /// Control and user-defined tokens, longest first: split out of text before merging.
     specials: Vec<u32>,
+    /// Byte-level BPE merges and pre-tokenizer; None for SentencePiece.
+    bpe: Option<Bpe>,
+}
+
+struct Bpe {
+    ranks: HashMap<(String, String), u32>,
+    pre: PreTokenizer,
 }
 
 fn id_key(file: &GgufFile, key: &str) -> Option<u32> {
@@ -71,9 +82,11 @@ impl Tokenizer {
             Some(Value::Str(s)) => s.to_string(),
             _ => return Err(TokenizerError::Missing),
         };
-        if model != "llama" {
-            return Err(TokenizerError::Unsupported(model));
-        }
+        let bpe = match model.as_str() {
+            "llama" => None,
+            "gpt2" => Some(load_bpe(file)?),
+            _ => return Err(TokenizerError::Unsupported(model)),
+        };
         let Some(Value::Array(tokens)) = file.get("tokenizer.ggml.tokens") else {
             return Err(TokenizerError::Missing);
         };
@@ -121,10 +134,12 @@ impl Tokenizer {
             .filter(|&i| !tokens[i as usize].is_empty())
             .collect();
         specials.sort_by_key(|&i| std::cmp::Reverse(tokens[i as usize].len()));
+        let spm = bpe.is_none();
+        let llama3 = bpe.as_ref().is_some_and(|b| b.pre == PreTokenizer::Llama3);
         Ok(Tokenizer {
-            add_bos: bool_key(file, "tokenizer.ggml.add_bos_token").unwrap_or(true),
+            add_bos: bool_key(file, "tokenizer.ggml.add_bos_token").unwrap_or(spm || llama3),
             add_eos: bool_key(file, "tokenizer.ggml.add_eos_token").unwrap_or(false),
-            add_space_prefix: bool_key(file, "tokenizer.ggml.add_space_prefix").unwrap_or(true),
+            add_space_prefix: bool_key(file, "tokenizer.ggml.add_space_prefix").unwrap_or(spm),
             tokens,
             scores,
             types,
@@ -132,6 +147,7 @@ impl Tokenizer {
             bos,
             eos,
             specials,
+            bpe,
         })
     }
 
@@ -163,6 +179,10 @@ impl Tokenizer {
                 Fragment::Token(id) => {
                     out.push(id);
                     prev_special = true;
+                }
+                Fragment::Text(t) if self.bpe.is_some() => {
+                    self.bpe(t, &mut out);
+                    prev_special = false;
                 }
                 Fragment::Text(t) => {
                     let mut s = String::with_capacity(t.len() + 3);
@@ -289,6 +309,38 @@ impl Tokenizer {
         }
     }
 
+    /// Byte-level BPE of one fragment: pre-tokenizer split, bytes to printable chars, then
+    /// merge the lowest-ranked adjacent pair (the leftmost on ties) until none is listed.
+    fn bpe(&self, text: &str, out: &mut Vec<u32>) {
+        let Some(bpe) = &self.bpe else { return };
+        for word in bpe.pre.split(text) {
+            let encoded: String = word.bytes().map(byte_to_char).collect();
+            if bpe.pre.ignore_merges()
+                && let Some(&id) = self.ids.get(&encoded)
+            {
+                out.push(id);
+                continue;
+            }
+            let mut parts: Vec<String> = encoded.chars().map(String::from).collect();
+            loop {
+                let best = parts
+                    .windows(2)
+                    .enumerate()
+                    .filter_map(|(i, w)| bpe.ranks.get(&(w[0].clone(), w[1].clone())).map(|&r| (r, i)))
+                    .min();
+                let Some((_, i)) = best else { break };
+                let right = parts.remove(i + 1);
+                parts[i].push_str(&right);
+            }
+            for p in parts {
+                match self.ids.get(&p) {
+                    Some(&id) => out.push(id),
+                    None => out.extend(p.chars().filter_map(|c| self.ids.get(&c.to_string()).copied())),
+                }
+            }
+        }
+    }
+
     fn byte_token(&self, b: u8) -> Option<u32> {
         self.ids.get(&format!("<0x{b:02X}>")).copied().or_else(|| {
             let s = (b as char).to_string();
@@ -307,9 +359,45 @@ impl Tokenizer {
                 .and_then(|h| h.strip_suffix('>'))
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .map_or_else(|| text.as_bytes().to_vec(), |b| vec![b]),
+            TokenType::Normal if self.bpe.is_some() => {
+                let mut bytes = Vec::with_capacity(text.len());
+                for c in text.chars() {
+                    match char_to_byte(c) {
+                        Some(b) => bytes.push(b),
+                        None => bytes.extend(c.to_string().as_bytes()),
+                    }
+                }
+                bytes
+            }
+            _ if self.bpe.is_some() => text.as_bytes().to_vec(),
             _ => text.replace('\u{2581}', " ").into_bytes(),
         }
     }
+}
+
+fn load_bpe(file: &GgufFile) -> Result<Bpe, TokenizerError> {
+    let pre_name = match file.get("tokenizer.ggml.pre") {
+        Some(Value::Str(s)) => s.to_string(),
+        _ => "default".to_string(),
+    };
+    let pre = PreTokenizer::from_name(&pre_name).ok_or(TokenizerError::UnsupportedPre(pre_name))?;
+    let Some(Value::Array(merges)) = file.get("tokenizer.ggml.merges") else {
+        return Err(TokenizerError::Malformed(
+            "tokenizer.ggml.merges",
+            "missing for a gpt2 tokenizer".into(),
+        ));
+    };
+    let merges = merges
+        .strings()
+        .ok_or(TokenizerError::Malformed("tokenizer.ggml.merges", "not a string array".into()))?;
+    let mut ranks = HashMap::new();
+    for (rank, m) in merges.enumerate() {
+        let (a, b) = m.split_once(' ').ok_or_else(|| {
+            TokenizerError::Malformed("tokenizer.ggml.merges", format!("entry {rank} is {m:?}"))
+        })?;
+        ranks.entry((a.to_string(), b.to_string())).or_insert(rank as u32);
+    }
+    Ok(Bpe { ranks, pre })
 }
 
 enum Fragment<'t> {

@@ -62,3 +62,25 @@ fn llama_spm_vocab_matches_llama_cpp_test_vectors() {
     }
     assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), expected.len(), failures.join("\n"));
 }
+
+#[test]
+fn qwen2_bpe_vocab_matches_llama_cpp_test_vectors() {
+    let dir = fixtures().join("third_party_vocab");
+    let t = tokenizer(&dir.join("ggml-vocab-qwen2.gguf"));
+    assert_eq!(t.n_tokens(), 151936);
+    let inp = std::fs::read_to_string(dir.join("ggml-vocab-qwen2.gguf.inp")).unwrap();
+    let out = std::fs::read_to_string(dir.join("ggml-vocab-qwen2.gguf.out")).unwrap();
+    let texts: Vec<&str> = inp.split("\n__ggml_vocab_test__\n").collect();
+    let expected: Vec<Vec<u32>> =
+        out.lines().map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect()).collect();
+    let mut failures = Vec::new();
+    for (text, want) in texts.iter().zip(&expected) {
+        let got = t.encode(text, false, true);
+        if &got != want {
+            failures.push(format!("{text:?}: got {got:?}, want {want:?}"));
+        }
+        // Byte-level BPE is lossless.
+        assert_eq!(decode(&t, &got), *text);
+    }
+    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), expected.len(), failures.join("\n"));
+}

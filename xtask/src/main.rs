@@ -4,6 +4,7 @@
 mod dist;
 mod faults;
 mod modelcheck;
+mod models;
 mod prereq;
 mod qemu;
 mod tierbuild;
@@ -69,6 +70,8 @@ enum Command {
         #[arg(long)]
         no_build: bool,
     },
+    /// Download the real models tests use (SmolLM2-135M Q4_1) into target/models/.
+    FetchModels,
     /// The full test: fmt, clippy, unit tests, two reproducible `dist` runs, `test-qemu`.
     Test,
 }
@@ -80,6 +83,9 @@ fn main() {
         Command::Build { arch, tier } => build(&ws, &arch.arches(), tier.as_deref()),
         Command::Dist { arch } => dist(&ws, &arch.arches()).map(|_| ()),
         Command::TestQemu { arch, no_build } => test_qemu(&ws, &arch.arches(), no_build),
+        Command::FetchModels => models::ensure(&ws.shell()?, &ws.target_dir, &models::SMOLLM2).map(|p| {
+            println!("{}", p.display());
+        }),
         Command::Test => test(&ws),
     });
     if let Err(e) = result {
@@ -224,6 +230,7 @@ fn test(ws: &Workspace) -> Result<()> {
     eprintln!("== cargo clippy");
     cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?;
     clippy_rvv(ws)?;
+    models::ensure(&sh, &ws.target_dir, &models::SMOLLM2)?;
     eprintln!("== cargo test");
     cmd!(sh, "cargo test --workspace --locked").run()?;
     eprintln!("== dist, twice: the archives must be byte-identical");
