@@ -26,6 +26,14 @@ pub const CASES: &[Case] = &[
     Case { name: "qwen3-micro-q8_0", tol: 0.06, margin: 0.0 },
 ];
 
+/// Models `cargo xtask fetch-models` generates into target/fixtures-gen/ with the fixtures'
+/// generator, compared against its float64 numpy reference (no llama.cpp recording exists).
+/// F16 weights multiply F16-rounded activations, as in llama.cpp, which the reference does not.
+pub const GENERATED_CASES: &[Case] = &[
+    Case { name: "qwen2-micro-f32", tol: 1e-3, margin: 0.0 },
+    Case { name: "qwen2-micro-f16", tol: 0.02, margin: 0.0 },
+];
+
 /// llama.cpp's recorded run of one fixture.
 pub struct Oracle {
     pub prompt_ids: Vec<u32>,
@@ -58,6 +66,19 @@ impl Oracle {
             prompt_logits,
             greedy_logits,
             n_vocab: ps[1],
+        })
+    }
+
+    /// A generated fixture: reference logits for `<dir>/<name>.ref_logits.npy`, prompt ids from the
+    /// standard prompt of the shared fixtures.
+    pub fn load_generated(generated: &Path, fixtures: &Path, name: &str) -> Result<Oracle, String> {
+        let (prompt_logits, shape) = crate::npy::read_f32(&generated.join(format!("{name}.ref_logits.npy")))?;
+        Ok(Oracle {
+            prompt_ids: read_ids(&fixtures.join("oracle/micro-f32.prompt_ids.json"))?,
+            greedy_ids: vec![],
+            prompt_logits,
+            greedy_logits: vec![],
+            n_vocab: shape[1],
         })
     }
 

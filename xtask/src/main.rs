@@ -3,6 +3,7 @@
 
 mod dist;
 mod faults;
+mod genfix;
 mod modelcheck;
 mod models;
 mod prereq;
@@ -70,7 +71,8 @@ enum Command {
         #[arg(long)]
         no_build: bool,
     },
-    /// Download the real models tests use (SmolLM2-135M Q4_1) into target/models/.
+    /// Download the real models tests use (SmolLM2-135M Q4_1) into target/models/ and generate
+    /// the qwen2 fixtures with their numpy reference logits into target/fixtures-gen/.
     FetchModels,
     /// The full test: fmt, clippy, unit tests, two reproducible `dist` runs, `test-qemu`.
     Test,
@@ -83,9 +85,7 @@ fn main() {
         Command::Build { arch, tier } => build(&ws, &arch.arches(), tier.as_deref()),
         Command::Dist { arch } => dist(&ws, &arch.arches()).map(|_| ()),
         Command::TestQemu { arch, no_build } => test_qemu(&ws, &arch.arches(), no_build),
-        Command::FetchModels => models::ensure(&ws.shell()?, &ws.target_dir, &models::SMOLLM2).map(|p| {
-            println!("{}", p.display());
-        }),
+        Command::FetchModels => fetch_models(&ws),
         Command::Test => test(&ws),
     });
     if let Err(e) = result {
@@ -98,6 +98,13 @@ fn setup(ws: &Workspace) -> Result<()> {
     let all = [Arch::Riscv64, Arch::X86_64];
     prereq::ensure(&ws.shell()?, Needs::build(&all).with_qemu(&all))?;
     eprintln!("xtask: all prerequisites present");
+    Ok(())
+}
+
+fn fetch_models(ws: &Workspace) -> Result<()> {
+    let sh = ws.shell()?;
+    println!("{}", models::ensure(&sh, &ws.target_dir, &models::SMOLLM2)?.display());
+    println!("{}", genfix::ensure(&sh, &ws.target_dir, &modelcheck::fixtures_dir(&ws.root)?)?.display());
     Ok(())
 }
 
@@ -185,10 +192,12 @@ fn test_qemu(ws: &Workspace, arches: &[Arch], no_build: bool) -> Result<()> {
             }
         }
     }
-    println!("fixture models at every tier (max |dlogit| against llama.cpp):");
+    println!("fixture models at every tier (max |dlogit| against llama.cpp, or numpy for qwen2-*):");
     let fixtures = modelcheck::fixtures_dir(&ws.root)?;
-    let model_rows =
-        modelcheck::run_all(&launchers, host_expect, &fixtures, &ws.target_dir.join("qemu-test/logits"))?;
+    let generated = genfix::ensure(&sh, &ws.target_dir, &fixtures)?;
+    let dirs = modelcheck::Dirs { fixtures: &fixtures, generated: &generated };
+    let scratch = ws.target_dir.join("qemu-test/logits");
+    let model_rows = modelcheck::run_all(&launchers, host_expect, &dirs, &scratch)?;
     println!("{}", modelcheck::render(&model_rows));
     for r in &model_rows {
         for (name, cell) in &r.cells {
@@ -231,6 +240,7 @@ fn test(ws: &Workspace) -> Result<()> {
     cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?;
     clippy_rvv(ws)?;
     models::ensure(&sh, &ws.target_dir, &models::SMOLLM2)?;
+    genfix::ensure(&sh, &ws.target_dir, &modelcheck::fixtures_dir(&ws.root)?)?;
     eprintln!("== cargo test");
     cmd!(sh, "cargo test --workspace --locked").run()?;
     eprintln!("== dist, twice: the archives must be byte-identical");

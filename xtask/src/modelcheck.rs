@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use std::path::Path;
 use std::sync::Mutex;
 
-use hartlm_engine::oracle::{CASES, Oracle};
+use hartlm_engine::oracle::{CASES, Case, GENERATED_CASES, Oracle};
 use hartlm_variants::{Arch, tier};
 
 use crate::qemu::{CpuEntry, Unpacked, run_guest};
@@ -54,13 +54,32 @@ pub struct Row {
     pub cells: Vec<(&'static str, Result<f32, String>)>,
 }
 
-fn check(cpu: &CpuEntry, tier: &str, launcher: &Path, fixtures: &Path, scratch: &Path) -> Result<Row> {
-    let mut cells = Vec::new();
+/// Where the fixtures are: ../shared/fixtures and target/fixtures-gen.
+pub struct Dirs<'a> {
+    pub fixtures: &'a Path,
+    pub generated: &'a Path,
+}
+
+/// Every compared model: (case, its file, its reference).
+fn all_cases(d: &Dirs) -> Result<Vec<(&'static Case, std::path::PathBuf, Oracle)>> {
+    let mut out = Vec::new();
     for case in CASES {
-        let oracle = Oracle::load(fixtures, case.name).map_err(anyhow::Error::msg)?;
+        let oracle = Oracle::load(d.fixtures, case.name).map_err(anyhow::Error::msg)?;
+        out.push((case, d.fixtures.join(format!("models/{}.gguf", case.name)), oracle));
+    }
+    for case in GENERATED_CASES {
+        let oracle =
+            Oracle::load_generated(d.generated, d.fixtures, case.name).map_err(anyhow::Error::msg)?;
+        out.push((case, d.generated.join(format!("{}.gguf", case.name)), oracle));
+    }
+    Ok(out)
+}
+
+fn check(cpu: &CpuEntry, tier: &str, launcher: &Path, dirs: &Dirs, scratch: &Path) -> Result<Row> {
+    let mut cells = Vec::new();
+    for (case, model, oracle) in all_cases(dirs)? {
         let tokens: Vec<String> = oracle.tokens().iter().map(u32::to_string).collect();
         let out = scratch.join(format!("{tier}-{}-{}.npy", short(&cpu.name), case.name));
-        let model = fixtures.join(format!("models/{}.gguf", case.name));
         let args = [
             "logits",
             "-m",
@@ -102,7 +121,7 @@ fn tier_static(id: &str) -> &'static str {
 pub fn run_all(
     launchers: &[Unpacked],
     host_tier: Option<&str>,
-    fixtures: &Path,
+    dirs: &Dirs,
     scratch: &Path,
 ) -> Result<Vec<Row>> {
     std::fs::create_dir_all(scratch)?;
@@ -122,7 +141,7 @@ pub fn run_all(
                 loop {
                     let Some((cpu, t, launcher)) = queue.lock().unwrap().next() else { break };
                     let t0 = std::time::Instant::now();
-                    match check(&cpu, t, launcher, fixtures, scratch) {
+                    match check(&cpu, t, launcher, dirs, scratch) {
                         Ok(row) => {
                             let bad = row.cells.iter().filter(|c| c.1.is_err()).count();
                             eprintln!(
@@ -159,7 +178,7 @@ pub fn short(cpu: &str) -> String {
 
 pub fn render(rows: &[Row]) -> String {
     let mut out = format!("{:<32} {:<10}", "tier", "cpu");
-    for c in CASES {
+    for c in CASES.iter().chain(GENERATED_CASES) {
         out += &format!(" {:>16}", c.name);
     }
     out += "\n";
