@@ -195,7 +195,8 @@ fn test_qemu(ws: &Workspace, arches: &[Arch], no_build: bool) -> Result<()> {
     println!("fixture models at every tier (max |dlogit| against llama.cpp, or numpy for qwen2-*):");
     let fixtures = modelcheck::fixtures_dir(&ws.root)?;
     let generated = genfix::ensure(&sh, &ws.target_dir, &fixtures)?;
-    let dirs = modelcheck::Dirs { fixtures: &fixtures, generated: &generated };
+    let real_model = models::ensure(&sh, &ws.target_dir, &models::SMOLLM2)?;
+    let dirs = modelcheck::Dirs { fixtures: &fixtures, generated: &generated, real_model: &real_model };
     let scratch = ws.target_dir.join("qemu-test/logits");
     let model_rows = modelcheck::run_all(&launchers, host_expect, &dirs, &scratch)?;
     println!("{}", modelcheck::render(&model_rows));
@@ -205,6 +206,10 @@ fn test_qemu(ws: &Workspace, arches: &[Arch], no_build: bool) -> Result<()> {
             if let Err(e) = cell {
                 failures.push(format!("{} @ {}: {name}: {e}", r.tier, r.cpu));
             }
+        }
+        checks += 1;
+        if let Err(e) = &r.real {
+            failures.push(format!("{} @ {}: smollm2 run: {e}", r.tier, r.cpu));
         }
     }
     println!("{} CPU rows, fault checks and fixtures took {:.0}s", rows.len(), t0.elapsed().as_secs_f64());

@@ -52,12 +52,33 @@ pub struct Row {
     pub cpu: String,
     /// (fixture, max |Δlogit| or an error)
     pub cells: Vec<(&'static str, Result<f32, String>)>,
+    /// `hartlm run` on the real model: the greedy continuation or an error.
+    pub real: Result<String, String>,
+}
+
+/// The real-model check: greedy `hartlm run` must print llama.cpp's continuation up to its
+/// first low-margin step (fixtures README: margins 1.09 0.34 0.38 0.69 0.14 ...).
+pub const REAL_PROMPT: &str = "Once upon a time, there was a little cat named Tom.";
+pub const REAL_CONTINUATION: &str = " Tom was a friendly";
+
+fn check_real(cpu: &CpuEntry, tier: &str, launcher: &Path, model: &Path) -> Result<Result<String, String>> {
+    let args = ["run", "-m", model.to_str().unwrap(), "-p", REAL_PROMPT, "-n", "4", "--temp", "0"];
+    let run = run_guest(cpu, launcher, &args, Some(tier))?;
+    Ok(if run.code != Some(0) {
+        Err(format!("{}: {}", run.describe(), run.stderr.lines().last().unwrap_or("")))
+    } else {
+        match run.stdout.strip_prefix(REAL_PROMPT) {
+            Some(rest) if rest.trim_end_matches('\n') == REAL_CONTINUATION => Ok(rest.trim_end().to_string()),
+            _ => Err(format!("printed {:?}", run.stdout)),
+        }
+    })
 }
 
 /// Where the fixtures are: ../shared/fixtures and target/fixtures-gen.
 pub struct Dirs<'a> {
     pub fixtures: &'a Path,
     pub generated: &'a Path,
+    pub real_model: &'a Path,
 }
 
 /// Every compared model: (case, its file, its reference).
@@ -110,7 +131,8 @@ fn check(cpu: &CpuEntry, tier: &str, launcher: &Path, dirs: &Dirs, scratch: &Pat
         };
         cells.push((case.name, cell));
     }
-    Ok(Row { tier: tier_static(tier), cpu: cpu.name.clone(), cells })
+    let real = check_real(cpu, tier, launcher, dirs.real_model)?;
+    Ok(Row { tier: tier_static(tier), cpu: cpu.name.clone(), cells, real })
 }
 
 fn tier_static(id: &str) -> &'static str {
@@ -143,7 +165,8 @@ pub fn run_all(
                     let t0 = std::time::Instant::now();
                     match check(&cpu, t, launcher, dirs, scratch) {
                         Ok(row) => {
-                            let bad = row.cells.iter().filter(|c| c.1.is_err()).count();
+                            let bad = row.cells.iter().filter(|c| c.1.is_err()).count()
+                                + usize::from(row.real.is_err());
                             eprintln!(
                                 "  {t} @ {}: {} ({:.1}s)",
                                 short(&cpu.name),
@@ -181,7 +204,7 @@ pub fn render(rows: &[Row]) -> String {
     for c in CASES.iter().chain(GENERATED_CASES) {
         out += &format!(" {:>16}", c.name);
     }
-    out += "\n";
+    out += "  smollm2 greedy\n";
     for r in rows {
         out += &format!("{:<32} {:<10}", r.tier, short(&r.cpu));
         for (_, cell) in &r.cells {
@@ -190,7 +213,10 @@ pub fn render(rows: &[Row]) -> String {
                 Err(_) => format!(" {:>16}", "FAIL"),
             };
         }
-        out += "\n";
+        out += &match &r.real {
+            Ok(text) => format!("  {text:?}\n"),
+            Err(_) => "  FAIL\n".to_string(),
+        };
     }
     out
 }
