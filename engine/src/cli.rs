@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use crate::chat::ChatFormat;
+use crate::eval::Session;
 use crate::gguf::Value;
 use crate::model::Model;
 use crate::sampler::{Sampler, SamplerConfig};
@@ -48,6 +49,9 @@ enum Command {
         /// Context size (default: the model's, at most 4096).
         #[arg(short = 'c', long)]
         ctx: Option<usize>,
+        /// Threads (default: the number of physical cores).
+        #[arg(short = 't', long)]
+        threads: Option<usize>,
         /// Temperature; 0 is greedy.
         #[arg(long, default_value_t = 0.8)]
         temp: f32,
@@ -88,6 +92,9 @@ enum Command {
         /// Context size (default: the model's, at most 4096).
         #[arg(short = 'c', long)]
         ctx: Option<usize>,
+        /// Threads (default: the number of physical cores).
+        #[arg(short = 't', long)]
+        threads: Option<usize>,
     },
 }
 
@@ -108,6 +115,7 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
             prompt,
             n_predict,
             ctx,
+            threads,
             temp,
             top_k,
             top_p,
@@ -118,9 +126,11 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
             chat,
         } => {
             let sampling = SamplerConfig { temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed };
-            run(&model, &prompt, n_predict, ctx, sampling, chat)
+            threads_or_default(threads).and_then(|t| run(&model, &prompt, n_predict, ctx, t, sampling, chat))
         }
-        Command::Logits { model, tokens, output, batch, ctx } => logits(&model, &tokens, &output, batch, ctx),
+        Command::Logits { model, tokens, output, batch, ctx, threads } => {
+            threads_or_default(threads).and_then(|t| logits(&model, &tokens, &output, batch, ctx, t))
+        }
     };
     match result {
         Ok(()) => 0,
@@ -135,11 +145,21 @@ fn open(path: &Path) -> Result<Model> {
     Model::open(path).with_context(|| format!("{}", path.display()))
 }
 
+fn threads_or_default(t: Option<usize>) -> Result<usize> {
+    match t {
+        Some(0) => bail!("-t must be at least 1"),
+        Some(n) if n > 1024 => bail!("-t {n} is more threads than hartlm supports (1024)"),
+        Some(n) => Ok(n),
+        None => Ok(crate::pool::physical_cores()),
+    }
+}
+
 fn run(
     path: &Path,
     prompt: &str,
     n_predict: usize,
     ctx: Option<usize>,
+    threads: usize,
     sampling: SamplerConfig,
     chat: bool,
 ) -> Result<()> {
@@ -166,15 +186,22 @@ fn run(
         );
     }
     let mut out = std::io::stdout().lock();
-    write!(out, "{prompt}")?;
+    write!(out, "{prompt}{}", if chat { "\n" } else { "" })?;
     out.flush()?;
     let mut sampler = Sampler::new(sampling);
     let mut decoder = StreamDecoder::default();
-    let (generated, prompt_secs, gen_secs) =
-        crate::eval::generate(&m, &tok, &tokens, n_predict, n_ctx, &mut sampler, |id| {
+    let (generated, prompt_secs, gen_secs) = crate::eval::generate(
+        &m,
+        &tok,
+        &tokens,
+        n_predict,
+        Session { n_ctx, threads },
+        &mut sampler,
+        |id| {
             write!(out, "{}", decoder.push(&tok.piece_bytes(id)))?;
             out.flush()
-        })?;
+        },
+    )?;
     let generated = generated.len();
     writeln!(out, "{}", decoder.finish())?;
     eprintln!(
@@ -235,13 +262,20 @@ fn info(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn logits(path: &Path, tokens: &[u32], output: &Path, batch: usize, ctx: Option<usize>) -> Result<()> {
+fn logits(
+    path: &Path,
+    tokens: &[u32],
+    output: &Path,
+    batch: usize,
+    ctx: Option<usize>,
+    threads: usize,
+) -> Result<()> {
     let m = open(path)?;
     let n_ctx = ctx.unwrap_or(m.config.n_ctx_train.min(4096)).max(tokens.len());
     if tokens.is_empty() {
         bail!("no tokens given");
     }
-    let logits = crate::eval::all_logits(&m, tokens, batch, n_ctx)?;
+    let logits = crate::eval::all_logits(&m, tokens, batch, Session { n_ctx, threads })?;
     let npy = crate::npy::encode_f32(&logits, tokens.len(), m.config.n_vocab);
     write_atomic(output, &npy)?;
     let ids = output.with_extension("ids.json");

@@ -3,11 +3,23 @@
 
 use crate::model::{Model, ModelError, State};
 
+/// How a sequence is evaluated: its context size and worker threads.
+#[derive(Clone, Copy, Debug)]
+pub struct Session {
+    pub n_ctx: usize,
+    pub threads: usize,
+}
+
 /// Runs `tokens` from position 0 in chunks of `batch` (0 = all at once) and returns the logits
 /// of every position, row-major `[tokens.len(), n_vocab]`.
-pub fn all_logits(model: &Model, tokens: &[u32], batch: usize, n_ctx: usize) -> Result<Vec<f32>, ModelError> {
+pub fn all_logits(
+    model: &Model,
+    tokens: &[u32],
+    batch: usize,
+    session: Session,
+) -> Result<Vec<f32>, ModelError> {
     let n_vocab = model.config.n_vocab;
-    let mut state = State::new(&model.config, n_ctx);
+    let mut state = State::new(&model.config, session.n_ctx, session.threads);
     let mut out = vec![0.0; tokens.len() * n_vocab];
     let chunk = if batch == 0 { tokens.len().max(1) } else { batch };
     for (ci, toks) in tokens.chunks(chunk).enumerate() {
@@ -26,11 +38,11 @@ pub fn generate(
     tokenizer: &crate::tokenizer::Tokenizer,
     prompt: &[u32],
     n: usize,
-    n_ctx: usize,
+    session: Session,
     sampler: &mut crate::sampler::Sampler,
     mut on_token: impl FnMut(u32) -> std::io::Result<()>,
 ) -> Result<(Vec<u32>, f64, f64), GenerateError> {
-    let mut state = State::new(&model.config, n_ctx);
+    let mut state = State::new(&model.config, session.n_ctx, session.threads);
     let mut logits = vec![0.0; model.config.n_vocab];
     let t0 = std::time::Instant::now();
     for &t in prompt {

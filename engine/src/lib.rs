@@ -10,6 +10,7 @@ pub mod kernels;
 pub mod model;
 pub mod npy;
 pub mod oracle;
+pub mod pool;
 pub mod pretokenize;
 pub mod quant;
 pub mod sampler;

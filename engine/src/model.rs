@@ -9,6 +9,7 @@ use std::path::Path;
 
 use crate::ggml_type::GgmlType;
 use crate::gguf::{GgufError, GgufFile, TensorInfo, Value};
+use crate::pool::Pool;
 use crate::tensor::{self, Weight};
 
 #[derive(Debug, thiserror::Error)]
@@ -270,9 +271,9 @@ impl Model {
         for (li, layer) in self.layers.iter().enumerate() {
             // Attention.
             rms_norm(&s.x, &layer.attn_norm, c.eps, &mut s.xb);
-            self.weight(&layer.wq).matvec(&s.xb, &mut s.q);
-            self.weight(&layer.wk).matvec(&s.xb, &mut s.k);
-            self.weight(&layer.wv).matvec(&s.xb, &mut s.v);
+            self.weight(&layer.wq).matvec_par(&s.xb, &mut s.q, &s.pool);
+            self.weight(&layer.wk).matvec_par(&s.xb, &mut s.k, &s.pool);
+            self.weight(&layer.wv).matvec_par(&s.xb, &mut s.v, &s.pool);
             add_bias(&mut s.q, layer.bq.as_deref());
             add_bias(&mut s.k, layer.bk.as_deref());
             add_bias(&mut s.v, layer.bv.as_deref());
@@ -290,24 +291,24 @@ impl Model {
             s.k_cache[cache_at..cache_at + kv_dim].copy_from_slice(&s.k);
             s.v_cache[cache_at..cache_at + kv_dim].copy_from_slice(&s.v);
             self.attention(s, li);
-            self.weight(&layer.wo).matvec(&s.att_out, &mut s.xb);
+            self.weight(&layer.wo).matvec_par(&s.att_out, &mut s.xb, &s.pool);
             for (x, d) in s.x.iter_mut().zip(&s.xb) {
                 *x += d;
             }
             // Feed-forward (SwiGLU).
             rms_norm(&s.x, &layer.ffn_norm, c.eps, &mut s.xb);
-            self.weight(&layer.gate).matvec(&s.xb, &mut s.hb);
-            self.weight(&layer.up).matvec(&s.xb, &mut s.hb2);
+            self.weight(&layer.gate).matvec_par(&s.xb, &mut s.hb, &s.pool);
+            self.weight(&layer.up).matvec_par(&s.xb, &mut s.hb2, &s.pool);
             for (g, u) in s.hb.iter_mut().zip(&s.hb2) {
                 *g = silu(*g) * u;
             }
-            self.weight(&layer.down).matvec(&s.hb, &mut s.xb);
+            self.weight(&layer.down).matvec_par(&s.hb, &mut s.xb, &s.pool);
             for (x, d) in s.x.iter_mut().zip(&s.xb) {
                 *x += d;
             }
         }
         rms_norm(&s.x, &self.output_norm, c.eps, &mut s.xb);
-        self.weight(&self.output).matvec(&s.xb, logits);
+        self.weight(&self.output).matvec_par(&s.xb, logits, &s.pool);
         s.pos += 1;
         Ok(())
     }
@@ -341,10 +342,11 @@ impl Model {
     }
 }
 
-/// Per-sequence state: the KV cache and scratch buffers.
+/// Per-sequence state: the KV cache, scratch buffers and the worker pool.
 pub struct State {
     pub pos: usize,
     pub n_ctx: usize,
+    pool: Pool,
     x: Vec<f32>,
     xb: Vec<f32>,
     q: Vec<f32>,
@@ -359,11 +361,12 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(c: &Config, n_ctx: usize) -> State {
+    pub fn new(c: &Config, n_ctx: usize, threads: usize) -> State {
         let kv = c.n_layer * n_ctx * c.n_head_kv * c.head_dim;
         State {
             pos: 0,
             n_ctx,
+            pool: Pool::new(threads),
             x: vec![0.0; c.n_embd],
             xb: vec![0.0; c.n_embd],
             q: vec![0.0; c.n_head * c.head_dim],

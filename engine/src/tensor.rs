@@ -6,6 +6,7 @@
 
 use crate::ggml_type::GgmlType;
 use crate::kernels;
+use crate::pool::{Pool, split};
 use crate::quant::{self, BlockQ4_0, BlockQ8_0, QK, f16_to_f32, f32_to_f16};
 
 pub const QK_K: usize = 256;
@@ -39,6 +40,36 @@ impl<'a> Weight<'a> {
         for (r, o) in out.iter_mut().enumerate().take(self.rows) {
             *o = act.dot(self.ty, self.row(r));
         }
+    }
+
+    /// [`Weight::matvec`] with the rows split across the pool's workers.
+    pub fn matvec_par(&self, x: &[f32], out: &mut [f32], pool: &Pool) {
+        // Below this much work a dispatch costs more than it saves.
+        if pool.threads() == 1 || self.rows * self.cols < 32 * 1024 {
+            return self.matvec(x, out);
+        }
+        let act = Activation::new(self.ty, x);
+        let rows = self.rows.min(out.len());
+        let out = SyncPtr(out.as_mut_ptr());
+        pool.run(&|i| {
+            for r in split(rows, i, pool.threads()) {
+                let v = act.dot(self.ty, self.row(r));
+                // SAFETY: `split` gives each worker a disjoint range of rows below out.len(),
+                // and `run` returns only after every worker has finished writing.
+                unsafe { *out.get().add(r) = v };
+            }
+        });
+    }
+}
+
+/// A pointer workers write disjoint elements through.
+struct SyncPtr(*mut f32);
+// SAFETY: only used for disjoint writes inside `Pool::run`, which joins before returning.
+unsafe impl Sync for SyncPtr {}
+
+impl SyncPtr {
+    fn get(&self) -> *mut f32 {
+        self.0
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hartlm_engine::eval::all_logits;
+use hartlm_engine::eval::{Session, all_logits};
 use hartlm_engine::model::Model;
 use hartlm_engine::oracle::{CASES, GENERATED_CASES, Oracle};
 
@@ -31,7 +31,9 @@ fn check(prefix: &str) {
         let model = Model::open(&dir.join(format!("models/{}.gguf", case.name))).unwrap();
         let oracle = Oracle::load(&dir, case.name).unwrap();
         assert_eq!(oracle.n_vocab, model.config.n_vocab);
-        let ours = all_logits(&model, &oracle.tokens(), 0, model.config.n_ctx_train).unwrap();
+        let ours =
+            all_logits(&model, &oracle.tokens(), 0, Session { n_ctx: model.config.n_ctx_train, threads: 2 })
+                .unwrap();
         let c = oracle.compare(&ours, case.margin);
         eprintln!("{}: max |dlogit| = {:.2e}", case.name, c.max_abs);
         assert!(
@@ -75,9 +77,16 @@ fn greedy_generation_matches_llama_cpp() {
         assert_eq!(prompt, ids(&dir.join(format!("oracle/{name}.prompt_ids.json"))), "{name} prompt");
         let want = ids(&dir.join(format!("oracle/{name}.greedy_ids.json")));
         let mut sampler = Sampler::new(SamplerConfig { temp: 0.0, ..SamplerConfig::default() });
-        let (got, _, _) =
-            hartlm_engine::eval::generate(&model, &tok, &prompt, want.len(), 128, &mut sampler, |_| Ok(()))
-                .unwrap();
+        let (got, _, _) = hartlm_engine::eval::generate(
+            &model,
+            &tok,
+            &prompt,
+            want.len(),
+            Session { n_ctx: 128, threads: 1 },
+            &mut sampler,
+            |_| Ok(()),
+        )
+        .unwrap();
         assert_eq!(got, want, "{name}");
     }
 }
@@ -91,9 +100,26 @@ fn qwen2_micro_generated() {
     for case in GENERATED_CASES {
         let model = Model::open(&generated.join(format!("{}.gguf", case.name))).unwrap();
         let oracle = Oracle::load_generated(&generated, &fixtures(), case.name).unwrap();
-        let ours = all_logits(&model, &oracle.tokens(), 0, 128).unwrap();
+        let ours = all_logits(&model, &oracle.tokens(), 0, Session { n_ctx: 128, threads: 1 }).unwrap();
         let c = oracle.compare(&ours, case.margin);
         eprintln!("{}: max |dlogit| = {:.2e}", case.name, c.max_abs);
         assert!(c.passes(case), "{}: {c:?} exceeds tolerance {}", case.name, case.tol);
+    }
+}
+
+/// Rows are split across threads but each is computed the same way: any -t gives identical bits.
+#[test]
+fn logits_do_not_depend_on_the_thread_count() {
+    let dir = fixtures();
+    for name in ["s288-q4_0", "s288-f32"] {
+        let model = Model::open(&dir.join(format!("models/{name}.gguf"))).unwrap();
+        let tokens = Oracle::load(&dir, name).unwrap().tokens();
+        let one = all_logits(&model, &tokens, 0, Session { n_ctx: 64, threads: 1 }).unwrap();
+        for t in [2, 3] {
+            assert!(
+                one == all_logits(&model, &tokens, 0, Session { n_ctx: 64, threads: t }).unwrap(),
+                "{name}: -t {t} differs from -t 1"
+            );
+        }
     }
 }
