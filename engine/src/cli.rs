@@ -71,6 +71,26 @@ enum Command {
         #[arg(long)]
         chat: bool,
     },
+    /// Measure prompt processing and generation speed, as llama-bench does.
+    Bench {
+        #[arg(short, long)]
+        model: PathBuf,
+        /// Prompt tokens for the ppN test (0 skips it).
+        #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
+        n_prompt: usize,
+        /// Generated tokens for the tgN test (0 skips it).
+        #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
+        n_gen: usize,
+        /// Thread counts, comma-separated (default: the number of physical cores).
+        #[arg(short = 't', long, value_delimiter = ',')]
+        threads: Vec<usize>,
+        /// Repetitions per test.
+        #[arg(short = 'r', long, default_value_t = 5)]
+        reps: usize,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "md")]
+        output: BenchFormat,
+    },
     /// Show a model's architecture, size, tensor types and vocabulary.
     Info {
         #[arg(short, long)]
@@ -98,6 +118,13 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BenchFormat {
+    Md,
+    Json,
+    Jsonl,
+}
+
 /// Runs one command line; returns the exit status (2 for usage errors, as clap does).
 pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
     let cli = match Cli::try_parse_from(args) {
@@ -110,6 +137,9 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
     let result = match cli.command {
         Command::Selftest { seed } => return crate::selftest::command(seed, launch),
         Command::Info { model } => info(&model),
+        Command::Bench { model, n_prompt, n_gen, threads, reps, output } => {
+            bench(&model, n_prompt, n_gen, threads, reps, output, launch)
+        }
         Command::Run {
             model,
             prompt,
@@ -210,6 +240,60 @@ fn run(
         tokens.len() as f64 / prompt_secs.max(1e-9),
         generated as f64 / gen_secs.max(1e-9)
     );
+    Ok(())
+}
+
+fn bench(
+    path: &Path,
+    n_prompt: usize,
+    n_gen: usize,
+    threads: Vec<usize>,
+    reps: usize,
+    format: BenchFormat,
+    launch: &Launch,
+) -> Result<()> {
+    let m = open(path)?;
+    let threads = if threads.is_empty() { vec![threads_or_default(None)?] } else { threads };
+    for &t in &threads {
+        threads_or_default(Some(t))?;
+    }
+    if reps == 0 {
+        bail!("-r must be at least 1");
+    }
+    let spec = crate::bench::Spec { n_prompt, n_gen, threads, reps };
+    let rows = crate::bench::run(&m, &spec)?;
+    // Name the model like llama-bench: architecture, size and the type holding most weight bytes.
+    let mut bytes_by_type = std::collections::BTreeMap::new();
+    for t in &m.file.index.tensors {
+        *bytes_by_type.entry(t.ty.name()).or_insert(0usize) += t.data.len();
+    }
+    let main_type = bytes_by_type.iter().max_by_key(|(_, b)| **b).map_or("?", |(t, _)| t);
+    let n_params = m.n_params();
+    let size = if n_params >= 1_000_000_000 {
+        format!("{:.1}B", n_params as f64 / 1e9)
+    } else {
+        format!("{}M", n_params / 1_000_000)
+    };
+    let info = crate::bench::ModelInfo {
+        filename: path.display().to_string(),
+        label: format!("{} {size} {main_type}", m.config.arch.name()),
+        size_bytes: m.file.index.tensors.iter().map(|t| t.data.len() as u64).sum(),
+        n_params,
+        tier: launch.tier_id.clone(),
+        vlen: launch.vlen_bits,
+    };
+    let mut out = std::io::stdout().lock();
+    match format {
+        BenchFormat::Md => write!(out, "{}", crate::bench::markdown(&info, &rows))?,
+        BenchFormat::Json => {
+            writeln!(out, "{}", serde_json::to_string_pretty(&crate::bench::json_rows(&info, &rows))?)?
+        }
+        BenchFormat::Jsonl => {
+            for r in crate::bench::json_rows(&info, &rows) {
+                writeln!(out, "{r}")?;
+            }
+        }
+    }
     Ok(())
 }
 

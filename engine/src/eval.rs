@@ -25,7 +25,7 @@ pub fn all_logits(
     for (ci, toks) in tokens.chunks(chunk).enumerate() {
         for (i, &t) in toks.iter().enumerate() {
             let row = ci * chunk + i;
-            model.forward(&mut state, t, &mut out[row * n_vocab..(row + 1) * n_vocab])?;
+            model.forward(&mut state, t, Some(&mut out[row * n_vocab..(row + 1) * n_vocab]))?;
         }
     }
     Ok(out)
@@ -45,8 +45,9 @@ pub fn generate(
     let mut state = State::new(&model.config, session.n_ctx, session.threads);
     let mut logits = vec![0.0; model.config.n_vocab];
     let t0 = std::time::Instant::now();
-    for &t in prompt {
-        model.forward(&mut state, t, &mut logits)?;
+    for (i, &t) in prompt.iter().enumerate() {
+        let last = i + 1 == prompt.len();
+        model.forward(&mut state, t, last.then_some(&mut logits[..]))?;
     }
     let prompt_secs = t0.elapsed().as_secs_f64();
     let t1 = std::time::Instant::now();
@@ -60,7 +61,7 @@ pub fn generate(
         on_token(next)?;
         history.push(next);
         out.push(next);
-        model.forward(&mut state, next, &mut logits)?;
+        model.forward(&mut state, next, Some(&mut logits))?;
     }
     Ok((out, prompt_secs, t1.elapsed().as_secs_f64()))
 }

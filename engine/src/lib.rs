@@ -1,6 +1,7 @@
 //! hartlm's inference engine, compiled once per ISA tier as a cdylib the launcher dlopens.
 //! This file owns the exported C entry points; everything behind them is ordinary Rust.
 
+pub mod bench;
 pub mod chat;
 pub mod cli;
 pub mod eval;

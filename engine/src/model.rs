@@ -252,8 +252,9 @@ impl Model {
         self.file.index.tensors.iter().map(|t| t.n_elements()).sum()
     }
 
-    /// Runs one token at position `state.pos` and writes the next-token logits.
-    pub fn forward(&self, s: &mut State, token: u32, logits: &mut [f32]) -> Result<()> {
+    /// Runs one token at position `state.pos` and writes the next-token logits, if wanted
+    /// (inside a prompt only the last position's logits are needed).
+    pub fn forward(&self, s: &mut State, token: u32, logits: Option<&mut [f32]>) -> Result<()> {
         let c = &self.config;
         if token as usize >= c.n_vocab {
             return Err(ModelError::Hparam(format!(
@@ -307,8 +308,10 @@ impl Model {
                 *x += d;
             }
         }
-        rms_norm(&s.x, &self.output_norm, c.eps, &mut s.xb);
-        self.weight(&self.output).matvec_par(&s.xb, logits, &s.pool);
+        if let Some(logits) = logits {
+            rms_norm(&s.x, &self.output_norm, c.eps, &mut s.xb);
+            self.weight(&self.output).matvec_par(&s.xb, logits, &s.pool);
+        }
         s.pos += 1;
         Ok(())
     }
