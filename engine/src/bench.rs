@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::model::{Model, ModelError, State};
+use crate::model::{CacheType, Model, ModelError, State};
 
 #[derive(Clone, Debug)]
 pub struct Spec {
@@ -67,7 +67,7 @@ impl Tokens {
 }
 
 fn time_prompt(model: &Model, n: usize, threads: usize, rng: &mut Tokens) -> Result<u64, ModelError> {
-    let mut state = State::new(&model.config, n.max(1), threads);
+    let mut state = State::new(&model.config, n.max(1), threads, CacheType::F32);
     let mut logits = vec![0.0; model.config.n_vocab];
     let tokens: Vec<u32> = (0..n).map(|_| rng.next(model.config.n_vocab)).collect();
     let t0 = Instant::now();
@@ -79,7 +79,7 @@ fn time_prompt(model: &Model, n: usize, threads: usize, rng: &mut Tokens) -> Res
 }
 
 fn time_gen(model: &Model, n: usize, threads: usize, rng: &mut Tokens) -> Result<u64, ModelError> {
-    let mut state = State::new(&model.config, n.max(1), threads);
+    let mut state = State::new(&model.config, n.max(1), threads, CacheType::F32);
     let mut logits = vec![0.0; model.config.n_vocab];
     let t0 = Instant::now();
     for _ in 0..n {

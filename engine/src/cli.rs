@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::chat::ChatFormat;
 use crate::eval::Session;
 use crate::gguf::Value;
-use crate::model::Model;
+use crate::model::{CacheType, Model};
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::tier::Launch;
 use crate::tokenizer::{StreamDecoder, Tokenizer};
@@ -52,6 +52,9 @@ enum Command {
         /// Threads (default: the number of physical cores).
         #[arg(short = 't', long)]
         threads: Option<usize>,
+        /// KV cache element type.
+        #[arg(long, value_enum, default_value = "f32")]
+        cache_type: CacheType,
         /// Temperature; 0 is greedy.
         #[arg(long, default_value_t = 0.8)]
         temp: f32,
@@ -115,6 +118,9 @@ enum Command {
         /// Threads (default: the number of physical cores).
         #[arg(short = 't', long)]
         threads: Option<usize>,
+        /// KV cache element type.
+        #[arg(long, value_enum, default_value = "f32")]
+        cache_type: CacheType,
     },
 }
 
@@ -146,6 +152,7 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
             n_predict,
             ctx,
             threads,
+            cache_type,
             temp,
             top_k,
             top_p,
@@ -156,10 +163,14 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
             chat,
         } => {
             let sampling = SamplerConfig { temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed };
-            threads_or_default(threads).and_then(|t| run(&model, &prompt, n_predict, ctx, t, sampling, chat))
+            threads_or_default(threads).and_then(|t| {
+                run(&model, &prompt, n_predict, Opts { ctx, threads: t, cache: cache_type }, sampling, chat)
+            })
         }
-        Command::Logits { model, tokens, output, batch, ctx, threads } => {
-            threads_or_default(threads).and_then(|t| logits(&model, &tokens, &output, batch, ctx, t))
+        Command::Logits { model, tokens, output, batch, ctx, threads, cache_type } => {
+            threads_or_default(threads).and_then(|t| {
+                logits(&model, &tokens, &output, batch, Opts { ctx, threads: t, cache: cache_type })
+            })
         }
     };
     match result {
@@ -184,15 +195,22 @@ fn threads_or_default(t: Option<usize>) -> Result<usize> {
     }
 }
 
+/// Evaluation options shared by `run` and `logits`.
+struct Opts {
+    ctx: Option<usize>,
+    threads: usize,
+    cache: CacheType,
+}
+
 fn run(
     path: &Path,
     prompt: &str,
     n_predict: usize,
-    ctx: Option<usize>,
-    threads: usize,
+    opts: Opts,
     sampling: SamplerConfig,
     chat: bool,
 ) -> Result<()> {
+    let Opts { ctx, threads, cache } = opts;
     let m = open(path)?;
     let tok = Tokenizer::from_gguf(&m.file).with_context(|| format!("{}", path.display()))?;
     let text = if chat {
@@ -225,7 +243,7 @@ fn run(
         &tok,
         &tokens,
         n_predict,
-        Session { n_ctx, threads },
+        Session { n_ctx, threads, cache },
         &mut sampler,
         |id| {
             write!(out, "{}", decoder.push(&tok.piece_bytes(id)))?;
@@ -346,20 +364,14 @@ fn info(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn logits(
-    path: &Path,
-    tokens: &[u32],
-    output: &Path,
-    batch: usize,
-    ctx: Option<usize>,
-    threads: usize,
-) -> Result<()> {
+fn logits(path: &Path, tokens: &[u32], output: &Path, batch: usize, opts: Opts) -> Result<()> {
+    let Opts { ctx, threads, cache } = opts;
     let m = open(path)?;
     let n_ctx = ctx.unwrap_or(m.config.n_ctx_train.min(4096)).max(tokens.len());
     if tokens.is_empty() {
         bail!("no tokens given");
     }
-    let logits = crate::eval::all_logits(&m, tokens, batch, Session { n_ctx, threads })?;
+    let logits = crate::eval::all_logits(&m, tokens, batch, Session { n_ctx, threads, cache })?;
     let npy = crate::npy::encode_f32(&logits, tokens.len(), m.config.n_vocab);
     write_atomic(output, &npy)?;
     let ids = output.with_extension("ids.json");

@@ -1,13 +1,20 @@
 //! Evaluating token sequences: the logits of every position, fed in chunks like a batched
 //! prompt. Used by `hartlm logits` and the tests that compare against llama.cpp.
 
-use crate::model::{Model, ModelError, State};
+use crate::model::{CacheType, Model, ModelError, State};
 
-/// How a sequence is evaluated: its context size and worker threads.
+/// How a sequence is evaluated: its context size, worker threads and KV cache type.
 #[derive(Clone, Copy, Debug)]
 pub struct Session {
     pub n_ctx: usize,
     pub threads: usize,
+    pub cache: CacheType,
+}
+
+impl Session {
+    pub fn new(n_ctx: usize, threads: usize) -> Session {
+        Session { n_ctx, threads, cache: CacheType::F32 }
+    }
 }
 
 /// Runs `tokens` from position 0 in chunks of `batch` (0 = all at once) and returns the logits
@@ -19,7 +26,7 @@ pub fn all_logits(
     session: Session,
 ) -> Result<Vec<f32>, ModelError> {
     let n_vocab = model.config.n_vocab;
-    let mut state = State::new(&model.config, session.n_ctx, session.threads);
+    let mut state = State::new(&model.config, session.n_ctx, session.threads, session.cache);
     let mut out = vec![0.0; tokens.len() * n_vocab];
     let chunk = if batch == 0 { tokens.len().max(1) } else { batch };
     for (ci, toks) in tokens.chunks(chunk).enumerate() {
@@ -42,7 +49,7 @@ pub fn generate(
     sampler: &mut crate::sampler::Sampler,
     mut on_token: impl FnMut(u32) -> std::io::Result<()>,
 ) -> Result<(Vec<u32>, f64, f64), GenerateError> {
-    let mut state = State::new(&model.config, session.n_ctx, session.threads);
+    let mut state = State::new(&model.config, session.n_ctx, session.threads, session.cache);
     let mut logits = vec![0.0; model.config.n_vocab];
     let t0 = std::time::Instant::now();
     for (i, &t) in prompt.iter().enumerate() {

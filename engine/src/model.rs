@@ -10,6 +10,7 @@ use std::path::Path;
 use crate::ggml_type::GgmlType;
 use crate::gguf::{GgufError, GgufFile, TensorInfo, Value};
 use crate::pool::Pool;
+use crate::quant::{f16_to_f32, f32_to_f16};
 use crate::tensor::{self, Weight};
 
 #[derive(Debug, thiserror::Error)]
@@ -288,9 +289,7 @@ impl Model {
             }
             rope(&mut s.q, hd, pos, c);
             rope(&mut s.k, hd, pos, c);
-            let cache_at = (li * s.n_ctx + pos) * kv_dim;
-            s.k_cache[cache_at..cache_at + kv_dim].copy_from_slice(&s.k);
-            s.v_cache[cache_at..cache_at + kv_dim].copy_from_slice(&s.v);
+            s.cache.store((li * s.n_ctx + pos) * kv_dim, &s.k, &s.v);
             self.attention(s, li);
             self.weight(&layer.wo).matvec_par(&s.att_out, &mut s.xb, &s.pool);
             for (x, d) in s.x.iter_mut().zip(&s.xb) {
@@ -317,6 +316,8 @@ impl Model {
     }
 
     /// Grouped-query attention of the current position over the cache, into `s.att_out`.
+    /// With an F16 cache, Q and the probabilities are rounded to F16 too, as ggml's F16
+    /// matmuls round their second operand.
     fn attention(&self, s: &mut State, layer: usize) {
         let c = &self.config;
         let (hd, kv_dim) = (c.head_dim, c.n_head_kv * c.head_dim);
@@ -328,17 +329,81 @@ impl Model {
             let q = &s.q[h * hd..(h + 1) * hd];
             let kv_off = (h / group) * hd;
             let scores = &mut s.scores[..n];
-            for (t, sc) in scores.iter_mut().enumerate() {
-                let k = &s.k_cache[base + t * kv_dim + kv_off..][..hd];
-                *sc = crate::kernels::dot_f32(k, q) * scale;
+            match &s.cache {
+                KvCache::F32 { k, .. } => {
+                    for (t, sc) in scores.iter_mut().enumerate() {
+                        *sc = crate::kernels::dot_f32(&k[base + t * kv_dim + kv_off..][..hd], q) * scale;
+                    }
+                }
+                KvCache::F16 { k, .. } => {
+                    let q16: Vec<f32> = q.iter().map(|&v| round_f16(v)).collect();
+                    for (t, sc) in scores.iter_mut().enumerate() {
+                        let kr = &k[base + t * kv_dim + kv_off..][..hd];
+                        *sc = kr.iter().zip(&q16).map(|(&a, b)| f16_to_f32(a) * b).sum::<f32>() * scale;
+                    }
+                }
             }
             softmax(scores);
             let out = &mut s.att_out[h * hd..(h + 1) * hd];
             out.fill(0.0);
             for (t, &p) in scores.iter().enumerate() {
-                let v = &s.v_cache[base + t * kv_dim + kv_off..][..hd];
-                for (o, vv) in out.iter_mut().zip(v) {
-                    *o += p * vv;
+                let at = base + t * kv_dim + kv_off;
+                match &s.cache {
+                    KvCache::F32 { v, .. } => {
+                        for (o, vv) in out.iter_mut().zip(&v[at..at + hd]) {
+                            *o += p * vv;
+                        }
+                    }
+                    KvCache::F16 { v, .. } => {
+                        let p = round_f16(p);
+                        for (o, &vv) in out.iter_mut().zip(&v[at..at + hd]) {
+                            *o += p * f16_to_f32(vv);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn round_f16(v: f32) -> f32 {
+    f16_to_f32(f32_to_f16(v))
+}
+
+/// Element type of the KV cache (`--cache-type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CacheType {
+    #[default]
+    F32,
+    F16,
+}
+
+/// Keys and values of every layer and position, `[layer][pos][kv_head * head_dim]`.
+enum KvCache {
+    F32 { k: Vec<f32>, v: Vec<f32> },
+    F16 { k: Vec<u16>, v: Vec<u16> },
+}
+
+impl KvCache {
+    fn new(ty: CacheType, len: usize) -> KvCache {
+        match ty {
+            CacheType::F32 => KvCache::F32 { k: vec![0.0; len], v: vec![0.0; len] },
+            CacheType::F16 => KvCache::F16 { k: vec![0; len], v: vec![0; len] },
+        }
+    }
+
+    fn store(&mut self, at: usize, k: &[f32], v: &[f32]) {
+        match self {
+            KvCache::F32 { k: kc, v: vc } => {
+                kc[at..at + k.len()].copy_from_slice(k);
+                vc[at..at + v.len()].copy_from_slice(v);
+            }
+            KvCache::F16 { k: kc, v: vc } => {
+                for (d, &x) in kc[at..at + k.len()].iter_mut().zip(k) {
+                    *d = f32_to_f16(x);
+                }
+                for (d, &x) in vc[at..at + v.len()].iter_mut().zip(v) {
+                    *d = f32_to_f16(x);
                 }
             }
         }
@@ -359,12 +424,11 @@ pub struct State {
     scores: Vec<f32>,
     hb: Vec<f32>,
     hb2: Vec<f32>,
-    k_cache: Vec<f32>,
-    v_cache: Vec<f32>,
+    cache: KvCache,
 }
 
 impl State {
-    pub fn new(c: &Config, n_ctx: usize, threads: usize) -> State {
+    pub fn new(c: &Config, n_ctx: usize, threads: usize, cache: CacheType) -> State {
         let kv = c.n_layer * n_ctx * c.n_head_kv * c.head_dim;
         State {
             pos: 0,
@@ -379,8 +443,7 @@ impl State {
             scores: vec![0.0; n_ctx],
             hb: vec![0.0; c.n_ff],
             hb2: vec![0.0; c.n_ff],
-            k_cache: vec![0.0; kv],
-            v_cache: vec![0.0; kv],
+            cache: KvCache::new(cache, kv),
         }
     }
 

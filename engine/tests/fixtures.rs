@@ -32,8 +32,7 @@ fn check(prefix: &str) {
         let oracle = Oracle::load(&dir, case.name).unwrap();
         assert_eq!(oracle.n_vocab, model.config.n_vocab);
         let ours =
-            all_logits(&model, &oracle.tokens(), 0, Session { n_ctx: model.config.n_ctx_train, threads: 2 })
-                .unwrap();
+            all_logits(&model, &oracle.tokens(), 0, Session::new(model.config.n_ctx_train, 2)).unwrap();
         let c = oracle.compare(&ours, case.margin);
         eprintln!("{}: max |dlogit| = {:.2e}", case.name, c.max_abs);
         assert!(
@@ -82,7 +81,7 @@ fn greedy_generation_matches_llama_cpp() {
             &tok,
             &prompt,
             want.len(),
-            Session { n_ctx: 128, threads: 1 },
+            Session::new(128, 1),
             &mut sampler,
             |_| Ok(()),
         )
@@ -100,7 +99,7 @@ fn qwen2_micro_generated() {
     for case in GENERATED_CASES {
         let model = Model::open(&generated.join(format!("{}.gguf", case.name))).unwrap();
         let oracle = Oracle::load_generated(&generated, &fixtures(), case.name).unwrap();
-        let ours = all_logits(&model, &oracle.tokens(), 0, Session { n_ctx: 128, threads: 1 }).unwrap();
+        let ours = all_logits(&model, &oracle.tokens(), 0, Session::new(128, 1)).unwrap();
         let c = oracle.compare(&ours, case.margin);
         eprintln!("{}: max |dlogit| = {:.2e}", case.name, c.max_abs);
         assert!(c.passes(case), "{}: {c:?} exceeds tolerance {}", case.name, case.tol);
@@ -114,12 +113,31 @@ fn logits_do_not_depend_on_the_thread_count() {
     for name in ["s288-q4_0", "s288-f32"] {
         let model = Model::open(&dir.join(format!("models/{name}.gguf"))).unwrap();
         let tokens = Oracle::load(&dir, name).unwrap().tokens();
-        let one = all_logits(&model, &tokens, 0, Session { n_ctx: 64, threads: 1 }).unwrap();
+        let one = all_logits(&model, &tokens, 0, Session::new(64, 1)).unwrap();
         for t in [2, 3] {
             assert!(
-                one == all_logits(&model, &tokens, 0, Session { n_ctx: 64, threads: t }).unwrap(),
+                one == all_logits(&model, &tokens, 0, Session::new(64, t)).unwrap(),
                 "{name}: -t {t} differs from -t 1"
             );
         }
+    }
+}
+
+/// The F16 KV cache is really used (results change) and stays close to llama.cpp's F32-cache
+/// logits: it only rounds K, V, Q and the attention weights to F16.
+#[test]
+fn f16_kv_cache_stays_close() {
+    use hartlm_engine::model::CacheType;
+    let dir = fixtures();
+    for name in ["micro-f32", "s288-f32", "qwen3-micro-f32"] {
+        let model = Model::open(&dir.join(format!("models/{name}.gguf"))).unwrap();
+        let oracle = Oracle::load(&dir, name).unwrap();
+        let f32_cache = all_logits(&model, &oracle.tokens(), 0, Session::new(64, 1)).unwrap();
+        let session = Session { cache: CacheType::F16, ..Session::new(64, 1) };
+        let f16_cache = all_logits(&model, &oracle.tokens(), 0, session).unwrap();
+        assert!(f32_cache != f16_cache, "{name}: --cache-type f16 changed nothing");
+        let c = oracle.compare(&f16_cache, 0.0);
+        eprintln!("{name} with an F16 cache: max |dlogit| = {:.2e}", c.max_abs);
+        assert!(c.max_abs < 0.05, "{name}: {c:?}");
     }
 }

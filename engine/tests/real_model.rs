@@ -49,7 +49,7 @@ fn smollm2_matches_llama_cpp() {
 
     // Teacher-forced: cosine >= 0.99 everywhere, same argmax wherever llama.cpp's margin > 0.5.
     let tokens: Vec<u32> = prompt.iter().chain(&greedy).copied().collect();
-    let ours = all_logits(&model, &tokens, 0, Session { n_ctx: 64, threads: 2 }).unwrap();
+    let ours = all_logits(&model, &tokens, 0, Session::new(64, 2)).unwrap();
     let nv = model.config.n_vocab;
     let (p, _) = npy::read_f32(&recorded("smollm2_q4_1.story.prompt_logits.npy")).unwrap();
     let (g, _) = npy::read_f32(&recorded("smollm2_q4_1.story.greedy_logits.npy")).unwrap();
@@ -70,8 +70,7 @@ fn smollm2_matches_llama_cpp() {
     // Free-running greedy text up to llama.cpp's first low-margin step (" Tom was a friendly").
     let mut sampler = Sampler::new(SamplerConfig { temp: 0.0, ..SamplerConfig::default() });
     let (generated, _, _) =
-        generate(&model, &tok, &prompt, 4, Session { n_ctx: 64, threads: 2 }, &mut sampler, |_| Ok(()))
-            .unwrap();
+        generate(&model, &tok, &prompt, 4, Session::new(64, 2), &mut sampler, |_| Ok(())).unwrap();
     assert_eq!(generated, greedy[..4]);
     let mut d = StreamDecoder::default();
     let text: String = generated.iter().map(|&t| d.push(&tok.piece_bytes(t))).collect();
