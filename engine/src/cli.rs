@@ -94,6 +94,19 @@ enum Command {
         #[arg(short = 'o', long, value_enum, default_value = "md")]
         output: BenchFormat,
     },
+    /// Write a copy of a model with its weight matrices quantized (ggml's reference quantizers).
+    Quantize {
+        #[arg(short, long)]
+        model: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Target type for weight matrices.
+        #[arg(long = "type", value_enum)]
+        ty: QuantType,
+        /// Quantize every matrix, output.weight included (llama-quantize --pure).
+        #[arg(long)]
+        pure: bool,
+    },
     /// Show a model's architecture, size, tensor types and vocabulary.
     Info {
         #[arg(short, long)]
@@ -125,6 +138,14 @@ enum Command {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
+enum QuantType {
+    #[value(name = "q4_0")]
+    Q4_0,
+    #[value(name = "q8_0")]
+    Q8_0,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
 enum BenchFormat {
     Md,
     Json,
@@ -143,6 +164,7 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
     let result = match cli.command {
         Command::Selftest { seed } => return crate::selftest::command(seed, launch),
         Command::Info { model } => info(&model),
+        Command::Quantize { model, output, ty, pure } => quantize(&model, &output, ty, pure),
         Command::Bench { model, n_prompt, n_gen, threads, reps, output } => {
             bench(&model, n_prompt, n_gen, threads, reps, output, launch)
         }
@@ -312,6 +334,24 @@ fn bench(
             }
         }
     }
+    Ok(())
+}
+
+fn quantize(path: &Path, output: &Path, ty: QuantType, pure: bool) -> Result<()> {
+    let file = crate::gguf::GgufFile::open(path).with_context(|| format!("{}", path.display()))?;
+    let ty = match ty {
+        QuantType::Q4_0 => crate::ggml_type::GgmlType::Q4_0,
+        QuantType::Q8_0 => crate::ggml_type::GgmlType::Q8_0,
+    };
+    crate::quantize::quantize(&file, output, ty, pure, |i, n, name| {
+        eprint!("\rquantize: [{i}/{n}] {name:<40}");
+    })
+    .with_context(|| format!("writing {}", output.display()))?;
+    eprintln!(
+        "\rquantize: wrote {} ({:.1} MiB)",
+        output.display(),
+        std::fs::metadata(output)?.len() as f64 / 1048576.0
+    );
     Ok(())
 }
 

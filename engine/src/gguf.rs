@@ -226,6 +226,8 @@ pub struct Index {
     pub alignment: u64,
     pub data_offset: u64,
     keys: Vec<(String, ValueRef)>,
+    /// Byte range of each whole key/value entry, for copying metadata verbatim.
+    key_entries: Vec<Range<usize>>,
     key_pos: HashMap<String, usize>,
     pub tensors: Vec<TensorInfo>,
     tensor_pos: HashMap<String, usize>,
@@ -369,6 +371,7 @@ pub fn parse(bytes: &[u8]) -> Result<Index> {
     let n_kv = c.u64(&|| "metadata count".into())?;
 
     let mut keys = Vec::new();
+    let mut key_entries = Vec::new();
     let mut key_pos = HashMap::new();
     for i in 0..n_kv {
         let at = c.pos;
@@ -384,6 +387,7 @@ pub fn parse(bytes: &[u8]) -> Result<Index> {
             return Err(c.malformed(at, format!("metadata `{key}`"), "key appears twice"));
         }
         keys.push((key, value));
+        key_entries.push(at..c.pos);
     }
 
     let alignment = match key_pos.get("general.alignment").map(|&i| decode(bytes, &keys[i].1)) {
@@ -476,7 +480,7 @@ pub fn parse(bytes: &[u8]) -> Result<Index> {
         }
         tensors.push(TensorInfo { name: r.name, dims: r.dims, ty: r.ty, data: start as usize..end as usize });
     }
-    Ok(Index { version, alignment, data_offset, keys, key_pos, tensors, tensor_pos })
+    Ok(Index { version, alignment, data_offset, keys, key_entries, key_pos, tensors, tensor_pos })
 }
 
 enum Bytes {
@@ -515,6 +519,15 @@ impl GgufFile {
 
     pub fn get(&self, key: &str) -> Option<Value<'_>> {
         self.index.key_pos.get(key).map(|&i| decode(self.bytes(), &self.index.keys[i].1))
+    }
+
+    /// The raw bytes of each metadata entry (key, type and value), in file order.
+    pub fn raw_entries(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.index
+            .keys
+            .iter()
+            .zip(&self.index.key_entries)
+            .map(|((k, _), r)| (k.as_str(), &self.bytes()[r.clone()]))
     }
 
     /// All metadata keys in file order.

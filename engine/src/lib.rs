@@ -14,6 +14,7 @@ pub mod oracle;
 pub mod pool;
 pub mod pretokenize;
 pub mod quant;
+pub mod quantize;
 pub mod sampler;
 pub mod selftest;
 pub mod tensor;

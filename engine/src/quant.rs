@@ -55,6 +55,20 @@ pub fn quantize_row_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
     }
 }
 
+/// ggml's reference Q8_0 quantizer (what llama-quantize writes for weights): `q = roundf(x / d)`
+/// with ties away from zero, unlike the activation path above.
+pub fn quantize_row_q8_0_reference(x: &[f32], out: &mut [BlockQ8_0]) {
+    for (chunk, block) in x.chunks_exact(QK).zip(out.iter_mut()) {
+        let amax = chunk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        block.d = f32_to_f16(d);
+        for (q, v) in block.qs.iter_mut().zip(chunk) {
+            *q = (v * id).round() as i8;
+        }
+    }
+}
+
 /// ggml's reference Q4_0 quantizer: the scale maps the value of largest magnitude to -8.
 pub fn quantize_row_q4_0(x: &[f32], out: &mut [BlockQ4_0]) {
     for (chunk, block) in x.chunks_exact(QK).zip(out.iter_mut()) {
