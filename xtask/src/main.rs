@@ -1,6 +1,7 @@
 //! `cargo xtask`: builds every tier, packages reproducible tarballs, and tests them under qemu.
 //! One function per command; the logic they share lives in the modules below.
 
+mod bench;
 mod dist;
 mod faults;
 mod genfix;
@@ -74,6 +75,24 @@ enum Command {
     /// Download the real models tests use (SmolLM2-135M Q4_1) into target/models/ and generate
     /// the qwen2 fixtures with their numpy reference logits into target/fixtures-gen/.
     FetchModels,
+    /// Benchmark every x86-64 tier the host can run, side by side, against llama.cpp's figures.
+    Bench {
+        /// Prompt tokens (ppN).
+        #[arg(short = 'p', long, default_value_t = 512)]
+        n_prompt: usize,
+        /// Generated tokens (tgN).
+        #[arg(short = 'n', long, default_value_t = 128)]
+        n_gen: usize,
+        /// Repetitions per test.
+        #[arg(short = 'r', long, default_value_t = 5)]
+        reps: usize,
+        /// Thread counts.
+        #[arg(short = 't', long, default_value = "1,2")]
+        threads: String,
+        /// Only these tiers (comma-separated ids).
+        #[arg(long, value_delimiter = ',')]
+        tiers: Vec<String>,
+    },
     /// The full test: fmt, clippy, unit tests, two reproducible `dist` runs, `test-qemu`.
     Test,
 }
@@ -86,6 +105,9 @@ fn main() {
         Command::Dist { arch } => dist(&ws, &arch.arches()).map(|_| ()),
         Command::TestQemu { arch, no_build } => test_qemu(&ws, &arch.arches(), no_build),
         Command::FetchModels => fetch_models(&ws),
+        Command::Bench { n_prompt, n_gen, reps, threads, tiers } => {
+            bench(&ws, bench::Spec { n_prompt, n_gen, reps, threads }, tiers)
+        }
         Command::Test => test(&ws),
     });
     if let Err(e) = result {
@@ -98,6 +120,25 @@ fn setup(ws: &Workspace) -> Result<()> {
     let all = [Arch::Riscv64, Arch::X86_64];
     prereq::ensure(&ws.shell()?, Needs::build(&all).with_qemu(&all))?;
     eprintln!("xtask: all prerequisites present");
+    Ok(())
+}
+
+fn bench(ws: &Workspace, spec: bench::Spec, only: Vec<String>) -> Result<()> {
+    let sh = ws.shell()?;
+    let tarball = dist(ws, &[Arch::X86_64])?.pop().context("no x86_64 tarball")?;
+    let unpacked = qemu::unpack(&tarball, &ws.target_dir.join("bench/release"), Arch::X86_64)?;
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let best = qemu::host_x86_tier(&cpuinfo).context("cannot read the host's CPU flags")?;
+    let tiers: Vec<&str> = bench::host_tiers(best)
+        .into_iter()
+        .filter(|t| only.is_empty() || only.iter().any(|o| o == t))
+        .collect();
+    let fixtures = modelcheck::fixtures_dir(&ws.root)?;
+    let smollm2 = models::ensure(&sh, &ws.target_dir, &models::SMOLLM2)?;
+    let bench_models =
+        bench::models(&sh, &ws.target_dir.join("bench/models"), &fixtures, &unpacked.launcher, smollm2)?;
+    let rows = bench::run(&unpacked.launcher, &bench_models, &tiers, &spec)?;
+    println!("{}", bench::render(&bench_models, &tiers, &rows));
     Ok(())
 }
 
