@@ -46,15 +46,8 @@ enum Command {
         /// Tokens to generate.
         #[arg(short = 'n', long = "n-predict", default_value_t = 128)]
         n_predict: usize,
-        /// Context size (default: the model's, at most 4096).
-        #[arg(short = 'c', long)]
-        ctx: Option<usize>,
-        /// Threads (default: the number of physical cores).
-        #[arg(short = 't', long)]
-        threads: Option<usize>,
-        /// KV cache element type.
-        #[arg(long, value_enum, default_value = "f32")]
-        cache_type: CacheType,
+        #[command(flatten)]
+        eval: EvalArgs,
         /// Temperature; 0 is greedy.
         #[arg(long, default_value_t = 0.8)]
         temp: f32,
@@ -125,16 +118,34 @@ enum Command {
         /// Feed the tokens in chunks of this many (0 = one batch).
         #[arg(long, default_value_t = 0)]
         batch: usize,
-        /// Context size (default: the model's, at most 4096).
-        #[arg(short = 'c', long)]
-        ctx: Option<usize>,
-        /// Threads (default: the number of physical cores).
-        #[arg(short = 't', long)]
-        threads: Option<usize>,
-        /// KV cache element type.
-        #[arg(long, value_enum, default_value = "f32")]
-        cache_type: CacheType,
+        #[command(flatten)]
+        eval: EvalArgs,
     },
+}
+
+/// How a sequence is evaluated (shared by `run` and `logits`).
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// Context size (default: the model's, at most 4096).
+    #[arg(short = 'c', long)]
+    ctx: Option<usize>,
+    /// Threads (default: the number of physical cores).
+    #[arg(short = 't', long)]
+    threads: Option<usize>,
+    /// KV cache element type.
+    #[arg(long, value_enum, default_value = "f32")]
+    cache_type: CacheType,
+}
+
+impl EvalArgs {
+    /// The session for a model whose trained context is `n_ctx_train`, holding at least `min_ctx`.
+    fn session(&self, n_ctx_train: usize, min_ctx: usize) -> Result<Session> {
+        Ok(Session {
+            n_ctx: self.ctx.unwrap_or(n_ctx_train.min(4096)).max(min_ctx),
+            threads: threads_or_default(self.threads)?,
+            cache: self.cache_type,
+        })
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -172,9 +183,7 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
             model,
             prompt,
             n_predict,
-            ctx,
-            threads,
-            cache_type,
+            eval,
             temp,
             top_k,
             top_p,
@@ -185,14 +194,10 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
             chat,
         } => {
             let sampling = SamplerConfig { temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed };
-            threads_or_default(threads).and_then(|t| {
-                run(&model, &prompt, n_predict, Opts { ctx, threads: t, cache: cache_type }, sampling, chat)
-            })
+            run(&model, &prompt, n_predict, &eval, sampling, chat)
         }
-        Command::Logits { model, tokens, output, batch, ctx, threads, cache_type } => {
-            threads_or_default(threads).and_then(|t| {
-                logits(&model, &tokens, &output, batch, Opts { ctx, threads: t, cache: cache_type })
-            })
+        Command::Logits { model, tokens, output, batch, eval } => {
+            logits(&model, &tokens, &output, batch, &eval)
         }
     };
     match result {
@@ -217,22 +222,14 @@ fn threads_or_default(t: Option<usize>) -> Result<usize> {
     }
 }
 
-/// Evaluation options shared by `run` and `logits`.
-struct Opts {
-    ctx: Option<usize>,
-    threads: usize,
-    cache: CacheType,
-}
-
 fn run(
     path: &Path,
     prompt: &str,
     n_predict: usize,
-    opts: Opts,
+    eval: &EvalArgs,
     sampling: SamplerConfig,
     chat: bool,
 ) -> Result<()> {
-    let Opts { ctx, threads, cache } = opts;
     let m = open(path)?;
     let tok = Tokenizer::from_gguf(&m.file).with_context(|| format!("{}", path.display()))?;
     let text = if chat {
@@ -248,11 +245,12 @@ fn run(
     if tokens.is_empty() {
         bail!("the prompt produced no tokens");
     }
-    let n_ctx = ctx.unwrap_or(m.config.n_ctx_train.min(4096));
-    if tokens.len() + n_predict > n_ctx {
+    let session = eval.session(m.config.n_ctx_train, 0)?;
+    if tokens.len() + n_predict > session.n_ctx {
         bail!(
-            "{} prompt tokens + {n_predict} to generate exceed the context of {n_ctx}; raise -c or lower -n",
-            tokens.len()
+            "{} prompt tokens + {n_predict} to generate exceed the context of {}; raise -c or lower -n",
+            tokens.len(),
+            session.n_ctx
         );
     }
     let mut out = std::io::stdout().lock();
@@ -260,18 +258,11 @@ fn run(
     out.flush()?;
     let mut sampler = Sampler::new(sampling);
     let mut decoder = StreamDecoder::default();
-    let (generated, prompt_secs, gen_secs) = crate::eval::generate(
-        &m,
-        &tok,
-        &tokens,
-        n_predict,
-        Session { n_ctx, threads, cache },
-        &mut sampler,
-        |id| {
+    let (generated, prompt_secs, gen_secs) =
+        crate::eval::generate(&m, &tok, &tokens, n_predict, session, &mut sampler, |id| {
             write!(out, "{}", decoder.push(&tok.piece_bytes(id)))?;
             out.flush()
-        },
-    )?;
+        })?;
     let generated = generated.len();
     writeln!(out, "{}", decoder.finish())?;
     eprintln!(
@@ -404,14 +395,13 @@ fn info(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn logits(path: &Path, tokens: &[u32], output: &Path, batch: usize, opts: Opts) -> Result<()> {
-    let Opts { ctx, threads, cache } = opts;
+fn logits(path: &Path, tokens: &[u32], output: &Path, batch: usize, eval: &EvalArgs) -> Result<()> {
     let m = open(path)?;
-    let n_ctx = ctx.unwrap_or(m.config.n_ctx_train.min(4096)).max(tokens.len());
     if tokens.is_empty() {
         bail!("no tokens given");
     }
-    let logits = crate::eval::all_logits(&m, tokens, batch, Session { n_ctx, threads, cache })?;
+    let logits =
+        crate::eval::all_logits(&m, tokens, batch, eval.session(m.config.n_ctx_train, tokens.len())?)?;
     let npy = crate::npy::encode_f32(&logits, tokens.len(), m.config.n_vocab);
     write_atomic(output, &npy)?;
     let ids = output.with_extension("ids.json");

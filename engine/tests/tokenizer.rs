@@ -42,13 +42,14 @@ fn tok512_matches_llama_cpp_with_bos() {
     }
 }
 
-#[test]
-fn llama_spm_vocab_matches_llama_cpp_test_vectors() {
+/// Runs llama.cpp's test-tokenizer-0 vectors (`<vocab>.inp` strings, `<vocab>.out` ids) for a
+/// vocabulary-only GGUF; `lossless` also checks that decoding gives the text back.
+fn check_vectors(vocab: &str, n_tokens: usize, lossless: bool) {
     let dir = fixtures().join("third_party_vocab");
-    let t = tokenizer(&dir.join("ggml-vocab-llama-spm.gguf"));
-    assert_eq!(t.n_tokens(), 32000);
-    let inp = std::fs::read_to_string(dir.join("ggml-vocab-llama-spm.gguf.inp")).unwrap();
-    let out = std::fs::read_to_string(dir.join("ggml-vocab-llama-spm.gguf.out")).unwrap();
+    let t = tokenizer(&dir.join(vocab));
+    assert_eq!(t.n_tokens(), n_tokens);
+    let inp = std::fs::read_to_string(dir.join(format!("{vocab}.inp"))).unwrap();
+    let out = std::fs::read_to_string(dir.join(format!("{vocab}.out"))).unwrap();
     let texts: Vec<&str> = inp.split("\n__ggml_vocab_test__\n").collect();
     let expected: Vec<Vec<u32>> =
         out.lines().map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect()).collect();
@@ -59,28 +60,20 @@ fn llama_spm_vocab_matches_llama_cpp_test_vectors() {
         if &got != want {
             failures.push(format!("{text:?}: got {got:?}, want {want:?}"));
         }
+        if lossless {
+            assert_eq!(decode(&t, &got), *text);
+        }
     }
     assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), expected.len(), failures.join("\n"));
 }
 
 #[test]
+fn llama_spm_vocab_matches_llama_cpp_test_vectors() {
+    check_vectors("ggml-vocab-llama-spm.gguf", 32000, false);
+}
+
+/// Byte-level BPE is also lossless.
+#[test]
 fn qwen2_bpe_vocab_matches_llama_cpp_test_vectors() {
-    let dir = fixtures().join("third_party_vocab");
-    let t = tokenizer(&dir.join("ggml-vocab-qwen2.gguf"));
-    assert_eq!(t.n_tokens(), 151936);
-    let inp = std::fs::read_to_string(dir.join("ggml-vocab-qwen2.gguf.inp")).unwrap();
-    let out = std::fs::read_to_string(dir.join("ggml-vocab-qwen2.gguf.out")).unwrap();
-    let texts: Vec<&str> = inp.split("\n__ggml_vocab_test__\n").collect();
-    let expected: Vec<Vec<u32>> =
-        out.lines().map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect()).collect();
-    let mut failures = Vec::new();
-    for (text, want) in texts.iter().zip(&expected) {
-        let got = t.encode(text, false, true);
-        if &got != want {
-            failures.push(format!("{text:?}: got {got:?}, want {want:?}"));
-        }
-        // Byte-level BPE is lossless.
-        assert_eq!(decode(&t, &got), *text);
-    }
-    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), expected.len(), failures.join("\n"));
+    check_vectors("ggml-vocab-qwen2.gguf", 151936, true);
 }

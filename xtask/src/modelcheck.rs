@@ -3,12 +3,11 @@
 
 use anyhow::{Context, Result};
 use std::path::Path;
-use std::sync::Mutex;
 
 use hartlm_engine::oracle::{CASES, Case, GENERATED_CASES, Oracle};
 use hartlm_variants::{Arch, tier};
 
-use crate::qemu::{CpuEntry, Unpacked, run_guest};
+use crate::qemu::{CpuEntry, Unpacked, parallel_map, run_guest};
 
 /// Where each tier is run: its own qemu CPU, RVV again at VLEN 1024, and the host for tiers
 /// qemu cannot express.
@@ -154,38 +153,17 @@ pub fn run_all(
             launchers.iter().find(|u| u.arch == arch).map(|u| (cpu, t, u.launcher.as_path()))
         })
         .collect();
-    let queue = Mutex::new(jobs.into_iter());
-    let rows = Mutex::new(Vec::new());
-    let errors = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                loop {
-                    let Some((cpu, t, launcher)) = queue.lock().unwrap().next() else { break };
-                    let t0 = std::time::Instant::now();
-                    match check(&cpu, t, launcher, dirs, scratch) {
-                        Ok(row) => {
-                            let bad = row.cells.iter().filter(|c| c.1.is_err()).count()
-                                + usize::from(row.real.is_err());
-                            eprintln!(
-                                "  {t} @ {}: {} ({:.1}s)",
-                                short(&cpu.name),
-                                if bad == 0 { "ok".into() } else { format!("{bad} failed") },
-                                t0.elapsed().as_secs_f64()
-                            );
-                            rows.lock().unwrap().push(row);
-                        }
-                        Err(e) => errors.lock().unwrap().push(format!("{t} @ {}: {e:#}", cpu.name)),
-                    }
-                }
-            });
+    let results = parallel_map(&jobs, 2, |(cpu, t, launcher)| {
+        let t0 = std::time::Instant::now();
+        let row = check(cpu, t, launcher, dirs, scratch);
+        if let Ok(row) = &row {
+            let bad = row.cells.iter().filter(|c| c.1.is_err()).count() + usize::from(row.real.is_err());
+            let verdict = if bad == 0 { "ok".into() } else { format!("{bad} failed") };
+            eprintln!("  {t} @ {}: {verdict} ({:.1}s)", short(&cpu.name), t0.elapsed().as_secs_f64());
         }
+        row.with_context(|| format!("{t} @ {}", cpu.name))
     });
-    let errors = errors.into_inner().unwrap();
-    if !errors.is_empty() {
-        anyhow::bail!("fixture runs failed to start:\n  {}", errors.join("\n  "));
-    }
-    let mut rows = rows.into_inner().unwrap();
+    let mut rows = results.into_iter().collect::<Result<Vec<Row>>>()?;
     rows.sort_by_key(|r| (tier::find(r.tier).map(|t| (t.arch, std::cmp::Reverse(t.rank))), r.cpu.clone()));
     Ok(rows)
 }

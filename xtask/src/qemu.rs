@@ -354,31 +354,40 @@ pub fn run_matrix(
             launchers.iter().find(|u| u.arch == arch).map(|u| (i, e, u.launcher.as_path()))
         })
         .collect();
-    let queue = Mutex::new(jobs.into_iter());
-    let results = Mutex::new(Vec::new());
+    parallel_map(&jobs, 2, |&(_, cpu, launcher)| {
+        let t0 = Instant::now();
+        let row = test_cpu(cpu, launcher, host_expect);
+        let verdict = match &row {
+            Ok(r) if r.failures.is_empty() => "ok".to_string(),
+            Ok(r) => format!("{} failure(s)", r.failures.len()),
+            Err(e) => format!("error: {e:#}"),
+        };
+        eprintln!("  {:<24} {verdict} ({:.1}s)", cpu.name, t0.elapsed().as_secs_f64());
+        row
+    })
+    .into_iter()
+    .collect()
+}
+
+/// Runs `f` on every job with `workers` threads (one per core suits qemu); results keep job order.
+pub fn parallel_map<J: Sync, R: Send>(jobs: &[J], workers: usize, f: impl Fn(&J) -> R + Sync) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(jobs.len()));
     std::thread::scope(|s| {
-        for _ in 0..2 {
+        for _ in 0..workers {
             s.spawn(|| {
                 loop {
-                    let Some((i, cpu, launcher)) = queue.lock().unwrap().next() else {
-                        break;
-                    };
-                    let t0 = Instant::now();
-                    let row = test_cpu(cpu, launcher, host_expect);
-                    let verdict = match &row {
-                        Ok(r) if r.failures.is_empty() => "ok".to_string(),
-                        Ok(r) => format!("{} failure(s)", r.failures.len()),
-                        Err(e) => format!("error: {e:#}"),
-                    };
-                    eprintln!("  {:<24} {verdict} ({:.1}s)", cpu.name, t0.elapsed().as_secs_f64());
-                    results.lock().unwrap().push((i, row));
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(job) = jobs.get(i) else { break };
+                    let r = f(job);
+                    results.lock().unwrap().push((i, r));
                 }
             });
         }
     });
-    let mut rows = results.into_inner().unwrap();
-    rows.sort_by_key(|(i, _)| *i);
-    rows.into_iter().map(|(_, r)| r).collect()
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The CPU × tier table, one block per architecture.
