@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::model::{CacheType, Model, ModelError, State};
+use crate::model::{CacheType, Logits, Model, ModelError, State};
 
 #[derive(Clone, Debug)]
 pub struct Spec {
@@ -71,10 +71,7 @@ fn time_prompt(model: &Model, n: usize, threads: usize, rng: &mut Tokens) -> Res
     let mut logits = vec![0.0; model.config.n_vocab];
     let tokens: Vec<u32> = (0..n).map(|_| rng.next(model.config.n_vocab)).collect();
     let t0 = Instant::now();
-    for (i, &t) in tokens.iter().enumerate() {
-        let last = i + 1 == n;
-        model.forward(&mut state, t, last.then_some(&mut logits[..]))?;
-    }
+    model.forward_batch(&mut state, &tokens, Logits::Last(&mut logits))?;
     Ok(t0.elapsed().as_nanos() as u64)
 }
 

@@ -1,7 +1,7 @@
 //! Evaluating token sequences: the logits of every position, fed in chunks like a batched
 //! prompt. Used by `hartlm logits` and the tests that compare against llama.cpp.
 
-use crate::model::{CacheType, Model, ModelError, State};
+use crate::model::{CacheType, Logits, Model, ModelError, State};
 
 /// How a sequence is evaluated: its context size, worker threads and KV cache type.
 #[derive(Clone, Copy, Debug)]
@@ -30,10 +30,8 @@ pub fn all_logits(
     let mut out = vec![0.0; tokens.len() * n_vocab];
     let chunk = if batch == 0 { tokens.len().max(1) } else { batch };
     for (ci, toks) in tokens.chunks(chunk).enumerate() {
-        for (i, &t) in toks.iter().enumerate() {
-            let row = ci * chunk + i;
-            model.forward(&mut state, t, Some(&mut out[row * n_vocab..(row + 1) * n_vocab]))?;
-        }
+        let rows = &mut out[ci * chunk * n_vocab..(ci * chunk + toks.len()) * n_vocab];
+        model.forward_batch(&mut state, toks, Logits::All(rows))?;
     }
     Ok(out)
 }
@@ -52,10 +50,7 @@ pub fn generate(
     let mut state = State::new(&model.config, session.n_ctx, session.threads, session.cache);
     let mut logits = vec![0.0; model.config.n_vocab];
     let t0 = std::time::Instant::now();
-    for (i, &t) in prompt.iter().enumerate() {
-        let last = i + 1 == prompt.len();
-        model.forward(&mut state, t, last.then_some(&mut logits[..]))?;
-    }
+    model.forward_batch(&mut state, prompt, Logits::Last(&mut logits))?;
     let prompt_secs = t0.elapsed().as_secs_f64();
     let t1 = std::time::Instant::now();
     let mut history = prompt.to_vec();

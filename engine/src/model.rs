@@ -256,77 +256,115 @@ impl Model {
     /// Runs one token at position `state.pos` and writes the next-token logits, if wanted
     /// (inside a prompt only the last position's logits are needed).
     pub fn forward(&self, s: &mut State, token: u32, logits: Option<&mut [f32]>) -> Result<()> {
+        match logits {
+            Some(l) => self.forward_batch(s, &[token], Logits::Last(l)),
+            None => self.forward_batch(s, &[token], Logits::None),
+        }
+    }
+
+    /// Runs `tokens` at positions `state.pos..`, in micro-batches of at most [`MAX_BATCH`]:
+    /// each layer processes the whole micro-batch, so every weight row is read once per batch.
+    pub fn forward_batch(&self, s: &mut State, tokens: &[u32], mut logits: Logits) -> Result<()> {
         let c = &self.config;
-        if token as usize >= c.n_vocab {
+        if let Some(&t) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
             return Err(ModelError::Hparam(format!(
-                "token id {token} is outside the vocabulary ({})",
+                "token id {t} is outside the vocabulary ({})",
                 c.n_vocab
             )));
         }
-        if s.pos >= s.n_ctx {
+        if s.pos + tokens.len() > s.n_ctx {
             return Err(ModelError::Hparam(format!("context is full ({} tokens); raise -c", s.n_ctx)));
         }
-        let (hd, kv_dim) = (c.head_dim, c.n_head_kv * c.head_dim);
-        let pos = s.pos;
-        self.weight(&self.token_embd).dequantize_row(token as usize, &mut s.x);
-
-        for (li, layer) in self.layers.iter().enumerate() {
-            // Attention.
-            rms_norm(&s.x, &layer.attn_norm, c.eps, &mut s.xb);
-            self.weight(&layer.wq).matvec_par(&s.xb, &mut s.q, &s.pool);
-            self.weight(&layer.wk).matvec_par(&s.xb, &mut s.k, &s.pool);
-            self.weight(&layer.wv).matvec_par(&s.xb, &mut s.v, &s.pool);
-            add_bias(&mut s.q, layer.bq.as_deref());
-            add_bias(&mut s.k, layer.bk.as_deref());
-            add_bias(&mut s.v, layer.bv.as_deref());
-            if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
-                for h in s.q.chunks_exact_mut(hd) {
-                    rms_norm_in_place(h, qn, c.eps);
+        let n_total = tokens.len();
+        for (ci, chunk) in tokens.chunks(MAX_BATCH).enumerate() {
+            self.micro_batch(s, chunk);
+            let nv = c.n_vocab;
+            match &mut logits {
+                Logits::None => {}
+                Logits::Last(out) if ci * MAX_BATCH + chunk.len() == n_total => {
+                    self.output(s, chunk.len() - 1..chunk.len(), out)
                 }
-                for h in s.k.chunks_exact_mut(hd) {
-                    rms_norm_in_place(h, kn, c.eps);
+                Logits::Last(_) => {}
+                Logits::All(out) => {
+                    let at = ci * MAX_BATCH;
+                    self.output(s, 0..chunk.len(), &mut out[at * nv..(at + chunk.len()) * nv]);
                 }
             }
-            rope(&mut s.q, hd, pos, c);
-            rope(&mut s.k, hd, pos, c);
-            s.cache.store((li * s.n_ctx + pos) * kv_dim, &s.k, &s.v);
-            self.attention(s, li);
-            self.weight(&layer.wo).matvec_par(&s.att_out, &mut s.xb, &s.pool);
-            for (x, d) in s.x.iter_mut().zip(&s.xb) {
-                *x += d;
-            }
-            // Feed-forward (SwiGLU).
-            rms_norm(&s.x, &layer.ffn_norm, c.eps, &mut s.xb);
-            self.weight(&layer.gate).matvec_par(&s.xb, &mut s.hb, &s.pool);
-            self.weight(&layer.up).matvec_par(&s.xb, &mut s.hb2, &s.pool);
-            for (g, u) in s.hb.iter_mut().zip(&s.hb2) {
-                *g = silu(*g) * u;
-            }
-            self.weight(&layer.down).matvec_par(&s.hb, &mut s.xb, &s.pool);
-            for (x, d) in s.x.iter_mut().zip(&s.xb) {
-                *x += d;
-            }
         }
-        if let Some(logits) = logits {
-            rms_norm(&s.x, &self.output_norm, c.eps, &mut s.xb);
-            self.weight(&self.output).matvec_par(&s.xb, logits, &s.pool);
-        }
-        s.pos += 1;
         Ok(())
     }
 
-    /// Grouped-query attention of the current position over the cache, into `s.att_out`.
-    /// With an F16 cache, Q and the probabilities are rounded to F16 too, as ggml's F16
-    /// matmuls round their second operand.
-    fn attention(&self, s: &mut State, layer: usize) {
+    /// One micro-batch through every layer; leaves the final hidden states in `s.x`.
+    fn micro_batch(&self, s: &mut State, tokens: &[u32]) {
         let c = &self.config;
-        let (hd, kv_dim) = (c.head_dim, c.n_head_kv * c.head_dim);
+        let (e, hd, kv_dim, q_dim) = (c.n_embd, c.head_dim, c.n_head_kv * c.head_dim, c.n_head * c.head_dim);
+        let n = tokens.len();
+        let embd = self.weight(&self.token_embd);
+        for (i, &t) in tokens.iter().enumerate() {
+            embd.dequantize_row(t as usize, &mut s.x[i * e..(i + 1) * e]);
+        }
+        let ne = n * e;
+        for (li, layer) in self.layers.iter().enumerate() {
+            // Attention.
+            rms_norm_rows(&s.x[..ne], &layer.attn_norm, c.eps, &mut s.xb[..ne]);
+            self.weight(&layer.wq).matmul(&s.xb[..ne], &mut s.q, &s.pool);
+            self.weight(&layer.wk).matmul(&s.xb[..ne], &mut s.k, &s.pool);
+            self.weight(&layer.wv).matmul(&s.xb[..ne], &mut s.v, &s.pool);
+            for i in 0..n {
+                let (q, k, v) = (
+                    &mut s.q[i * q_dim..][..q_dim],
+                    &mut s.k[i * kv_dim..][..kv_dim],
+                    &mut s.v[i * kv_dim..][..kv_dim],
+                );
+                add_bias(q, layer.bq.as_deref());
+                add_bias(k, layer.bk.as_deref());
+                add_bias(v, layer.bv.as_deref());
+                if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
+                    q.chunks_exact_mut(hd).for_each(|h| rms_norm_in_place(h, qn, c.eps));
+                    k.chunks_exact_mut(hd).for_each(|h| rms_norm_in_place(h, kn, c.eps));
+                }
+                rope(q, hd, s.pos + i, c);
+                rope(k, hd, s.pos + i, c);
+                s.cache.store((li * s.n_ctx + s.pos + i) * kv_dim, k, v);
+            }
+            for i in 0..n {
+                self.attention(s, li, i);
+            }
+            self.weight(&layer.wo).matmul(&s.att_out[..n * q_dim], &mut s.xb[..ne], &s.pool);
+            add_rows(&mut s.x[..ne], &s.xb[..ne]);
+            // Feed-forward (SwiGLU).
+            rms_norm_rows(&s.x[..ne], &layer.ffn_norm, c.eps, &mut s.xb[..ne]);
+            self.weight(&layer.gate).matmul(&s.xb[..ne], &mut s.hb, &s.pool);
+            self.weight(&layer.up).matmul(&s.xb[..ne], &mut s.hb2, &s.pool);
+            for (g, u) in s.hb[..n * c.n_ff].iter_mut().zip(&s.hb2) {
+                *g = silu(*g) * u;
+            }
+            self.weight(&layer.down).matmul(&s.hb[..n * c.n_ff], &mut s.xb[..ne], &s.pool);
+            add_rows(&mut s.x[..ne], &s.xb[..ne]);
+        }
+        s.pos += n;
+    }
+
+    /// Logits of micro-batch rows `rows` (their final hidden states are in `s.x`).
+    fn output(&self, s: &mut State, rows: std::ops::Range<usize>, out: &mut [f32]) {
+        let e = self.config.n_embd;
+        let (x, xb) = (&s.x[rows.start * e..rows.end * e], &mut s.xb[..rows.len() * e]);
+        rms_norm_rows(x, &self.output_norm, self.config.eps, xb);
+        self.weight(&self.output).matmul(xb, out, &s.pool);
+    }
+
+    /// Grouped-query attention of micro-batch row `i` (position `s.pos + i`) over the cache,
+    /// into its row of `s.att_out`. With an F16 cache, Q and the probabilities are rounded to
+    /// F16 too, as ggml's F16 matmuls round their second operand.
+    fn attention(&self, s: &mut State, layer: usize, i: usize) {
+        let c = &self.config;
+        let (hd, kv_dim, q_dim) = (c.head_dim, c.n_head_kv * c.head_dim, c.n_head * c.head_dim);
         let group = c.n_head / c.n_head_kv;
         let scale = 1.0 / (hd as f32).sqrt();
         let base = layer * s.n_ctx * kv_dim;
-        let n = s.pos + 1;
+        let n = s.pos + i + 1;
         for h in 0..c.n_head {
-            let q = &s.q[h * hd..(h + 1) * hd];
+            let q = &s.q[i * q_dim + h * hd..][..hd];
             let kv_off = (h / group) * hd;
             let scores = &mut s.scores[..n];
             match &s.cache {
@@ -344,7 +382,7 @@ impl Model {
                 }
             }
             softmax(scores);
-            let out = &mut s.att_out[h * hd..(h + 1) * hd];
+            let out = &mut s.att_out[i * q_dim + h * hd..][..hd];
             out.fill(0.0);
             for (t, &p) in scores.iter().enumerate() {
                 let at = base + t * kv_dim + kv_off;
@@ -365,6 +403,19 @@ impl Model {
         }
     }
 }
+
+/// Which logits a forward pass writes.
+pub enum Logits<'a> {
+    None,
+    /// Those of the last token.
+    Last(&'a mut [f32]),
+    /// Those of every token, row-major `[tokens, n_vocab]`.
+    All(&'a mut [f32]),
+}
+
+/// Tokens per micro-batch: enough to reuse each weight row from cache, small enough that the
+/// batch's activations stay in cache too.
+pub const MAX_BATCH: usize = 32;
 
 fn round_f16(v: f32) -> f32 {
     f16_to_f32(f32_to_f16(v))
@@ -434,15 +485,15 @@ impl State {
             pos: 0,
             n_ctx,
             pool: Pool::new(threads),
-            x: vec![0.0; c.n_embd],
-            xb: vec![0.0; c.n_embd],
-            q: vec![0.0; c.n_head * c.head_dim],
-            k: vec![0.0; c.n_head_kv * c.head_dim],
-            v: vec![0.0; c.n_head_kv * c.head_dim],
-            att_out: vec![0.0; c.n_head * c.head_dim],
+            x: vec![0.0; MAX_BATCH * c.n_embd],
+            xb: vec![0.0; MAX_BATCH * c.n_embd],
+            q: vec![0.0; MAX_BATCH * c.n_head * c.head_dim],
+            k: vec![0.0; MAX_BATCH * c.n_head_kv * c.head_dim],
+            v: vec![0.0; MAX_BATCH * c.n_head_kv * c.head_dim],
+            att_out: vec![0.0; MAX_BATCH * c.n_head * c.head_dim],
             scores: vec![0.0; n_ctx],
-            hb: vec![0.0; c.n_ff],
-            hb2: vec![0.0; c.n_ff],
+            hb: vec![0.0; MAX_BATCH * c.n_ff],
+            hb2: vec![0.0; MAX_BATCH * c.n_ff],
             cache: KvCache::new(cache, kv),
         }
     }
@@ -450,6 +501,20 @@ impl State {
     /// Forgets the sequence (the cache is overwritten as positions are reused).
     pub fn reset(&mut self) {
         self.pos = 0;
+    }
+}
+
+/// [`rms_norm`] of every `w.len()`-wide row of `x`.
+fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    for (xr, or) in x.chunks_exact(w.len()).zip(out.chunks_exact_mut(w.len())) {
+        rms_norm(xr, w, eps, or);
+    }
+}
+
+/// `x += d`, element-wise over the rows `x` holds.
+fn add_rows(x: &mut [f32], d: &[f32]) {
+    for (a, b) in x.iter_mut().zip(d) {
+        *a += b;
     }
 }
 

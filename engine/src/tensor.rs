@@ -42,23 +42,32 @@ impl<'a> Weight<'a> {
         }
     }
 
-    /// [`Weight::matvec`] with the rows split across the pool's workers.
-    pub fn matvec_par(&self, x: &[f32], out: &mut [f32], pool: &Pool) {
-        // Below this much work a dispatch costs more than it saves.
-        if pool.threads() == 1 || self.rows * self.cols < 32 * 1024 {
-            return self.matvec(x, out);
-        }
-        let act = Activation::new(self.ty, x);
-        let rows = self.rows.min(out.len());
+    /// `out[b][r] = row(r) · x[b]` for a batch of `x.len() / cols` vectors (row-major), rows
+    /// split across the pool's workers. Each weight row is used for the whole batch while it is
+    /// in cache; every single dot is computed exactly as [`Weight::matvec`] would.
+    pub fn matmul(&self, x: &[f32], out: &mut [f32], pool: &Pool) {
+        let batch = x.len() / self.cols;
+        let acts: Vec<Activation> = x.chunks_exact(self.cols).map(|v| Activation::new(self.ty, v)).collect();
+        let rows = self.rows;
+        debug_assert!(out.len() >= batch * rows);
         let out = SyncPtr(out.as_mut_ptr());
-        pool.run(&|i| {
-            for r in split(rows, i, pool.threads()) {
-                let v = act.dot(self.ty, self.row(r));
-                // SAFETY: `split` gives each worker a disjoint range of rows below out.len(),
-                // and `run` returns only after every worker has finished writing.
-                unsafe { *out.get().add(r) = v };
+        let work = |range: std::ops::Range<usize>| {
+            for r in range {
+                let row = self.row(r);
+                for (b, act) in acts.iter().enumerate() {
+                    let v = act.dot(self.ty, row);
+                    // SAFETY: each (b, r) is written by exactly one worker (rows are split into
+                    // disjoint ranges) and lies below batch * rows <= out.len(); `run` joins.
+                    unsafe { *out.get().add(b * rows + r) = v };
+                }
             }
-        });
+        };
+        // Below this much work a dispatch costs more than it saves.
+        if pool.threads() == 1 || batch * rows * self.cols < 32 * 1024 {
+            work(0..rows);
+        } else {
+            pool.run(&|i| work(split(rows, i, pool.threads())));
+        }
     }
 }
 

@@ -141,3 +141,19 @@ fn f16_kv_cache_stays_close() {
         assert!(c.max_abs < 0.05, "{name}: {c:?}");
     }
 }
+
+/// A prompt processed in micro-batches gives exactly the logits of feeding it token by token
+/// (and of any other chunking): batching only changes the order in which dots are computed.
+#[test]
+fn batching_does_not_change_logits() {
+    let dir = fixtures();
+    for name in ["s288-q4_0", "qwen3-micro-f32"] {
+        let model = Model::open(&dir.join(format!("models/{name}.gguf"))).unwrap();
+        let tokens = Oracle::load(&dir, name).unwrap().tokens();
+        let one_by_one = all_logits(&model, &tokens, 1, Session::new(64, 2)).unwrap();
+        for batch in [0, 7, 10] {
+            let got = all_logits(&model, &tokens, batch, Session::new(64, 2)).unwrap();
+            assert!(got == one_by_one, "{name}: --batch {batch} differs from token by token");
+        }
+    }
+}

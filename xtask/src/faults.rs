@@ -41,8 +41,13 @@ fn copy_release(from_launcher: &Path, to: &Path) -> Result<PathBuf> {
     Ok(to.join("bin").join("hartlm"))
 }
 
-/// Runs every fault case; returns (name, passed, detail) rows.
-pub fn run_all(host_launcher: &Path, scratch: &Path, host_tier: &str) -> Result<Vec<(String, bool, String)>> {
+/// Runs every fault case; returns (name, passed, detail) rows. `model` is a small valid GGUF.
+pub fn run_all(
+    host_launcher: &Path,
+    scratch: &Path,
+    host_tier: &str,
+    model: &Path,
+) -> Result<Vec<(String, bool, String)>> {
     let launcher = copy_release(host_launcher, scratch)?;
     let lib = scratch.join("lib");
     let ranked = tier::for_arch(Arch::X86_64);
@@ -53,6 +58,31 @@ pub fn run_all(host_launcher: &Path, scratch: &Path, host_tier: &str) -> Result<
         let detail = format!("exit {:?}: {}", out.code, out.stderr.lines().next().unwrap_or(""));
         rows.push((name.to_string(), ok, detail));
     };
+
+    // Damaged model files: one line naming the problem, exit 1, no panic (101) or signal.
+    let good = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
+    let truncated = scratch.join("truncated.gguf");
+    std::fs::write(&truncated, &good[..good.len() / 2])?;
+    let o = run(&launcher, &["info", "-m", truncated.to_str().unwrap()], &[])?;
+    let one_line = |o: &Outcome| o.stderr.lines().count() == 1;
+    check(
+        "truncated GGUF exits 1 with one line",
+        o.code == Some(1) && one_line(&o) && o.stderr.contains("truncated"),
+        &o,
+    );
+    let mut flipped = good.clone();
+    flipped[20] ^= 0x40; // the high bits of the metadata count
+    let flipped_path = scratch.join("flipped.gguf");
+    std::fs::write(&flipped_path, &flipped)?;
+    let o = run(&launcher, &["run", "-m", flipped_path.to_str().unwrap(), "-p", "hi", "-n", "2"], &[])?;
+    check("bit-flipped GGUF header exits 1 with one line", o.code == Some(1) && one_line(&o), &o);
+    let mut noisy = good;
+    let len = noisy.len();
+    noisy[len - 100] ^= 0xff; // inside tensor data: still a valid file
+    let noisy_path = scratch.join("noisy.gguf");
+    std::fs::write(&noisy_path, &noisy)?;
+    let o = run(&launcher, &["run", "-m", noisy_path.to_str().unwrap(), "-p", "hi", "-n", "2"], &[])?;
+    check("bit-flipped tensor data still runs", o.code == Some(0), &o);
 
     let o = run(&launcher, &["selftest", "--bogus-flag"], &[])?;
     check("unknown flag exits 2", o.code == Some(2), &o);

@@ -225,7 +225,8 @@ fn test_qemu(ws: &Workspace, arches: &[Arch], no_build: bool) -> Result<()> {
     if let (Some(host), Some(x86)) = (host_expect, x86) {
         println!("launcher fault checks (native, {host}):");
         let scratch = ws.target_dir.join("qemu-test/faults");
-        for (name, ok, detail) in faults::run_all(&x86.launcher, &scratch, host)? {
+        let model = modelcheck::fixtures_dir(&ws.root)?.join("models/micro-q4_0.gguf");
+        for (name, ok, detail) in faults::run_all(&x86.launcher, &scratch, host, &model)? {
             println!("  {} {name}", if ok { "ok  " } else { "FAIL" });
             checks += 1;
             if !ok {
