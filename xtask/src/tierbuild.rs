@@ -212,6 +212,21 @@ pub fn build_all(sh: &Shell, ws: &Workspace, arches: &[Arch], tiers: &[&'static 
     Ok(Artifacts { tiers: built, launchers })
 }
 
+/// Removes the compiled engine of every tier and each launcher, so the next build really
+/// recompiles hartlm's own crates (dependencies stay cached).
+pub fn clean_own_crates(sh: &Shell, ws: &Workspace, tiers: &[&'static Tier]) -> Result<()> {
+    for t in tiers {
+        let (triple, dir) = (t.triple, tier_target_dir(ws, t));
+        cmd!(sh, "cargo clean --quiet -p hartlm-engine --release --target {triple} --target-dir {dir}")
+            .run()?;
+    }
+    for arch in [Arch::Riscv64, Arch::X86_64] {
+        let triple = arch.baseline_triple();
+        cmd!(sh, "cargo clean --quiet -p hartlm-variants --release --target {triple}").run()?;
+    }
+    Ok(())
+}
+
 pub fn relative<'a>(root: &Path, p: &'a Path) -> &'a Path {
     p.strip_prefix(root).unwrap_or(p)
 }
