@@ -67,7 +67,7 @@ impl Tokens {
 }
 
 fn time_prompt(model: &Model, n: usize, threads: usize, rng: &mut Tokens) -> Result<u64, ModelError> {
-    let mut state = State::new(&model.config, n.max(1), threads, CacheType::F32);
+    let mut state = State::new(&model.config, n.max(1), threads, CacheType::F32)?;
     let mut logits = vec![0.0; model.config.n_vocab];
     let tokens: Vec<u32> = (0..n).map(|_| rng.next(model.config.n_vocab)).collect();
     let t0 = Instant::now();
@@ -76,7 +76,7 @@ fn time_prompt(model: &Model, n: usize, threads: usize, rng: &mut Tokens) -> Res
 }
 
 fn time_gen(model: &Model, n: usize, threads: usize, rng: &mut Tokens) -> Result<u64, ModelError> {
-    let mut state = State::new(&model.config, n.max(1), threads, CacheType::F32);
+    let mut state = State::new(&model.config, n.max(1), threads, CacheType::F32)?;
     let mut logits = vec![0.0; model.config.n_vocab];
     let t0 = Instant::now();
     for _ in 0..n {

@@ -26,7 +26,7 @@ pub fn all_logits(
     session: Session,
 ) -> Result<Vec<f32>, ModelError> {
     let n_vocab = model.config.n_vocab;
-    let mut state = State::new(&model.config, session.n_ctx, session.threads, session.cache);
+    let mut state = State::new(&model.config, session.n_ctx, session.threads, session.cache)?;
     let mut out = vec![0.0; tokens.len() * n_vocab];
     let chunk = if batch == 0 { tokens.len().max(1) } else { batch };
     for (ci, toks) in tokens.chunks(chunk).enumerate() {
@@ -47,7 +47,7 @@ pub fn generate(
     sampler: &mut crate::sampler::Sampler,
     mut on_token: impl FnMut(u32) -> std::io::Result<()>,
 ) -> Result<(Vec<u32>, f64, f64), GenerateError> {
-    let mut state = State::new(&model.config, session.n_ctx, session.threads, session.cache);
+    let mut state = State::new(&model.config, session.n_ctx, session.threads, session.cache)?;
     let mut logits = vec![0.0; model.config.n_vocab];
     let t0 = std::time::Instant::now();
     model.forward_batch(&mut state, prompt, Logits::Last(&mut logits))?;

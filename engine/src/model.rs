@@ -435,12 +435,27 @@ enum KvCache {
     F16 { k: Vec<u16>, v: Vec<u16> },
 }
 
+/// A zeroed vector, or None if the allocation fails (huge `-c`). Like `vec![0; len]` it asks
+/// the allocator for zeroed memory, so untouched cache pages are never made resident.
+fn try_zeroed<T: bytemuck::Zeroable>(len: usize) -> Option<Vec<T>> {
+    let layout = std::alloc::Layout::array::<T>(len).ok()?;
+    if layout.size() == 0 {
+        return Some(Vec::new());
+    }
+    // SAFETY: the layout has non-zero size; on success the block holds `len` zeroed `T`s, a
+    // valid value for any Zeroable type, allocated with exactly the layout Vec will free.
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout).cast::<T>();
+        (!ptr.is_null()).then(|| Vec::from_raw_parts(ptr, len, len))
+    }
+}
+
 impl KvCache {
-    fn new(ty: CacheType, len: usize) -> KvCache {
-        match ty {
-            CacheType::F32 => KvCache::F32 { k: vec![0.0; len], v: vec![0.0; len] },
-            CacheType::F16 => KvCache::F16 { k: vec![0; len], v: vec![0; len] },
-        }
+    fn new(ty: CacheType, len: usize) -> Option<KvCache> {
+        Some(match ty {
+            CacheType::F32 => KvCache::F32 { k: try_zeroed(len)?, v: try_zeroed(len)? },
+            CacheType::F16 => KvCache::F16 { k: try_zeroed(len)?, v: try_zeroed(len)? },
+        })
     }
 
     fn store(&mut self, at: usize, k: &[f32], v: &[f32]) {
@@ -479,9 +494,18 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(c: &Config, n_ctx: usize, threads: usize, cache: CacheType) -> State {
-        let kv = c.n_layer * n_ctx * c.n_head_kv * c.head_dim;
-        State {
+    /// Fails with a clear error when the KV cache for `n_ctx` cannot be allocated.
+    pub fn new(c: &Config, n_ctx: usize, threads: usize, cache: CacheType) -> Result<State> {
+        let kv = c.n_layer.checked_mul(n_ctx).and_then(|v| v.checked_mul(c.n_head_kv * c.head_dim));
+        let bytes =
+            kv.map_or(f64::INFINITY, |k| 2.0 * k as f64 * if cache == CacheType::F16 { 2.0 } else { 4.0 });
+        let cache = kv.and_then(|k| KvCache::new(cache, k)).ok_or_else(|| {
+            ModelError::Hparam(format!(
+                "cannot allocate a {:.1} GiB KV cache for a context of {n_ctx}; lower -c",
+                bytes / (1u64 << 30) as f64
+            ))
+        })?;
+        Ok(State {
             pos: 0,
             n_ctx,
             pool: Pool::new(threads),
@@ -494,8 +518,8 @@ impl State {
             scores: vec![0.0; n_ctx],
             hb: vec![0.0; MAX_BATCH * c.n_ff],
             hb2: vec![0.0; MAX_BATCH * c.n_ff],
-            cache: KvCache::new(cache, kv),
-        }
+            cache,
+        })
     }
 
     /// Forgets the sequence (the cache is overwritten as positions are reused).

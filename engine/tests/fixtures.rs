@@ -157,3 +157,14 @@ fn batching_does_not_change_logits() {
         }
     }
 }
+
+/// An impossible context size is a clear error, not an allocation abort.
+#[test]
+fn huge_context_is_refused_cleanly() {
+    use hartlm_engine::model::{CacheType, State};
+    let model = Model::open(&fixtures().join("models/micro-f32.gguf")).unwrap();
+    for n_ctx in [usize::MAX / 4, 1 << 40] {
+        let err = State::new(&model.config, n_ctx, 1, CacheType::F32).err().expect("must fail");
+        assert!(err.to_string().contains("lower -c"), "{err}");
+    }
+}
