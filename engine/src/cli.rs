@@ -253,16 +253,23 @@ fn run(
             session.n_ctx
         );
     }
+    // The prompt is echoed with the first generated token, so an error comes out alone.
     let mut out = std::io::stdout().lock();
-    write!(out, "{prompt}{}", if chat { "\n" } else { "" })?;
-    out.flush()?;
+    let echo = format!("{prompt}{}", if chat { "\n" } else { "" });
+    let mut echoed = false;
     let mut sampler = Sampler::new(sampling);
     let mut decoder = StreamDecoder::default();
     let (generated, prompt_secs, gen_secs) =
         crate::eval::generate(&m, &tok, &tokens, n_predict, session, &mut sampler, |id| {
+            if !std::mem::replace(&mut echoed, true) {
+                write!(out, "{echo}")?;
+            }
             write!(out, "{}", decoder.push(&tok.piece_bytes(id)))?;
             out.flush()
         })?;
+    if !echoed {
+        write!(out, "{echo}")?;
+    }
     let generated = generated.len();
     writeln!(out, "{}", decoder.finish())?;
     eprintln!(

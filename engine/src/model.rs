@@ -29,6 +29,8 @@ pub enum ModelError {
     NotF32 { name: String, ty: GgmlType },
     #[error("invalid hyperparameter: {0}")]
     Hparam(String),
+    #[error("{0}")]
+    Limit(String),
     #[error("rope scaling `{0}` is not supported (none and linear are)")]
     RopeScaling(String),
 }
@@ -273,7 +275,7 @@ impl Model {
             )));
         }
         if s.pos + tokens.len() > s.n_ctx {
-            return Err(ModelError::Hparam(format!("context is full ({} tokens); raise -c", s.n_ctx)));
+            return Err(ModelError::Limit(format!("context is full ({} tokens); raise -c", s.n_ctx)));
         }
         let n_total = tokens.len();
         for (ci, chunk) in tokens.chunks(MAX_BATCH).enumerate() {
