@@ -269,10 +269,7 @@ impl Model {
     pub fn forward_batch(&self, s: &mut State, tokens: &[u32], mut logits: Logits) -> Result<()> {
         let c = &self.config;
         if let Some(&t) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
-            return Err(ModelError::Hparam(format!(
-                "token id {t} is outside the vocabulary ({})",
-                c.n_vocab
-            )));
+            return Err(ModelError::Limit(format!("token id {t} is outside the vocabulary ({})", c.n_vocab)));
         }
         if s.pos + tokens.len() > s.n_ctx {
             return Err(ModelError::Limit(format!("context is full ({} tokens); raise -c", s.n_ctx)));
@@ -502,7 +499,7 @@ impl State {
         let bytes =
             kv.map_or(f64::INFINITY, |k| 2.0 * k as f64 * if cache == CacheType::F16 { 2.0 } else { 4.0 });
         let cache = kv.and_then(|k| KvCache::new(cache, k)).ok_or_else(|| {
-            ModelError::Hparam(format!(
+            ModelError::Limit(format!(
                 "cannot allocate a {:.1} GiB KV cache for a context of {n_ctx}; lower -c",
                 bytes / (1u64 << 30) as f64
             ))
