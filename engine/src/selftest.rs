@@ -119,6 +119,8 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
     }
     let mut q4 = Tracker::new("dot_q4_0_q8_0");
     let mut q8 = Tracker::new("dot_q8_0_q8_0");
+    let mut q4x4 = Tracker::new("dot_q4_0_q8_0_x4");
+    let mut q8x4 = Tracker::new("dot_q8_0_q8_0_x4");
     for &nb in BLOCK_COUNTS {
         let x4 = q4_rows(&mut rng, nb);
         let x8 = q8_rows(&mut rng, nb);
@@ -128,6 +130,19 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
         // Quantized dots accumulate exact integer block sums in block order on every tier: exact.
         q4.check(kernels::dot_q4_0_q8_0(&x4, &y), scalar::dot_q4_0_q8_0(&x4, &y), scale4, EXACT);
         q8.check(kernels::dot_q8_0_q8_0(&x8, &y), scalar::dot_q8_0_q8_0(&x8, &y), scale8, EXACT);
+        // One weight row against four activation rows must equal four single dots.
+        let ys: Vec<Vec<BlockQ8_0>> = (0..4).map(|_| q8_rows(&mut rng, nb)).collect();
+        let four = [&ys[0][..], &ys[1][..], &ys[2][..], &ys[3][..]];
+        for (t, (a, b)) in kernels::dot_q4_0_q8_0_x4(&x4, four)
+            .into_iter()
+            .zip(kernels::dot_q8_0_q8_0_x4(&x8, four))
+            .enumerate()
+        {
+            let s4: f64 = x4.iter().zip(&ys[t]).map(|(w, v)| abs_terms(&q4_values(w), w.d, v)).sum();
+            let s8: f64 = x8.iter().zip(&ys[t]).map(|(w, v)| abs_terms(&w.qs, w.d, v)).sum();
+            q4x4.check(a, scalar::dot_q4_0_q8_0(&x4, &ys[t]), s4, EXACT);
+            q8x4.check(b, scalar::dot_q8_0_q8_0(&x8, &ys[t]), s8, EXACT);
+        }
     }
     // Extremes: every value at +-127 (the largest products) and all-zero blocks.
     let mut extreme = vec![BlockQ8_0 { d: quant::f32_to_f16(0.5), qs: [127; QK] }; 33];
@@ -153,7 +168,7 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
         scale,
         tolerance(33, 3.0),
     );
-    vec![dot.0, q4.0, q8.0]
+    vec![dot.0, q4.0, q8.0, q4x4.0, q8x4.0]
 }
 
 /// Prints the report; returns the process exit status.
@@ -259,6 +274,17 @@ mod tests {
                     ]
                 };
                 assert!(close(got), "avx512 {got:?} vs {want:?} at {nb} blocks");
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c") {
+                let ys: Vec<Vec<BlockQ8_0>> = (0..4).map(|_| q8_rows(&mut rng, nb)).collect();
+                let four = [&ys[0][..], &ys[1][..], &ys[2][..], &ys[3][..]];
+                // SAFETY: AVX2 and F16C were detected at run time.
+                let (g4, g8) =
+                    unsafe { (x86::dot_q4_0_q8_0_x4_avx2(&x4, four), x86::dot_q8_0_q8_0_x4_avx2(&x8, four)) };
+                for t in 0..4 {
+                    assert_eq!(g4[t], scalar::dot_q4_0_q8_0(&x4, &ys[t]), "q4_0 x4 lane {t} at {nb} blocks");
+                    assert_eq!(g8[t], scalar::dot_q8_0_q8_0(&x8, &ys[t]), "q8_0 x4 lane {t} at {nb} blocks");
+                }
             }
         }
     }

@@ -50,15 +50,37 @@ impl<'a> Weight<'a> {
         let acts: Vec<Activation> = x.chunks_exact(self.cols).map(|v| Activation::new(self.ty, v)).collect();
         let rows = self.rows;
         debug_assert!(out.len() >= batch * rows);
+        // Q4_0/Q8_0 rows take four tokens per kernel call: each block is unpacked once.
+        let q8: Vec<&[BlockQ8_0]> = acts
+            .iter()
+            .filter_map(|a| if let Activation::Q8_0(q) = a { Some(&q[..]) } else { None })
+            .collect();
+        let by_four = matches!(self.ty, GgmlType::Q4_0 | GgmlType::Q8_0) && q8.len() == batch;
         let out = SyncPtr(out.as_mut_ptr());
+        let put = |b: usize, r: usize, v: f32| {
+            // SAFETY: each (b, r) is written by exactly one worker (rows are split into disjoint
+            // ranges) and lies below batch * rows <= out.len(); `run` joins before returning.
+            unsafe { *out.get().add(b * rows + r) = v }
+        };
         let work = |range: std::ops::Range<usize>| {
             for r in range {
                 let row = self.row(r);
-                for (b, act) in acts.iter().enumerate() {
-                    let v = act.dot(self.ty, row);
-                    // SAFETY: each (b, r) is written by exactly one worker (rows are split into
-                    // disjoint ranges) and lies below batch * rows <= out.len(); `run` joins.
-                    unsafe { *out.get().add(b * rows + r) = v };
+                let mut b = 0;
+                if by_four {
+                    while b + 4 <= batch {
+                        let ys = [q8[b], q8[b + 1], q8[b + 2], q8[b + 3]];
+                        let v = match self.ty {
+                            GgmlType::Q4_0 => kernels::dot_q4_0_q8_0_x4(&blocks_q4_0(row), ys),
+                            _ => kernels::dot_q8_0_q8_0_x4(&blocks_q8_0(row), ys),
+                        };
+                        for (i, v) in v.into_iter().enumerate() {
+                            put(b + i, r, v);
+                        }
+                        b += 4;
+                    }
+                }
+                for (b, act) in acts.iter().enumerate().skip(b) {
+                    put(b, r, act.dot(self.ty, row));
                 }
             }
         };

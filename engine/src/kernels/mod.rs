@@ -77,6 +77,28 @@ pub fn dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
     )
 }
 
+/// One Q4_0 weight row with four Q8_0 activation rows; equal to four [`dot_q4_0_q8_0`] calls.
+pub fn dot_q4_0_q8_0_x4(x: &[BlockQ4_0], y: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+    {
+        // SAFETY: this build requires AVX2 and F16C, present on every CPU that loads it.
+        return unsafe { x86::dot_q4_0_q8_0_x4_avx2(x, y) };
+    }
+    #[allow(unreachable_code)]
+    y.map(|y| dot_q4_0_q8_0(x, y))
+}
+
+/// One Q8_0 weight row with four Q8_0 activation rows; equal to four [`dot_q8_0_q8_0`] calls.
+pub fn dot_q8_0_q8_0_x4(x: &[BlockQ8_0], y: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+    {
+        // SAFETY: this build requires AVX2 and F16C, present on every CPU that loads it.
+        return unsafe { x86::dot_q8_0_q8_0_x4_avx2(x, y) };
+    }
+    #[allow(unreachable_code)]
+    y.map(|y| dot_q8_0_q8_0(x, y))
+}
+
 /// Dot product of Q8_0 weights with Q8_0 activations, block by block.
 pub fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
     dispatch!(

@@ -207,3 +207,62 @@ pub unsafe fn dot_q8_0_q8_0_avx512(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
     }
     sum
 }
+
+/// The four tokens' scales of block `j` as f32 lanes (F16C converts f16 exactly).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn scales_x4(y: [&[BlockQ8_0]; 4], j: usize) -> __m128 {
+    let h = _mm_set_epi16(0, 0, 0, 0, y[3][j].d as i16, y[2][j].d as i16, y[1][j].d as i16, y[0][j].d as i16);
+    _mm_cvtph_ps(h)
+}
+
+/// The integer sums of four i32x8 vectors, as four lanes.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum_i32_8_x4(p: [__m256i; 4]) -> __m128i {
+    let s = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1))
+}
+
+// The x4 kernels multiply one weight row with four activation rows. Each output lane performs
+// exactly the scalar reference's f32 operations in block order, so results are bit-identical.
+
+/// # Safety
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn dot_q4_0_q8_0_x4_avx2(x: &[BlockQ4_0], y: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+    let n = y.iter().fold(x.len(), |n, y| n.min(y.len()));
+    let mut acc = _mm_setzero_ps();
+    for j in 0..n {
+        let qx = unpack_q4_0(&x[j]);
+        let p = [0, 1, 2, 3].map(|t| mul_sum_i8_pairs(qx, load_q8_0(&y[t][j])));
+        let sumf = _mm_cvtepi32_ps(hsum_i32_8_x4(p));
+        // Scalar order: (sumi * dx) * dy, then add.
+        let t = _mm_mul_ps(_mm_mul_ps(sumf, _mm_set1_ps(f16_to_f32(x[j].d))), scales_x4(y, j));
+        acc = _mm_add_ps(acc, t);
+    }
+    let mut out = [0.0f32; 4];
+    // SAFETY: `out` holds exactly four f32.
+    unsafe { _mm_storeu_ps(out.as_mut_ptr(), acc) };
+    out
+}
+
+/// # Safety
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn dot_q8_0_q8_0_x4_avx2(x: &[BlockQ8_0], y: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+    let n = y.iter().fold(x.len(), |n, y| n.min(y.len()));
+    let mut acc = _mm_setzero_ps();
+    for j in 0..n {
+        let qx = load_q8_0(&x[j]);
+        let p = [0, 1, 2, 3].map(|t| mul_sum_i8_pairs(qx, load_q8_0(&y[t][j])));
+        let sumf = _mm_cvtepi32_ps(hsum_i32_8_x4(p));
+        // Scalar order: sumi * (dx * dy), then add.
+        let d = _mm_mul_ps(_mm_set1_ps(f16_to_f32(x[j].d)), scales_x4(y, j));
+        acc = _mm_add_ps(acc, _mm_mul_ps(sumf, d));
+    }
+    let mut out = [0.0f32; 4];
+    // SAFETY: `out` holds exactly four f32.
+    unsafe { _mm_storeu_ps(out.as_mut_ptr(), acc) };
+    out
+}
