@@ -30,6 +30,7 @@ fn check(src: &str, reference: &str, ty: GgmlType, pure: bool) {
 #[test]
 fn q8_0_matches_llama_quantize() {
     check("micro-f32.gguf", "micro-q8_0.gguf", GgmlType::Q8_0, false);
+    check("s288-f32.gguf", "s288-q8_0.gguf", GgmlType::Q8_0, false);
 }
 
 #[test]
