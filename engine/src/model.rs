@@ -543,16 +543,19 @@ fn add_rows(x: &mut [f32], d: &[f32]) {
 
 /// ggml's RMSNorm: the mean square summed in f64, then `x / sqrt(mean + eps) * w`.
 fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
-    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
-    let scale = 1.0 / ((sum / x.len() as f64) as f32 + eps).sqrt();
+    let scale = rms_scale(x, eps);
     for ((o, &v), &g) in out.iter_mut().zip(x).zip(w) {
         *o = v * scale * g;
     }
 }
 
-fn rms_norm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
+fn rms_scale(x: &[f32], eps: f32) -> f32 {
     let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
-    let scale = 1.0 / ((sum / x.len() as f64) as f32 + eps).sqrt();
+    1.0 / ((sum / x.len() as f64) as f32 + eps).sqrt()
+}
+
+fn rms_norm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
+    let scale = rms_scale(x, eps);
     for (v, &g) in x.iter_mut().zip(w) {
         *v = *v * scale * g;
     }

@@ -34,17 +34,9 @@ impl<'a> Weight<'a> {
         dequantize(self.ty, self.row(r), &mut out[..self.cols]);
     }
 
-    /// `out[r] = row(r) · x` for every row, quantizing `x` once as ggml does.
-    pub fn matvec(&self, x: &[f32], out: &mut [f32]) {
-        let act = Activation::new(self.ty, x);
-        for (r, o) in out.iter_mut().enumerate().take(self.rows) {
-            *o = act.dot(self.ty, self.row(r));
-        }
-    }
-
     /// `out[b][r] = row(r) · x[b]` for a batch of `x.len() / cols` vectors (row-major), rows
-    /// split across the pool's workers. Each weight row is used for the whole batch while it is
-    /// in cache; every single dot is computed exactly as [`Weight::matvec`] would.
+    /// split across the pool's workers. Each `x[b]` is quantized once, as ggml does, and each
+    /// weight row is used for the whole batch while it is in cache.
     pub fn matmul(&self, x: &[f32], out: &mut [f32], pool: &Pool) {
         let batch = x.len() / self.cols;
         let acts: Vec<Activation> = x.chunks_exact(self.cols).map(|v| Activation::new(self.ty, v)).collect();
@@ -155,15 +147,9 @@ pub fn dequantize(ty: GgmlType, row: &[u8], out: &mut [f32]) {
                         }
                     }
                     _ => {
-                        let (m, qh_at) = if ty == GgmlType::Q5_1 { (f16_at(b, 2), 4) } else { (0.0, 2) };
-                        let qh = u32::from_le_bytes(b[qh_at..qh_at + 4].try_into().unwrap());
-                        let qs = &b[qh_at + 4..qh_at + 20];
-                        let off = if ty == GgmlType::Q5_0 { 16 } else { 0 };
-                        for j in 0..QK / 2 {
-                            let h0 = (((qh >> j) << 4) & 0x10) as u8;
-                            let h1 = ((qh >> (j + 12)) & 0x10) as u8;
-                            y[j] = (((qs[j] & 0xf) | h0) as i32 - off) as f32 * d + m;
-                            y[j + QK / 2] = (((qs[j] >> 4) | h1) as i32 - off) as f32 * d + m;
+                        let m = if ty == GgmlType::Q5_1 { f16_at(b, 2) } else { 0.0 };
+                        for (o, v) in y.iter_mut().zip(q5_block_values(ty, b)) {
+                            *o = v as f32 * d + m;
                         }
                     }
                 }
@@ -172,23 +158,12 @@ pub fn dequantize(ty: GgmlType, row: &[u8], out: &mut [f32]) {
         GgmlType::Q4K | GgmlType::Q5K => {
             for (b, y) in row.chunks_exact(bb).zip(out.chunks_exact_mut(QK_K)) {
                 let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
-                let scales = &b[4..16];
-                let (qh, ql) =
-                    if ty == GgmlType::Q5K { (&b[16..48], &b[48..176]) } else { (&[][..], &b[16..144]) };
-                for (chunk, j) in (0..QK_K).step_by(64).enumerate() {
-                    let (s1, m1) = scale_min_k4(2 * chunk, scales);
-                    let (s2, m2) = scale_min_k4(2 * chunk + 1, scales);
-                    let (d1, m1) = (d * s1 as f32, dmin * m1 as f32);
-                    let (d2, m2) = (d * s2 as f32, dmin * m2 as f32);
-                    let q = &ql[chunk * 32..chunk * 32 + 32];
-                    for l in 0..32 {
-                        let (mut lo, mut hi) = ((q[l] & 0xf) as u32, (q[l] >> 4) as u32);
-                        if ty == GgmlType::Q5K {
-                            lo += if qh[l] & (1 << (2 * chunk)) != 0 { 16 } else { 0 };
-                            hi += if qh[l] & (2 << (2 * chunk)) != 0 { 16 } else { 0 };
-                        }
-                        y[j + l] = d1 * lo as f32 - m1;
-                        y[j + 32 + l] = d2 * hi as f32 - m2;
+                let vals = k4_values(ty, b);
+                for (sub, (ys, vs)) in y.chunks_exact_mut(32).zip(vals.chunks_exact(32)).enumerate() {
+                    let (sc, m) = scale_min_k4(sub, &b[4..16]);
+                    let (dl, ml) = (d * sc as f32, dmin * m as f32);
+                    for (o, &v) in ys.iter_mut().zip(vs) {
+                        *o = dl * v as f32 - ml;
                     }
                 }
             }
@@ -196,19 +171,11 @@ pub fn dequantize(ty: GgmlType, row: &[u8], out: &mut [f32]) {
         GgmlType::Q6K => {
             for (b, y) in row.chunks_exact(bb).zip(out.chunks_exact_mut(QK_K)) {
                 let d = f16_at(b, 208);
-                for half in 0..2 {
-                    let ql = &b[half * 64..half * 64 + 64];
-                    let qh = &b[128 + half * 32..128 + half * 32 + 32];
-                    let sc = &b[192 + half * 8..192 + half * 8 + 8];
-                    let y = &mut y[half * 128..half * 128 + 128];
-                    for l in 0..32 {
-                        let is = l / 16;
-                        let q =
-                            |low: u8, shift: u32| ((low | (((qh[l] >> shift) & 3) << 4)) as i32 - 32) as f32;
-                        y[l] = d * (sc[is] as i8) as f32 * q(ql[l] & 0xf, 0);
-                        y[l + 32] = d * (sc[is + 2] as i8) as f32 * q(ql[l + 32] & 0xf, 2);
-                        y[l + 64] = d * (sc[is + 4] as i8) as f32 * q(ql[l] >> 4, 4);
-                        y[l + 96] = d * (sc[is + 6] as i8) as f32 * q(ql[l + 32] >> 4, 6);
+                let vals = q6k_values(b);
+                for (g, (ys, vs)) in y.chunks_exact_mut(16).zip(vals.chunks_exact(16)).enumerate() {
+                    let sc = b[192 + g] as i8 as f32;
+                    for (o, &v) in ys.iter_mut().zip(vs) {
+                        *o = d * sc * v as f32;
                     }
                 }
             }
@@ -377,8 +344,11 @@ fn blocks_q8_0(row: &[u8]) -> std::borrow::Cow<'_, [BlockQ8_0]> {
     }
 }
 
-/// Signed 5-bit values of a Q5_0/Q5_1 block, in element order, with `off` subtracted.
-fn q5_values(qh: u32, qs: &[u8], off: i32) -> [i32; QK] {
+/// The 5-bit values of a Q5_0 (offset by -16) or Q5_1 block, in element order.
+fn q5_block_values(ty: GgmlType, b: &[u8]) -> [i32; QK] {
+    let (qh_at, off) = if ty == GgmlType::Q5_1 { (4, 0) } else { (2, 16) };
+    let qh = u32::from_le_bytes(b[qh_at..qh_at + 4].try_into().unwrap());
+    let qs = &b[qh_at + 4..qh_at + 20];
     let mut v = [0; QK];
     for j in 0..QK / 2 {
         let h0 = ((qh >> j) << 4) & 0x10;
@@ -389,11 +359,48 @@ fn q5_values(qh: u32, qs: &[u8], off: i32) -> [i32; QK] {
     v
 }
 
+/// The unscaled 4-bit (Q4_K) or 5-bit (Q5_K) values of a block, in element order; sub-block
+/// `s` of 32 uses scale and min `scale_min_k4(s)`.
+fn k4_values(ty: GgmlType, b: &[u8]) -> [i32; QK_K] {
+    let (qh, ql) = if ty == GgmlType::Q5K { (&b[16..48], &b[48..176]) } else { (&[][..], &b[16..144]) };
+    let mut vals = [0; QK_K];
+    for chunk in 0..4 {
+        let q = &ql[chunk * 32..chunk * 32 + 32];
+        for l in 0..32 {
+            let (mut lo, mut hi) = ((q[l] & 0xf) as i32, (q[l] >> 4) as i32);
+            if ty == GgmlType::Q5K {
+                lo += if qh[l] & (1 << (2 * chunk)) != 0 { 16 } else { 0 };
+                hi += if qh[l] & (2 << (2 * chunk)) != 0 { 16 } else { 0 };
+            }
+            vals[chunk * 64 + l] = lo;
+            vals[chunk * 64 + 32 + l] = hi;
+        }
+    }
+    vals
+}
+
+/// The signed 6-bit values of a Q6_K block, in element order; group `g` of 16 uses scale
+/// `b[192 + g]`.
+fn q6k_values(b: &[u8]) -> [i32; QK_K] {
+    let mut vals = [0; QK_K];
+    for half in 0..2 {
+        let ql = &b[half * 64..half * 64 + 64];
+        let qh = &b[128 + half * 32..128 + half * 32 + 32];
+        for l in 0..32 {
+            let q = |low: u8, shift: u32| (low | (((qh[l] >> shift) & 3) << 4)) as i32 - 32;
+            vals[half * 128 + l] = q(ql[l] & 0xf, 0);
+            vals[half * 128 + l + 32] = q(ql[l + 32] & 0xf, 2);
+            vals[half * 128 + l + 64] = q(ql[l] >> 4, 4);
+            vals[half * 128 + l + 96] = q(ql[l + 32] >> 4, 6);
+        }
+    }
+    vals
+}
+
 fn dot_q5_0_q8_0(row: &[u8], y: &[BlockQ8_0]) -> f32 {
     let mut sum = 0.0f32;
     for (b, by) in row.chunks_exact(22).zip(y) {
-        let qh = u32::from_le_bytes(b[2..6].try_into().unwrap());
-        let v = q5_values(qh, &b[6..22], 16);
+        let v = q5_block_values(GgmlType::Q5_0, b);
         let sumi: i32 = v.iter().zip(&by.qs).map(|(&a, &q)| a * q as i32).sum();
         sum += sumi as f32 * (f16_at(b, 0) * f16_to_f32(by.d));
     }
@@ -412,8 +419,7 @@ fn dot_x_1_q8_1(ty: GgmlType, row: &[u8], y: &[BlockQ8_1]) -> f32 {
                 })
                 .sum()
         } else {
-            let qh = u32::from_le_bytes(b[4..8].try_into().unwrap());
-            q5_values(qh, &b[8..24], 0).iter().zip(&by.qs).map(|(&a, &q)| a * q as i32).sum()
+            q5_block_values(GgmlType::Q5_1, b).iter().zip(&by.qs).map(|(&a, &q)| a * q as i32).sum()
         };
         sum += (f16_at(b, 0) * f16_to_f32(by.d)) * sumi as f32 + f16_at(b, 2) * f16_to_f32(by.s);
     }
@@ -423,30 +429,13 @@ fn dot_x_1_q8_1(ty: GgmlType, row: &[u8], y: &[BlockQ8_1]) -> f32 {
 /// K-quant rows against Q8_K: integer sums per sub-block, scaled, minus the mins term.
 fn dot_k_q8_k(ty: GgmlType, row: &[u8], y: &[BlockQ8K]) -> f32 {
     let mut sum = 0.0f32;
-    let mut vals = [0i32; QK_K];
     for (b, by) in row.chunks_exact(ty.block_bytes()).zip(y) {
         match ty {
             GgmlType::Q4K | GgmlType::Q5K => {
-                let scales = &b[4..16];
-                let (qh, ql) =
-                    if ty == GgmlType::Q5K { (&b[16..48], &b[48..176]) } else { (&[][..], &b[16..144]) };
-                let mut sumi = 0i32;
-                let mut mins = 0i32;
-                for chunk in 0..4 {
-                    let q = &ql[chunk * 32..chunk * 32 + 32];
-                    for l in 0..32 {
-                        let mut lo = (q[l] & 0xf) as i32;
-                        let mut hi = (q[l] >> 4) as i32;
-                        if ty == GgmlType::Q5K {
-                            lo += if qh[l] & (1 << (2 * chunk)) != 0 { 16 } else { 0 };
-                            hi += if qh[l] & (2 << (2 * chunk)) != 0 { 16 } else { 0 };
-                        }
-                        vals[chunk * 64 + l] = lo;
-                        vals[chunk * 64 + 32 + l] = hi;
-                    }
-                }
+                let vals = k4_values(ty, b);
+                let (mut sumi, mut mins) = (0i32, 0i32);
                 for sub in 0..8 {
-                    let (sc, m) = scale_min_k4(sub, scales);
+                    let (sc, m) = scale_min_k4(sub, &b[4..16]);
                     let s: i32 = (0..32).map(|l| vals[sub * 32 + l] * by.qs[sub * 32 + l] as i32).sum();
                     sumi += sc as i32 * s;
                     mins += m as i32 * (by.bsums[2 * sub] as i32 + by.bsums[2 * sub + 1] as i32);
@@ -454,22 +443,11 @@ fn dot_k_q8_k(ty: GgmlType, row: &[u8], y: &[BlockQ8K]) -> f32 {
                 sum += f16_at(b, 0) * by.d * sumi as f32 - f16_at(b, 2) * by.d * mins as f32;
             }
             GgmlType::Q6K => {
+                let vals = q6k_values(b);
                 let mut sumi = 0i32;
-                for half in 0..2 {
-                    let ql = &b[half * 64..half * 64 + 64];
-                    let qh = &b[128 + half * 32..128 + half * 32 + 32];
-                    for l in 0..32 {
-                        let q = |low: u8, shift: u32| (low | (((qh[l] >> shift) & 3) << 4)) as i32 - 32;
-                        vals[half * 128 + l] = q(ql[l] & 0xf, 0);
-                        vals[half * 128 + l + 32] = q(ql[l + 32] & 0xf, 2);
-                        vals[half * 128 + l + 64] = q(ql[l] >> 4, 4);
-                        vals[half * 128 + l + 96] = q(ql[l + 32] >> 4, 6);
-                    }
-                }
                 for g in 0..16 {
-                    let sc = b[192 + g] as i8 as i32;
                     let s: i32 = (0..16).map(|l| vals[g * 16 + l] * by.qs[g * 16 + l] as i32).sum();
-                    sumi += sc * s;
+                    sumi += b[192 + g] as i8 as i32 * s;
                 }
                 sum += f16_at(b, 208) * by.d * sumi as f32;
             }

@@ -31,13 +31,18 @@ pub fn tier_rustflags(tier: &Tier, remaps: &[(String, &str)]) -> Vec<String> {
         f.push("--cfg".into());
         f.push(format!("hartlm_feature=\"{name}\""));
     }
-    for (from, to) in remaps {
-        // The variable is split on whitespace: a path containing spaces cannot be remapped.
-        if !from.contains(char::is_whitespace) {
-            f.push(format!("--remap-path-prefix={from}={to}"));
-        }
-    }
+    f.extend(remap_flags(remaps));
     f
+}
+
+/// `--remap-path-prefix` flags. The RUSTFLAGS variable is split on whitespace, so a path
+/// containing spaces cannot be remapped and is skipped.
+fn remap_flags(remaps: &[(String, &str)]) -> Vec<String> {
+    remaps
+        .iter()
+        .filter(|(from, _)| !from.contains(char::is_whitespace))
+        .map(|(from, to)| format!("--remap-path-prefix={from}={to}"))
+        .collect()
 }
 
 /// Which requested `+feature`s rustc did not accept, judged from `rustc --print cfg` output.
@@ -141,7 +146,7 @@ pub fn build_tier(sh: &Shell, ws: &Workspace, tier: &'static Tier) -> Result<Bui
 /// Builds the launcher for an architecture's baseline triple; returns the binary's path.
 pub fn build_launcher(sh: &Shell, ws: &Workspace, arch: Arch) -> Result<PathBuf> {
     let triple = arch.baseline_triple();
-    let flags = tier_rustflags_for_launcher(ws).join(" ");
+    let flags = remap_flags(&remaps(ws)).join(" ");
     let var = rustflags_var(triple);
     let mut c =
         cmd!(sh, "cargo build --release --locked --package hartlm-variants --bin hartlm --target {triple}")
@@ -152,14 +157,6 @@ pub fn build_launcher(sh: &Shell, ws: &Workspace, arch: Arch) -> Result<PathBuf>
     let shown = c.to_string();
     c.quiet().run().with_context(|| format!("launcher for {triple} failed to build; command:\n  {shown}"))?;
     Ok(ws.target_dir.join(triple).join("release").join("hartlm"))
-}
-
-fn tier_rustflags_for_launcher(ws: &Workspace) -> Vec<String> {
-    remaps(ws)
-        .into_iter()
-        .filter(|(from, _)| !from.contains(char::is_whitespace))
-        .map(|(from, to)| format!("--remap-path-prefix={from}={to}"))
-        .collect()
 }
 
 /// The tiers selected by `--arch` and `--tier`, in table order.
