@@ -14,6 +14,9 @@ pub struct Spec {
     pub n_gen: usize,
     pub threads: Vec<usize>,
     pub reps: usize,
+    /// One untimed run before each test, as llama-bench does unless `--no-warmup`.
+    pub warmup: bool,
+    pub cache: CacheType,
 }
 
 /// One table row: a test at one thread count.
@@ -66,8 +69,14 @@ impl Tokens {
     }
 }
 
-fn time_prompt(model: &Model, n: usize, threads: usize, rng: &mut Tokens) -> Result<u64, ModelError> {
-    let mut state = State::new(&model.config, n.max(1), threads, CacheType::F32)?;
+fn time_prompt(
+    model: &Model,
+    n: usize,
+    threads: usize,
+    cache: CacheType,
+    rng: &mut Tokens,
+) -> Result<u64, ModelError> {
+    let mut state = State::new(&model.config, n.max(1), threads, cache)?;
     let mut logits = vec![0.0; model.config.n_vocab];
     let tokens: Vec<u32> = (0..n).map(|_| rng.next(model.config.n_vocab)).collect();
     let t0 = Instant::now();
@@ -75,8 +84,14 @@ fn time_prompt(model: &Model, n: usize, threads: usize, rng: &mut Tokens) -> Res
     Ok(t0.elapsed().as_nanos() as u64)
 }
 
-fn time_gen(model: &Model, n: usize, threads: usize, rng: &mut Tokens) -> Result<u64, ModelError> {
-    let mut state = State::new(&model.config, n.max(1), threads, CacheType::F32)?;
+fn time_gen(
+    model: &Model,
+    n: usize,
+    threads: usize,
+    cache: CacheType,
+    rng: &mut Tokens,
+) -> Result<u64, ModelError> {
+    let mut state = State::new(&model.config, n.max(1), threads, cache)?;
     let mut logits = vec![0.0; model.config.n_vocab];
     let t0 = Instant::now();
     for _ in 0..n {
@@ -95,17 +110,20 @@ pub fn run(model: &Model, spec: &Spec) -> Result<Vec<Row>, ModelError> {
         for (n_prompt, n_gen) in tests.into_iter().filter(|(p, g)| p + g > 0) {
             let time = |rng: &mut Tokens| {
                 if n_prompt > 0 {
-                    time_prompt(model, n_prompt, t, rng)
+                    time_prompt(model, n_prompt, t, spec.cache, rng)
                 } else {
-                    time_gen(model, n_gen, t, rng)
+                    time_gen(model, n_gen, t, spec.cache, rng)
                 }
             };
             let name = if n_prompt > 0 { format!("pp{n_prompt}") } else { format!("tg{n_gen}") };
-            eprint!("bench: {name} -t {t}: warm-up");
-            time(&mut rng)?;
+            eprint!("bench: {name} -t {t}:");
+            if spec.warmup {
+                eprint!(" warm-up,");
+                time(&mut rng)?;
+            }
             let mut samples_ns = Vec::with_capacity(spec.reps);
             for r in 0..spec.reps {
-                eprint!(", rep {}/{}", r + 1, spec.reps);
+                eprint!("{} rep {}/{}", if r > 0 { "," } else { "" }, r + 1, spec.reps);
                 samples_ns.push(time(&mut rng)?);
             }
             eprintln!();

@@ -83,6 +83,12 @@ enum Command {
         /// Repetitions per test.
         #[arg(short = 'r', long, default_value_t = 5)]
         reps: usize,
+        /// Skip the untimed warm-up run before each test.
+        #[arg(long)]
+        no_warmup: bool,
+        /// KV cache element type.
+        #[arg(long, value_enum, default_value = "f32")]
+        cache_type: CacheType,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value = "md")]
         output: BenchFormat,
@@ -176,8 +182,10 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
         Command::Selftest { seed } => return crate::selftest::command(seed, launch),
         Command::Info { model } => info(&model),
         Command::Quantize { model, output, ty, pure } => quantize(&model, &output, ty, pure),
-        Command::Bench { model, n_prompt, n_gen, threads, reps, output } => {
-            bench(&model, n_prompt, n_gen, threads, reps, output, launch)
+        Command::Bench { model, n_prompt, n_gen, threads, reps, no_warmup, cache_type, output } => {
+            let spec =
+                crate::bench::Spec { n_prompt, n_gen, threads, reps, warmup: !no_warmup, cache: cache_type };
+            bench(&model, spec, output, launch)
         }
         Command::Run {
             model,
@@ -281,24 +289,17 @@ fn run(
     Ok(())
 }
 
-fn bench(
-    path: &Path,
-    n_prompt: usize,
-    n_gen: usize,
-    threads: Vec<usize>,
-    reps: usize,
-    format: BenchFormat,
-    launch: &Launch,
-) -> Result<()> {
+fn bench(path: &Path, mut spec: crate::bench::Spec, format: BenchFormat, launch: &Launch) -> Result<()> {
     let m = open(path)?;
-    let threads = if threads.is_empty() { vec![threads_or_default(None)?] } else { threads };
-    for &t in &threads {
+    if spec.threads.is_empty() {
+        spec.threads = vec![threads_or_default(None)?];
+    }
+    for &t in &spec.threads {
         threads_or_default(Some(t))?;
     }
-    if reps == 0 {
+    if spec.reps == 0 {
         bail!("-r must be at least 1");
     }
-    let spec = crate::bench::Spec { n_prompt, n_gen, threads, reps };
     let rows = crate::bench::run(&m, &spec)?;
     // Name the model like llama-bench: architecture, size and the type holding most weight bytes.
     let mut bytes_by_type = std::collections::BTreeMap::new();

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use crate::ggml_type::GgmlType;
 use crate::gguf::{GgufError, GgufFile, TensorInfo, Value};
+use crate::kernels::{self, pack::Packed};
 use crate::pool::Pool;
 use crate::quant::{f16_to_f32, f32_to_f16};
 use crate::tensor::{self, Weight};
@@ -75,19 +76,19 @@ pub struct Config {
 
 struct Layer {
     attn_norm: Vec<f32>,
-    wq: TensorInfo,
-    wk: TensorInfo,
-    wv: TensorInfo,
+    wq: Matrix,
+    wk: Matrix,
+    wv: Matrix,
     bq: Option<Vec<f32>>,
     bk: Option<Vec<f32>>,
     bv: Option<Vec<f32>>,
     q_norm: Option<Vec<f32>>,
     k_norm: Option<Vec<f32>>,
-    wo: TensorInfo,
+    wo: Matrix,
     ffn_norm: Vec<f32>,
-    gate: TensorInfo,
-    up: TensorInfo,
-    down: TensorInfo,
+    gate: Matrix,
+    up: Matrix,
+    down: Matrix,
 }
 
 pub struct Model {
@@ -95,8 +96,14 @@ pub struct Model {
     pub config: Config,
     token_embd: TensorInfo,
     output_norm: Vec<f32>,
-    output: TensorInfo,
+    output: Matrix,
     layers: Vec<Layer>,
+}
+
+/// A weight matrix, with its panel-packed copy when this build's kernels use one.
+struct Matrix {
+    t: TensorInfo,
+    packed: Option<Packed>,
 }
 
 struct Loader<'a> {
@@ -130,6 +137,11 @@ impl Loader<'_> {
             return Err(ModelError::Shape { name: name.into(), got: t.dims.clone(), want });
         }
         Ok(t.clone())
+    }
+    fn matrix(&self, name: &str, want: &[usize]) -> Result<Matrix> {
+        let t = self.tensor(name, want)?;
+        let packed = kernels::panel_rows().and_then(|r| Packed::new(&weight(self.file, &t, None), r));
+        Ok(Matrix { t, packed })
     }
     fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
         let t = self.tensor(name, &[len])?;
@@ -213,8 +225,8 @@ impl Model {
         let (e, q_dim, kv_dim) = (c.n_embd, c.n_head * c.head_dim, c.n_head_kv * c.head_dim);
         let token_embd = l.tensor("token_embd.weight", &[e, c.n_vocab])?;
         let output = match file.tensor("output.weight") {
-            Some(_) => l.tensor("output.weight", &[e, c.n_vocab])?,
-            None => token_embd.clone(),
+            Some(_) => l.matrix("output.weight", &[e, c.n_vocab])?,
+            None => l.matrix("token_embd.weight", &[e, c.n_vocab])?,
         };
         let mut layers = Vec::with_capacity(c.n_layer.min(1024));
         for i in 0..c.n_layer {
@@ -222,32 +234,27 @@ impl Model {
             let qk_norm = c.arch == Arch::Qwen3;
             layers.push(Layer {
                 attn_norm: l.vector(&n("attn_norm.weight"), e)?,
-                wq: l.tensor(&n("attn_q.weight"), &[e, q_dim])?,
-                wk: l.tensor(&n("attn_k.weight"), &[e, kv_dim])?,
-                wv: l.tensor(&n("attn_v.weight"), &[e, kv_dim])?,
+                wq: l.matrix(&n("attn_q.weight"), &[e, q_dim])?,
+                wk: l.matrix(&n("attn_k.weight"), &[e, kv_dim])?,
+                wv: l.matrix(&n("attn_v.weight"), &[e, kv_dim])?,
                 bq: l.opt_vector(&n("attn_q.bias"), q_dim)?,
                 bk: l.opt_vector(&n("attn_k.bias"), kv_dim)?,
                 bv: l.opt_vector(&n("attn_v.bias"), kv_dim)?,
                 q_norm: if qk_norm { Some(l.vector(&n("attn_q_norm.weight"), c.head_dim)?) } else { None },
                 k_norm: if qk_norm { Some(l.vector(&n("attn_k_norm.weight"), c.head_dim)?) } else { None },
-                wo: l.tensor(&n("attn_output.weight"), &[q_dim, e])?,
+                wo: l.matrix(&n("attn_output.weight"), &[q_dim, e])?,
                 ffn_norm: l.vector(&n("ffn_norm.weight"), e)?,
-                gate: l.tensor(&n("ffn_gate.weight"), &[e, c.n_ff])?,
-                up: l.tensor(&n("ffn_up.weight"), &[e, c.n_ff])?,
-                down: l.tensor(&n("ffn_down.weight"), &[c.n_ff, e])?,
+                gate: l.matrix(&n("ffn_gate.weight"), &[e, c.n_ff])?,
+                up: l.matrix(&n("ffn_up.weight"), &[e, c.n_ff])?,
+                down: l.matrix(&n("ffn_down.weight"), &[c.n_ff, e])?,
             });
         }
         let output_norm = l.vector("output_norm.weight", e)?;
         Ok(Model { file, config, token_embd, output_norm, output, layers })
     }
 
-    fn weight(&self, t: &TensorInfo) -> Weight<'_> {
-        Weight {
-            ty: t.ty,
-            cols: t.dims[0] as usize,
-            rows: t.dims[1] as usize,
-            data: self.file.tensor_bytes(t),
-        }
+    fn weight<'a>(&'a self, m: &'a Matrix) -> Weight<'a> {
+        weight(&self.file, &m.t, m.packed.as_ref())
     }
 
     /// Total number of weight elements.
@@ -298,7 +305,7 @@ impl Model {
         let c = &self.config;
         let (e, hd, kv_dim, q_dim) = (c.n_embd, c.head_dim, c.n_head_kv * c.head_dim, c.n_head * c.head_dim);
         let n = tokens.len();
-        let embd = self.weight(&self.token_embd);
+        let embd = weight(&self.file, &self.token_embd, None);
         for (i, &t) in tokens.iter().enumerate() {
             embd.dequantize_row(t as usize, &mut s.x[i * e..(i + 1) * e]);
         }
@@ -335,9 +342,7 @@ impl Model {
             rms_norm_rows(&s.x[..ne], &layer.ffn_norm, c.eps, &mut s.xb[..ne]);
             self.weight(&layer.gate).matmul(&s.xb[..ne], &mut s.hb, &s.pool);
             self.weight(&layer.up).matmul(&s.xb[..ne], &mut s.hb2, &s.pool);
-            for (g, u) in s.hb[..n * c.n_ff].iter_mut().zip(&s.hb2) {
-                *g = silu(*g) * u;
-            }
+            kernels::silu_mul(&mut s.hb[..n * c.n_ff], &s.hb2[..n * c.n_ff]);
             self.weight(&layer.down).matmul(&s.hb[..n * c.n_ff], &mut s.xb[..ne], &s.pool);
             add_rows(&mut s.x[..ne], &s.xb[..ne]);
         }
@@ -362,6 +367,7 @@ impl Model {
         let scale = 1.0 / (hd as f32).sqrt();
         let base = layer * s.n_ctx * kv_dim;
         let n = s.pos + i + 1;
+        let mut row = vec![0.0f32; hd];
         for h in 0..c.n_head {
             let q = &s.q[i * q_dim + h * hd..][..hd];
             let kv_off = (h / group) * hd;
@@ -375,8 +381,8 @@ impl Model {
                 KvCache::F16 { k, .. } => {
                     let q16: Vec<f32> = q.iter().map(|&v| round_f16(v)).collect();
                     for (t, sc) in scores.iter_mut().enumerate() {
-                        let kr = &k[base + t * kv_dim + kv_off..][..hd];
-                        *sc = kr.iter().zip(&q16).map(|(&a, b)| f16_to_f32(a) * b).sum::<f32>() * scale;
+                        kernels::f16_to_f32_row(&k[base + t * kv_dim + kv_off..][..hd], &mut row);
+                        *sc = kernels::dot_f32(&row, &q16) * scale;
                     }
                 }
             }
@@ -393,13 +399,24 @@ impl Model {
                     }
                     KvCache::F16 { v, .. } => {
                         let p = round_f16(p);
-                        for (o, &vv) in out.iter_mut().zip(&v[at..at + hd]) {
-                            *o += p * f16_to_f32(vv);
+                        kernels::f16_to_f32_row(&v[at..at + hd], &mut row);
+                        for (o, vv) in out.iter_mut().zip(&row) {
+                            *o += p * vv;
                         }
                     }
                 }
             }
         }
+    }
+}
+
+fn weight<'a>(file: &'a GgufFile, t: &TensorInfo, packed: Option<&'a Packed>) -> Weight<'a> {
+    Weight {
+        ty: t.ty,
+        cols: t.dims[0] as usize,
+        rows: t.dims[1] as usize,
+        data: file.tensor_bytes(t),
+        packed,
     }
 }
 
@@ -602,8 +619,4 @@ fn softmax(x: &mut [f32]) {
     for v in x.iter_mut() {
         *v *= inv;
     }
-}
-
-fn silu(x: f32) -> f32 {
-    x / (1.0 + (-x).exp())
 }

@@ -1,8 +1,10 @@
 //! `hartlm selftest`: runs every kernel this tier dispatches to against its scalar reference on
 //! random inputs of awkward lengths and reports the worst error; non-zero exit on a mismatch.
 
-use crate::kernels::{self, scalar};
-use crate::quant::{self, BlockQ4_0, BlockQ8_0, QK, f16_to_f32};
+use crate::ggml_type::GgmlType;
+use crate::kernels::{self, pack::ActivationAux, pack::Packed, scalar};
+use crate::quant::{self, BlockQ4_0, BlockQ8_0, QK, f16_to_f32, f32_to_f16};
+use crate::tensor::{Activation, Weight};
 use crate::tier::{self, Launch};
 
 /// xorshift64*: deterministic, dependency-free inputs.
@@ -25,6 +27,28 @@ impl Rng {
     pub fn vec(&mut self, n: usize) -> Vec<f32> {
         (0..n).map(|_| self.f32()).collect()
     }
+}
+
+/// A random but well-formed row of `blocks` blocks of `ty`: random quants (every bit pattern,
+/// so extremes such as Q8_0's -128 occur) with small positive f16 scales.
+pub fn random_quant_row(ty: GgmlType, blocks: usize, rng: &mut Rng) -> Vec<u8> {
+    let mut row: Vec<u8> = (0..blocks * ty.block_bytes()).map(|_| rng.next_u64() as u8).collect();
+    let scale = |rng: &mut Rng| f32_to_f16(0.001 + (rng.f32().abs() * 0.05)).to_le_bytes();
+    for b in row.chunks_exact_mut(ty.block_bytes()) {
+        match ty {
+            GgmlType::F32 => b.copy_from_slice(&rng.f32().to_le_bytes()),
+            GgmlType::F16 => b.copy_from_slice(&f32_to_f16(rng.f32()).to_le_bytes()),
+            GgmlType::BF16 => b.copy_from_slice(&((rng.f32().to_bits() >> 16) as u16).to_le_bytes()),
+            GgmlType::Q6K => b[208..210].copy_from_slice(&scale(rng)),
+            GgmlType::Q8K => b[0..4].copy_from_slice(&0.01f32.to_le_bytes()),
+            GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K | GgmlType::Q5K => {
+                b[0..2].copy_from_slice(&scale(rng));
+                b[2..4].copy_from_slice(&scale(rng));
+            }
+            _ => b[0..2].copy_from_slice(&scale(rng)),
+        }
+    }
+    row
 }
 
 const F32_LENGTHS: &[usize] =
@@ -168,7 +192,101 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
         scale,
         tolerance(33, 3.0),
     );
-    vec![dot.0, q4.0, q8.0, q4x4.0, q8x4.0]
+    let mut reports = vec![dot.0, q4.0, q8.0, q4x4.0, q8x4.0];
+    reports.extend(panel_checks(&mut rng));
+    reports.extend(elementwise_checks(&mut rng));
+    reports
+}
+
+/// Activation quantization (exact: the same bytes) and SwiGLU's silu(g) * u, whose vector exp
+/// may differ from libm's by a few ulp: tolerance 8 ulp relative, 1e-30 absolute (where the
+/// clamped exp underflows/overflows silu is 0 or x to f32 precision anyway).
+fn elementwise_checks(rng: &mut Rng) -> Vec<KernelReport> {
+    let mut q = Tracker::new("quantize_q8_0");
+    let mut silu = Tracker::new("silu_mul");
+    for &nb in BLOCK_COUNTS {
+        let mut x = rng.vec(nb * QK);
+        // Large, tiny, zero and exactly-half-step values.
+        for (i, v) in x.iter_mut().enumerate() {
+            match i % 7 {
+                0 => *v *= 1e4,
+                1 => *v *= 1e-6,
+                2 if i % 64 < 32 => *v = 0.0,
+                _ => {}
+            }
+        }
+        let mut got = vec![BlockQ8_0::default(); nb];
+        let mut want = vec![BlockQ8_0::default(); nb];
+        kernels::quantize_row_q8_0(&x, &mut got);
+        quant::quantize_row_q8_0(&x, &mut want);
+        for (g, w) in got.iter().zip(&want) {
+            q.check(if g == w { 0.0 } else { 1.0 }, 0.0, 1.0, EXACT);
+        }
+        let mut g: Vec<f32> = x.iter().map(|v| v * 0.02).collect();
+        g.extend([-200.0, -88.5, -87.0, 0.0, -0.0, 88.5, 200.0, 1e-20]);
+        let u: Vec<f32> = (0..g.len()).map(|_| rng.f32() * 4.0).collect();
+        let mut want = g.clone();
+        scalar::silu_mul(&mut want, &u);
+        kernels::silu_mul(&mut g, &u);
+        for (&got, &want) in g.iter().zip(&want) {
+            let scale = want.abs().max(1e-30 / (8.0 * U as f32)) as f64;
+            silu.check(got, want, scale, 8.0 * U);
+        }
+    }
+    // Every f16 bit pattern converts exactly (NaNs only need to stay NaN).
+    let mut conv = Tracker::new("f16_to_f32");
+    let all: Vec<u16> = (0..=u16::MAX).collect();
+    let mut got = vec![0.0f32; all.len()];
+    kernels::f16_to_f32_row(&all, &mut got);
+    for (&h, &g) in all.iter().zip(&got) {
+        let want = f16_to_f32(h);
+        let same = g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan());
+        conv.check(if same { 0.0 } else { 1.0 }, 0.0, 1.0, EXACT);
+    }
+    let mut dot16 = Tracker::new("dot_f16");
+    for &n in F32_LENGTHS {
+        let a: Vec<u16> = rng.vec(n).iter().map(|&v| f32_to_f16(v)).collect();
+        let b: Vec<u16> = rng.vec(n).iter().map(|&v| f32_to_f16(v)).collect();
+        let scale: f64 = a.iter().zip(&b).map(|(&x, &y)| (f16_to_f32(x) * f16_to_f32(y)).abs() as f64).sum();
+        dot16.check(kernels::dot_f16(&a, &b), scalar::dot_f16(&a, &b), scale, tolerance(n, 1.0));
+    }
+    vec![q.0, silu.0, conv.0, dot16.0]
+}
+
+/// Panel (row-interleaved) matmul kernels against the unpacked dot product of each row, which
+/// they must equal exactly: same integer sums, same float operations in the same order. Row
+/// counts straddle panel boundaries so partial last panels are covered.
+fn panel_checks(rng: &mut Rng) -> Vec<KernelReport> {
+    let r = kernels::panel_rows().unwrap_or(16);
+    let mut reports = Vec::new();
+    for (ty, name) in
+        [(GgmlType::Q4_0, "panel_q4_0"), (GgmlType::Q4_1, "panel_q4_1"), (GgmlType::Q8_0, "panel_q8_0")]
+    {
+        let mut t = Tracker::new(name);
+        for &nb in &[1, 2, 3, 9, 17] {
+            for rows in [1, r - 1, r + 1, 2 * r + 3] {
+                let data: Vec<u8> = (0..rows).flat_map(|_| random_quant_row(ty, nb, rng)).collect();
+                let w = Weight { ty, rows, cols: nb * QK, data: &data, packed: None };
+                let packed = Packed::new(&w, r).expect("packable type");
+                let act = Activation::new(ty, &rng.vec(nb * QK));
+                let aux = match &act {
+                    Activation::Q8_0(y) => ActivationAux::q8_0(y),
+                    Activation::Q8_1(y) => ActivationAux::q8_1(y),
+                    _ => unreachable!(),
+                };
+                let mut out = vec![f32::NAN; r];
+                for p in 0..packed.panels() {
+                    kernels::panel_dot(&packed, p, &act, &aux, &mut out);
+                    for (i, &got) in out[..packed.panel_rows(p)].iter().enumerate() {
+                        let want = act.dot(ty, w.row(p * r + i));
+                        t.check(got, want, want.abs().max(1.0) as f64, EXACT);
+                    }
+                }
+            }
+        }
+        reports.push(t.0);
+    }
+    reports
 }
 
 /// Prints the report; returns the process exit status.

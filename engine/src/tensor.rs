@@ -5,9 +5,9 @@
 //! SIMD kernels in `kernels` take over for the hot Q4_0 and Q8_0 paths.
 
 use crate::ggml_type::GgmlType;
-use crate::kernels;
+use crate::kernels::{self, pack::ActivationAux, pack::Packed};
 use crate::pool::{Pool, split};
-use crate::quant::{self, BlockQ4_0, BlockQ8_0, QK, f16_to_f32, f32_to_f16};
+use crate::quant::{BlockQ4_0, BlockQ8_0, QK, f16_to_f32, f32_to_f16};
 
 pub const QK_K: usize = 256;
 
@@ -18,6 +18,8 @@ pub struct Weight<'a> {
     pub rows: usize,
     pub cols: usize,
     pub data: &'a [u8],
+    /// The same matrix in the panel layout of this build's kernels, when it has one.
+    pub packed: Option<&'a Packed>,
 }
 
 impl<'a> Weight<'a> {
@@ -42,6 +44,9 @@ impl<'a> Weight<'a> {
         let acts: Vec<Activation> = x.chunks_exact(self.cols).map(|v| Activation::new(self.ty, v)).collect();
         let rows = self.rows;
         debug_assert!(out.len() >= batch * rows);
+        if let Some(p) = self.packed {
+            return matmul_packed(p, &acts, out, pool);
+        }
         // Q4_0/Q8_0 rows take four tokens per kernel call: each block is unpacked once.
         let q8: Vec<&[BlockQ8_0]> = acts
             .iter()
@@ -82,6 +87,41 @@ impl<'a> Weight<'a> {
         } else {
             pool.run(&|i| work(split(rows, i, pool.threads())));
         }
+    }
+}
+
+/// [`Weight::matmul`] on panels: each worker takes whole panels and runs every token of the
+/// batch through a panel while it is in cache.
+fn matmul_packed(p: &Packed, acts: &[Activation], out: &mut [f32], pool: &Pool) {
+    let aux: Vec<ActivationAux> = acts
+        .iter()
+        .map(|a| match a {
+            Activation::Q8_0(y) => ActivationAux::q8_0(y),
+            Activation::Q8_1(y) => ActivationAux::q8_1(y),
+            _ => unreachable!("packed weights always take a Q8_0 or Q8_1 activation"),
+        })
+        .collect();
+    let (rows, r) = (p.rows, p.r);
+    let out = SyncPtr(out.as_mut_ptr());
+    let work = |panels: std::ops::Range<usize>| {
+        let mut buf = vec![0.0f32; r];
+        for panel in panels {
+            for (b, (act, aux)) in acts.iter().zip(&aux).enumerate() {
+                kernels::panel_dot(p, panel, act, aux, &mut buf);
+                let n = p.panel_rows(panel);
+                // SAFETY: rows [panel*r, panel*r + n) of token b belong to this worker's disjoint
+                // panel range and lie below acts.len() * rows <= out.len(); `run` joins first.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(buf.as_ptr(), out.get().add(b * rows + panel * r), n)
+                };
+            }
+        }
+    };
+    let panels = p.panels();
+    if pool.threads() == 1 || acts.len() * rows * p.cols < 32 * 1024 {
+        work(0..panels);
+    } else {
+        pool.run(&|i| work(split(panels, i, pool.threads())));
     }
 }
 
@@ -193,12 +233,15 @@ pub fn dequantize(ty: GgmlType, row: &[u8], out: &mut [f32]) {
 
 /// 32 activations as i8 with an f16 scale and `s = d * sum(q)` (ggml's block_q8_1), used
 /// with the `_1` weight types whose offsets need the activation sum.
+#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct BlockQ8_1 {
     pub d: u16,
     pub s: u16,
     pub qs: [i8; QK],
 }
+
+const _: () = assert!(size_of::<BlockQ8_1>() == 36);
 
 /// 256 activations as i8 with an f32 scale and sums of each 16 (ggml's block_q8_K).
 #[derive(Clone, Copy, Debug)]
@@ -217,7 +260,7 @@ fn nearest_int(x: f32) -> i32 {
 pub fn quantize_row_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
     let mut tmp = [BlockQ8_0::default()];
     for (chunk, b) in x.chunks_exact(QK).zip(out.iter_mut()) {
-        quant::quantize_row_q8_0(chunk, &mut tmp);
+        kernels::quantize_row_q8_0(chunk, &mut tmp);
         let amax = chunk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let sum: i32 = tmp[0].qs.iter().map(|&q| q as i32).sum();
         *b = BlockQ8_1 { d: tmp[0].d, s: f32_to_f16(amax / 127.0 * sum as f32), qs: tmp[0].qs };
@@ -268,7 +311,7 @@ impl Activation {
             GgmlType::BF16 => Activation::F32(x.iter().map(|&v| bf16_round(v)).collect()),
             GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => {
                 let mut q = vec![BlockQ8_0::default(); x.len() / QK];
-                quant::quantize_row_q8_0(x, &mut q);
+                kernels::quantize_row_q8_0(x, &mut q);
                 Activation::Q8_0(q)
             }
             GgmlType::Q4_1 | GgmlType::Q5_1 => {
@@ -300,11 +343,10 @@ impl Activation {
                 .zip(x)
                 .map(|(c, v)| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16) * v)
                 .sum(),
-            (Activation::F16(x), GgmlType::F16) => row
-                .chunks_exact(2)
-                .zip(x)
-                .map(|(c, &v)| f16_to_f32(u16::from_le_bytes([c[0], c[1]])) * f16_to_f32(v))
-                .sum(),
+            (Activation::F16(x), GgmlType::F16) => match bytemuck::try_cast_slice::<u8, u16>(row) {
+                Ok(w) => kernels::dot_f16(w, x),
+                Err(_) => kernels::dot_f16(&bytemuck::pod_collect_to_vec::<u8, u16>(row), x),
+            },
             (Activation::Q8_0(y), GgmlType::Q4_0) => kernels::dot_q4_0_q8_0(&blocks_q4_0(row), y),
             (Activation::Q8_0(y), GgmlType::Q8_0) => kernels::dot_q8_0_q8_0(&blocks_q8_0(row), y),
             (Activation::Q8_0(y), GgmlType::Q5_0) => dot_q5_0_q8_0(row, y),
@@ -464,28 +506,7 @@ fn dot_k_q8_k(ty: GgmlType, row: &[u8], y: &[BlockQ8K]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::selftest::Rng;
-
-    /// A random but well-formed row: scale fields get small positive f16 values.
-    fn random_row(ty: GgmlType, blocks: usize, rng: &mut Rng) -> Vec<u8> {
-        let mut row: Vec<u8> = (0..blocks * ty.block_bytes()).map(|_| rng.next_u64() as u8).collect();
-        let scale = |rng: &mut Rng| f32_to_f16(0.001 + (rng.f32().abs() * 0.05)).to_le_bytes();
-        for b in row.chunks_exact_mut(ty.block_bytes()) {
-            match ty {
-                GgmlType::F32 => b.copy_from_slice(&rng.f32().to_le_bytes()),
-                GgmlType::F16 => b.copy_from_slice(&f32_to_f16(rng.f32()).to_le_bytes()),
-                GgmlType::BF16 => b.copy_from_slice(&((rng.f32().to_bits() >> 16) as u16).to_le_bytes()),
-                GgmlType::Q6K => b[208..210].copy_from_slice(&scale(rng)),
-                GgmlType::Q8K => b[0..4].copy_from_slice(&0.01f32.to_le_bytes()),
-                GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K | GgmlType::Q5K => {
-                    b[0..2].copy_from_slice(&scale(rng));
-                    b[2..4].copy_from_slice(&scale(rng));
-                }
-                _ => b[0..2].copy_from_slice(&scale(rng)),
-            }
-        }
-        row
-    }
+    use crate::selftest::{Rng, random_quant_row};
 
     /// The activation as the values the dot product really multiplies.
     fn dequantized_activation(act: &Activation, n: usize) -> Vec<f32> {
@@ -494,7 +515,7 @@ mod tests {
             Activation::F16(x) => x.iter().map(|&v| f16_to_f32(v)).collect(),
             Activation::Q8_0(q) => {
                 let mut out = vec![0.0; n];
-                quant::dequantize_row_q8_0(q, &mut out);
+                crate::quant::dequantize_row_q8_0(q, &mut out);
                 out
             }
             Activation::Q8_1(q) => {
@@ -510,7 +531,7 @@ mod tests {
         for ty in GgmlType::ALL {
             let blocks = if ty.block_len() == 1 { 512 } else { 1024 / ty.block_len() };
             let n = blocks * ty.block_len();
-            let row = random_row(ty, blocks, &mut rng);
+            let row = random_quant_row(ty, blocks, &mut rng);
             let x = rng.vec(n);
             let act = Activation::new(ty, &x);
             let mut w = vec![0.0; n];

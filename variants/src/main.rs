@@ -11,6 +11,8 @@ use hartlm_variants::{CpuFeatures, Tier, plan_load, probe, report, select};
 
 const TIER_ENV: &str = "HARTLM_TIER";
 const LIB_DIR_ENV: &str = "HARTLM_LIB_DIR";
+/// Set to 1 to print which library was loaded and where (instruction profiles need the base).
+const VERBOSE_ENV: &str = "HARTLM_VERBOSE";
 
 struct Failure {
     code: u8,
@@ -54,6 +56,14 @@ fn run() -> Result<u8, Failure> {
                     (None, 0) => "highest-ranked eligible tier".to_string(),
                     (None, _) => format!("fallback: {last_error}"),
                 };
+                if std::env::var_os(VERBOSE_ENV).is_some_and(|v| v == "1") {
+                    eprintln!(
+                        "hartlm: tier {} ({reason}): {} loaded at {:#x}",
+                        tier.id,
+                        path.display(),
+                        load_base(entry)
+                    );
+                }
                 return call_engine(entry, &args, tier, &cpu, &reason);
             }
             Err(e) => {
@@ -159,6 +169,15 @@ fn load(path: &Path) -> Result<EntryFn, String> {
     let entry = symbol(ENTRY_SYMBOL)?;
     // SAFETY: the ABI version matched, so hartlm_main has the EntryFn signature.
     Ok(unsafe { std::mem::transmute::<*mut c_void, EntryFn>(entry) })
+}
+
+/// The address the library holding `entry` was mapped at (0 if the loader cannot say).
+fn load_base(entry: EntryFn) -> usize {
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    // SAFETY: dladdr only reads the address and fills `info`, which is valid for writes.
+    let found = unsafe { libc::dladdr(entry as *const c_void, info.as_mut_ptr()) };
+    // SAFETY: zero-initialised, and filled by dladdr when it returns non-zero.
+    if found == 0 { 0 } else { unsafe { info.assume_init() }.dli_fbase as usize }
 }
 
 fn call_engine(

@@ -5,6 +5,7 @@ mod bench;
 mod dist;
 mod faults;
 mod genfix;
+mod insn;
 mod modelcheck;
 mod models;
 mod prereq;
@@ -93,6 +94,13 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         tiers: Vec<String>,
     },
+    /// Exact dynamic instruction counts per prompt and generated token of every riscv64 tier at
+    /// VLEN 128-1024 under a plugin-enabled qemu (built once into target/qemu-plugin/).
+    BenchInsn {
+        /// Only models whose name contains this (s288-q4_0, smollm2-q4_1, qwen2-micro-f16).
+        #[arg(long)]
+        model: Option<String>,
+    },
     /// The full test: fmt, clippy, unit tests, two reproducible `dist` runs, `test-qemu`.
     Test,
 }
@@ -108,6 +116,7 @@ fn main() {
         Command::Bench { n_prompt, n_gen, reps, threads, tiers } => {
             bench(&ws, bench::Spec { n_prompt, n_gen, reps, threads }, tiers)
         }
+        Command::BenchInsn { model } => bench_insn(&ws, model.as_deref()),
         Command::Test => test(&ws),
     });
     if let Err(e) = result {
@@ -139,6 +148,69 @@ fn bench(ws: &Workspace, spec: bench::Spec, only: Vec<String>) -> Result<()> {
         bench::models(&sh, &ws.target_dir.join("bench/models"), &fixtures, &unpacked.launcher, smollm2)?;
     let rows = bench::run(&unpacked.launcher, &bench_models, &tiers, &spec)?;
     println!("{}", bench::render(&bench_models, &tiers, &rows));
+    Ok(())
+}
+
+fn bench_insn(ws: &Workspace, only: Option<&str>) -> Result<()> {
+    let sh = ws.shell()?;
+    prereq::ensure(&sh, Needs::build(&[Arch::Riscv64]))?;
+    let q = insn::ensure_qemu(&sh, &ws.root, &ws.target_dir)?;
+    let tarball = dist(ws, &[Arch::Riscv64])?.pop().context("no riscv64 tarball")?;
+    let dir = ws.target_dir.join("bench-insn");
+    let unpacked = qemu::unpack(&tarball, &dir.join("release"), Arch::Riscv64)?;
+    let lib_dir =
+        unpacked.launcher.parent().and_then(|b| b.parent()).context("launcher outside bin/")?.join("lib");
+    let fixtures = modelcheck::fixtures_dir(&ws.root)?;
+    let smollm2 = models::ensure(&sh, &ws.target_dir, &models::SMOLLM2)?;
+    let generated = genfix::ensure(&sh, &ws.target_dir, &fixtures)?;
+    // (name, file, extra bench flags, prompt tokens, generated tokens): enough tokens for a
+    // stable per-token figure, few enough that the scalar tier finishes in seconds.
+    let models: Vec<(&str, PathBuf, Vec<String>, usize, usize)> = vec![
+        ("s288-q4_0", fixtures.join("models/s288-q4_0.gguf"), vec![], 8, 4),
+        ("smollm2-q4_1", smollm2, vec![], 4, 2),
+        (
+            "qwen2-micro-f16",
+            generated.join("qwen2-micro-f16.gguf"),
+            vec!["--cache-type".into(), "f16".into()],
+            8,
+            4,
+        ),
+    ];
+    let mut jobs = Vec::new();
+    for (name, path, extra, n_prompt, n_gen) in
+        models.into_iter().filter(|m| only.is_none_or(|o| m.0.contains(o)))
+    {
+        for (tier, vlen) in insn::tier_vlens()? {
+            jobs.push(insn::Job {
+                model: name.into(),
+                path: path.clone(),
+                extra: extra.clone(),
+                n_prompt,
+                n_gen,
+                tier,
+                vlen,
+            });
+        }
+    }
+    if jobs.is_empty() {
+        bail!("no model matches --model; choose from s288-q4_0, smollm2-q4_1, qwen2-micro-f16");
+    }
+    let scratch = dir.join("profiles");
+    std::fs::create_dir_all(&scratch)?;
+    let t0 = Instant::now();
+    let results = qemu::parallel_map(&jobs, 2, |j| {
+        let r = insn::run_job(&q, &unpacked.launcher, &lib_dir, &scratch, j);
+        let vlen = j.vlen.map_or("-".to_string(), |v| v.to_string());
+        eprintln!(
+            "bench-insn: {} {} VLEN {vlen} counted ({:.0}s)",
+            j.model,
+            j.tier.id,
+            t0.elapsed().as_secs_f64()
+        );
+        r
+    });
+    let results = results.into_iter().collect::<Result<Vec<_>>>()?;
+    println!("{}", insn::render(&jobs, &results));
     Ok(())
 }
 

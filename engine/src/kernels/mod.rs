@@ -5,6 +5,7 @@
 //! so the choice is static: `cfg(hartlm_feature = "v")` for RVV (stable rustc keeps `v` out of
 //! `target_feature`), `cfg(target_feature = ...)` on x86-64.
 
+pub mod pack;
 pub mod scalar;
 
 #[cfg(target_arch = "riscv64")]
@@ -12,7 +13,9 @@ pub mod rvv;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 
-use crate::quant::{BlockQ4_0, BlockQ8_0};
+use crate::quant::{BlockQ4_0, BlockQ8_0, QK};
+use crate::tensor::Activation;
+use pack::{ActivationAux, Packed};
 
 /// Which implementation family this build dispatches to.
 pub const BACKEND: &str = backend_name();
@@ -107,4 +110,110 @@ pub fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
         avx2 => x86::dot_q8_0_q8_0_avx2(x, y),
         scalar => scalar::dot_q8_0_q8_0(x, y),
     )
+}
+
+/// Q8_0 activation quantization, bit-identical to `quant::quantize_row_q8_0` on every tier.
+pub fn quantize_row_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    {
+        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V.
+        return unsafe { rvv::quantize_row_q8_0(x, out) };
+    }
+    #[allow(unreachable_code)]
+    crate::quant::quantize_row_q8_0(x, out)
+}
+
+/// `g[i] = silu(g[i]) * u[i]`, SwiGLU's gate. Vector tiers use a polynomial exp (selftest bounds
+/// its error); the others libm's.
+pub fn silu_mul(g: &mut [f32], u: &[f32]) {
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    {
+        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V.
+        return unsafe { rvv::silu_mul(g, u) };
+    }
+    #[allow(unreachable_code)]
+    scalar::silu_mul(g, u)
+}
+
+/// `dst[i] = f16 src[i]` as f32 (exact on every tier).
+pub fn f16_to_f32_row(src: &[u16], dst: &mut [f32]) {
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    {
+        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V (and zvfh ones with zvfh).
+        return unsafe { rvv::f16_to_f32_row(src, dst) };
+    }
+    #[allow(unreachable_code)]
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = crate::quant::f16_to_f32(s);
+    }
+}
+
+/// `sum(a[i] * b[i])` of two f16 vectors, in f32.
+pub fn dot_f16(a: &[u16], b: &[u16]) -> f32 {
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    {
+        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V (and zvfh ones with zvfh).
+        return unsafe { rvv::dot_f16(a, b) };
+    }
+    #[allow(unreachable_code)]
+    scalar::dot_f16(a, b)
+}
+
+/// Rows per panel the matmul kernels of this build want weights packed into
+/// ([`pack::Packed`]), or None when they multiply ggml's row layout directly.
+pub fn panel_rows() -> Option<usize> {
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    {
+        return Some(rvv::vlenb());
+    }
+    #[allow(unreachable_code)]
+    None
+}
+
+/// `out[i] = row i of panel p · act` for the rows of panel `p` that exist. `aux` must come from
+/// `act`, whose type must be the one ggml pairs with `w.ty`.
+pub fn panel_dot(w: &Packed, p: usize, act: &Activation, aux: &ActivationAux, out: &mut [f32]) {
+    let n_out = w.panel_rows(p);
+    let out = &mut out[..n_out];
+    let panel = w.panel(p);
+    let nb = w.blocks();
+    if nb == 0 {
+        out.fill(0.0);
+        return;
+    }
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    if w.r == rvv::vlenb() {
+        let (q, stride) = match act {
+            Activation::Q8_0(y) => (y.as_ptr().cast::<u8>().wrapping_add(2), size_of::<BlockQ8_0>()),
+            Activation::Q8_1(y) => {
+                (y.as_ptr().cast::<u8>().wrapping_add(4), size_of::<crate::tensor::BlockQ8_1>())
+            }
+            _ => panic!("panel_dot: {} weights need a Q8_0 or Q8_1 activation", w.ty),
+        };
+        let y = rvv::PanelInput {
+            q: q.cast(),
+            stride,
+            d: aux.d.as_ptr(),
+            corr: aux.corr.as_ptr(),
+            s: aux.s.as_ptr(),
+        };
+        // SAFETY: V tiers only run on CPUs with V; the panel has r = vlenb rows and nb >= 1
+        // columns, the activation and aux hold nb blocks, out holds n_out <= r floats.
+        unsafe {
+            match w.ty {
+                crate::ggml_type::GgmlType::Q4_0 => rvv::panel_q4_0(panel, nb, &y, out.as_mut_ptr(), n_out),
+                crate::ggml_type::GgmlType::Q4_1 => rvv::panel_q4_1(panel, nb, &y, out.as_mut_ptr(), n_out),
+                _ => rvv::panel_q8_0(panel, nb, &y, out.as_mut_ptr(), n_out),
+            }
+        }
+        return;
+    }
+    let yq: Vec<[i8; QK]> = match act {
+        Activation::Q8_0(y) => y.iter().map(|b| b.qs).collect(),
+        Activation::Q8_1(y) => y.iter().map(|b| b.qs).collect(),
+        _ => panic!("panel_dot: {} weights need a Q8_0 or Q8_1 activation", w.ty),
+    };
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = pack::panel_row_dot_reference(w.ty, w.r, panel, i, &yq, aux);
+    }
 }

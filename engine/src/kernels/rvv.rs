@@ -2,7 +2,7 @@
 //! VLEN-agnostic (vsetvli decides how much each instruction covers); every vector register is
 //! declared clobbered. All functions require a CPU with kernel-enabled V.
 
-use crate::quant::{BlockQ4_0, BlockQ8_0, f16_to_f32};
+use crate::quant::{BlockQ4_0, BlockQ8_0, QK, f16_to_f32, f32_to_f16};
 
 /// `asm!` with `.option arch, +v` around the template and v0–v31 declared clobbered.
 /// The caller's operand list must end with a comma.
@@ -174,4 +174,463 @@ pub unsafe fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
         }
     }
     sum
+}
+
+/// Bytes in one vector register (VLEN / 8), read from the `vlenb` CSR of the running core.
+pub fn vlenb() -> usize {
+    let v: usize;
+    // SAFETY: reading vlenb has no side effects; this module is only built for V tiers.
+    unsafe {
+        core::arch::asm!(".option push", ".option arch, +v", "csrr {v}, vlenb", ".option pop", v = out(reg) v, options(nomem, nostack))
+    };
+    v
+}
+
+/// Activation pointers for one panel product: quants of block 0 (`q`, blocks `stride` bytes
+/// apart) and the per-block f32 scale, Q4_0 offset correction and Q8_1 sum arrays.
+pub struct PanelInput {
+    pub q: *const i8,
+    pub stride: usize,
+    pub d: *const f32,
+    pub corr: *const i32,
+    pub s: *const f32,
+}
+
+/// `out[i] = row i · y` for the first `n_out` rows of a Q4_0 panel of `nb >= 1` blocks.
+///
+/// # Safety
+/// V enabled; the panel was packed with r = `vlenb()`; `y` covers `nb` blocks; `out` holds
+/// `n_out <= r` floats.
+#[inline(never)]
+pub unsafe fn panel_q4_0(panel: &[u8], nb: usize, y: &PanelInput, out: *mut f32, n_out: usize) {
+    // SAFETY: per block column: r f32 scales then 16 rows of r nibble bytes (20 r bytes, read by
+    // vle32/vle8 at vl = r); 32 activation bytes at q..q+32; one f32 and one i32 of aux. The
+    // nibbles are unsigned, so vwmaccsu adds q*y; corr = -8 sum(y) restores (q - 8). Each e16
+    // accumulator sums 16 products of at most 15 * 127: no overflow. Lanes keep ggml's block
+    // order and operation order ((isum * dx) * dy), so results equal the scalar reference.
+    unsafe {
+        asm_v!(
+            "vsetvli {r}, zero, e32, m4, ta, ma",
+            "vmv.v.i v16, 0",
+            "2:",
+            "vsetvli zero, zero, e16, m2, ta, ma",
+            "vmv.v.i v4, 0",
+            "vmv.v.i v6, 0",
+            "vsetvli zero, zero, e8, m1, ta, ma",
+            "slli {p}, {r}, 2",
+            "add {p}, {p}, {x}",
+            ".irp j, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15",
+            "vle8.v v1, ({p})",
+            "add {p}, {p}, {r}",
+            "vand.vi v2, v1, 15",
+            "vsrl.vi v3, v1, 4",
+            "lb {t0}, \\j({q})",
+            "lb {t1}, 16+\\j({q})",
+            "vwmaccsu.vx v4, {t0}, v2",
+            "vwmaccsu.vx v6, {t1}, v3",
+            ".endr",
+            "vsetvli zero, zero, e16, m2, ta, ma",
+            "vwadd.vv v8, v4, v6",
+            "vsetvli zero, zero, e32, m4, ta, ma",
+            "lw {t0}, 0({c})",
+            "vadd.vx v8, v8, {t0}",
+            "vfcvt.f.x.v v8, v8",
+            "vle32.v v12, ({x})",
+            "vfmul.vv v8, v8, v12",
+            "flw {f0}, 0({d})",
+            "vfmul.vf v8, v8, {f0}",
+            "vfadd.vv v16, v16, v8",
+            "mv {x}, {p}",
+            "add {q}, {q}, {stride}",
+            "addi {c}, {c}, 4",
+            "addi {d}, {d}, 4",
+            "addi {n}, {n}, -1",
+            "bnez {n}, 2b",
+            "vsetvli zero, {m}, e32, m4, ta, ma",
+            "vse32.v v16, ({out})";
+            x = inout(reg) panel.as_ptr() => _,
+            q = inout(reg) y.q => _,
+            c = inout(reg) y.corr => _,
+            d = inout(reg) y.d => _,
+            n = inout(reg) nb => _,
+            stride = in(reg) y.stride,
+            m = in(reg) n_out,
+            out = in(reg) out,
+            r = out(reg) _,
+            p = out(reg) _,
+            t0 = out(reg) _,
+            t1 = out(reg) _,
+            f0 = out(freg) _,
+        );
+    }
+}
+
+/// `out[i] = row i · y` for the first `n_out` rows of a Q4_1 panel (against Q8_1).
+///
+/// # Safety
+/// As [`panel_q4_0`].
+#[inline(never)]
+pub unsafe fn panel_q4_1(panel: &[u8], nb: usize, y: &PanelInput, out: *mut f32, n_out: usize) {
+    // SAFETY: as panel_q4_0 with 24 r bytes per column (d[r], m[r], 16 r nibbles); the value is
+    // (dx * dy) * isum + mx * sy per block, as ggml computes it.
+    unsafe {
+        asm_v!(
+            "vsetvli {r}, zero, e32, m4, ta, ma",
+            "vmv.v.i v16, 0",
+            "2:",
+            "vsetvli zero, zero, e16, m2, ta, ma",
+            "vmv.v.i v4, 0",
+            "vmv.v.i v6, 0",
+            "vsetvli zero, zero, e8, m1, ta, ma",
+            "slli {p}, {r}, 3",
+            "add {p}, {p}, {x}",
+            ".irp j, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15",
+            "vle8.v v1, ({p})",
+            "add {p}, {p}, {r}",
+            "vand.vi v2, v1, 15",
+            "vsrl.vi v3, v1, 4",
+            "lb {t0}, \\j({q})",
+            "lb {t1}, 16+\\j({q})",
+            "vwmaccsu.vx v4, {t0}, v2",
+            "vwmaccsu.vx v6, {t1}, v3",
+            ".endr",
+            "vsetvli zero, zero, e16, m2, ta, ma",
+            "vwadd.vv v8, v4, v6",
+            "vsetvli zero, zero, e32, m4, ta, ma",
+            "vfcvt.f.x.v v8, v8",
+            "vle32.v v12, ({x})",
+            "flw {f0}, 0({d})",
+            "vfmul.vf v12, v12, {f0}",
+            "vfmul.vv v8, v12, v8",
+            "slli {t0}, {r}, 2",
+            "add {t0}, {t0}, {x}",
+            "vle32.v v20, ({t0})",
+            "flw {f0}, 0({s})",
+            "vfmul.vf v20, v20, {f0}",
+            "vfadd.vv v8, v8, v20",
+            "vfadd.vv v16, v16, v8",
+            "mv {x}, {p}",
+            "add {q}, {q}, {stride}",
+            "addi {s}, {s}, 4",
+            "addi {d}, {d}, 4",
+            "addi {n}, {n}, -1",
+            "bnez {n}, 2b",
+            "vsetvli zero, {m}, e32, m4, ta, ma",
+            "vse32.v v16, ({out})";
+            x = inout(reg) panel.as_ptr() => _,
+            q = inout(reg) y.q => _,
+            s = inout(reg) y.s => _,
+            d = inout(reg) y.d => _,
+            n = inout(reg) nb => _,
+            stride = in(reg) y.stride,
+            m = in(reg) n_out,
+            out = in(reg) out,
+            r = out(reg) _,
+            p = out(reg) _,
+            t0 = out(reg) _,
+            t1 = out(reg) _,
+            f0 = out(freg) _,
+        );
+    }
+}
+
+/// `out[i] = row i · y` for the first `n_out` rows of a Q8_0 panel.
+///
+/// # Safety
+/// As [`panel_q4_0`].
+#[inline(never)]
+pub unsafe fn panel_q8_0(panel: &[u8], nb: usize, y: &PanelInput, out: *mut f32, n_out: usize) {
+    // SAFETY: per column r f32 scales then 32 rows of r i8 (36 r bytes); at e16/m2 vle8 loads r
+    // bytes (EMUL 1), vsext widens them and vwmacc accumulates exactly in e32. Block value
+    // isum * (dx * dy), accumulated in block order as the scalar reference does.
+    unsafe {
+        asm_v!(
+            "vsetvli {r}, zero, e32, m4, ta, ma",
+            "vmv.v.i v16, 0",
+            "2:",
+            "vsetvli zero, zero, e32, m4, ta, ma",
+            "vmv.v.i v8, 0",
+            "vsetvli zero, zero, e16, m2, ta, ma",
+            "slli {p}, {r}, 2",
+            "add {p}, {p}, {x}",
+            ".irp j, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+            "vle8.v v1, ({p})",
+            "add {p}, {p}, {r}",
+            "lb {t0}, \\j({q})",
+            "vsext.vf2 v2, v1",
+            "vwmacc.vx v8, {t0}, v2",
+            ".endr",
+            "vsetvli zero, zero, e32, m4, ta, ma",
+            "vfcvt.f.x.v v8, v8",
+            "vle32.v v12, ({x})",
+            "flw {f0}, 0({d})",
+            "vfmul.vf v12, v12, {f0}",
+            "vfmul.vv v8, v8, v12",
+            "vfadd.vv v16, v16, v8",
+            "mv {x}, {p}",
+            "add {q}, {q}, {stride}",
+            "addi {d}, {d}, 4",
+            "addi {n}, {n}, -1",
+            "bnez {n}, 2b",
+            "vsetvli zero, {m}, e32, m4, ta, ma",
+            "vse32.v v16, ({out})";
+            x = inout(reg) panel.as_ptr() => _,
+            q = inout(reg) y.q => _,
+            d = inout(reg) y.d => _,
+            n = inout(reg) nb => _,
+            stride = in(reg) y.stride,
+            m = in(reg) n_out,
+            out = in(reg) out,
+            r = out(reg) _,
+            p = out(reg) _,
+            t0 = out(reg) _,
+            f0 = out(freg) _,
+        );
+    }
+}
+
+/// Q8_0 activation quantization (see `quant::quantize_row_q8_0`), bit-identical to it: the
+/// block maximum by `vfredmax`, the scaled values rounded half-to-even by `vfcvt` (frm = RNE).
+///
+/// # Safety
+/// The CPU must support RVV 1.0 with V enabled.
+pub unsafe fn quantize_row_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
+    for (chunk, block) in x.chunks_exact(QK).zip(out.iter_mut()) {
+        let amax: f32;
+        // SAFETY: 32 f32 read from chunk; VLEN >= 128 holds 32 e32 in m8.
+        unsafe {
+            asm_v!(
+                "li {t}, 32",
+                "vsetvli zero, {t}, e32, m8, ta, ma",
+                "vle32.v v0, ({x})",
+                "vfabs.v v8, v0",
+                "vmv.s.x v16, zero",
+                "vfredmax.vs v16, v8, v16",
+                "vfmv.f.s {amax}, v16";
+                x = in(reg) chunk.as_ptr(),
+                t = out(reg) _,
+                amax = out(freg) amax,
+            );
+        }
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        block.d = f32_to_f16(amax / 127.0);
+        // SAFETY: 32 f32 read, 32 i8 written to block.qs; |x * id| <= 127 so the narrowing
+        // shifts keep the value.
+        unsafe {
+            asm_v!(
+                "li {t}, 32",
+                "vsetvli zero, {t}, e32, m8, ta, ma",
+                "vle32.v v0, ({x})",
+                "vfmul.vf v8, v0, {id}",
+                "vfcvt.x.f.v v8, v8",
+                "vsetvli zero, {t}, e16, m4, ta, ma",
+                "vnsrl.wi v16, v8, 0",
+                "vsetvli zero, {t}, e8, m2, ta, ma",
+                "vnsrl.wi v20, v16, 0",
+                "vse8.v v20, ({q})";
+                x = in(reg) chunk.as_ptr(),
+                q = in(reg) block.qs.as_mut_ptr(),
+                id = in(freg) id,
+                t = out(reg) _,
+            );
+        }
+    }
+}
+
+/// `g[i] = silu(g[i]) * u[i]` with a vector exp (ggml's `ggml_v_expf` polynomial, within 2 ulp
+/// of expf) on arguments clamped to [-87, 88], where silu is already 0 or x to f32 precision.
+///
+/// # Safety
+/// The CPU must support RVV 1.0 with V enabled.
+pub unsafe fn silu_mul(g: &mut [f32], u: &[f32]) {
+    let n = g.len().min(u.len());
+    // SAFETY: reads and writes n f32 of g and reads n of u, vl elements at a time; the clamp
+    // keeps 2^n inside the normal range, so building it from exponent bits is exact.
+    unsafe {
+        asm_v!(
+            "2:",
+            "vsetvli {t}, {n}, e32, m4, ta, ma",
+            "vle32.v v0, ({g})",
+            "vfneg.v v4, v0",
+            "vfmax.vf v4, v4, {lo}",
+            "vfmin.vf v4, v4, {hi}",
+            // z = r + x log2(e); n = z - r; b = x - n ln2 (two parts)
+            "vfmv.v.f v8, {r}",
+            "vfmacc.vf v8, {log2e}, v4",
+            "vfsub.vf v12, v8, {r}",
+            "vmv.v.v v16, v4",
+            "vfnmsac.vf v16, {ln2hi}, v12",
+            "vfnmsac.vf v16, {ln2lo}, v12",
+            // k = 2^n from the integer bits of z
+            "vsll.vi v8, v8, 23",
+            "vadd.vx v8, v8, {one}",
+            "vfmul.vv v20, v16, v16",
+            "vfmv.v.f v24, {c1}",
+            "vfmacc.vf v24, {c0}, v16",
+            "vfmv.v.f v28, {c3}",
+            "vfmacc.vf v28, {c2}, v16",
+            "vfmacc.vv v28, v24, v20",
+            "vfmul.vf v24, v16, {c4}",
+            "vfmacc.vv v24, v28, v20",
+            "vfmacc.vv v8, v8, v24",
+            // silu(x) * u = x / (1 + e^-x) * u
+            "vfadd.vf v8, v8, {onef}",
+            "vfdiv.vv v0, v0, v8",
+            "vle32.v v4, ({u})",
+            "vfmul.vv v0, v0, v4",
+            "vse32.v v0, ({g})",
+            "sub {n}, {n}, {t}",
+            "slli {t}, {t}, 2",
+            "add {g}, {g}, {t}",
+            "add {u}, {u}, {t}",
+            "bnez {n}, 2b";
+            n = inout(reg) n => _,
+            g = inout(reg) g.as_mut_ptr() => _,
+            u = inout(reg) u.as_ptr() => _,
+            t = out(reg) _,
+            one = in(reg) 0x3f80_0000u32 as usize,
+            lo = in(freg) -87.0f32,
+            hi = in(freg) 88.0f32,
+            r = in(freg) f32::from_bits(0x4b40_0000),
+            log2e = in(freg) f32::from_bits(0x3fb8_aa3b),
+            ln2hi = in(freg) f32::from_bits(0x3f31_7200),
+            ln2lo = in(freg) f32::from_bits(0x35bf_be8e),
+            c0 = in(freg) f32::from_bits(0x3c07_2010),
+            c1 = in(freg) f32::from_bits(0x3d2b_9f17),
+            c2 = in(freg) f32::from_bits(0x3e2a_af33),
+            c3 = in(freg) f32::from_bits(0x3eff_fedb),
+            c4 = in(freg) f32::from_bits(0x3f7f_fff6),
+            onef = in(freg) 1.0f32,
+        );
+    }
+}
+
+/// `dst[i] = src[i]` converted from f16 bits, exactly. zvfh tiers use `vfwcvt.f.f.v`; plain V
+/// tiers rebuild the f32 bits with integer operations (normal and subnormal values by one
+/// power-of-two multiply, infinities and NaNs by forcing the exponent).
+///
+/// # Safety
+/// The CPU must support RVV 1.0 with V enabled (and zvfh on zvfh tiers).
+pub unsafe fn f16_to_f32_row(src: &[u16], dst: &mut [f32]) {
+    let n = src.len().min(dst.len());
+    if n == 0 {
+        return;
+    }
+    #[cfg(hartlm_feature = "zvfh")]
+    // SAFETY: n f16 read and n f32 written, vl at a time.
+    unsafe {
+        asm_v!(
+            ".option arch, +zvfh",
+            "2:",
+            "vsetvli {t}, {n}, e16, m4, ta, ma",
+            "vle16.v v0, ({s})",
+            "vfwcvt.f.f.v v8, v0",
+            "vsetvli zero, {t}, e32, m8, ta, ma",
+            "vse32.v v8, ({d})",
+            "sub {n}, {n}, {t}",
+            "slli {t}, {t}, 1",
+            "add {s}, {s}, {t}",
+            "slli {t}, {t}, 1",
+            "add {d}, {d}, {t}",
+            "bnez {n}, 2b";
+            n = inout(reg) n => _,
+            s = inout(reg) src.as_ptr() => _,
+            d = inout(reg) dst.as_mut_ptr() => _,
+            t = out(reg) _,
+        );
+    }
+    #[cfg(not(hartlm_feature = "zvfh"))]
+    // SAFETY: n f16 read and n f32 written, vl at a time; see the doc comment for the method.
+    unsafe {
+        asm_v!(
+            "2:",
+            "vsetvli {t}, {n}, e32, m4, ta, ma",
+            "vle16.v v4, ({s})",
+            "vzext.vf2 v8, v4",
+            "vand.vx v12, v8, {abs}",
+            "vmsgeu.vx v0, v12, {inf}",
+            "vsll.vi v12, v12, 13",
+            "vfmul.vf v12, v12, {scale}",
+            "vor.vx v12, v12, {exp}, v0.t",
+            "vand.vx v8, v8, {sign}",
+            "vsll.vi v8, v8, 16",
+            "vor.vv v8, v8, v12",
+            "vse32.v v8, ({d})",
+            "sub {n}, {n}, {t}",
+            "slli {t}, {t}, 1",
+            "add {s}, {s}, {t}",
+            "slli {t}, {t}, 1",
+            "add {d}, {d}, {t}",
+            "bnez {n}, 2b";
+            n = inout(reg) n => _,
+            s = inout(reg) src.as_ptr() => _,
+            d = inout(reg) dst.as_mut_ptr() => _,
+            t = out(reg) _,
+            abs = in(reg) 0x7fffusize,
+            inf = in(reg) 0x7c00usize,
+            exp = in(reg) 0x7f80_0000usize,
+            sign = in(reg) 0x8000usize,
+            scale = in(freg) f32::from_bits(0x7780_0000),
+        );
+    }
+}
+
+/// `sum(a[i] * b[i])` of two f16 vectors, accumulated in f32 lanes (as ggml's F16 dot does).
+///
+/// # Safety
+/// As [`f16_to_f32_row`].
+pub unsafe fn dot_f16(a: &[u16], b: &[u16]) -> f32 {
+    #[cfg(hartlm_feature = "zvfh")]
+    {
+        let n = a.len().min(b.len());
+        let sum: f32;
+        // SAFETY: n f16 read from each slice; vfwmacc widens into f32 lanes kept across the
+        // partial last iteration (tu).
+        unsafe {
+            asm_v!(
+                ".option arch, +zvfh",
+                "vsetvli {t}, zero, e32, m8, ta, ma",
+                "vmv.v.i v16, 0",
+                "beqz {n}, 3f",
+                "2:",
+                "vsetvli {t}, {n}, e16, m4, tu, ma",
+                "vle16.v v0, ({a})",
+                "vle16.v v8, ({b})",
+                "vfwmacc.vv v16, v0, v8",
+                "sub {n}, {n}, {t}",
+                "slli {t}, {t}, 1",
+                "add {a}, {a}, {t}",
+                "add {b}, {b}, {t}",
+                "bnez {n}, 2b",
+                "3:",
+                "vsetvli {t}, zero, e32, m8, ta, ma",
+                "vmv.s.x v24, zero",
+                "vfredusum.vs v24, v16, v24",
+                "vfmv.f.s {sum}, v24";
+                n = inout(reg) n => _,
+                a = inout(reg) a.as_ptr() => _,
+                b = inout(reg) b.as_ptr() => _,
+                t = out(reg) _,
+                sum = out(freg) sum,
+            );
+        }
+        sum
+    }
+    #[cfg(not(hartlm_feature = "zvfh"))]
+    {
+        // Without zvfh: convert a stretch of both to f32, then the f32 dot.
+        const STRETCH: usize = 256;
+        let (mut fa, mut fb) = ([0.0f32; STRETCH], [0.0f32; STRETCH]);
+        let mut sum = 0.0;
+        for (ca, cb) in a.chunks(STRETCH).zip(b.chunks(STRETCH)) {
+            let n = ca.len().min(cb.len());
+            // SAFETY: V enabled by this function's contract.
+            unsafe {
+                f16_to_f32_row(&ca[..n], &mut fa[..n]);
+                f16_to_f32_row(&cb[..n], &mut fb[..n]);
+                sum += dot_f32(&fa[..n], &fb[..n]);
+            }
+        }
+        sum
+    }
 }

@@ -3,6 +3,10 @@
 
 use crate::quant::{BlockQ4_0, BlockQ8_0, QK, f16_to_f32};
 
+pub fn dot_f16(a: &[u16], b: &[u16]) -> f32 {
+    a.iter().zip(b).map(|(&x, &y)| f16_to_f32(x) * f16_to_f32(y)).sum()
+}
+
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -34,4 +38,10 @@ pub fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
         .zip(y)
         .map(|(bx, by)| block_dot_q8_0_q8_0(bx, by) as f32 * (f16_to_f32(bx.d) * f16_to_f32(by.d)))
         .sum()
+}
+
+pub fn silu_mul(g: &mut [f32], u: &[f32]) {
+    for (g, &u) in g.iter_mut().zip(u) {
+        *g = *g / (1.0 + (-*g).exp()) * u;
+    }
 }

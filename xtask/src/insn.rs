@@ -1,0 +1,423 @@
+//! `cargo xtask bench-insn`: exact dynamic instruction counts of the riscv64 tiers under a
+//! plugin-enabled qemu-riscv64 (built once from Debian's qemu source) with our counting plugin.
+//!
+//! `hartlm bench --no-warmup -r 1 -t 1` brackets each timed test with clock_gettime; the plugin
+//! starts a new segment at each such syscall, so segment 1 is the prompt test and segment 3 the
+//! generation test, with loading and printing outside. Counts are attributed to the engine
+//! library's symbols (its load address comes from HARTLM_VERBOSE=1); the rest is libc/libm.
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use xshell::{Shell, cmd};
+
+use hartlm_variants::tier::{self, Tier};
+
+const QEMU_VERSION: &str = "10.0.2";
+const QEMU_ORIG_URL: &str = "https://deb.debian.org/debian/pool/main/q/qemu/qemu_10.0.2+ds.orig.tar.xz";
+const QEMU_ORIG_SHA256: &str = "0901da33844a331bf8b3602b9c1fbd178e60b737c8e3ade678255bd090c9b9f1";
+const BUILD_PACKAGES: &[&str] =
+    &["libglib2.0-dev", "ninja-build", "flex", "bison", "pkg-config", "curl", "xz-utils"];
+const PIP_PACKAGES: &[&str] = &["meson", "pycotap"];
+const CLOCK_GETTIME: u32 = 113;
+const CLOCK_MONOTONIC: u32 = 1;
+pub const VLENS: [u32; 4] = [128, 256, 512, 1024];
+/// The tiers qemu can run exactly (spacemit_ime needs xsmtvdot, which qemu lacks).
+pub const TIERS: [&str; 4] = ["rv64gc", "rv64gcv", "rv64gcv_zvfh", "rv64gcv_zvfh_zfa_zicond_zicbop"];
+
+pub struct PluginQemu {
+    pub qemu: PathBuf,
+    pub plugin: PathBuf,
+}
+
+/// Builds (once, cached under `target/qemu-plugin`) qemu-riscv64 with plugin support, and
+/// compiles the counting plugin (every time: it takes a second and follows source edits).
+pub fn ensure_qemu(sh: &Shell, root: &Path, target_dir: &Path) -> Result<PluginQemu> {
+    let dir = target_dir.join("qemu-plugin");
+    let src = dir.join(format!("qemu-{QEMU_VERSION}"));
+    let qemu = src.join("build/qemu-riscv64");
+    ensure_build_tools(sh)?;
+    if !qemu.is_file() {
+        std::fs::create_dir_all(&dir)?;
+        let tarball = dir.join(format!("qemu_{QEMU_VERSION}+ds.orig.tar.xz"));
+        if !tarball.is_file() {
+            eprintln!("bench-insn: downloading Debian's qemu {QEMU_VERSION} source");
+            let tmp = tarball.with_extension("part");
+            cmd!(sh, "curl -fsSL --retry 3 -o {tmp} {QEMU_ORIG_URL}")
+                .run()
+                .context("downloading qemu source")?;
+            let got = format!("{:x}", Sha256::digest(std::fs::read(&tmp)?));
+            if got != QEMU_ORIG_SHA256 {
+                bail!("{QEMU_ORIG_URL} has sha256 {got}, expected {QEMU_ORIG_SHA256}; refusing to build it");
+            }
+            std::fs::rename(&tmp, &tarball)?;
+        }
+        if src.exists() {
+            std::fs::remove_dir_all(&src)?;
+        }
+        cmd!(sh, "tar -C {dir} -xf {tarball}").run()?;
+        let build = src.join("build");
+        std::fs::create_dir_all(&build)?;
+        let _d = sh.push_dir(&build);
+        eprintln!("bench-insn: configuring and building qemu-riscv64 with plugins (a few minutes, once)");
+        cmd!(
+            sh,
+            "../configure --target-list=riscv64-linux-user --enable-plugins --disable-system --disable-tools --disable-docs --disable-install-blobs"
+        )
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .context("configuring qemu")?;
+        cmd!(sh, "ninja qemu-riscv64").quiet().ignore_stdout().run().context("building qemu-riscv64")?;
+    }
+    let plugin = dir.join("insn_count.so");
+    let source = root.join("xtask/plugin/insn_count.c");
+    let include = src.join("include/qemu");
+    let glib_cflags = cmd!(sh, "pkg-config --cflags glib-2.0").read()?;
+    let glib_libs = cmd!(sh, "pkg-config --libs glib-2.0").read()?;
+    let (cflags, libs): (Vec<&str>, Vec<&str>) =
+        (glib_cflags.split_whitespace().collect(), glib_libs.split_whitespace().collect());
+    cmd!(sh, "gcc -O2 -shared -fPIC -Wall -Wextra -Werror -Wno-unused-parameter -I{include} {cflags...} -o {plugin} {source} {libs...}")
+        .run()
+        .context("compiling the counting plugin")?;
+    Ok(PluginQemu { qemu, plugin })
+}
+
+fn ensure_build_tools(sh: &Shell) -> Result<()> {
+    let fmt = "${Status}";
+    let missing: Vec<&str> = BUILD_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            cmd!(sh, "dpkg-query -W -f {fmt} {p}")
+                .quiet()
+                .ignore_stderr()
+                .read()
+                .map_or(true, |s| !s.contains("ok installed"))
+        })
+        .collect();
+    if !missing.is_empty() {
+        if cmd!(sh, "id -u").read()?.trim() != "0" {
+            bail!("building qemu needs: apt-get install -y {}", missing.join(" "));
+        }
+        eprintln!("bench-insn: installing {}", missing.join(" "));
+        cmd!(sh, "apt-get update -qq").run()?;
+        cmd!(sh, "apt-get install -y -qq {missing...}").env("DEBIAN_FRONTEND", "noninteractive").run()?;
+    }
+    if cmd!(sh, "python3 -c 'import mesonbuild'").quiet().ignore_stderr().run().is_err() {
+        eprintln!("bench-insn: pip install {}", PIP_PACKAGES.join(" "));
+        cmd!(sh, "python3 -m pip install -q {PIP_PACKAGES...}").run().context("installing meson")?;
+    }
+    Ok(())
+}
+
+/// One counted run: a model at one tier on one qemu CPU.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub model: String,
+    pub path: PathBuf,
+    pub extra: Vec<String>,
+    pub n_prompt: usize,
+    pub n_gen: usize,
+    pub tier: &'static Tier,
+    pub vlen: Option<u32>,
+}
+
+/// The qemu `-cpu` string of `tier` with VLEN set to `vlen` (vector tiers only).
+pub fn cpu_for(tier: &Tier, vlen: Option<u32>) -> Result<String> {
+    let base = tier.qemu_cpu.with_context(|| format!("tier {} has no qemu_cpu", tier.id))?;
+    Ok(match vlen {
+        None => base.to_string(),
+        Some(v) => {
+            let parts: Vec<String> = base
+                .split(',')
+                .filter(|p| !p.starts_with("vlen="))
+                .map(str::to_string)
+                .chain([format!("vlen={v}")])
+                .collect();
+            parts.join(",")
+        }
+    })
+}
+
+/// Every (tier, VLEN) pair counted: the scalar tier once, each vector tier at every VLEN.
+pub fn tier_vlens() -> Result<Vec<(&'static Tier, Option<u32>)>> {
+    let mut out = Vec::new();
+    for id in TIERS {
+        let t = tier::find(id).with_context(|| format!("tier {id} missing from tiers.toml"))?;
+        if t.requires.contains(&"v") {
+            out.extend(VLENS.iter().map(|&v| (t, Some(v))));
+        } else {
+            out.push((t, None));
+        }
+    }
+    Ok(out)
+}
+
+/// Symbol table of a library: (start, end, name without the Rust hash), sorted by start.
+pub fn parse_nm(text: &str) -> Vec<(u64, u64, String)> {
+    let mut syms: Vec<(u64, u64, String)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(4, ' ');
+            let (addr, size, kind, name) = (it.next()?, it.next()?, it.next()?, it.next()?);
+            if !matches!(kind, "t" | "T") {
+                return None;
+            }
+            let start = u64::from_str_radix(addr, 16).ok()?;
+            let size = u64::from_str_radix(size, 16).ok()?;
+            let name = match name.rsplit_once("::h") {
+                Some((n, h)) if h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit()) => n,
+                _ => name,
+            };
+            Some((start, start + size.max(1), name.to_string()))
+        })
+        .collect();
+    syms.sort();
+    syms
+}
+
+pub const OUTSIDE: &str = "(libc, libm, loader)";
+
+/// Instructions per symbol in each segment of a profile (`<segment> <hex addr> <count>` lines)
+/// of a library loaded at `base`.
+pub fn attribute(
+    profile: &str,
+    base: u64,
+    syms: &[(u64, u64, String)],
+) -> Result<Vec<BTreeMap<String, u64>>> {
+    let mut segments: Vec<BTreeMap<String, u64>> = Vec::new();
+    for (n, line) in profile.lines().enumerate() {
+        let parse = || -> Option<(usize, u64, u64)> {
+            let mut it = line.split(' ');
+            Some((
+                it.next()?.parse().ok()?,
+                u64::from_str_radix(it.next()?, 16).ok()?,
+                it.next()?.parse().ok()?,
+            ))
+        };
+        let (seg, addr, count) = parse().with_context(|| format!("profile line {}: {line:?}", n + 1))?;
+        if segments.len() <= seg {
+            segments.resize(seg + 1, BTreeMap::new());
+        }
+        let name = addr
+            .checked_sub(base)
+            .and_then(|off| {
+                let i = syms.partition_point(|s| s.0 <= off).checked_sub(1)?;
+                (off < syms[i].1).then_some(syms[i].2.as_str())
+            })
+            .unwrap_or(OUTSIDE);
+        *segments[seg].entry(name.to_string()).or_default() += count;
+    }
+    Ok(segments)
+}
+
+/// The load address from the launcher's HARTLM_VERBOSE line.
+pub fn parse_base(stderr: &str) -> Option<u64> {
+    let line = stderr.lines().find(|l| l.starts_with("hartlm: tier ") && l.contains(" loaded at 0x"))?;
+    u64::from_str_radix(line.rsplit_once("0x")?.1.trim(), 16).ok()
+}
+
+/// Counted instructions of one job.
+#[derive(Clone, Debug)]
+pub struct Counted {
+    pub prompt: BTreeMap<String, u64>,
+    pub generation: BTreeMap<String, u64>,
+}
+
+impl Counted {
+    pub fn per_prompt_token(&self, n: usize) -> u64 {
+        self.prompt.values().sum::<u64>() / n.max(1) as u64
+    }
+    pub fn per_gen_token(&self, n: usize) -> u64 {
+        self.generation.values().sum::<u64>() / n.max(1) as u64
+    }
+}
+
+pub fn run_job(
+    q: &PluginQemu,
+    launcher: &Path,
+    lib_dir: &Path,
+    scratch: &Path,
+    job: &Job,
+) -> Result<Counted> {
+    let cpu = cpu_for(job.tier, job.vlen)?;
+    let vlen = job.vlen.map_or("-".to_string(), |v| v.to_string());
+    let profile = scratch.join(format!("{}-{}-{vlen}.txt", job.model, job.tier.id));
+    let plugin = format!(
+        "{},out={},marker={CLOCK_GETTIME},marker_arg={CLOCK_MONOTONIC}",
+        q.plugin.display(),
+        profile.display()
+    );
+    let (p, n) = (job.n_prompt.to_string(), job.n_gen.to_string());
+    let out = Command::new(&q.qemu)
+        .args(["-L", "/usr/riscv64-linux-gnu", "-cpu", &cpu, "-plugin", &plugin])
+        .arg(launcher)
+        .args(["bench", "-m"])
+        .arg(&job.path)
+        .args(["-p", &p, "-n", &n, "-r", "1", "-t", "1", "--no-warmup"])
+        .args(&job.extra)
+        .env("HARTLM_TIER", job.tier.id.0)
+        .env("HARTLM_VERBOSE", "1")
+        .env("HARTLM_LIB_DIR", lib_dir)
+        .env_remove("HARTLM_ASSUME_FEATURES")
+        .output()
+        .context("starting the plugin qemu")?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        bail!("{} at {} VLEN {vlen}: {}\n{stderr}", job.model, job.tier.id, out.status);
+    }
+    let base = parse_base(&stderr).context("the launcher did not report the library's load address")?;
+    let lib = lib_dir.join(job.tier.library_file());
+    let nm = Command::new("riscv64-linux-gnu-nm")
+        .args(["-C", "--defined-only", "-S"])
+        .arg(&lib)
+        .output()
+        .context("running riscv64-linux-gnu-nm")?;
+    let syms = parse_nm(&String::from_utf8_lossy(&nm.stdout));
+    let text = std::fs::read_to_string(&profile).with_context(|| format!("reading {}", profile.display()))?;
+    let mut segs = attribute(&text, base, &syms)?;
+    // Segments: 0 load, 1 prompt test, 2 between, 3 generation test, 4 exit.
+    if segs.len() != 5 {
+        bail!("expected 4 clock markers around the two tests, found {}", segs.len().saturating_sub(1));
+    }
+    Ok(Counted { generation: std::mem::take(&mut segs[3]), prompt: std::mem::take(&mut segs[1]) })
+}
+
+fn millions(n: u64) -> String {
+    format!("{:.3}", n as f64 / 1e6)
+}
+
+/// The largest symbols of one count, as "name pct%" items.
+fn split(counts: &BTreeMap<String, u64>, top: usize) -> String {
+    let total = counts.values().sum::<u64>().max(1);
+    let mut v: Vec<(&String, &u64)> = counts.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    v.iter()
+        .take(top)
+        .map(|(n, c)| {
+            let short = n.trim_start_matches("hartlm_engine::");
+            format!("{short} {:.0}%", **c as f64 * 100.0 / total as f64)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The counts table, the per-kernel split and the targets.
+pub fn render(jobs: &[Job], results: &[Counted]) -> String {
+    let mut out = String::from(
+        "instructions per token (millions; exact dynamic counts under qemu, -t 1)\n\n\
+         | model | tier | VLEN | per prompt token | per generated token |\n|---|---|---:|---:|---:|\n",
+    );
+    for (j, r) in jobs.iter().zip(results) {
+        out += &format!(
+            "| {} | {} | {} | {} | {} |\n",
+            j.model,
+            j.tier.id,
+            j.vlen.map_or("-".into(), |v| v.to_string()),
+            millions(r.per_prompt_token(j.n_prompt)),
+            millions(r.per_gen_token(j.n_gen))
+        );
+    }
+    out += "\nper-kernel split of generation (largest symbols)\n\n";
+    for (j, r) in jobs.iter().zip(results) {
+        out += &format!(
+            "- {} {} VLEN {}: {}\n",
+            j.model,
+            j.tier.id,
+            j.vlen.map_or("-".into(), |v| v.to_string()),
+            split(&r.generation, 5)
+        );
+    }
+    out += "\ntargets\n\n";
+    for t in targets(jobs, results) {
+        out += &format!("- {t}\n");
+    }
+    out
+}
+
+/// The issue's RVV targets, checked on every model counted.
+pub fn targets(jobs: &[Job], results: &[Counted]) -> Vec<String> {
+    let per_gen = |model: &str, tier: &str, vlen: Option<u32>| {
+        jobs.iter()
+            .zip(results)
+            .find(|(j, _)| j.model == model && j.tier.id.0 == tier && j.vlen == vlen)
+            .map(|(j, r)| r.per_gen_token(j.n_gen) as f64)
+    };
+    let mut models: Vec<&str> = jobs.iter().map(|j| j.model.as_str()).collect();
+    models.dedup();
+    let mut out = Vec::new();
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    for m in models {
+        if let (Some(gc), Some(v256)) = (per_gen(m, "rv64gc", None), per_gen(m, "rv64gcv", Some(256))) {
+            let r = v256 / gc;
+            out.push(format!(
+                "{m}: rv64gcv@256 / rv64gc per generated token = {r:.3} (target <= 0.2: {})",
+                verdict(r <= 0.2)
+            ));
+        }
+        if let (Some(v256), Some(v1024)) =
+            (per_gen(m, "rv64gcv", Some(256)), per_gen(m, "rv64gcv", Some(1024)))
+        {
+            let r = v1024 / v256;
+            out.push(format!(
+                "{m}: rv64gcv VLEN 1024 / VLEN 256 = {r:.3} (target <= 0.5: {})",
+                verdict(r <= 0.5)
+            ));
+        }
+        if let (Some(v), Some(z)) = (per_gen(m, "rv64gcv", Some(256)), per_gen(m, "rv64gcv_zvfh", Some(256)))
+        {
+            out.push(format!("{m}: rv64gcv_zvfh / rv64gcv @256 = {:.3} (fewer is better)", z / v));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_strings_replace_vlen() {
+        let t = tier::find("rv64gcv").unwrap();
+        let c = cpu_for(t, Some(1024)).unwrap();
+        assert!(c.ends_with(",vlen=1024") && c.matches("vlen=").count() == 1, "{c}");
+        let gc = tier::find("rv64gc").unwrap();
+        assert!(!cpu_for(gc, None).unwrap().contains("vlen"));
+    }
+
+    #[test]
+    fn attribution_by_symbol_and_segment() {
+        let nm = "0000000000001000 0000000000000010 T hartlm_engine::kernels::rvv::panel_q4_0::h0123456789abcdef\n\
+                  0000000000002000 0000000000000008 t helper\n\
+                  0000000000003000 0000000000000004 D data\n";
+        let syms = parse_nm(nm);
+        assert_eq!(syms.len(), 2);
+        assert_eq!(syms[0].2, "hartlm_engine::kernels::rvv::panel_q4_0");
+        let base = 0x7000_0000;
+        let profile = "1 70001004 10\n1 7000100f 5\n1 70001010 3\n3 70002000 7\n0 10 1\n";
+        let segs = attribute(profile, base, &syms).unwrap();
+        assert_eq!(segs.len(), 4);
+        assert_eq!(segs[1]["hartlm_engine::kernels::rvv::panel_q4_0"], 15);
+        assert_eq!(segs[1][OUTSIDE], 3, "one past the symbol's end is outside it");
+        assert_eq!(segs[3]["helper"], 7);
+        assert_eq!(segs[0][OUTSIDE], 1);
+        assert!(attribute("1 zz 3\n", base, &syms).is_err());
+    }
+
+    #[test]
+    fn base_from_verbose_line() {
+        let e = "bench: pp8\nhartlm: tier rv64gcv (forced by HARTLM_TIER): /x/lib/libhartlm-rv64gcv.so loaded at 0x7fff1000\n";
+        assert_eq!(parse_base(e), Some(0x7fff_1000));
+        assert_eq!(parse_base("nothing"), None);
+    }
+
+    #[test]
+    fn every_vector_tier_at_every_vlen() {
+        let tv = tier_vlens().unwrap();
+        assert_eq!(tv.len(), 1 + 3 * VLENS.len());
+        assert_eq!(tv[0], (tier::find("rv64gc").unwrap(), None));
+    }
+}
