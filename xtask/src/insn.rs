@@ -351,6 +351,19 @@ pub fn targets(jobs: &[Job], results: &[Counted]) -> Vec<String> {
     let mut out = Vec::new();
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     for m in models {
+        // The instruction targets are set on the quantized models; the F16 model shows zvfh.
+        if m.contains("f16") {
+            if let (Some(v), Some(z)) =
+                (per_gen(m, "rv64gcv", Some(256)), per_gen(m, "rv64gcv_zvfh", Some(256)))
+            {
+                let r = z / v;
+                out.push(format!(
+                    "{m}: rv64gcv_zvfh / rv64gcv @256 = {r:.3} (target < 1: {})",
+                    verdict(r < 1.0)
+                ));
+            }
+            continue;
+        }
         if let (Some(gc), Some(v256)) = (per_gen(m, "rv64gc", None), per_gen(m, "rv64gcv", Some(256))) {
             let r = v256 / gc;
             out.push(format!(
@@ -366,10 +379,6 @@ pub fn targets(jobs: &[Job], results: &[Counted]) -> Vec<String> {
                 "{m}: rv64gcv VLEN 1024 / VLEN 256 = {r:.3} (target <= 0.5: {})",
                 verdict(r <= 0.5)
             ));
-        }
-        if let (Some(v), Some(z)) = (per_gen(m, "rv64gcv", Some(256)), per_gen(m, "rv64gcv_zvfh", Some(256)))
-        {
-            out.push(format!("{m}: rv64gcv_zvfh / rv64gcv @256 = {:.3} (fewer is better)", z / v));
         }
     }
     out

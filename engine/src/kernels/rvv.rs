@@ -618,18 +618,59 @@ pub unsafe fn dot_f16(a: &[u16], b: &[u16]) -> f32 {
     }
     #[cfg(not(hartlm_feature = "zvfh"))]
     {
-        // Without zvfh: convert a stretch of both to f32, then the f32 dot.
-        const STRETCH: usize = 256;
-        let (mut fa, mut fb) = ([0.0f32; STRETCH], [0.0f32; STRETCH]);
-        let mut sum = 0.0;
-        for (ca, cb) in a.chunks(STRETCH).zip(b.chunks(STRETCH)) {
-            let n = ca.len().min(cb.len());
-            // SAFETY: V enabled by this function's contract.
-            unsafe {
-                f16_to_f32_row(&ca[..n], &mut fa[..n]);
-                f16_to_f32_row(&cb[..n], &mut fb[..n]);
-                sum += dot_f32(&fa[..n], &fb[..n]);
-            }
+        let n = a.len().min(b.len());
+        let sum: f32;
+        // SAFETY: n f16 read from each slice; both are widened to f32 exactly as in
+        // f16_to_f32_row, then multiplied into f32 lanes kept across the last iteration (tu).
+        unsafe {
+            asm_v!(
+                "vsetvli {t}, zero, e32, m4, ta, ma",
+                "vmv.v.i v24, 0",
+                "beqz {n}, 3f",
+                "2:",
+                "vsetvli {t}, {n}, e32, m4, tu, ma",
+                "vle16.v v4, ({a})",
+                "vle16.v v6, ({b})",
+                "vzext.vf2 v8, v4",
+                "vzext.vf2 v16, v6",
+                "vand.vx v12, v8, {abs}",
+                "vmsgeu.vx v0, v12, {inf}",
+                "vsll.vi v12, v12, 13",
+                "vfmul.vf v12, v12, {scale}",
+                "vor.vx v12, v12, {exp}, v0.t",
+                "vand.vx v8, v8, {sign}",
+                "vsll.vi v8, v8, 16",
+                "vor.vv v8, v8, v12",
+                "vand.vx v20, v16, {abs}",
+                "vmsgeu.vx v0, v20, {inf}",
+                "vsll.vi v20, v20, 13",
+                "vfmul.vf v20, v20, {scale}",
+                "vor.vx v20, v20, {exp}, v0.t",
+                "vand.vx v16, v16, {sign}",
+                "vsll.vi v16, v16, 16",
+                "vor.vv v16, v16, v20",
+                "vfmacc.vv v24, v8, v16",
+                "sub {n}, {n}, {t}",
+                "slli {t}, {t}, 1",
+                "add {a}, {a}, {t}",
+                "add {b}, {b}, {t}",
+                "bnez {n}, 2b",
+                "3:",
+                "vsetvli {t}, zero, e32, m4, ta, ma",
+                "vmv.s.x v28, zero",
+                "vfredusum.vs v28, v24, v28",
+                "vfmv.f.s {sum}, v28";
+                n = inout(reg) n => _,
+                a = inout(reg) a.as_ptr() => _,
+                b = inout(reg) b.as_ptr() => _,
+                t = out(reg) _,
+                sum = out(freg) sum,
+                abs = in(reg) 0x7fffusize,
+                inf = in(reg) 0x7c00usize,
+                exp = in(reg) 0x7f80_0000usize,
+                sign = in(reg) 0x8000usize,
+                scale = in(freg) f32::from_bits(0x7780_0000),
+            );
         }
         sum
     }
