@@ -544,7 +544,8 @@ pub unsafe fn f16_to_f32_row(src: &[u16], dst: &mut [f32]) {
     unsafe {
         asm_v!(
             "2:",
-            "vsetvli {t}, {n}, e32, m4, ta, ma",
+            // mu: the masked vor must leave inactive lanes alone (agnostic may set them to 1s).
+            "vsetvli {t}, {n}, e32, m4, ta, mu",
             "vle16.v v4, ({s})",
             "vzext.vf2 v8, v4",
             "vand.vx v12, v8, {abs}",
@@ -628,7 +629,7 @@ pub unsafe fn dot_f16(a: &[u16], b: &[u16]) -> f32 {
                 "vmv.v.i v24, 0",
                 "beqz {n}, 3f",
                 "2:",
-                "vsetvli {t}, {n}, e32, m4, tu, ma",
+                "vsetvli {t}, {n}, e32, m4, tu, mu",
                 "vle16.v v4, ({a})",
                 "vle16.v v6, ({b})",
                 "vzext.vf2 v8, v4",
