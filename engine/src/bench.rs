@@ -69,34 +69,28 @@ impl Tokens {
     }
 }
 
-fn time_prompt(
+/// Nanoseconds of one test from an empty cache: `n_prompt` tokens in one batch (ppN) or, when
+/// that is 0, `n_gen` tokens one at a time (tgN). Only the evaluation is inside the clock reads
+/// (`cargo xtask bench-insn` counts instructions between them).
+fn time_test(
     model: &Model,
-    n: usize,
+    (n_prompt, n_gen): (usize, usize),
     threads: usize,
     cache: CacheType,
     rng: &mut Tokens,
 ) -> Result<u64, ModelError> {
-    let mut state = State::new(&model.config, n.max(1), threads, cache)?;
-    let mut logits = vec![0.0; model.config.n_vocab];
-    let tokens: Vec<u32> = (0..n).map(|_| rng.next(model.config.n_vocab)).collect();
+    let n_vocab = model.config.n_vocab;
+    let mut state = State::new(&model.config, (n_prompt + n_gen).max(1), threads, cache)?;
+    let mut logits = vec![0.0; n_vocab];
+    if n_prompt > 0 {
+        let tokens: Vec<u32> = (0..n_prompt).map(|_| rng.next(n_vocab)).collect();
+        let t0 = Instant::now();
+        model.forward_batch(&mut state, &tokens, Logits::Last(&mut logits))?;
+        return Ok(t0.elapsed().as_nanos() as u64);
+    }
     let t0 = Instant::now();
-    model.forward_batch(&mut state, &tokens, Logits::Last(&mut logits))?;
-    Ok(t0.elapsed().as_nanos() as u64)
-}
-
-fn time_gen(
-    model: &Model,
-    n: usize,
-    threads: usize,
-    cache: CacheType,
-    rng: &mut Tokens,
-) -> Result<u64, ModelError> {
-    let mut state = State::new(&model.config, n.max(1), threads, cache)?;
-    let mut logits = vec![0.0; model.config.n_vocab];
-    let t0 = Instant::now();
-    for _ in 0..n {
-        let t = rng.next(model.config.n_vocab);
-        model.forward(&mut state, t, Some(&mut logits))?;
+    for _ in 0..n_gen {
+        model.forward(&mut state, rng.next(n_vocab), Some(&mut logits))?;
     }
     Ok(t0.elapsed().as_nanos() as u64)
 }
@@ -108,13 +102,7 @@ pub fn run(model: &Model, spec: &Spec) -> Result<Vec<Row>, ModelError> {
     for &t in &spec.threads {
         let tests = [(spec.n_prompt, 0), (0, spec.n_gen)];
         for (n_prompt, n_gen) in tests.into_iter().filter(|(p, g)| p + g > 0) {
-            let time = |rng: &mut Tokens| {
-                if n_prompt > 0 {
-                    time_prompt(model, n_prompt, t, spec.cache, rng)
-                } else {
-                    time_gen(model, n_gen, t, spec.cache, rng)
-                }
-            };
+            let time = |rng: &mut Tokens| time_test(model, (n_prompt, n_gen), t, spec.cache, rng);
             let name = if n_prompt > 0 { format!("pp{n_prompt}") } else { format!("tg{n_gen}") };
             eprint!("bench: {name} -t {t}:");
             if spec.warmup {

@@ -269,11 +269,7 @@ fn panel_checks(rng: &mut Rng) -> Vec<KernelReport> {
                 let w = Weight { ty, rows, cols: nb * QK, data: &data, packed: None };
                 let packed = Packed::new(&w, r).expect("packable type");
                 let act = Activation::new(ty, &rng.vec(nb * QK));
-                let aux = match &act {
-                    Activation::Q8_0(y) => ActivationAux::q8_0(y),
-                    Activation::Q8_1(y) => ActivationAux::q8_1(y),
-                    _ => unreachable!(),
-                };
+                let aux = ActivationAux::new(ty, &act);
                 let mut out = vec![f32::NAN; r];
                 for p in 0..packed.panels() {
                     kernels::panel_dot(&packed, p, &act, &aux, &mut out);

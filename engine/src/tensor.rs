@@ -93,27 +93,17 @@ impl<'a> Weight<'a> {
 /// [`Weight::matmul`] on panels: each worker takes whole panels and runs every token of the
 /// batch through a panel while it is in cache.
 fn matmul_packed(p: &Packed, acts: &[Activation], out: &mut [f32], pool: &Pool) {
-    let aux: Vec<ActivationAux> = acts
-        .iter()
-        .map(|a| match a {
-            Activation::Q8_0(y) => ActivationAux::q8_0(y),
-            Activation::Q8_1(y) => ActivationAux::q8_1(y),
-            _ => unreachable!("packed weights always take a Q8_0 or Q8_1 activation"),
-        })
-        .collect();
+    let aux: Vec<ActivationAux> = acts.iter().map(|a| ActivationAux::new(p.ty, a)).collect();
     let (rows, r) = (p.rows, p.r);
     let out = SyncPtr(out.as_mut_ptr());
     let work = |panels: std::ops::Range<usize>| {
-        let mut buf = vec![0.0f32; r];
         for panel in panels {
+            let n = p.panel_rows(panel);
             for (b, (act, aux)) in acts.iter().zip(&aux).enumerate() {
-                kernels::panel_dot(p, panel, act, aux, &mut buf);
-                let n = p.panel_rows(panel);
                 // SAFETY: rows [panel*r, panel*r + n) of token b belong to this worker's disjoint
                 // panel range and lie below acts.len() * rows <= out.len(); `run` joins first.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(buf.as_ptr(), out.get().add(b * rows + panel * r), n)
-                };
+                let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(b * rows + panel * r), n) };
+                kernels::panel_dot(p, panel, act, aux, dst);
             }
         }
     };

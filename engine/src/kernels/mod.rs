@@ -13,7 +13,7 @@ pub mod rvv;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 
-use crate::quant::{BlockQ4_0, BlockQ8_0, QK};
+use crate::quant::{BlockQ4_0, BlockQ8_0};
 use crate::tensor::Activation;
 use pack::{ActivationAux, Packed};
 
@@ -170,8 +170,8 @@ pub fn panel_rows() -> Option<usize> {
     None
 }
 
-/// `out[i] = row i of panel p · act` for the rows of panel `p` that exist. `aux` must come from
-/// `act`, whose type must be the one ggml pairs with `w.ty`.
+/// `out[i] = row i of panel p · act` for the rows of panel `p` that exist (`out` holds at least
+/// that many). `aux` must come from `act`, whose type must be the one ggml pairs with `w.ty`.
 pub fn panel_dot(w: &Packed, p: usize, act: &Activation, aux: &ActivationAux, out: &mut [f32]) {
     let n_out = w.panel_rows(p);
     let out = &mut out[..n_out];
@@ -208,11 +208,7 @@ pub fn panel_dot(w: &Packed, p: usize, act: &Activation, aux: &ActivationAux, ou
         }
         return;
     }
-    let yq: Vec<[i8; QK]> = match act {
-        Activation::Q8_0(y) => y.iter().map(|b| b.qs).collect(),
-        Activation::Q8_1(y) => y.iter().map(|b| b.qs).collect(),
-        _ => panic!("panel_dot: {} weights need a Q8_0 or Q8_1 activation", w.ty),
-    };
+    let yq = pack::activation_quants(act);
     for (i, o) in out.iter_mut().enumerate() {
         *o = pack::panel_row_dot_reference(w.ty, w.r, panel, i, &yq, aux);
     }

@@ -13,8 +13,8 @@
 //! | Q8_0 | d[r] f32, qs[32][r] i8                           | 36 r   |
 
 use crate::ggml_type::GgmlType;
-use crate::quant::{BlockQ8_0, QK, f16_to_f32};
-use crate::tensor::{BlockQ8_1, Weight};
+use crate::quant::{QK, f16_to_f32};
+use crate::tensor::{Activation, Weight};
 
 /// A weight matrix in panel layout.
 pub struct Packed {
@@ -114,20 +114,35 @@ pub struct ActivationAux {
 }
 
 impl ActivationAux {
-    pub fn q8_0(y: &[BlockQ8_0]) -> ActivationAux {
-        ActivationAux {
-            d: y.iter().map(|b| f16_to_f32(b.d)).collect(),
-            corr: y.iter().map(|b| -8 * b.qs.iter().map(|&q| q as i32).sum::<i32>()).collect(),
-            s: Vec::new(),
+    /// The aux values of `act`, the Q8_0 or Q8_1 activation of a `weight` matrix. Only Q4_0
+    /// needs `corr`, only the `_1` types `s`.
+    pub fn new(weight: GgmlType, act: &Activation) -> ActivationAux {
+        match act {
+            Activation::Q8_0(y) => ActivationAux {
+                d: y.iter().map(|b| f16_to_f32(b.d)).collect(),
+                corr: if weight == GgmlType::Q4_0 {
+                    y.iter().map(|b| -8 * b.qs.iter().map(|&q| q as i32).sum::<i32>()).collect()
+                } else {
+                    Vec::new()
+                },
+                s: Vec::new(),
+            },
+            Activation::Q8_1(y) => ActivationAux {
+                d: y.iter().map(|b| f16_to_f32(b.d)).collect(),
+                corr: Vec::new(),
+                s: y.iter().map(|b| f16_to_f32(b.s)).collect(),
+            },
+            _ => panic!("panel kernels take a Q8_0 or Q8_1 activation, not the one of {weight} weights"),
         }
     }
+}
 
-    pub fn q8_1(y: &[BlockQ8_1]) -> ActivationAux {
-        ActivationAux {
-            d: y.iter().map(|b| f16_to_f32(b.d)).collect(),
-            corr: Vec::new(),
-            s: y.iter().map(|b| f16_to_f32(b.s)).collect(),
-        }
+/// The quants of a Q8_0 or Q8_1 activation, block by block (for the scalar reference).
+pub fn activation_quants(act: &Activation) -> Vec<[i8; QK]> {
+    match act {
+        Activation::Q8_0(y) => y.iter().map(|b| b.qs).collect(),
+        Activation::Q8_1(y) => y.iter().map(|b| b.qs).collect(),
+        _ => panic!("panel kernels take a Q8_0 or Q8_1 activation"),
     }
 }
 
@@ -179,7 +194,6 @@ pub fn panel_row_dot_reference(
 mod tests {
     use super::*;
     use crate::selftest::{Rng, random_quant_row};
-    use crate::tensor::Activation;
 
     #[test]
     fn packed_reference_equals_unpacked_dot_bit_for_bit() {
@@ -193,11 +207,7 @@ mod tests {
                 assert_eq!(p.panels(), rows.div_ceil(r));
                 let x = rng.vec(cols);
                 let act = Activation::new(ty, &x);
-                let (yq, aux): (Vec<[i8; QK]>, ActivationAux) = match &act {
-                    Activation::Q8_0(y) => (y.iter().map(|b| b.qs).collect(), ActivationAux::q8_0(y)),
-                    Activation::Q8_1(y) => (y.iter().map(|b| b.qs).collect(), ActivationAux::q8_1(y)),
-                    _ => unreachable!(),
-                };
+                let (yq, aux) = (activation_quants(&act), ActivationAux::new(ty, &act));
                 for row in 0..rows {
                     let got = panel_row_dot_reference(ty, r, p.panel(row / r), row % r, &yq, &aux);
                     let want = act.dot(ty, w.row(row));

@@ -7,7 +7,7 @@ use crate::quant::{BlockQ4_0, BlockQ8_0, QK, f16_to_f32, f32_to_f16};
 /// `asm!` with `.option arch, +v` around the template and v0–v31 declared clobbered.
 /// The caller's operand list must end with a comma.
 macro_rules! asm_v {
-    ($($template:literal),+ ; $($operands:tt)*) => {
+    ($($template:expr),+ ; $($operands:tt)*) => {
         core::arch::asm!(
             ".option push",
             ".option arch, +v",
@@ -23,6 +23,89 @@ macro_rules! asm_v {
             out("v24") _, out("v25") _, out("v26") _, out("v27") _,
             out("v28") _, out("v29") _, out("v30") _, out("v31") _,
             options(nostack),
+        )
+    };
+}
+
+/// asm lines shared by the Q4_0 and Q4_1 panel kernels: the integer sums of one block column,
+/// left as e32 in v8 (vtype e32/m4). Quants start `r << shift` bytes into the column (after the
+/// f32 scale arrays); the nibbles are unsigned, so `vwmaccsu` adds q*y; each e16 accumulator
+/// sums 16 products of at most 15 * 127: no overflow.
+macro_rules! nibble_panel_sums {
+    ($shift:literal) => {
+        concat!(
+            "vsetvli zero, zero, e16, m2, ta, ma\n",
+            "vmv.v.i v4, 0\n",
+            "vmv.v.i v6, 0\n",
+            "vsetvli zero, zero, e8, m1, ta, ma\n",
+            "slli {p}, {r}, ",
+            $shift,
+            "\n",
+            "add {p}, {p}, {x}\n",
+            ".irp j, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n",
+            "vle8.v v1, ({p})\n",
+            "add {p}, {p}, {r}\n",
+            "vand.vi v2, v1, 15\n",
+            "vsrl.vi v3, v1, 4\n",
+            "lb {t0}, \\j({q})\n",
+            "lb {t1}, 16+\\j({q})\n",
+            "vwmaccsu.vx v4, {t0}, v2\n",
+            "vwmaccsu.vx v6, {t1}, v3\n",
+            ".endr\n",
+            "vsetvli zero, zero, e16, m2, ta, ma\n",
+            "vwadd.vv v8, v4, v6\n",
+            "vsetvli zero, zero, e32, m4, ta, ma",
+        )
+    };
+}
+
+/// asm lines turning zero-extended f16 bits (e32 lanes of `$h`) into f32 in place, exactly,
+/// without zvfh: `(bits & 0x7fff) << 13` times 2^112 is right for normal and subnormal values,
+/// inf/NaN get their exponent forced (masked `vor`: needs mask-undisturbed), then the sign.
+/// Uses `$t` and v0; needs operands abs, inf, scale, exp, sign.
+#[cfg(not(hartlm_feature = "zvfh"))]
+macro_rules! f16_bits_to_f32 {
+    ($h:literal, $t:literal) => {
+        concat!(
+            "vand.vx ",
+            $t,
+            ", ",
+            $h,
+            ", {abs}\n",
+            "vmsgeu.vx v0, ",
+            $t,
+            ", {inf}\n",
+            "vsll.vi ",
+            $t,
+            ", ",
+            $t,
+            ", 13\n",
+            "vfmul.vf ",
+            $t,
+            ", ",
+            $t,
+            ", {scale}\n",
+            "vor.vx ",
+            $t,
+            ", ",
+            $t,
+            ", {exp}, v0.t\n",
+            "vand.vx ",
+            $h,
+            ", ",
+            $h,
+            ", {sign}\n",
+            "vsll.vi ",
+            $h,
+            ", ",
+            $h,
+            ", 16\n",
+            "vor.vv ",
+            $h,
+            ", ",
+            $h,
+            ", ",
+            $t,
         )
     };
 }
@@ -204,34 +287,15 @@ pub struct PanelInput {
 #[inline(never)]
 pub unsafe fn panel_q4_0(panel: &[u8], nb: usize, y: &PanelInput, out: *mut f32, n_out: usize) {
     // SAFETY: per block column: r f32 scales then 16 rows of r nibble bytes (20 r bytes, read by
-    // vle32/vle8 at vl = r); 32 activation bytes at q..q+32; one f32 and one i32 of aux. The
-    // nibbles are unsigned, so vwmaccsu adds q*y; corr = -8 sum(y) restores (q - 8). Each e16
-    // accumulator sums 16 products of at most 15 * 127: no overflow. Lanes keep ggml's block
-    // order and operation order ((isum * dx) * dy), so results equal the scalar reference.
+    // vle32/vle8 at vl = r); 32 activation bytes at q..q+32; one f32 and one i32 of aux.
+    // corr = -8 sum(y) restores (q - 8). Lanes keep ggml's block order and operation order
+    // ((isum * dx) * dy), so results equal the scalar reference.
     unsafe {
         asm_v!(
             "vsetvli {r}, zero, e32, m4, ta, ma",
             "vmv.v.i v16, 0",
             "2:",
-            "vsetvli zero, zero, e16, m2, ta, ma",
-            "vmv.v.i v4, 0",
-            "vmv.v.i v6, 0",
-            "vsetvli zero, zero, e8, m1, ta, ma",
-            "slli {p}, {r}, 2",
-            "add {p}, {p}, {x}",
-            ".irp j, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15",
-            "vle8.v v1, ({p})",
-            "add {p}, {p}, {r}",
-            "vand.vi v2, v1, 15",
-            "vsrl.vi v3, v1, 4",
-            "lb {t0}, \\j({q})",
-            "lb {t1}, 16+\\j({q})",
-            "vwmaccsu.vx v4, {t0}, v2",
-            "vwmaccsu.vx v6, {t1}, v3",
-            ".endr",
-            "vsetvli zero, zero, e16, m2, ta, ma",
-            "vwadd.vv v8, v4, v6",
-            "vsetvli zero, zero, e32, m4, ta, ma",
+            nibble_panel_sums!("2"),
             "lw {t0}, 0({c})",
             "vadd.vx v8, v8, {t0}",
             "vfcvt.f.x.v v8, v8",
@@ -278,25 +342,7 @@ pub unsafe fn panel_q4_1(panel: &[u8], nb: usize, y: &PanelInput, out: *mut f32,
             "vsetvli {r}, zero, e32, m4, ta, ma",
             "vmv.v.i v16, 0",
             "2:",
-            "vsetvli zero, zero, e16, m2, ta, ma",
-            "vmv.v.i v4, 0",
-            "vmv.v.i v6, 0",
-            "vsetvli zero, zero, e8, m1, ta, ma",
-            "slli {p}, {r}, 3",
-            "add {p}, {p}, {x}",
-            ".irp j, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15",
-            "vle8.v v1, ({p})",
-            "add {p}, {p}, {r}",
-            "vand.vi v2, v1, 15",
-            "vsrl.vi v3, v1, 4",
-            "lb {t0}, \\j({q})",
-            "lb {t1}, 16+\\j({q})",
-            "vwmaccsu.vx v4, {t0}, v2",
-            "vwmaccsu.vx v6, {t1}, v3",
-            ".endr",
-            "vsetvli zero, zero, e16, m2, ta, ma",
-            "vwadd.vv v8, v4, v6",
-            "vsetvli zero, zero, e32, m4, ta, ma",
+            nibble_panel_sums!("3"),
             "vfcvt.f.x.v v8, v8",
             "vle32.v v12, ({x})",
             "flw {f0}, 0({d})",
@@ -548,14 +594,7 @@ pub unsafe fn f16_to_f32_row(src: &[u16], dst: &mut [f32]) {
             "vsetvli {t}, {n}, e32, m4, ta, mu",
             "vle16.v v4, ({s})",
             "vzext.vf2 v8, v4",
-            "vand.vx v12, v8, {abs}",
-            "vmsgeu.vx v0, v12, {inf}",
-            "vsll.vi v12, v12, 13",
-            "vfmul.vf v12, v12, {scale}",
-            "vor.vx v12, v12, {exp}, v0.t",
-            "vand.vx v8, v8, {sign}",
-            "vsll.vi v8, v8, 16",
-            "vor.vv v8, v8, v12",
+            f16_bits_to_f32!("v8", "v12"),
             "vse32.v v8, ({d})",
             "sub {n}, {n}, {t}",
             "slli {t}, {t}, 1",
@@ -634,22 +673,8 @@ pub unsafe fn dot_f16(a: &[u16], b: &[u16]) -> f32 {
                 "vle16.v v6, ({b})",
                 "vzext.vf2 v8, v4",
                 "vzext.vf2 v16, v6",
-                "vand.vx v12, v8, {abs}",
-                "vmsgeu.vx v0, v12, {inf}",
-                "vsll.vi v12, v12, 13",
-                "vfmul.vf v12, v12, {scale}",
-                "vor.vx v12, v12, {exp}, v0.t",
-                "vand.vx v8, v8, {sign}",
-                "vsll.vi v8, v8, 16",
-                "vor.vv v8, v8, v12",
-                "vand.vx v20, v16, {abs}",
-                "vmsgeu.vx v0, v20, {inf}",
-                "vsll.vi v20, v20, 13",
-                "vfmul.vf v20, v20, {scale}",
-                "vor.vx v20, v20, {exp}, v0.t",
-                "vand.vx v16, v16, {sign}",
-                "vsll.vi v16, v16, 16",
-                "vor.vv v16, v16, v20",
+                f16_bits_to_f32!("v8", "v12"),
+                f16_bits_to_f32!("v16", "v20"),
                 "vfmacc.vv v24, v8, v16",
                 "sub {n}, {n}, {t}",
                 "slli {t}, {t}, 1",
