@@ -1,5 +1,6 @@
 //! Decoder-only transformers from GGUF (llama, qwen2, qwen3): hyperparameters from metadata,
-//! shape-checked weights borrowed from the mapping, and the forward pass with its KV cache.
+//! shape-checked weights borrowed from the mapping (plus panel copies where this tier's kernels
+//! want them), and the forward pass with its KV cache.
 //!
 //! The forward pass follows llama.cpp's graph operation by operation (RMSNorm summed in f64,
 //! RoPE angles advanced by repeated f32 multiplication, softmax with max subtraction) so that
