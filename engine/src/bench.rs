@@ -217,3 +217,68 @@ mod tests {
         assert_eq!(j["tier"], "x86-64-v3");
     }
 }
+
+/// Which short-convolution loop `hartlm bench-kernel ssm_conv` times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConvImpl {
+    /// The tier's kernel on hartlm's time-major layout (what the engine runs).
+    Tier,
+    /// Upstream ggml's scalar loop on its channel-major layout, for comparison.
+    Ggml,
+}
+
+impl ConvImpl {
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvImpl::Tier => "tier",
+            ConvImpl::Ggml => "ggml",
+        }
+    }
+}
+
+/// ggml's `ssm_conv` loop as upstream runs it on RISC-V: the input is channel-major (each
+/// channel's `k - 1 + t` values contiguous), so every output reads a sliding window of one row.
+#[inline(never)]
+pub fn ggml_ssm_conv_loop(x: &[f32], w_by_channel: &[f32], e: usize, t: usize, out: &mut [f32]) {
+    let k = w_by_channel.len() / e;
+    let ncs = k - 1 + t;
+    for i in 0..t {
+        for c in 0..e {
+            let (s, w) = (&x[c * ncs + i..][..k], &w_by_channel[c * k..][..k]);
+            let mut sum = 0.0f32;
+            for j in 0..k {
+                sum += s[j] * w[j];
+            }
+            out[i * e + c] = sum;
+        }
+    }
+}
+
+/// Nanoseconds of each of `reps` `ssm_conv` calls over `tokens` rows of `channels` channels
+/// with `taps` taps, on random data. Only the calls are inside the clock reads, so
+/// `cargo xtask bench-insn --kernel` counts exactly the kernel.
+pub fn time_ssm_conv(which: ConvImpl, channels: usize, taps: usize, tokens: usize, reps: usize) -> Vec<u64> {
+    let mut rng = crate::selftest::Rng::new(7);
+    let x = rng.vec((taps - 1 + tokens) * channels);
+    let w = rng.vec(taps * channels);
+    let mut out = vec![0.0f32; tokens * channels];
+    (0..reps)
+        .map(|_| {
+            let t0 = Instant::now();
+            match which {
+                ConvImpl::Tier => crate::kernels::ssm_conv(&x, &w, channels, &mut out),
+                ConvImpl::Ggml => ggml_ssm_conv_loop(&x, &w, channels, tokens, &mut out),
+            }
+            let ns = t0.elapsed().as_nanos() as u64;
+            std::hint::black_box(&out);
+            ns
+        })
+        .collect()
+}
+
+/// The median of some samples (0 for none).
+pub fn median(v: &[u64]) -> u64 {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}

@@ -93,6 +93,11 @@ enum Command {
         #[arg(short = 'o', long, value_enum, default_value = "md")]
         output: BenchFormat,
     },
+    /// Time one kernel on random data (`cargo xtask bench-insn --kernel` counts its instructions).
+    BenchKernel {
+        #[command(subcommand)]
+        kernel: KernelBench,
+    },
     /// Write a copy of a model with its weight matrices quantized (ggml's reference quantizers).
     Quantize {
         #[arg(short, long)]
@@ -126,6 +131,24 @@ enum Command {
         batch: usize,
         #[command(flatten)]
         eval: EvalArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum KernelBench {
+    /// LFM2's short convolution: `tokens` rows of `channels` channels, `taps` taps.
+    SsmConv {
+        #[arg(short, long, default_value_t = 1536)]
+        channels: usize,
+        #[arg(short = 'k', long, default_value_t = 4)]
+        taps: usize,
+        #[arg(short = 'T', long, default_value_t = 64)]
+        tokens: usize,
+        /// Calls to time (the median is printed).
+        #[arg(short = 'r', long, default_value_t = 5)]
+        reps: usize,
+        #[arg(long = "impl", value_enum, default_value = "tier")]
+        which: crate::bench::ConvImpl,
     },
 }
 
@@ -181,6 +204,7 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
     let result = match cli.command {
         Command::Selftest { seed } => return crate::selftest::command(seed, launch),
         Command::Info { model } => info(&model),
+        Command::BenchKernel { kernel } => bench_kernel(kernel, launch),
         Command::Quantize { model, output, ty, pure } => quantize(&model, &output, ty, pure),
         Command::Bench { model, n_prompt, n_gen, threads, reps, no_warmup, cache_type, output } => {
             let spec =
@@ -213,6 +237,32 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
         Err(e) => {
             eprintln!("hartlm: {e:#}");
             1
+        }
+    }
+}
+
+fn bench_kernel(kernel: KernelBench, launch: &Launch) -> Result<()> {
+    match kernel {
+        KernelBench::SsmConv { channels, taps, tokens, reps, which } => {
+            if channels == 0 || taps == 0 || tokens == 0 || reps == 0 {
+                bail!("--channels, --taps, --tokens and --reps must be at least 1");
+            }
+            let floats = (channels as u64) * (taps as u64 + 2 * tokens as u64);
+            if floats > 1 << 30 {
+                bail!("{channels} channels x {tokens} tokens needs {} GiB; use smaller sizes", floats >> 28);
+            }
+            let ns = crate::bench::time_ssm_conv(which, channels, taps, tokens, reps);
+            let med = crate::bench::median(&ns);
+            println!(
+                "ssm_conv {} channels={channels} taps={taps} tokens={tokens}: median {:.1} us over {reps} \
+                 calls, {:.2} Goutputs/s ({}{})",
+                which.name(),
+                med as f64 / 1e3,
+                (channels * tokens) as f64 / med.max(1) as f64,
+                launch.tier_id,
+                if launch.vlen_bits > 0 { format!(", VLEN {}", launch.vlen_bits) } else { String::new() }
+            );
+            Ok(())
         }
     }
 }
@@ -384,6 +434,19 @@ fn info(path: &Path) -> Result<()> {
         "shape:         {} layers, n_embd {}, {} heads / {} KV heads of {}, n_ff {}",
         c.n_layer, c.n_embd, c.n_head, c.n_head_kv, c.head_dim, c.n_ff
     )?;
+    let convs = c.layer_kinds.iter().filter(|&&k| k == crate::model::LayerKind::ShortConv).count();
+    if convs > 0 {
+        let kinds: String = c
+            .layer_kinds
+            .iter()
+            .map(|k| if *k == crate::model::LayerKind::ShortConv { 'C' } else { 'A' })
+            .collect();
+        writeln!(
+            out,
+            "layers:        {kinds} ({convs} short-conv of {} taps, C; attention, A)",
+            c.conv_taps
+        )?;
+    }
     writeln!(out, "context:       {} (trained)", c.n_ctx_train)?;
     writeln!(
         out,

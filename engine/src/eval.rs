@@ -25,13 +25,28 @@ pub fn all_logits(
     batch: usize,
     session: Session,
 ) -> Result<Vec<f32>, ModelError> {
+    let chunk = if batch == 0 { tokens.len().max(1) } else { batch };
+    let calls: Vec<usize> = tokens.chunks(chunk).map(<[u32]>::len).collect();
+    logits_in_calls(model, tokens, &calls, session)
+}
+
+/// Like [`all_logits`], feeding `calls[i]` tokens in the i-th call (the sizes must add up to
+/// `tokens.len()`): how a caller that evaluates a prompt piece by piece drives the model.
+pub fn logits_in_calls(
+    model: &Model,
+    tokens: &[u32],
+    calls: &[usize],
+    session: Session,
+) -> Result<Vec<f32>, ModelError> {
+    assert_eq!(calls.iter().sum::<usize>(), tokens.len(), "calls must cover the tokens");
     let n_vocab = model.config.n_vocab;
     let mut state = State::new(&model.config, session.n_ctx, session.threads, session.cache)?;
     let mut out = vec![0.0; tokens.len() * n_vocab];
-    let chunk = if batch == 0 { tokens.len().max(1) } else { batch };
-    for (ci, toks) in tokens.chunks(chunk).enumerate() {
-        let rows = &mut out[ci * chunk * n_vocab..(ci * chunk + toks.len()) * n_vocab];
-        model.forward_batch(&mut state, toks, Logits::All(rows))?;
+    let mut at = 0;
+    for &n in calls {
+        let rows = &mut out[at * n_vocab..(at + n) * n_vocab];
+        model.forward_batch(&mut state, &tokens[at..at + n], Logits::All(rows))?;
+        at += n;
     }
     Ok(out)
 }

@@ -1,6 +1,6 @@
-//! Decoder-only transformers from GGUF (llama, qwen2, qwen3): hyperparameters from metadata,
-//! shape-checked weights borrowed from the mapping (plus panel copies where this tier's kernels
-//! want them), and the forward pass with its KV cache.
+//! Decoder-only models from GGUF (llama, qwen2, qwen3, and LFM2's hybrid of attention and short
+//! convolutions): hyperparameters from metadata, shape-checked weights borrowed from the mapping
+//! (plus panel copies where this tier's kernels want them), and the forward pass with its caches.
 //!
 //! The forward pass follows llama.cpp's graph operation by operation (RMSNorm summed in f64,
 //! RoPE angles advanced by repeated f32 multiplication, softmax with max subtraction) so that
@@ -19,7 +19,7 @@ use crate::tensor::{self, Weight};
 pub enum ModelError {
     #[error(transparent)]
     Gguf(#[from] GgufError),
-    #[error("unsupported architecture `{0}`: hartlm runs llama, qwen2 and qwen3 models")]
+    #[error("unsupported architecture `{0}`: hartlm runs llama, qwen2, qwen3 and lfm2 models")]
     UnknownArch(String),
     #[error("metadata `{0}` is missing or not a number; the file is not a complete model")]
     MissingKey(String),
@@ -27,8 +27,8 @@ pub enum ModelError {
     MissingTensor(String, &'static str),
     #[error("tensor `{name}` has shape {got:?}, expected {want:?}")]
     Shape { name: String, got: Vec<u64>, want: Vec<u64> },
-    #[error("tensor `{name}` is {ty}, but a norm or bias must be F32")]
-    NotF32 { name: String, ty: GgmlType },
+    #[error("tensor `{name}` is {ty}, but norms, biases and conv taps must be F32, F16 or BF16")]
+    NotFloat { name: String, ty: GgmlType },
     #[error("invalid hyperparameter: {0}")]
     Hparam(String),
     #[error("{0}")]
@@ -44,6 +44,8 @@ pub enum Arch {
     Llama,
     Qwen2,
     Qwen3,
+    /// Liquid AI's LFM2: short-convolution and attention layers, each followed by SwiGLU.
+    Lfm2,
 }
 
 impl Arch {
@@ -52,6 +54,7 @@ impl Arch {
             Arch::Llama => "llama",
             Arch::Qwen2 => "qwen2",
             Arch::Qwen3 => "qwen3",
+            Arch::Lfm2 => "lfm2",
         }
     }
 }
@@ -73,10 +76,42 @@ pub struct Config {
     /// NEOX RoPE rotates (i, i + dims/2) pairs; normal RoPE rotates (2i, 2i+1).
     pub rope_neox: bool,
     pub eps: f32,
+    /// What mixes tokens in each layer (attention everywhere except in LFM2).
+    pub layer_kinds: Vec<LayerKind>,
+    /// Taps of LFM2's short convolution (`shortconv.l_cache`); 0 without conv layers.
+    pub conv_taps: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerKind {
+    Attention,
+    /// LFM2's gated depthwise causal convolution over the last `conv_taps` tokens.
+    ShortConv,
+}
+
+impl Config {
+    fn count(&self, kind: LayerKind) -> usize {
+        self.layer_kinds.iter().filter(|&&k| k == kind).count()
+    }
 }
 
 struct Layer {
     attn_norm: Vec<f32>,
+    mixer: Mixer,
+    ffn_norm: Vec<f32>,
+    gate: Matrix,
+    up: Matrix,
+    down: Matrix,
+}
+
+enum Mixer {
+    Attention(Box<Attention>),
+    ShortConv(Box<ShortConv>),
+}
+
+struct Attention {
+    /// This layer's index among the attention layers: its place in the KV cache.
+    slot: usize,
     wq: Matrix,
     wk: Matrix,
     wv: Matrix,
@@ -86,10 +121,17 @@ struct Layer {
     q_norm: Option<Vec<f32>>,
     k_norm: Option<Vec<f32>>,
     wo: Matrix,
-    ffn_norm: Vec<f32>,
-    gate: Matrix,
-    up: Matrix,
-    down: Matrix,
+}
+
+/// `y = c ⊙ conv(b ⊙ x)` with `b, c, x = in_proj h`, then `out_proj y`.
+struct ShortConv {
+    /// This layer's index among the conv layers: its place in the conv state.
+    slot: usize,
+    in_proj: Matrix,
+    /// The taps, tap-major (`[tap][channel]`, GGUF stores `[channel][tap]`) so that the kernel
+    /// reads them with unit stride, as it reads the time-major activations.
+    taps: Vec<f32>,
+    out_proj: Matrix,
 }
 
 pub struct Model {
@@ -144,14 +186,29 @@ impl Loader<'_> {
         let packed = kernels::panel_rows().and_then(|r| Packed::new(&weight(self.file, &t, None), r));
         Ok(Matrix { t, packed })
     }
-    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
-        let t = self.tensor(name, &[len])?;
-        if t.ty != GgmlType::F32 {
-            return Err(ModelError::NotF32 { name: name.into(), ty: t.ty });
+    /// A small float tensor of shape `dims`, as f32.
+    fn floats(&self, name: &str, dims: &[usize]) -> Result<Vec<f32>> {
+        let t = self.tensor(name, dims)?;
+        if !matches!(t.ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) {
+            return Err(ModelError::NotFloat { name: name.into(), ty: t.ty });
         }
-        let mut v = vec![0.0; len];
+        let mut v = vec![0.0; dims.iter().product()];
         tensor::dequantize(t.ty, self.file.tensor_bytes(&t), &mut v);
         Ok(v)
+    }
+    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
+        self.floats(name, &[len])
+    }
+    /// A depthwise conv weight `{taps, channels}`, transposed to tap-major.
+    fn conv_taps(&self, name: &str, taps: usize, channels: usize) -> Result<Vec<f32>> {
+        let by_channel = self.floats(name, &[taps, channels])?;
+        let mut tap_major = vec![0.0; taps * channels];
+        for (c, row) in by_channel.chunks_exact(taps).enumerate() {
+            for (j, &w) in row.iter().enumerate() {
+                tap_major[j * channels + c] = w;
+            }
+        }
+        Ok(tap_major)
     }
     fn opt_vector(&self, name: &str, len: usize) -> Result<Option<Vec<f32>>> {
         if self.file.tensor(name).is_some() { self.vector(name, len).map(Some) } else { Ok(None) }
@@ -167,15 +224,26 @@ fn config(file: &GgufFile) -> Result<Config> {
         "llama" => Arch::Llama,
         "qwen2" => Arch::Qwen2,
         "qwen3" => Arch::Qwen3,
+        "lfm2" => Arch::Lfm2,
         other => return Err(ModelError::UnknownArch(other.into())),
     };
     let l = Loader { file, arch };
     let n_embd = l.usize("embedding_length")?;
     let n_head = l.usize("attention.head_count")?;
-    let n_head_kv = l.opt_usize("attention.head_count_kv").unwrap_or(n_head);
-    if n_head == 0 || n_head_kv == 0 || !n_head.is_multiple_of(n_head_kv) {
-        return Err(ModelError::Hparam(format!("{n_head} heads cannot share {n_head_kv} KV heads")));
+    let n_layer = l.usize("block_count")?;
+    if n_layer > 4096 {
+        return Err(ModelError::Hparam(format!("{n_layer} layers (block_count) is not a real model")));
     }
+    let (n_head_kv, layer_kinds) = kv_heads(&l, n_layer, n_head)?;
+    let conv_taps = if layer_kinds.contains(&LayerKind::ShortConv) {
+        match l.opt_usize("shortconv.l_cache") {
+            Some(k @ 1..=64) => k,
+            Some(k) => return Err(ModelError::Hparam(format!("short convolution of {k} taps"))),
+            None => return Err(ModelError::MissingKey(l.key("shortconv.l_cache"))),
+        }
+    } else {
+        0
+    };
     let head_dim = l.opt_usize("attention.key_length").unwrap_or(n_embd / n_head);
     if head_dim == 0
         || !head_dim.is_multiple_of(2)
@@ -199,7 +267,7 @@ fn config(file: &GgufFile) -> Result<Config> {
     Ok(Config {
         arch,
         n_embd,
-        n_layer: l.usize("block_count")?,
+        n_layer,
         n_head,
         n_head_kv,
         head_dim,
@@ -211,7 +279,43 @@ fn config(file: &GgufFile) -> Result<Config> {
         rope_dims,
         rope_neox: arch != Arch::Llama,
         eps: l.f32("attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
+        layer_kinds,
+        conv_taps,
     })
+}
+
+/// KV heads and the kind of every layer. `head_count_kv` is a number, or (LFM2) one per layer
+/// where 0 marks a short-convolution layer; attention layers must then agree on the number.
+fn kv_heads(l: &Loader, n_layer: usize, n_head: usize) -> Result<(usize, Vec<LayerKind>)> {
+    let key = l.key("attention.head_count_kv");
+    let per_layer: Vec<u64> = match l.file.get(&key) {
+        None => vec![n_head as u64; n_layer],
+        Some(Value::Array(a)) => {
+            let v = a.ints().filter(|v| v.len() == n_layer && v.iter().all(|&n| n >= 0));
+            let v = v.ok_or_else(|| {
+                ModelError::Hparam(format!("`{key}` must hold {n_layer} non-negative integers"))
+            })?;
+            v.into_iter().map(|n| n as u64).collect()
+        }
+        Some(v) => vec![v.as_u64().ok_or(ModelError::MissingKey(key.clone()))?; n_layer],
+    };
+    let conv_allowed = l.arch == Arch::Lfm2;
+    let kinds: Vec<LayerKind> = per_layer
+        .iter()
+        .map(|&n| if n == 0 && conv_allowed { LayerKind::ShortConv } else { LayerKind::Attention })
+        .collect();
+    let mut attn = per_layer.iter().zip(&kinds).filter(|(_, k)| **k == LayerKind::Attention);
+    let n_head_kv = attn.next().map_or(n_head as u64, |(&n, _)| n);
+    if attn.any(|(&n, _)| n != n_head_kv) {
+        return Err(ModelError::Hparam(format!(
+            "attention layers with different KV head counts ({per_layer:?}) are not supported"
+        )));
+    }
+    let n_head_kv = usize::try_from(n_head_kv).unwrap_or(0);
+    if n_head == 0 || n_head_kv == 0 || !n_head.is_multiple_of(n_head_kv) {
+        return Err(ModelError::Hparam(format!("{n_head} heads cannot share {n_head_kv} KV heads")));
+    }
+    Ok((n_head_kv, kinds))
 }
 
 impl Model {
@@ -229,28 +333,56 @@ impl Model {
             Some(_) => l.matrix("output.weight", &[e, c.n_vocab])?,
             None => l.matrix("token_embd.weight", &[e, c.n_vocab])?,
         };
-        let mut layers = Vec::with_capacity(c.n_layer.min(1024));
-        for i in 0..c.n_layer {
+        let mut layers = Vec::with_capacity(c.n_layer);
+        let (mut attn_slots, mut conv_slots) = (0, 0);
+        for (i, kind) in c.layer_kinds.iter().enumerate() {
             let n = |s: &str| format!("blk.{i}.{s}");
-            let qk_norm = c.arch == Arch::Qwen3;
+            let qk_norm = matches!(c.arch, Arch::Qwen3 | Arch::Lfm2);
+            let mixer = match kind {
+                LayerKind::ShortConv => {
+                    conv_slots += 1;
+                    Mixer::ShortConv(Box::new(ShortConv {
+                        slot: conv_slots - 1,
+                        in_proj: l.matrix(&n("shortconv.in_proj.weight"), &[e, 3 * e])?,
+                        taps: l.conv_taps(&n("shortconv.conv.weight"), c.conv_taps, e)?,
+                        out_proj: l.matrix(&n("shortconv.out_proj.weight"), &[e, e])?,
+                    }))
+                }
+                LayerKind::Attention => {
+                    attn_slots += 1;
+                    Mixer::Attention(Box::new(Attention {
+                        slot: attn_slots - 1,
+                        wq: l.matrix(&n("attn_q.weight"), &[e, q_dim])?,
+                        wk: l.matrix(&n("attn_k.weight"), &[e, kv_dim])?,
+                        wv: l.matrix(&n("attn_v.weight"), &[e, kv_dim])?,
+                        bq: l.opt_vector(&n("attn_q.bias"), q_dim)?,
+                        bk: l.opt_vector(&n("attn_k.bias"), kv_dim)?,
+                        bv: l.opt_vector(&n("attn_v.bias"), kv_dim)?,
+                        q_norm: if qk_norm {
+                            Some(l.vector(&n("attn_q_norm.weight"), c.head_dim)?)
+                        } else {
+                            None
+                        },
+                        k_norm: if qk_norm {
+                            Some(l.vector(&n("attn_k_norm.weight"), c.head_dim)?)
+                        } else {
+                            None
+                        },
+                        wo: l.matrix(&n("attn_output.weight"), &[q_dim, e])?,
+                    }))
+                }
+            };
             layers.push(Layer {
                 attn_norm: l.vector(&n("attn_norm.weight"), e)?,
-                wq: l.matrix(&n("attn_q.weight"), &[e, q_dim])?,
-                wk: l.matrix(&n("attn_k.weight"), &[e, kv_dim])?,
-                wv: l.matrix(&n("attn_v.weight"), &[e, kv_dim])?,
-                bq: l.opt_vector(&n("attn_q.bias"), q_dim)?,
-                bk: l.opt_vector(&n("attn_k.bias"), kv_dim)?,
-                bv: l.opt_vector(&n("attn_v.bias"), kv_dim)?,
-                q_norm: if qk_norm { Some(l.vector(&n("attn_q_norm.weight"), c.head_dim)?) } else { None },
-                k_norm: if qk_norm { Some(l.vector(&n("attn_k_norm.weight"), c.head_dim)?) } else { None },
-                wo: l.matrix(&n("attn_output.weight"), &[q_dim, e])?,
+                mixer,
                 ffn_norm: l.vector(&n("ffn_norm.weight"), e)?,
                 gate: l.matrix(&n("ffn_gate.weight"), &[e, c.n_ff])?,
                 up: l.matrix(&n("ffn_up.weight"), &[e, c.n_ff])?,
                 down: l.matrix(&n("ffn_down.weight"), &[c.n_ff, e])?,
             });
         }
-        let output_norm = l.vector("output_norm.weight", e)?;
+        let final_norm = if c.arch == Arch::Lfm2 { "token_embd_norm.weight" } else { "output_norm.weight" };
+        let output_norm = l.vector(final_norm, e)?;
         Ok(Model { file, config, token_embd, output_norm, output, layers })
     }
 
@@ -304,40 +436,19 @@ impl Model {
     /// One micro-batch through every layer; leaves the final hidden states in `s.x`.
     fn micro_batch(&self, s: &mut State, tokens: &[u32]) {
         let c = &self.config;
-        let (e, hd, kv_dim, q_dim) = (c.n_embd, c.head_dim, c.n_head_kv * c.head_dim, c.n_head * c.head_dim);
+        let e = c.n_embd;
         let n = tokens.len();
         let embd = weight(&self.file, &self.token_embd, None);
         for (i, &t) in tokens.iter().enumerate() {
             embd.dequantize_row(t as usize, &mut s.x[i * e..(i + 1) * e]);
         }
         let ne = n * e;
-        for (li, layer) in self.layers.iter().enumerate() {
-            // Attention.
+        for layer in &self.layers {
             rms_norm_rows(&s.x[..ne], &layer.attn_norm, c.eps, &mut s.xb[..ne]);
-            self.weight(&layer.wq).matmul(&s.xb[..ne], &mut s.q, &s.pool);
-            self.weight(&layer.wk).matmul(&s.xb[..ne], &mut s.k, &s.pool);
-            self.weight(&layer.wv).matmul(&s.xb[..ne], &mut s.v, &s.pool);
-            for i in 0..n {
-                let (q, k, v) = (
-                    &mut s.q[i * q_dim..][..q_dim],
-                    &mut s.k[i * kv_dim..][..kv_dim],
-                    &mut s.v[i * kv_dim..][..kv_dim],
-                );
-                add_bias(q, layer.bq.as_deref());
-                add_bias(k, layer.bk.as_deref());
-                add_bias(v, layer.bv.as_deref());
-                if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
-                    q.chunks_exact_mut(hd).for_each(|h| rms_norm_in_place(h, qn, c.eps));
-                    k.chunks_exact_mut(hd).for_each(|h| rms_norm_in_place(h, kn, c.eps));
-                }
-                rope(q, hd, s.pos + i, c);
-                rope(k, hd, s.pos + i, c);
-                s.cache.store((li * s.n_ctx + s.pos + i) * kv_dim, k, v);
+            match &layer.mixer {
+                Mixer::Attention(a) => self.attention_block(s, a, n),
+                Mixer::ShortConv(sc) => self.shortconv_block(s, sc, n),
             }
-            for i in 0..n {
-                self.attention(s, li, i);
-            }
-            self.weight(&layer.wo).matmul(&s.att_out[..n * q_dim], &mut s.xb[..ne], &s.pool);
             add_rows(&mut s.x[..ne], &s.xb[..ne]);
             // Feed-forward (SwiGLU).
             rms_norm_rows(&s.x[..ne], &layer.ffn_norm, c.eps, &mut s.xb[..ne]);
@@ -348,6 +459,60 @@ impl Model {
             add_rows(&mut s.x[..ne], &s.xb[..ne]);
         }
         s.pos += n;
+    }
+
+    /// Attention of the `n` normed rows in `s.xb`, replaced by the block's output.
+    fn attention_block(&self, s: &mut State, a: &Attention, n: usize) {
+        let c = &self.config;
+        let (e, hd, kv_dim, q_dim) = (c.n_embd, c.head_dim, c.n_head_kv * c.head_dim, c.n_head * c.head_dim);
+        let ne = n * e;
+        self.weight(&a.wq).matmul(&s.xb[..ne], &mut s.q, &s.pool);
+        self.weight(&a.wk).matmul(&s.xb[..ne], &mut s.k, &s.pool);
+        self.weight(&a.wv).matmul(&s.xb[..ne], &mut s.v, &s.pool);
+        for i in 0..n {
+            let (q, k, v) = (
+                &mut s.q[i * q_dim..][..q_dim],
+                &mut s.k[i * kv_dim..][..kv_dim],
+                &mut s.v[i * kv_dim..][..kv_dim],
+            );
+            add_bias(q, a.bq.as_deref());
+            add_bias(k, a.bk.as_deref());
+            add_bias(v, a.bv.as_deref());
+            if let (Some(qn), Some(kn)) = (&a.q_norm, &a.k_norm) {
+                q.chunks_exact_mut(hd).for_each(|h| rms_norm_in_place(h, qn, c.eps));
+                k.chunks_exact_mut(hd).for_each(|h| rms_norm_in_place(h, kn, c.eps));
+            }
+            rope(q, hd, s.pos + i, c);
+            rope(k, hd, s.pos + i, c);
+            s.cache.store((a.slot * s.n_ctx + s.pos + i) * kv_dim, k, v);
+        }
+        for i in 0..n {
+            self.attention(s, a.slot, i);
+        }
+        self.weight(&a.wo).matmul(&s.att_out[..n * q_dim], &mut s.xb[..ne], &s.pool);
+    }
+
+    /// LFM2's short convolution of the `n` normed rows in `s.xb`, replaced by the block's output.
+    /// The conv input is time-major with the carried state as its first `taps - 1` rows, and
+    /// the last `taps - 1` rows become the state for the next call.
+    fn shortconv_block(&self, s: &mut State, sc: &ShortConv, n: usize) {
+        let e = self.config.n_embd;
+        let (ne, past) = (n * e, (self.config.conv_taps - 1) * e);
+        self.weight(&sc.in_proj).matmul(&s.xb[..ne], &mut s.bcx[..3 * ne], &s.pool);
+        let state = &mut s.conv_state[sc.slot * past..][..past];
+        let input = &mut s.conv_in[..past + ne];
+        input[..past].copy_from_slice(state);
+        for (bx, bcx) in input[past..].chunks_exact_mut(e).zip(s.bcx.chunks_exact(3 * e)) {
+            let (b, x) = (&bcx[..e], &bcx[2 * e..]);
+            bx.iter_mut().zip(b.iter().zip(x)).for_each(|(o, (b, x))| *o = b * x);
+        }
+        let y = &mut s.conv_out[..ne];
+        kernels::ssm_conv(input, &sc.taps, e, y);
+        state.copy_from_slice(&input[ne..]);
+        for (y, bcx) in y.chunks_exact_mut(e).zip(s.bcx.chunks_exact(3 * e)) {
+            y.iter_mut().zip(&bcx[e..2 * e]).for_each(|(y, c)| *y *= c);
+        }
+        self.weight(&sc.out_proj).matmul(y, &mut s.xb[..ne], &s.pool);
     }
 
     /// Logits of micro-batch rows `rows` (their final hidden states are in `s.x`).
@@ -361,12 +526,12 @@ impl Model {
     /// Grouped-query attention of micro-batch row `i` (position `s.pos + i`) over the cache,
     /// into its row of `s.att_out`. With an F16 cache, Q and the probabilities are rounded to
     /// F16 too, as ggml's F16 matmuls round their second operand.
-    fn attention(&self, s: &mut State, layer: usize, i: usize) {
+    fn attention(&self, s: &mut State, slot: usize, i: usize) {
         let c = &self.config;
         let (hd, kv_dim, q_dim) = (c.head_dim, c.n_head_kv * c.head_dim, c.n_head * c.head_dim);
         let group = c.n_head / c.n_head_kv;
         let scale = 1.0 / (hd as f32).sqrt();
-        let base = layer * s.n_ctx * kv_dim;
+        let base = slot * s.n_ctx * kv_dim;
         let n = s.pos + i + 1;
         let mut row = vec![0.0f32; hd];
         for h in 0..c.n_head {
@@ -508,12 +673,21 @@ pub struct State {
     hb: Vec<f32>,
     hb2: Vec<f32>,
     cache: KvCache,
+    /// Short-conv layers: in_proj output (b, c, x per row), the conv input (carried state then
+    /// b ⊙ x), its output, and each layer's last `taps - 1` conv inputs.
+    bcx: Vec<f32>,
+    conv_in: Vec<f32>,
+    conv_out: Vec<f32>,
+    conv_state: Vec<f32>,
 }
 
 impl State {
     /// Fails with a clear error when the KV cache for `n_ctx` cannot be allocated.
     pub fn new(c: &Config, n_ctx: usize, threads: usize, cache: CacheType) -> Result<State> {
-        let kv = c.n_layer.checked_mul(n_ctx).and_then(|v| v.checked_mul(c.n_head_kv * c.head_dim));
+        let kv = c
+            .count(LayerKind::Attention)
+            .checked_mul(n_ctx)
+            .and_then(|v| v.checked_mul(c.n_head_kv * c.head_dim));
         let bytes =
             kv.map_or(f64::INFINITY, |k| 2.0 * k as f64 * if cache == CacheType::F16 { 2.0 } else { 4.0 });
         let cache = kv.and_then(|k| KvCache::new(cache, k)).ok_or_else(|| {
@@ -522,6 +696,7 @@ impl State {
                 bytes / (1u64 << 30) as f64
             ))
         })?;
+        let (convs, past) = (c.count(LayerKind::ShortConv), c.conv_taps.saturating_sub(1));
         Ok(State {
             pos: 0,
             n_ctx,
@@ -536,12 +711,18 @@ impl State {
             hb: vec![0.0; MAX_BATCH * c.n_ff],
             hb2: vec![0.0; MAX_BATCH * c.n_ff],
             cache,
+            bcx: vec![0.0; if convs > 0 { MAX_BATCH * 3 * c.n_embd } else { 0 }],
+            conv_in: vec![0.0; if convs > 0 { (past + MAX_BATCH) * c.n_embd } else { 0 }],
+            conv_out: vec![0.0; if convs > 0 { MAX_BATCH * c.n_embd } else { 0 }],
+            conv_state: vec![0.0; convs * past * c.n_embd],
         })
     }
 
-    /// Forgets the sequence (the cache is overwritten as positions are reused).
+    /// Forgets the sequence: the KV cache is overwritten as positions are reused, the conv state
+    /// (which has no positions) is cleared.
     pub fn reset(&mut self) {
         self.pos = 0;
+        self.conv_state.fill(0.0);
     }
 }
 
@@ -619,5 +800,52 @@ fn softmax(x: &mut [f32]) {
     let inv = (1.0 / sum) as f32;
     for v in x.iter_mut() {
         *v *= inv;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::tests::Writer;
+
+    /// Metadata of a 4-layer model of `arch` with `head_count_kv` as an INT32 array.
+    fn config_of(arch: &str, kv: &[i32], l_cache: Option<u32>) -> Result<Config> {
+        let mut array = 5u32.to_le_bytes().to_vec();
+        array.extend((kv.len() as u64).to_le_bytes());
+        kv.iter().for_each(|v| array.extend(v.to_le_bytes()));
+        let k = |s: &str| format!("{arch}.{s}");
+        let mut w = Writer::default()
+            .kv_str("general.architecture", arch)
+            .kv_u32(&k("embedding_length"), 64)
+            .kv_u32(&k("block_count"), 4)
+            .kv_u32(&k("attention.head_count"), 4)
+            .kv_u32(&k("feed_forward_length"), 192)
+            .kv_u32(&k("context_length"), 128)
+            .kv_raw(&k("attention.head_count_kv"), 9, &array);
+        if let Some(l) = l_cache {
+            w = w.kv_u32(&k("shortconv.l_cache"), l);
+        }
+        config(&GgufFile::from_bytes(w.build()).unwrap())
+    }
+
+    #[test]
+    fn lfm2_layer_kinds_come_from_zero_kv_heads() {
+        let c = config_of("lfm2", &[0, 2, 0, 2], Some(3)).unwrap();
+        use LayerKind::{Attention as A, ShortConv as C};
+        assert_eq!(c.layer_kinds, [C, A, C, A]);
+        assert_eq!((c.n_head_kv, c.conv_taps, c.count(A)), (2, 3, 2));
+        let all_conv = config_of("lfm2", &[0; 4], Some(4)).unwrap();
+        assert_eq!((all_conv.count(A), all_conv.count(C)), (0, 4));
+    }
+
+    #[test]
+    fn bad_lfm2_metadata_is_a_clear_error() {
+        let err = |r: Result<Config>| r.expect_err("must fail").to_string();
+        assert!(err(config_of("lfm2", &[0, 2, 0, 4], Some(3))).contains("different KV head counts"));
+        assert!(err(config_of("lfm2", &[0, 2, 0, 2], None)).contains("lfm2.shortconv.l_cache"));
+        assert!(err(config_of("lfm2", &[0, 2, 0, 2], Some(0))).contains("0 taps"));
+        assert!(err(config_of("lfm2", &[0, 2, 2], Some(3))).contains("must hold 4"));
+        // Only LFM2 has conv layers: elsewhere a 0 is a broken attention layer.
+        assert!(err(config_of("llama", &[0, 2, 0, 2], None)).contains("different KV head counts"));
     }
 }

@@ -24,6 +24,11 @@ pub const CASES: &[Case] = &[
     Case { name: "s288-q4_0-pure", tol: 0.2, margin: 0.3 },
     Case { name: "qwen3-micro-f32", tol: 1e-3, margin: 0.0 },
     Case { name: "qwen3-micro-q8_0", tol: 0.06, margin: 0.0 },
+    Case { name: "lfm2-micro-f32", tol: 1e-3, margin: 0.0 },
+    Case { name: "lfm2-micro-l3-f32", tol: 1e-3, margin: 0.0 },
+    Case { name: "lfm2-micro-q8_0", tol: 0.06, margin: 0.0 },
+    Case { name: "lfm2-micro-q4_0", tol: 0.06, margin: 0.0 },
+    Case { name: "lfm2-micro-q4_0-pure", tol: 0.06, margin: 0.0 },
 ];
 
 /// Models `cargo xtask fetch-models` generates into target/fixtures-gen/ with the fixtures'
@@ -52,17 +57,68 @@ fn read_ids(path: &Path) -> Result<Vec<u32>, String> {
         .collect()
 }
 
+/// How llama.cpp fed the prompt in the fixtures' chunked recordings (`oracle/chunked/`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chunking {
+    /// 10 tokens, then the other 15.
+    Split10,
+    /// One token per call.
+    Tok1,
+    /// One call, processed in micro-batches of 4.
+    Ubatch4,
+}
+
+impl Chunking {
+    pub const ALL: [Chunking; 3] = [Chunking::Split10, Chunking::Tok1, Chunking::Ubatch4];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Chunking::Split10 => "split10",
+            Chunking::Tok1 => "tok1",
+            Chunking::Ubatch4 => "ubatch4",
+        }
+    }
+
+    /// Sizes of the successive calls that feed `n` prompt tokens.
+    pub fn calls(self, n: usize) -> Vec<usize> {
+        match self {
+            Chunking::Split10 if n > 10 => vec![10, n - 10],
+            Chunking::Split10 => vec![n],
+            Chunking::Tok1 => vec![1; n],
+            Chunking::Ubatch4 => (0..n).step_by(4).map(|at| (n - at).min(4)).collect(),
+        }
+    }
+}
+
 impl Oracle {
     pub fn load(fixtures: &Path, name: &str) -> Result<Oracle, String> {
+        Oracle::load_recording(fixtures, name, None)
+    }
+
+    /// The recording of `name` with the prompt fed as `chunking` says (the same prompt ids).
+    pub fn load_chunked(fixtures: &Path, name: &str, chunking: Chunking) -> Result<Oracle, String> {
+        Oracle::load_recording(fixtures, name, Some(chunking))
+    }
+
+    fn load_recording(fixtures: &Path, name: &str, chunking: Option<Chunking>) -> Result<Oracle, String> {
         let o = fixtures.join("oracle");
-        let (prompt_logits, ps) = crate::npy::read_f32(&o.join(format!("{name}.prompt_logits.npy")))?;
-        let (greedy_logits, gs) = crate::npy::read_f32(&o.join(format!("{name}.greedy_logits.npy")))?;
+        let rec = match chunking {
+            None => o.join(name),
+            Some(c) => o.join(format!("chunked/{name}.{}", c.name())),
+        };
+        let file = |suffix: &str| {
+            let mut p = rec.clone().into_os_string();
+            p.push(suffix);
+            std::path::PathBuf::from(p)
+        };
+        let (prompt_logits, ps) = crate::npy::read_f32(&file(".prompt_logits.npy"))?;
+        let (greedy_logits, gs) = crate::npy::read_f32(&file(".greedy_logits.npy"))?;
         if ps.len() != 2 || gs.len() != 2 || ps[1] != gs[1] {
             return Err(format!("{name}: oracle shapes {ps:?} and {gs:?} disagree"));
         }
         Ok(Oracle {
             prompt_ids: read_ids(&o.join(format!("{name}.prompt_ids.json")))?,
-            greedy_ids: read_ids(&o.join(format!("{name}.greedy_ids.json")))?,
+            greedy_ids: read_ids(&file(".greedy_ids.json"))?,
             prompt_logits,
             greedy_logits,
             n_vocab: ps[1],
@@ -160,6 +216,17 @@ mod tests {
         assert_eq!(c.max_abs, 0.0);
         let shifted = [0.0, 1.0, 2.5, 0.0, 9.0, 9.0];
         assert_eq!(o.compare(&shifted, 0.0).max_abs, 0.5);
+    }
+
+    #[test]
+    fn chunkings_cover_the_prompt() {
+        assert_eq!(Chunking::Split10.calls(25), vec![10, 15]);
+        assert_eq!(Chunking::Split10.calls(7), vec![7]);
+        assert_eq!(Chunking::Tok1.calls(3), vec![1, 1, 1]);
+        assert_eq!(Chunking::Ubatch4.calls(10), vec![4, 4, 2]);
+        for c in Chunking::ALL {
+            assert_eq!(c.calls(25).iter().sum::<usize>(), 25, "{c:?}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub enum PreTokenizer {
     Default,
     /// `gpt2` / `gpt-2`: the GPT-2 pattern alone.
     Gpt2,
-    /// `llama-bpe` / `llama3`.
+    /// `llama-bpe` / `llama3`, and `lfm2` (LFM2's tokenizer.json uses the Llama-3 pattern).
     Llama3,
     Qwen2,
     /// `smollm`: single digits, then the GPT-2 pattern.
@@ -24,7 +24,7 @@ impl PreTokenizer {
         Some(match name {
             "default" => PreTokenizer::Default,
             "gpt2" | "gpt-2" => PreTokenizer::Gpt2,
-            "llama-bpe" | "llama3" => PreTokenizer::Llama3,
+            "llama-bpe" | "llama3" | "lfm2" => PreTokenizer::Llama3,
             "qwen2" => PreTokenizer::Qwen2,
             "smollm" => PreTokenizer::SmolLm,
             _ => return None,
@@ -237,6 +237,7 @@ mod tests {
     fn llama3_groups_digits_by_three_and_joins_punctuation_to_words() {
         assert_eq!(PreTokenizer::Llama3.split("12345 .x\n\n y"), ["123", "45", " .", "x", "\n\n", " y"]);
         assert_eq!(PreTokenizer::Qwen2.split("ab12"), ["ab", "1", "2"]);
+        assert_eq!(PreTokenizer::from_name("lfm2"), Some(PreTokenizer::Llama3));
     }
 
     #[test]

@@ -195,6 +195,7 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
     let mut reports = vec![dot.0, q4.0, q8.0, q4x4.0, q8x4.0];
     reports.extend(panel_checks(&mut rng));
     reports.extend(elementwise_checks(&mut rng));
+    reports.push(ssm_conv_checks(&mut rng));
     reports
 }
 
@@ -251,6 +252,29 @@ fn elementwise_checks(rng: &mut Rng) -> Vec<KernelReport> {
         dot16.check(kernels::dot_f16(&a, &b), scalar::dot_f16(&a, &b), scale, tolerance(n, 1.0));
     }
     vec![q.0, silu.0, conv.0, dot16.0]
+}
+
+/// The short convolution against its scalar reference, which it must equal exactly (same
+/// multiply, then fused multiply-adds in tap order): prompt lengths around the vector width,
+/// odd channel counts, and LFM2-700M's 1536 channels.
+fn ssm_conv_checks(rng: &mut Rng) -> KernelReport {
+    let mut t = Tracker::new("ssm_conv");
+    for (channels, taps) in [(1, 4), (3, 3), (33, 4), (67, 2), (129, 1), (1536, 4)] {
+        for tokens in [1, 2, 3, 4, 5, 16, 64, 512] {
+            if channels * tokens > 100_000 {
+                continue;
+            }
+            let x = rng.vec((taps - 1 + tokens) * channels);
+            let w = rng.vec(taps * channels);
+            let (mut got, mut want) = (vec![f32::NAN; tokens * channels], vec![0.0; tokens * channels]);
+            kernels::ssm_conv(&x, &w, channels, &mut got);
+            scalar::ssm_conv(&x, &w, channels, &mut want);
+            for (&g, &w) in got.iter().zip(&want) {
+                t.check(g, w, w.abs().max(1.0) as f64, EXACT);
+            }
+        }
+    }
+    t.0
 }
 
 /// Panel (row-interleaved) matmul kernels against the unpacked dot product of each row, which

@@ -60,6 +60,55 @@ fn qwen3_micro() {
     check("qwen3-micro-");
 }
 
+#[test]
+fn lfm2_micro() {
+    check("lfm2-micro-");
+}
+
+/// LFM2's conv state is carried across calls: llama.cpp's recordings with the prompt fed as
+/// 10 + 15 tokens, token by token and in micro-batches of 4 (then the greedy tokens one per
+/// call) are matched at the same tolerances. Dropping the state moves later logits by 8-12.
+#[test]
+fn lfm2_chunked_prompts_match_llama_cpp() {
+    use hartlm_engine::eval::logits_in_calls;
+    use hartlm_engine::oracle::Chunking;
+    let dir = fixtures();
+    for case in CASES.iter().filter(|c| c.name.starts_with("lfm2-")) {
+        let model = Model::open(&dir.join(format!("models/{}.gguf", case.name))).unwrap();
+        for chunking in Chunking::ALL {
+            let oracle = Oracle::load_chunked(&dir, case.name, chunking).unwrap();
+            let mut calls = chunking.calls(oracle.prompt_ids.len());
+            calls.extend(std::iter::repeat_n(1, oracle.greedy_ids.len()));
+            let ours = logits_in_calls(&model, &oracle.tokens(), &calls, Session::new(128, 2)).unwrap();
+            let c = oracle.compare(&ours, case.margin);
+            eprintln!("{} {}: max |dlogit| = {:.2e}", case.name, chunking.name(), c.max_abs);
+            assert!(
+                c.passes(case),
+                "{} {}: {c:?} exceeds tolerance {}",
+                case.name,
+                chunking.name(),
+                case.tol
+            );
+        }
+    }
+}
+
+/// A reset state forgets the conv state too: the same prompt gives the same logits again.
+#[test]
+fn reset_clears_the_conv_state() {
+    use hartlm_engine::model::{CacheType, Logits, State};
+    let dir = fixtures();
+    let model = Model::open(&dir.join("models/lfm2-micro-f32.gguf")).unwrap();
+    let tokens = Oracle::load(&dir, "lfm2-micro-f32").unwrap().prompt_ids;
+    let mut state = State::new(&model.config, 64, 1, CacheType::F32).unwrap();
+    let nv = model.config.n_vocab;
+    let (mut first, mut second) = (vec![0.0; nv], vec![0.0; nv]);
+    model.forward_batch(&mut state, &tokens, Logits::Last(&mut first)).unwrap();
+    state.reset();
+    model.forward_batch(&mut state, &tokens, Logits::Last(&mut second)).unwrap();
+    assert!(first == second, "logits after reset differ");
+}
+
 /// Free-running greedy generation reproduces llama.cpp's ids (f32 files, where no step's
 /// top-1/top-2 margin is small enough for float noise to flip it).
 #[test]
@@ -68,7 +117,7 @@ fn greedy_generation_matches_llama_cpp() {
     use hartlm_engine::sampler::{Sampler, SamplerConfig};
     use hartlm_engine::tokenizer::Tokenizer;
     let dir = fixtures();
-    for name in ["micro-f32", "s288-f32", "qwen3-micro-f32"] {
+    for name in ["micro-f32", "s288-f32", "qwen3-micro-f32", "lfm2-micro-f32", "lfm2-micro-l3-f32"] {
         let path = dir.join(format!("models/{name}.gguf"));
         let model = Model::open(&path).unwrap();
         let tok = Tokenizer::from_gguf(&GgufFile::open(&path).unwrap()).unwrap();
@@ -147,7 +196,7 @@ fn f16_kv_cache_stays_close() {
 #[test]
 fn batching_does_not_change_logits() {
     let dir = fixtures();
-    for name in ["s288-q4_0", "qwen3-micro-f32"] {
+    for name in ["s288-q4_0", "qwen3-micro-f32", "lfm2-micro-q4_0", "lfm2-micro-l3-f32"] {
         let model = Model::open(&dir.join(format!("models/{name}.gguf"))).unwrap();
         let tokens = Oracle::load(&dir, name).unwrap().tokens();
         let one_by_one = all_logits(&model, &tokens, 1, Session::new(64, 2)).unwrap();

@@ -97,9 +97,14 @@ enum Command {
     /// Exact dynamic instruction counts per prompt and generated token of every riscv64 tier at
     /// VLEN 128-1024 under a plugin-enabled qemu (built once into target/qemu-plugin/).
     BenchInsn {
-        /// Only models whose name contains this (s288-q4_0, smollm2-q4_1, qwen2-micro-f16).
+        /// Only models whose name contains this (s288-q4_0, smollm2-q4_1, lfm2-micro-q4_0,
+        /// qwen2-micro-f16).
         #[arg(long)]
         model: Option<String>,
+        /// Count one kernel on its own instead of models (`ssm_conv`: d_inner 1536, 4 taps,
+        /// T = 4, 16, 64, 512, upstream's loop and every tier and VLEN).
+        #[arg(long, value_parser = ["ssm_conv"], conflicts_with = "model")]
+        kernel: Option<String>,
     },
     /// The full test: fmt, clippy, unit tests, two reproducible `dist` runs, `test-qemu`.
     Test,
@@ -116,7 +121,7 @@ fn main() {
         Command::Bench { n_prompt, n_gen, reps, threads, tiers } => {
             bench(&ws, bench::Spec { n_prompt, n_gen, reps, threads }, tiers)
         }
-        Command::BenchInsn { model } => bench_insn(&ws, model.as_deref()),
+        Command::BenchInsn { model, kernel } => bench_insn(&ws, model.as_deref(), kernel.is_some()),
         Command::Test => test(&ws),
     });
     if let Err(e) = result {
@@ -151,7 +156,7 @@ fn bench(ws: &Workspace, spec: bench::Spec, only: Vec<String>) -> Result<()> {
     Ok(())
 }
 
-fn bench_insn(ws: &Workspace, only: Option<&str>) -> Result<()> {
+fn bench_insn(ws: &Workspace, only: Option<&str>, kernel: bool) -> Result<()> {
     let sh = ws.shell()?;
     prereq::ensure(&sh, Needs::build(&[Arch::Riscv64]))?;
     let q = insn::ensure_qemu(&sh, &ws.root, &ws.target_dir)?;
@@ -160,6 +165,27 @@ fn bench_insn(ws: &Workspace, only: Option<&str>) -> Result<()> {
     let unpacked = qemu::unpack(&tarball, &dir.join("release"), Arch::Riscv64)?;
     let lib_dir =
         unpacked.launcher.parent().and_then(|b| b.parent()).context("launcher outside bin/")?.join("lib");
+    let scratch = dir.join("profiles");
+    std::fs::create_dir_all(&scratch)?;
+    let t0 = Instant::now();
+    if kernel {
+        let jobs = insn::kernel_jobs()?;
+        let counts = qemu::parallel_map(&jobs, 2, |j| {
+            let r = insn::run_kernel_job(&q, &unpacked.launcher, &lib_dir, &scratch, j);
+            let vlen = j.vlen.map_or("-".to_string(), |v| v.to_string());
+            eprintln!(
+                "bench-insn: ssm_conv {} T={} {} VLEN {vlen} counted ({:.0}s)",
+                j.which,
+                j.tokens,
+                j.tier.id,
+                t0.elapsed().as_secs_f64()
+            );
+            r
+        });
+        let counts = counts.into_iter().collect::<Result<Vec<_>>>()?;
+        println!("{}", insn::render_kernel(&jobs, &counts));
+        return Ok(());
+    }
     let fixtures = modelcheck::fixtures_dir(&ws.root)?;
     let smollm2 = models::ensure(&sh, &ws.target_dir, &models::SMOLLM2)?;
     let generated = genfix::ensure(&sh, &ws.target_dir, &fixtures)?;
@@ -168,6 +194,7 @@ fn bench_insn(ws: &Workspace, only: Option<&str>) -> Result<()> {
     let models: Vec<(&str, PathBuf, Vec<String>, usize, usize)> = vec![
         ("s288-q4_0", fixtures.join("models/s288-q4_0.gguf"), vec![], 8, 4),
         ("smollm2-q4_1", smollm2, vec![], 4, 2),
+        ("lfm2-micro-q4_0", fixtures.join("models/lfm2-micro-q4_0.gguf"), vec![], 8, 4),
         (
             "qwen2-micro-f16",
             generated.join("qwen2-micro-f16.gguf"),
@@ -193,11 +220,10 @@ fn bench_insn(ws: &Workspace, only: Option<&str>) -> Result<()> {
         }
     }
     if jobs.is_empty() {
-        bail!("no model matches --model; choose from s288-q4_0, smollm2-q4_1, qwen2-micro-f16");
+        bail!(
+            "no model matches --model; choose from s288-q4_0, smollm2-q4_1, lfm2-micro-q4_0, qwen2-micro-f16"
+        );
     }
-    let scratch = dir.join("profiles");
-    std::fs::create_dir_all(&scratch)?;
-    let t0 = Instant::now();
     let results = qemu::parallel_map(&jobs, 2, |j| {
         let r = insn::run_job(&q, &unpacked.launcher, &lib_dir, &scratch, j);
         let vlen = j.vlen.map_or("-".to_string(), |v| v.to_string());
@@ -321,9 +347,11 @@ fn test_qemu(ws: &Workspace, arches: &[Arch], no_build: bool) -> Result<()> {
                 failures.push(format!("{} @ {}: {name}: {e}", r.tier, r.cpu));
             }
         }
-        checks += 1;
-        if let Err(e) = &r.real {
-            failures.push(format!("{} @ {}: smollm2 run: {e}", r.tier, r.cpu));
+        for (run, name) in r.runs.iter().zip(modelcheck::RUN_CHECKS) {
+            checks += 1;
+            if let Err(e) = run {
+                failures.push(format!("{} @ {}: {name}: {e}", r.tier, r.cpu));
+            }
         }
     }
     println!("{} CPU rows, fault checks and fixtures took {:.0}s", rows.len(), t0.elapsed().as_secs_f64());

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use std::path::Path;
 
-use hartlm_engine::oracle::{CASES, Case, GENERATED_CASES, Oracle};
+use hartlm_engine::oracle::{CASES, Case, Chunking, GENERATED_CASES, Oracle};
 use hartlm_variants::{Arch, tier};
 
 use crate::qemu::{CpuEntry, Unpacked, parallel_map, run_guest};
@@ -51,24 +51,45 @@ pub struct Row {
     pub cpu: String,
     /// (fixture, max |Δlogit| or an error)
     pub cells: Vec<(&'static str, Result<f32, String>)>,
-    /// `hartlm run` on the real model: the greedy continuation or an error.
-    pub real: Result<String, String>,
+    /// Greedy `hartlm run` of [`RUN_CHECKS`]: the continuation or an error, in that order.
+    pub runs: Vec<Result<String, String>>,
 }
 
-/// The real-model check: greedy `hartlm run` must print llama.cpp's continuation up to its
-/// first low-margin step (fixtures README: margins 1.09 0.34 0.38 0.69 0.14 ...).
-pub const REAL_PROMPT: &str = "Once upon a time, there was a little cat named Tom.";
-pub const REAL_CONTINUATION: &str = " Tom was a friendly";
+/// The story prompt every recorded run continues.
+pub const PROMPT: &str = "Once upon a time, there was a little cat named Tom.";
 
-fn check_real(cpu: &CpuEntry, tier: &str, launcher: &Path, model: &Path) -> Result<Result<String, String>> {
-    let args = ["run", "-m", model.to_str().unwrap(), "-p", REAL_PROMPT, "-n", "4", "--temp", "0"];
+/// Greedy `hartlm run` checks, each a column: the real SmolLM2 must print llama.cpp's
+/// continuation up to its first low-margin step (fixtures README: margins 1.09 0.34 0.38 0.69
+/// 0.14 ...); the LFM2 fixture (l_cache 3, whose 16 greedy tokens decode to valid UTF-8) must
+/// print llama.cpp's whole recorded continuation.
+pub const RUN_CHECKS: [&str; 2] = ["smollm2 greedy", "lfm2-l3 greedy"];
+
+/// The model, token count and expected continuation of each of [`RUN_CHECKS`].
+fn run_checks(dirs: &Dirs) -> Result<[(std::path::PathBuf, usize, String); 2]> {
+    let lfm2 = "lfm2-micro-l3-f32";
+    let text = dirs.fixtures.join(format!("oracle/{lfm2}.greedy_text.txt"));
+    let text = std::fs::read_to_string(&text).with_context(|| format!("reading {}", text.display()))?;
+    Ok([
+        (dirs.real_model.to_path_buf(), 4, " Tom was a friendly".into()),
+        (dirs.fixtures.join(format!("models/{lfm2}.gguf")), 16, text),
+    ])
+}
+
+fn check_run(
+    cpu: &CpuEntry,
+    tier: &str,
+    launcher: &Path,
+    (model, n, want): &(std::path::PathBuf, usize, String),
+) -> Result<Result<String, String>> {
+    let n = n.to_string();
+    let args = ["run", "-m", model.to_str().unwrap(), "-p", PROMPT, "-n", &n, "--temp", "0"];
     let run = run_guest(cpu, launcher, &args, Some(tier))?;
     Ok(if run.code != Some(0) {
         Err(format!("{}: {}", run.describe(), run.stderr.lines().last().unwrap_or("")))
     } else {
-        match run.stdout.strip_prefix(REAL_PROMPT) {
-            Some(rest) if rest.trim_end_matches('\n') == REAL_CONTINUATION => Ok(rest.trim_end().to_string()),
-            _ => Err(format!("printed {:?}", run.stdout)),
+        match run.stdout.strip_prefix(PROMPT) {
+            Some(rest) if rest.strip_suffix('\n').unwrap_or(rest) == want => Ok(rest.trim_end().to_string()),
+            _ => Err(format!("printed {:?}, expected {PROMPT:?} + {want:?}", run.stdout)),
         }
     })
 }
@@ -80,26 +101,48 @@ pub struct Dirs<'a> {
     pub real_model: &'a Path,
 }
 
-/// Every compared model: (case, its file, its reference).
-fn all_cases(d: &Dirs) -> Result<Vec<(&'static Case, std::path::PathBuf, Oracle)>> {
+/// One compared run: a fixture, its file, its reference, and `hartlm logits --batch` (0 = one
+/// call).
+struct Compared {
+    case: &'static Case,
+    model: std::path::PathBuf,
+    oracle: Oracle,
+    batch: usize,
+}
+
+/// The column name of the chunked LFM2 runs (prompt fed 4 tokens per call, so the conv state
+/// must be carried between calls).
+const CHUNKED_COLUMN: &str = "lfm2 --batch 4";
+
+/// Every compared run: each fixture in one call, then each LFM2 fixture in calls of 4 tokens
+/// against llama.cpp's micro-batch-4 recording.
+fn all_cases(d: &Dirs) -> Result<Vec<Compared>> {
     let mut out = Vec::new();
     for case in CASES {
         let oracle = Oracle::load(d.fixtures, case.name).map_err(anyhow::Error::msg)?;
-        out.push((case, d.fixtures.join(format!("models/{}.gguf", case.name)), oracle));
+        let model = d.fixtures.join(format!("models/{}.gguf", case.name));
+        out.push(Compared { case, model, oracle, batch: 0 });
     }
     for case in GENERATED_CASES {
         let oracle =
             Oracle::load_generated(d.generated, d.fixtures, case.name).map_err(anyhow::Error::msg)?;
-        out.push((case, d.generated.join(format!("{}.gguf", case.name)), oracle));
+        out.push(Compared { case, model: d.generated.join(format!("{}.gguf", case.name)), oracle, batch: 0 });
+    }
+    for case in CASES.iter().filter(|c| c.name.starts_with("lfm2-")) {
+        let oracle =
+            Oracle::load_chunked(d.fixtures, case.name, Chunking::Ubatch4).map_err(anyhow::Error::msg)?;
+        let model = d.fixtures.join(format!("models/{}.gguf", case.name));
+        out.push(Compared { case, model, oracle, batch: 4 });
     }
     Ok(out)
 }
 
 fn check(cpu: &CpuEntry, tier: &str, launcher: &Path, dirs: &Dirs, scratch: &Path) -> Result<Row> {
-    let mut cells = Vec::new();
-    for (case, model, oracle) in all_cases(dirs)? {
+    let mut cells: Vec<(&'static str, Result<f32, String>)> = Vec::new();
+    for Compared { case, model, oracle, batch } in all_cases(dirs)? {
         let tokens: Vec<String> = oracle.tokens().iter().map(u32::to_string).collect();
-        let out = scratch.join(format!("{tier}-{}-{}.npy", short(&cpu.name), case.name));
+        let out = scratch.join(format!("{tier}-{}-{}-b{batch}.npy", short(&cpu.name), case.name));
+        let batch_arg = batch.to_string();
         let args = [
             "logits",
             "-m",
@@ -108,6 +151,8 @@ fn check(cpu: &CpuEntry, tier: &str, launcher: &Path, dirs: &Dirs, scratch: &Pat
             &tokens.join(","),
             "-o",
             out.to_str().unwrap(),
+            "--batch",
+            &batch_arg,
         ];
         let run = run_guest(cpu, launcher, &args, Some(tier))?;
         let cell = if run.code != Some(0) {
@@ -128,10 +173,23 @@ fn check(cpu: &CpuEntry, tier: &str, launcher: &Path, dirs: &Dirs, scratch: &Pat
                 }
             }
         };
-        cells.push((case.name, cell));
+        let cell = cell.map_err(|e| format!("{} --batch {batch}: {e}", case.name));
+        match cells.last_mut() {
+            // The chunked runs share one column: the worst of them, or the first failure.
+            Some((CHUNKED_COLUMN, last)) if batch > 0 => {
+                if let (Ok(worst), new) = (&*last, cell) {
+                    *last = new.map(|v| v.max(*worst));
+                }
+            }
+            _ if batch > 0 => cells.push((CHUNKED_COLUMN, cell)),
+            _ => cells.push((case.name, cell)),
+        }
     }
-    let real = check_real(cpu, tier, launcher, dirs.real_model)?;
-    Ok(Row { tier: tier_static(tier), cpu: cpu.name.clone(), cells, real })
+    let runs = run_checks(dirs)?
+        .iter()
+        .map(|check| check_run(cpu, tier, launcher, check))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Row { tier: tier_static(tier), cpu: cpu.name.clone(), cells, runs })
 }
 
 fn tier_static(id: &str) -> &'static str {
@@ -157,7 +215,8 @@ pub fn run_all(
         let t0 = std::time::Instant::now();
         let row = check(cpu, t, launcher, dirs, scratch);
         if let Ok(row) = &row {
-            let bad = row.cells.iter().filter(|c| c.1.is_err()).count() + usize::from(row.real.is_err());
+            let bad = row.cells.iter().filter(|c| c.1.is_err()).count()
+                + row.runs.iter().filter(|r| r.is_err()).count();
             let verdict = if bad == 0 { "ok".into() } else { format!("{bad} failed") };
             eprintln!("  {t} @ {}: {verdict} ({:.1}s)", short(&cpu.name), t0.elapsed().as_secs_f64());
         }
@@ -178,23 +237,29 @@ pub fn short(cpu: &str) -> String {
 }
 
 pub fn render(rows: &[Row]) -> String {
+    let names: Vec<&str> =
+        CASES.iter().chain(GENERATED_CASES).map(|c| c.name).chain([CHUNKED_COLUMN]).collect();
     let mut out = format!("{:<32} {:<10}", "tier", "cpu");
-    for c in CASES.iter().chain(GENERATED_CASES) {
-        out += &format!(" {:>16}", c.name);
+    for name in &names {
+        out += &format!(" {name:>w$}", w = name.len().max(8));
     }
-    out += "  smollm2 greedy\n";
+    for name in RUN_CHECKS {
+        out += &format!(" {name:>w$}", w = name.len());
+    }
+    out += "\n";
     for r in rows {
         out += &format!("{:<32} {:<10}", r.tier, short(&r.cpu));
-        for (_, cell) in &r.cells {
+        for ((_, cell), name) in r.cells.iter().zip(&names) {
+            let w = name.len().max(8);
             out += &match cell {
-                Ok(v) => format!(" {v:>16.1e}"),
-                Err(_) => format!(" {:>16}", "FAIL"),
+                Ok(v) => format!(" {v:>w$.1e}"),
+                Err(_) => format!(" {:>w$}", "FAIL"),
             };
         }
-        out += &match &r.real {
-            Ok(text) => format!("  {text:?}\n"),
-            Err(_) => "  FAIL\n".to_string(),
-        };
+        for (run, name) in r.runs.iter().zip(RUN_CHECKS) {
+            out += &format!(" {:>w$}", if run.is_ok() { "ok" } else { "FAIL" }, w = name.len());
+        }
+        out += "\n";
     }
     out
 }

@@ -213,3 +213,28 @@ pub fn panel_dot(w: &Packed, p: usize, act: &Activation, aux: &ActivationAux, ou
         *o = pack::panel_row_dot_reference(w.ty, w.r, panel, i, &yq, aux);
     }
 }
+
+/// LFM2's short convolution ([`scalar::ssm_conv`]): `x` is `k - 1 + t` time-major rows of `e`
+/// channels (carried state, then the batch), `w` the `k` taps tap-major, `out` `t` rows.
+/// Equal to the scalar reference on every tier.
+pub fn ssm_conv(x: &[f32], w: &[f32], e: usize, out: &mut [f32]) {
+    let (k, t) = (w.len() / e.max(1), out.len() / e.max(1));
+    assert!(
+        e > 0 && w.len() == k * e && out.len() == t * e && x.len() == (k + t).saturating_sub(1) * e,
+        "ssm_conv: x {} / w {} / out {} floats for {e} channels",
+        x.len(),
+        w.len(),
+        out.len()
+    );
+    if k == 0 || t == 0 {
+        out.fill(0.0);
+        return;
+    }
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    {
+        // SAFETY: V tiers are only loaded on CPUs with V; the lengths were checked above.
+        return unsafe { rvv::ssm_conv(x.as_ptr(), w.as_ptr(), e, k, t, out.as_mut_ptr()) };
+    }
+    #[allow(unreachable_code)]
+    scalar::ssm_conv(x, w, e, out)
+}

@@ -45,3 +45,20 @@ pub fn silu_mul(g: &mut [f32], u: &[f32]) {
         *g = *g / (1.0 + (-*g).exp()) * u;
     }
 }
+
+/// ggml's `ssm_conv` (LFM2's depthwise causal convolution) in the time-major layout: `x` holds
+/// `k - 1 + t` rows of `e` channels (the carried state, then the batch), `w` the `k` taps
+/// tap-major (`w[j * e + c]`; the last tap multiplies the current token), and output row `i` is
+/// `Σ_j w[j] ⊙ x[i + j]`, summed from the first tap with fused multiply-adds.
+pub fn ssm_conv(x: &[f32], w: &[f32], e: usize, out: &mut [f32]) {
+    for (i, o) in out.chunks_exact_mut(e).enumerate() {
+        for (j, wr) in w.chunks_exact(e).enumerate() {
+            let xr = &x[(i + j) * e..][..e];
+            if j == 0 {
+                o.iter_mut().zip(wr.iter().zip(xr)).for_each(|(o, (w, x))| *o = w * x);
+            } else {
+                o.iter_mut().zip(wr.iter().zip(xr)).for_each(|(o, (w, x))| *o = w.mul_add(*x, *o));
+            }
+        }
+    }
+}
