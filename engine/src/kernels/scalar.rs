@@ -49,7 +49,7 @@ pub fn silu_mul(g: &mut [f32], u: &[f32]) {
 /// ggml's `ssm_conv` (LFM2's depthwise causal convolution) in the time-major layout: `x` holds
 /// `k - 1 + t` rows of `e` channels (the carried state, then the batch), `w` the `k` taps
 /// tap-major (`w[j * e + c]`; the last tap multiplies the current token), and output row `i` is
-/// `Σ_j w[j] ⊙ x[i + j]`, summed from the first tap with fused multiply-adds.
+/// `Σ_j w[j] ⊙ x[i + j]`, summed from the first tap with [`madd`].
 pub fn ssm_conv(x: &[f32], w: &[f32], e: usize, out: &mut [f32]) {
     for (i, o) in out.chunks_exact_mut(e).enumerate() {
         for (j, wr) in w.chunks_exact(e).enumerate() {
@@ -57,8 +57,16 @@ pub fn ssm_conv(x: &[f32], w: &[f32], e: usize, out: &mut [f32]) {
             if j == 0 {
                 o.iter_mut().zip(wr.iter().zip(xr)).for_each(|(o, (w, x))| *o = w * x);
             } else {
-                o.iter_mut().zip(wr.iter().zip(xr)).for_each(|(o, (w, x))| *o = w.mul_add(*x, *o));
+                o.iter_mut().zip(wr.iter().zip(xr)).for_each(|(o, (w, x))| *o = madd(*w, *x, *o));
             }
         }
     }
+}
+
+/// `a * b + c`, fused where the ISA has a fused multiply-add (RV64GC's F/D, x86-64-v3 and up),
+/// which the RVV kernels use too. x86-64 v1/v2 round twice instead: a fused result there is a
+/// call to libm's `fmaf`, measured 3.5x slower than upstream's unfused loop.
+#[inline(always)]
+pub fn madd(a: f32, b: f32, c: f32) -> f32 {
+    if cfg!(any(target_arch = "riscv64", target_feature = "fma")) { a.mul_add(b, c) } else { a * b + c }
 }
