@@ -32,6 +32,8 @@ struct TierRow {
     summary: String,
     #[serde(default)]
     note: Option<String>,
+    #[serde(default)]
+    matrix_unit: Option<String>,
 }
 
 fn arch_of(triple: &str) -> Result<&'static str, String> {
@@ -66,6 +68,11 @@ fn validate(table: &TableFile) -> Result<(), String> {
             if !known.contains(&f.as_str()) {
                 return Err(format!("tier `{}` requires `{f}`, which the probe cannot report", t.id));
             }
+        }
+        if let Some(m) = &t.matrix_unit
+            && !t.requires.contains(m)
+        {
+            return Err(format!("tier `{}`: matrix_unit `{m}` must be among its requirements", t.id));
         }
         for f in &t.rustc_features {
             if !f.starts_with('+') || f.len() < 2 {
@@ -107,7 +114,7 @@ fn main() {
             out,
             "    Tier {{ id: TierId({:?}), triple: {:?}, arch: Arch::{arch}, rank: {}, rustc_cpu: {}, \
              rustc_features: {}, requires: {}, min_vlen: {}, qemu_cpu: {}, qemu_assume: {}, \
-             summary: {:?}, note: {} }},",
+             summary: {:?}, note: {}, matrix_unit: {} }},",
             t.id,
             t.triple,
             t.rank,
@@ -119,6 +126,7 @@ fn main() {
             strs(&t.qemu_assume),
             t.summary,
             opt(&t.note),
+            opt(&t.matrix_unit),
         )
         .unwrap();
     }

@@ -194,6 +194,7 @@ enum BenchFormat {
 
 /// Runs one command line; returns the exit status (2 for usage errors, as clap does).
 pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
+    LAUNCH_THREADS.store(launch.threads as usize, std::sync::atomic::Ordering::Relaxed);
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -271,12 +272,18 @@ fn open(path: &Path) -> Result<Model> {
     Model::open(path).with_context(|| format!("{}", path.display()))
 }
 
+/// The launcher's default thread count (the cores of the cluster it pinned us to); 0 = none.
+static LAUNCH_THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn threads_or_default(t: Option<usize>) -> Result<usize> {
     match t {
         Some(0) => bail!("-t must be at least 1"),
         Some(n) if n > 1024 => bail!("-t {n} is more threads than hartlm supports (1024)"),
         Some(n) => Ok(n),
-        None => Ok(crate::pool::physical_cores()),
+        None => Ok(match LAUNCH_THREADS.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => crate::pool::physical_cores(),
+            n => n,
+        }),
     }
 }
 

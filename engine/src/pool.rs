@@ -185,7 +185,10 @@ pub fn physical_cores() -> usize {
             }
         }
     }
-    if cores.is_empty() { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { cores.len() }
+    // available_parallelism honours the affinity mask (taskset, cgroups), which the topology
+    // files do not.
+    let allowed = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores.is_empty() { allowed } else { cores.len().min(allowed) }
 }
 
 #[cfg(test)]

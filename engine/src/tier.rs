@@ -15,12 +15,14 @@ pub const TIER_ID: &str = match option_env!("HARTLM_TIER_ID") {
 pub struct Launch {
     pub tier_id: String,
     pub vlen_bits: u32,
+    /// Default worker threads chosen by the launcher (0: decide here).
+    pub threads: u32,
     pub reason: String,
 }
 
 impl Launch {
     pub fn local() -> Self {
-        Launch { tier_id: TIER_ID.into(), vlen_bits: vlen_bits(), reason: "direct call".into() }
+        Launch { tier_id: TIER_ID.into(), vlen_bits: vlen_bits(), threads: 0, reason: "direct call".into() }
     }
 
     /// # Safety
@@ -38,7 +40,12 @@ impl Launch {
                 unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
             }
         };
-        Launch { tier_id: text(info.tier_id), vlen_bits: info.vlen_bits, reason: text(info.reason) }
+        Launch {
+            tier_id: text(info.tier_id),
+            vlen_bits: info.vlen_bits,
+            threads: info.threads,
+            reason: text(info.reason),
+        }
     }
 }
 

@@ -4,34 +4,13 @@
 use super::*;
 use crate::report;
 use crate::select::{Eligibility, evaluate, plan_load};
-use crate::tier::{self, Arch};
+use crate::tier::{self, Arch, Tier};
 
 const HWCAP_GC: u64 = 0x112d; // i m a f d c
 const HWCAP_GCV: u64 = HWCAP_GC | HWCAP_V;
 
-/// What an upstream kernel that knows every extension in `cpuinfo` reports through hwprobe.
 fn hwprobe_for(cpuinfo: &str) -> Hwprobe {
-    let cores = parse_cpuinfo(cpuinfo);
-    let isa = parse_isa(cores[0].isa.as_deref().unwrap()).unwrap();
-    let mut bits = 0u64;
-    for &(bit, name) in HWPROBE_EXT_BITS {
-        let has = if name == "fd" { isa.contains("f") && isa.contains("d") } else { isa.contains(name) };
-        if has {
-            bits |= 1 << bit;
-        }
-    }
-    let same = |f: fn(&CpuinfoCore) -> Option<u64>| {
-        let first = f(&cores[0]);
-        // The kernel answers -1 (here: no value) when cores disagree.
-        cores.iter().all(|c| f(c) == first).then_some(first).flatten()
-    };
-    Hwprobe {
-        mvendorid: same(|c| c.mvendorid),
-        marchid: same(|c| c.marchid),
-        mimpid: same(|c| c.mimpid),
-        base_ima: true,
-        ima_ext_0: Some(bits),
-    }
+    hwprobe_from_cpuinfo(cpuinfo).expect("recorded boards list isa lines")
 }
 
 fn board(file: &str) -> &'static str {
@@ -167,9 +146,9 @@ fn qemu_guest_views() {
 
 #[test]
 fn report_explains_the_choice_and_the_ime_note() {
-    let cpu = detect("spacemit-k1.txt", Kernel::Upstream, 32);
+    let clusters = clusters_of("spacemit-k1.txt", "0-7", |_| 32);
     let tiers = tier::for_arch(Arch::Riscv64);
-    let r = report::build(&cpu, &tiers, None, |t| t.id.0 != "rv64gcv_zvfh");
+    let r = report::build(&clusters, &tiers, None, None, |t| t.id.0 != "rv64gcv_zvfh");
     assert_eq!(r.selected.as_deref(), Some("spacemit_ime"));
     assert!(r.reason.contains("IME matrix kernels are not written yet"), "{}", r.reason);
     let text = report::render_text(&r);
@@ -179,7 +158,184 @@ fn report_explains_the_choice_and_the_ime_note() {
     assert_eq!(json["marchid"], "0x8000000058000001");
     assert_eq!(json["tiers"][0]["status"], "selected");
     assert_eq!(json["vlen"], 256);
-    let forced = report::build(&cpu, &tiers, Some("rv64gcv_zvfh_zfa_zicond_zicbop"), |_| true);
+    let forced = report::build(&clusters, &tiers, Some("rv64gcv_zvfh_zfa_zicond_zicbop"), None, |_| true);
     assert_eq!(forced.selected, None);
     assert!(forced.reason.contains("missing zfa, zicbop"), "{}", forced.reason);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clusters and placement on heterogeneous chips.
+
+use crate::cluster::{Cluster, ClusterProbe, CoreKind, CoreSet, blocks, riscv_clusters};
+use crate::placement::{Placement, plan_placements};
+
+/// Clusters of a recorded board under an upstream kernel: hwprobe answers for the CPUs asked
+/// about, and `vlenb(cpu)` stands in for reading the CSR on that core.
+fn clusters_of(file: &str, allowed: &str, vlenb: impl Fn(u32) -> u64) -> Vec<Cluster> {
+    let text = board(file);
+    let hwprobe = |cores: &CoreSet| {
+        let sub: Vec<&str> = blocks(text, cores).into_iter().map(|b| b.1).collect();
+        Some(hwprobe_for(&sub.join("\n\n")))
+    };
+    let vlenb = |cpu: u32| Some(vlenb(cpu));
+    let allowed = CoreSet::parse(allowed).unwrap();
+    riscv_clusters(&ClusterProbe {
+        cpuinfo: text,
+        allowed: &allowed,
+        hwcap: HWCAP_GCV,
+        hwprobe: &hwprobe,
+        vlenb: &vlenb,
+    })
+}
+
+/// K3: X100 cores 0-7 at VLEN 256, A100 cores 8-15 at VLEN 1024.
+fn k3(allowed: &str) -> Vec<Cluster> {
+    clusters_of("spacemit-k3.txt", allowed, |cpu| if cpu < 8 { 32 } else { 128 })
+}
+
+fn place<'t>(tiers: &[&'t Tier], clusters: &[Cluster], cluster: Option<&str>) -> Placement<'t> {
+    plan_placements(tiers, clusters, None, cluster, |_| true).unwrap().remove(0)
+}
+
+#[test]
+fn k3_has_two_clusters_with_their_own_vlen_and_kind() {
+    let c = k3("0-15");
+    let summary: Vec<(&str, String, Option<u32>, CoreKind)> =
+        c.iter().map(|c| (c.name.as_str(), c.cores.to_string(), c.cpu.vlen, c.kind)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("X100", "0-7".into(), Some(256), CoreKind::General),
+            ("A100", "8-15".into(), Some(1024), CoreKind::Ai),
+        ]
+    );
+    assert!(!c[0].cpu.has("xsmtvdot") && c[1].cpu.has("xsmtvdot"));
+}
+
+#[test]
+fn k3_runs_the_rva23_tier_on_the_x100_cores() {
+    let tiers = tier::for_arch(Arch::Riscv64);
+    let p = place(&tiers, &k3("0-15"), None);
+    assert_eq!((p.tier.id.0, p.cluster.as_str()), ("rv64gcv_zvfh_zfa_zicond_zicbop", "X100"));
+    assert_eq!((p.cores.to_string(), p.threads, p.vlen), ("0-7".into(), 8, Some(256)));
+    assert!(p.reason.contains("preferred over AI cores"), "{}", p.reason);
+}
+
+#[test]
+fn k3_runs_ime_kernels_on_the_a100_cores_once_they_exist() {
+    let mut ime = tier::find("spacemit_ime").unwrap().clone();
+    ime.matrix_unit = Some("xsmtvdot");
+    let mut tiers = tier::for_arch(Arch::Riscv64);
+    tiers.retain(|t| t.id.0 != "spacemit_ime");
+    tiers.insert(0, &ime);
+    let p = place(&tiers, &k3("0-15"), None);
+    assert_eq!(
+        (p.tier.id.0, p.cluster.as_str(), p.cores.to_string()),
+        ("spacemit_ime", "A100", "8-15".into())
+    );
+    assert_eq!(p.vlen, Some(1024));
+}
+
+#[test]
+fn restricted_cpu_sets_and_forced_clusters() {
+    let tiers = tier::for_arch(Arch::Riscv64);
+    // taskset 8-15: only AI cores remain; the best tier there runs, with a warning.
+    let p = place(&tiers, &k3("8-15"), None);
+    assert_eq!((p.cluster.as_str(), p.vlen), ("A100", Some(1024)));
+    assert!(p.reason.contains("only AI cores"), "{}", p.reason);
+    // A partial X100 set still wins over the whole A100 cluster.
+    let p = place(&tiers, &k3("6-15"), None);
+    assert_eq!((p.cluster.as_str(), p.cores.to_string(), p.threads), ("X100", "6-7".into(), 2));
+    let p = place(&tiers, &k3("0-15"), Some("a100"));
+    assert_eq!(p.cluster, "A100");
+    let err = plan_placements(&tiers, &k3("0-15"), None, Some("big"), |_| true).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("clusters: X100, A100"), "{err}");
+    // A forced tier picks the cluster that can run it.
+    let p = plan_placements(&tiers, &k3("0-15"), Some("spacemit_ime"), None, |_| true).unwrap().remove(0);
+    assert_eq!(p.cluster, "A100");
+}
+
+#[test]
+fn homogeneous_boards_are_one_cluster() {
+    let tiers = tier::for_arch(Arch::Riscv64);
+    let k1 = clusters_of("spacemit-k1.txt", "0-7", |_| 32);
+    assert_eq!(k1.len(), 1);
+    let p = place(&tiers, &k1, None);
+    assert_eq!((p.tier.id.0, p.cluster.as_str(), p.cores.to_string()), ("spacemit_ime", "X60", "0-7".into()));
+    let u74 = clusters_of("sifive-u74-jh7110.txt", "0-3", |_| unreachable!("no V: vlenb is never read"));
+    assert_eq!(u74.len(), 1);
+    let p = place(&tiers, &u74, None);
+    assert_eq!((p.tier.id.0, p.cores.to_string(), p.vlen), ("rv64gc", "0-3".into(), None));
+}
+
+/// However cores are restricted or clusters forced, no placement mixes VLENs: the engine reads
+/// VLEN once, when it packs weights, so every core it may run on must share it.
+#[test]
+fn no_placement_spans_two_vector_lengths() {
+    let tiers = tier::for_arch(Arch::Riscv64);
+    for allowed in ["0-15", "0", "7-8", "4-11", "8-15", "0,15"] {
+        let clusters = k3(allowed);
+        for forced in [None, Some("X100"), Some("A100")] {
+            let Ok(plans) = plan_placements(&tiers, &clusters, None, forced, |_| true) else { continue };
+            for p in plans {
+                for cpu in p.cores.iter() {
+                    let c = clusters.iter().find(|c| c.cores.contains(cpu)).unwrap();
+                    assert_eq!(c.cpu.vlen, p.vlen, "{allowed} {forced:?}: core {cpu} of {} in {p:?}", c.name);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn threads_spill_to_clusters_of_the_same_vlen_and_kind() {
+    let tiers = tier::for_arch(Arch::Riscv64);
+    let mut c = k3("0-15");
+    // Pretend the A100 cores were general-purpose at VLEN 256 under another name.
+    c[1].kind = CoreKind::General;
+    c[1].cpu.vlen = Some(256);
+    c[1].cpu.marchid = None;
+    c[1].cpu.features.remove("xsmtvdot");
+    let p = place(&tiers, &c, None);
+    assert_eq!((p.cluster.as_str(), p.cores.to_string(), p.threads), ("X100", "0-15".into(), 8));
+    assert!(p.reason.contains("spill to A100"), "{}", p.reason);
+}
+
+#[test]
+fn report_shows_both_k3_clusters_and_the_placement() {
+    let tiers = tier::for_arch(Arch::Riscv64);
+    let r = report::build(&k3("0-15"), &tiers, None, None, |_| true);
+    assert_eq!(r.selected.as_deref(), Some("rv64gcv_zvfh_zfa_zicond_zicbop"));
+    assert_eq!(r.vlen, Some(256), "top-level fields describe the chosen cluster");
+    let text = report::render_text(&r);
+    assert!(text.contains("X100  cores 0-7   general   VLEN 256"), "{text}");
+    assert!(text.contains("A100  cores 8-15  AI cores  VLEN 1024  runs: spacemit_ime,"), "{text}");
+    assert!(text.contains("on X100 (cores 0-7, 8 threads by default)"), "{text}");
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["schema"], 2);
+    assert_eq!(json["placement"]["cores"], "0-7");
+    assert_eq!(json["clusters"][1]["kind"], "ai");
+    assert_eq!(json["clusters"][1]["vlen"], 1024);
+}
+
+/// HARTLM_SYSROOT's files: a recorded cpuinfo, the allowed CPU list and the vlenb hook.
+#[test]
+fn recorded_systems_are_read_from_a_sysroot() {
+    let root = std::env::temp_dir().join(format!("hartlm-sysroot-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("proc/self")).unwrap();
+    std::fs::create_dir_all(root.join("hartlm")).unwrap();
+    std::fs::write(root.join("proc/cpuinfo"), board("spacemit-k3.txt")).unwrap();
+    std::fs::write(root.join("proc/self/status"), "Cpus_allowed_list:\t2-11\n").unwrap();
+    std::fs::write(root.join("hartlm/vlenb"), "0-7 32\n8-15 128\n").unwrap();
+    let c = crate::probe::recorded_clusters(&root, None).unwrap();
+    let got: Vec<(String, String, Option<u32>)> =
+        c.iter().map(|c| (c.name.clone(), c.cores.to_string(), c.cpu.vlen)).collect();
+    assert_eq!(got, [("X100".into(), "2-7".into(), Some(256)), ("A100".into(), "8-11".into(), Some(1024))]);
+    let narrowed = crate::probe::recorded_clusters(&root, Some("9")).unwrap();
+    assert_eq!((narrowed.len(), narrowed[0].name.as_str()), (1, "A100"));
+    assert!(crate::probe::recorded_clusters(&root, Some("0-3")).unwrap_err().contains("allowed: 2-11"));
+    std::fs::write(root.join("hartlm/vlenb"), "0-7\n").unwrap();
+    assert!(crate::probe::recorded_clusters(&root, None).is_err(), "a broken hook is an error");
+    std::fs::remove_dir_all(&root).unwrap();
 }

@@ -195,19 +195,63 @@ const HWPROBE_EXT_BITS: &[(u32, &str)] = &[
     (41, "zve64d"),
 ];
 
+/// What an upstream kernel that knows every extension in `cpuinfo` reports through hwprobe for
+/// the processors listed there: extensions all of them have, identity fields where they agree.
+/// Used for recorded systems (HARTLM_SYSROOT and tests); None without isa lines.
+pub fn hwprobe_from_cpuinfo(cpuinfo: &str) -> Option<Hwprobe> {
+    let cores = parse_cpuinfo(cpuinfo);
+    let mut isa: Option<FeatureSet> = None;
+    for set in cores.iter().filter_map(|c| c.isa.as_deref().and_then(parse_isa)) {
+        isa = Some(match isa {
+            None => set,
+            Some(acc) => acc.intersect(&set),
+        });
+    }
+    let isa = isa?;
+    let mut bits = 0u64;
+    for &(bit, name) in HWPROBE_EXT_BITS {
+        let has = if name == "fd" { isa.contains("f") && isa.contains("d") } else { isa.contains(name) };
+        if has {
+            bits |= 1 << bit;
+        }
+    }
+    let same = |f: fn(&CpuinfoCore) -> Option<u64>| {
+        let first = f(&cores[0]);
+        // The kernel answers -1 (here: no value) when cores disagree.
+        cores.iter().all(|c| f(c) == first).then_some(first).flatten()
+    };
+    Some(Hwprobe {
+        mvendorid: same(|c| c.mvendorid),
+        marchid: same(|c| c.marchid),
+        mimpid: same(|c| c.mimpid),
+        base_ima: true,
+        ima_ext_0: Some(bits),
+    })
+}
+
 pub const MVENDORID_THEAD: u64 = 0x5b7;
 pub const MVENDORID_SPACEMIT: u64 = 0x710;
 
-/// SpacemiT cores by marchid; `true` where the core carries the IME matrix unit (`xsmtvdot`).
-pub const SPACEMIT_CORES: &[(u64, &str, bool)] = &[
-    (0x8000000058000001, "X60", true),
-    (0x8000000041000001, "A60", true),
-    (0x8000000058000002, "X100", false),
-    (0x8000000041000002, "A100", true),
+/// A SpacemiT core type known by its marchid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpacemitCore {
+    pub marchid: u64,
+    pub name: &'static str,
+    /// Carries the IME matrix unit (`xsmtvdot`).
+    pub ime: bool,
+    /// An "AI core" (A-series): built around the matrix unit, slow on standard vector code.
+    pub ai: bool,
+}
+
+pub const SPACEMIT_CORES: &[SpacemitCore] = &[
+    SpacemitCore { marchid: 0x8000000058000001, name: "X60", ime: true, ai: false },
+    SpacemitCore { marchid: 0x8000000041000001, name: "A60", ime: true, ai: true },
+    SpacemitCore { marchid: 0x8000000058000002, name: "X100", ime: false, ai: false },
+    SpacemitCore { marchid: 0x8000000041000002, name: "A100", ime: true, ai: true },
 ];
 
-pub fn spacemit_core(marchid: u64) -> Option<(&'static str, bool)> {
-    SPACEMIT_CORES.iter().find(|c| c.0 == marchid).map(|c| (c.1, c.2))
+pub fn spacemit_core(marchid: u64) -> Option<&'static SpacemitCore> {
+    SPACEMIT_CORES.iter().find(|c| c.marchid == marchid)
 }
 
 /// Everything the RISC-V probe gathers, as plain data.
@@ -323,7 +367,7 @@ pub fn riscv_features(p: &RiscvProbe) -> CpuFeatures {
     let spacemit: Vec<(&str, bool)> = core_ids
         .iter()
         .filter(|(v, _)| *v == Some(MVENDORID_SPACEMIT))
-        .filter_map(|(_, a)| a.and_then(spacemit_core))
+        .filter_map(|(_, a)| a.and_then(spacemit_core).map(|k| (k.name, k.ime)))
         .collect();
     if !spacemit.is_empty() {
         if spacemit.len() == core_ids.len() && spacemit.iter().all(|c| c.1) && v_usable {

@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use hartlm_abi::{ABI_SYMBOL, ABI_VERSION, AbiVersionFn, ENTRY_SYMBOL, EntryFn, LaunchInfo};
-use hartlm_variants::{CpuFeatures, Tier, plan_load, probe, report, select};
+use hartlm_variants::cluster::Cluster;
+use hartlm_variants::placement::{Placement, plan_placements};
+use hartlm_variants::{Tier, probe, report, tier};
 
 const TIER_ENV: &str = "HARTLM_TIER";
+const CLUSTER_ENV: &str = "HARTLM_CLUSTER";
 const LIB_DIR_ENV: &str = "HARTLM_LIB_DIR";
 /// Set to 1 to print which library was loaded and where (instruction profiles need the base).
 const VERBOSE_ENV: &str = "HARTLM_VERBOSE";
@@ -35,41 +38,62 @@ fn main() -> ExitCode {
 
 fn run() -> Result<u8, Failure> {
     let args: Vec<OsString> = std::env::args_os().collect();
-    let cpu = probe::probe();
+    let system = probe::system().map_err(|e| fail(2, e))?;
+    if system.clusters.is_empty() {
+        return Err(fail(2, "no usable processor: HARTLM_CORES or the CPU affinity leaves none"));
+    }
     let lib_dir = library_dir()?;
-    let forced = std::env::var(TIER_ENV).ok().filter(|s| !s.is_empty());
-    let tiers = select::arch_tiers(&cpu);
+    let env = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
+    let (forced, forced_cluster) = (env(TIER_ENV), env(CLUSTER_ENV));
+    let tiers = tier::for_arch(system.clusters[0].cpu.arch);
     let exists = |t: &Tier| lib_dir.join(t.library_file()).is_file();
 
     if args.get(1).is_some_and(|a| a == "cpu") {
-        return cpu_command(&args[2..], &cpu, &tiers, forced.as_deref(), exists);
+        return cpu_command(
+            &args[2..],
+            &system.clusters,
+            &tiers,
+            forced.as_deref(),
+            forced_cluster.as_deref(),
+            exists,
+        );
     }
     let plan =
-        plan_load(&tiers, &cpu, forced.as_deref(), exists).map_err(|e| fail(e.exit_code(), e.to_string()))?;
+        plan_placements(&tiers, &system.clusters, forced.as_deref(), forced_cluster.as_deref(), exists)
+            .map_err(|e| fail(e.exit_code(), e.to_string()))?;
     let mut last_error = String::new();
-    for (i, tier) in plan.iter().enumerate() {
-        let path = lib_dir.join(tier.library_file());
+    let mut failed: Vec<&str> = Vec::new();
+    for (i, p) in plan.iter().enumerate() {
+        if failed.contains(&p.tier.id.0) {
+            continue;
+        }
+        let path = lib_dir.join(p.tier.library_file());
         match load(&path) {
             Ok(entry) => {
-                let reason = match (&forced, i) {
-                    (Some(_), _) => "forced by HARTLM_TIER".to_string(),
-                    (None, 0) => "highest-ranked eligible tier".to_string(),
-                    (None, _) => format!("fallback: {last_error}"),
-                };
+                let reason = if i > 0 { format!("fallback: {last_error}") } else { p.reason.clone() };
+                // Threads the engine creates inherit the main thread's affinity.
+                if !system.recorded
+                    && let Err(e) = probe::pin_process(&p.cores)
+                {
+                    eprintln!("hartlm: warning: cannot keep threads on cores {} ({e})", p.cores);
+                }
                 if std::env::var_os(VERBOSE_ENV).is_some_and(|v| v == "1") {
                     eprintln!(
-                        "hartlm: tier {} ({reason}): {} loaded at {:#x}",
-                        tier.id,
+                        "hartlm: tier {} on {} cores {} ({reason}): {} loaded at {:#x}",
+                        p.tier.id,
+                        p.cluster,
+                        p.cores,
                         path.display(),
                         load_base(entry)
                     );
                 }
-                return call_engine(entry, &args, tier, &cpu, &reason);
+                return call_engine(entry, &args, p, &reason);
             }
             Err(e) => {
-                last_error = format!("tier {} failed to load: {e}", tier.id);
-                if let Some(next) = plan.get(i + 1) {
-                    eprintln!("hartlm: warning: {last_error}; falling back to {}", next.id);
+                last_error = format!("tier {} failed to load: {e}", p.tier.id);
+                failed.push(p.tier.id.0);
+                if let Some(next) = plan.iter().skip(i + 1).find(|n| !failed.contains(&n.tier.id.0)) {
+                    eprintln!("hartlm: warning: {last_error}; falling back to {}", next.tier.id);
                 }
             }
         }
@@ -79,9 +103,10 @@ fn run() -> Result<u8, Failure> {
 
 fn cpu_command(
     args: &[OsString],
-    cpu: &CpuFeatures,
+    clusters: &[Cluster],
     tiers: &[&Tier],
     forced: Option<&str>,
+    forced_cluster: Option<&str>,
     exists: impl Fn(&Tier) -> bool,
 ) -> Result<u8, Failure> {
     let mut json = false;
@@ -100,7 +125,7 @@ fn cpu_command(
             }
         }
     }
-    let r = report::build(cpu, tiers, forced, exists);
+    let r = report::build(clusters, tiers, forced, forced_cluster, exists);
     if json {
         let text =
             serde_json::to_string_pretty(&r).map_err(|e| fail(1, format!("cannot encode report: {e}")))?;
@@ -180,22 +205,17 @@ fn load_base(entry: EntryFn) -> usize {
     if found == 0 { 0 } else { unsafe { info.assume_init() }.dli_fbase as usize }
 }
 
-fn call_engine(
-    entry: EntryFn,
-    args: &[OsString],
-    tier: &Tier,
-    cpu: &CpuFeatures,
-    reason: &str,
-) -> Result<u8, Failure> {
+fn call_engine(entry: EntryFn, args: &[OsString], p: &Placement, reason: &str) -> Result<u8, Failure> {
     let to_c = |s: &[u8]| CString::new(s).map_err(|_| fail(2, "argument contains a NUL byte"));
     let c_args: Vec<CString> = args.iter().map(|a| to_c(a.as_bytes())).collect::<Result<_, _>>()?;
     let mut argv: Vec<*const c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
-    let tier_id = to_c(tier.id.0.as_bytes())?;
+    let tier_id = to_c(p.tier.id.0.as_bytes())?;
     let reason = to_c(reason.as_bytes())?;
     let info = LaunchInfo {
         abi_version: ABI_VERSION,
-        vlen_bits: cpu.vlen.unwrap_or(0),
+        vlen_bits: p.vlen.unwrap_or(0),
+        threads: u32::try_from(p.threads).unwrap_or(u32::MAX),
         tier_id: tier_id.as_ptr(),
         reason: reason.as_ptr(),
     };

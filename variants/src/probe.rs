@@ -1,25 +1,150 @@
-//! Reads the real CPU: riscv_hwprobe, AT_HWCAP, /proc/cpuinfo and the vlenb CSR on RISC-V;
-//! CPUID and XGETBV on x86-64. Interpretation lives in `cpu`; this module only gathers data.
+//! Reads the CPU: riscv_hwprobe per CPU set, AT_HWCAP, /proc/cpuinfo, the affinity mask and vlenb
+//! on a pinned thread per core kind (RISC-V); CPUID and XGETBV (x86-64); or a recorded system
+//! (HARTLM_SYSROOT). Interpretation lives in `cpu` and `cluster`; this module only gathers data.
 
+use std::path::Path;
+
+use crate::cluster::{self, Cluster, ClusterProbe, CoreKind, CoreSet};
 use crate::cpu::{self, CpuFeatures};
 
 /// Comma-separated features to assume present (emulators cannot express some vendor
 /// extensions). Wrong values make the engine fault; it is meant for tests under qemu.
 pub const ASSUME_ENV: &str = "HARTLM_ASSUME_FEATURES";
 
-/// Probes the CPU this process runs on, adding any HARTLM_ASSUME_FEATURES.
-pub fn probe() -> CpuFeatures {
-    let mut cpu = probe_hardware();
+/// Restricts the cores hartlm considers (a CPU list such as `0-7,12`).
+pub const CORES_ENV: &str = "HARTLM_CORES";
+/// Points the probe at a recorded system instead of this machine (tests): `<dir>/proc/cpuinfo`,
+/// the `Cpus_allowed_list` of `<dir>/proc/self/status`, and `<dir>/hartlm/vlenb` (lines
+/// `<cpu list> <vlenb>`) standing in for reading the CSR on each core. Threads are not pinned.
+pub const SYSROOT_ENV: &str = "HARTLM_SYSROOT";
+
+fn apply_assumed(cpu: &mut CpuFeatures) {
     if let Ok(list) = std::env::var(ASSUME_ENV) {
         cpu.assumed = list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     }
-    cpu
+}
+
+/// The cores this process may use, grouped into clusters of identical capabilities.
+pub struct System {
+    pub clusters: Vec<Cluster>,
+    /// From HARTLM_SYSROOT: nothing here describes this machine, so nothing gets pinned.
+    pub recorded: bool,
+}
+
+/// Probes every core this process may use (narrowed by HARTLM_CORES), reading `vlenb` on one
+/// core of each kind; or reads a recorded system from HARTLM_SYSROOT.
+pub fn system() -> Result<System, String> {
+    let requested = std::env::var(CORES_ENV).ok().filter(|s| !s.is_empty());
+    let (mut clusters, recorded) = match std::env::var_os(SYSROOT_ENV) {
+        Some(root) => (recorded_clusters(Path::new(&root), requested.as_deref())?, true),
+        None => (live_clusters(requested.as_deref())?, false),
+    };
+    for c in &mut clusters {
+        apply_assumed(&mut c.cpu);
+    }
+    Ok(System { clusters, recorded })
+}
+
+/// A recorded RISC-V system (see [`SYSROOT_ENV`]).
+pub fn recorded_clusters(root: &Path, requested: Option<&str>) -> Result<Vec<Cluster>, String> {
+    let read = |rel: &str| std::fs::read_to_string(root.join(rel));
+    let cpuinfo = read("proc/cpuinfo").map_err(|e| format!("{SYSROOT_ENV}: proc/cpuinfo: {e}"))?;
+    let listed: CoreSet = cpu::parse_cpuinfo(&cpuinfo).iter().filter_map(|c| c.processor).collect();
+    let allowed = read("proc/self/status").ok().and_then(|s| cluster::status_allowed(&s)).unwrap_or(listed);
+    let allowed = cluster::restrict(&allowed, requested)?;
+    let hook = match read("hartlm/vlenb") {
+        Ok(text) => cluster::parse_vlenb_hook(&text).map_err(|e| format!("{SYSROOT_ENV}: {e}"))?,
+        Err(_) => vec![],
+    };
+    let hwprobe = |set: &CoreSet| {
+        let text: Vec<&str> = cluster::blocks(&cpuinfo, set).into_iter().map(|b| b.1).collect();
+        cpu::hwprobe_from_cpuinfo(&text.join("\n\n"))
+    };
+    let vlenb = |core: u32| hook.iter().find(|(set, _)| set.contains(core)).map(|h| h.1);
+    const HWCAP_IMAFDC: u64 = 0x112d;
+    let probe = ClusterProbe {
+        cpuinfo: &cpuinfo,
+        allowed: &allowed,
+        hwcap: HWCAP_IMAFDC,
+        hwprobe: &hwprobe,
+        vlenb: &vlenb,
+    };
+    Ok(cluster::riscv_clusters(&probe))
+}
+
+/// The process's allowed CPUs (sched_getaffinity), if the kernel says.
+fn affinity() -> Option<CoreSet> {
+    // SAFETY: cpu_set_t is plain data, zero is a valid (empty) value.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is this thread; the size matches the buffer.
+    let rc = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return None;
+    }
+    let n = libc::CPU_SETSIZE as usize;
+    // SAFETY: CPU_ISSET reads the set within its size.
+    let cores: CoreSet = (0..n).filter(|&i| unsafe { libc::CPU_ISSET(i, &set) }).map(|i| i as u32).collect();
+    (!cores.is_empty()).then_some(cores)
+}
+
+/// `cores` as a kernel CPU set (cores beyond CPU_SETSIZE cannot be named and are left out).
+fn cpu_set(cores: &CoreSet) -> libc::cpu_set_t {
+    // SAFETY: cpu_set_t is plain data, zero is a valid (empty) value.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for c in cores.iter().filter(|&c| (c as usize) < libc::CPU_SETSIZE as usize) {
+        // SAFETY: the index is below CPU_SETSIZE, inside the set.
+        unsafe { libc::CPU_SET(c as usize, &mut set) };
+    }
+    set
+}
+
+/// Pins the calling thread (and the threads it creates later) to `cores`.
+pub fn pin_process(cores: &CoreSet) -> Result<(), String> {
+    let set = cpu_set(cores);
+    // SAFETY: pid 0 is this thread; the size matches the buffer.
+    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error().to_string()) }
+}
+
+/// One cluster holding every allowed core, described by the whole-process probe (x86-64, or
+/// RISC-V systems whose cpuinfo lists no processors).
+fn single_cluster(cores: CoreSet) -> Vec<Cluster> {
+    let cpu = probe_hardware();
+    let name = if cpu.arch == crate::tier::Arch::X86_64 { "cpu".to_string() } else { "all".to_string() };
+    vec![Cluster { name, cores, kind: CoreKind::General, cpu }]
+}
+
+#[cfg(target_arch = "riscv64")]
+fn live_clusters(requested: Option<&str>) -> Result<Vec<Cluster>, String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let listed: CoreSet = cpu::parse_cpuinfo(&cpuinfo).iter().filter_map(|c| c.processor).collect();
+    let allowed = affinity().unwrap_or(listed);
+    let allowed = cluster::restrict(&allowed, requested)?;
+    let probe = ClusterProbe {
+        cpuinfo: &cpuinfo,
+        allowed: &allowed,
+        // SAFETY: getauxval has no preconditions; it returns 0 for an absent entry.
+        hwcap: unsafe { libc::getauxval(libc::AT_HWCAP) },
+        hwprobe: &|set: &CoreSet| riscv::hwprobe_on(Some(set)).or_else(|| riscv::hwprobe_on(None)),
+        vlenb: &riscv::vlenb_on,
+    };
+    let clusters = cluster::riscv_clusters(&probe);
+    Ok(if clusters.is_empty() { single_cluster(allowed) } else { clusters })
+}
+
+#[cfg(not(target_arch = "riscv64"))]
+fn live_clusters(requested: Option<&str>) -> Result<Vec<Cluster>, String> {
+    let allowed = affinity().unwrap_or_else(|| {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        (0..n).collect()
+    });
+    Ok(single_cluster(cluster::restrict(&allowed, requested)?))
 }
 
 #[cfg(target_arch = "riscv64")]
 fn probe_hardware() -> CpuFeatures {
     let data = cpu::RiscvProbe {
-        hwprobe: riscv::hwprobe(),
+        hwprobe: riscv::hwprobe_on(None),
         // SAFETY: getauxval has no preconditions; it returns 0 for an absent entry.
         hwcap: unsafe { libc::getauxval(libc::AT_HWCAP) },
         cpuinfo: std::fs::read_to_string("/proc/cpuinfo").ok(),
@@ -36,6 +161,7 @@ fn probe_hardware() -> CpuFeatures {
 
 #[cfg(target_arch = "riscv64")]
 mod riscv {
+    use crate::cluster::CoreSet;
     use crate::cpu::Hwprobe;
 
     #[repr(C)]
@@ -46,20 +172,19 @@ mod riscv {
 
     const SYS_RISCV_HWPROBE: libc::c_long = 258;
 
-    pub fn hwprobe() -> Option<Hwprobe> {
+    /// What every CPU of `cores` (None: every online CPU) has, as the kernel reports it.
+    pub fn hwprobe_on(cores: Option<&CoreSet>) -> Option<Hwprobe> {
         let mut pairs: Vec<Pair> = (0..5).map(|key| Pair { key, value: 0 }).collect();
-        // SAFETY: the kernel writes `pairs.len()` elements of the uapi `struct riscv_hwprobe`
-        // layout, which `Pair` matches; cpusetsize 0 with a null set means "all online CPUs".
-        let rc = unsafe {
-            libc::syscall(
-                SYS_RISCV_HWPROBE,
-                pairs.as_mut_ptr(),
-                pairs.len(),
-                0usize,
-                std::ptr::null_mut::<libc::c_void>(),
-                0u32,
-            )
+        let mut set = cores.map(super::cpu_set);
+        let (size, ptr) = match &mut set {
+            Some(set) => (size_of::<libc::cpu_set_t>(), (set as *mut libc::cpu_set_t).cast::<libc::c_void>()),
+            None => (0, std::ptr::null_mut()),
         };
+        // SAFETY: the kernel writes `pairs.len()` elements of the uapi `struct riscv_hwprobe`
+        // layout, which `Pair` matches, and reads `size` bytes of the CPU set (0 with a null set
+        // means "all online CPUs").
+        let rc =
+            unsafe { libc::syscall(SYS_RISCV_HWPROBE, pairs.as_mut_ptr(), pairs.len(), size, ptr, 0u32) };
         if rc != 0 {
             return None;
         }
@@ -71,6 +196,19 @@ mod riscv {
             base_ima: get(3).is_some_and(|v| v & 1 != 0),
             ima_ext_0: get(4),
         })
+    }
+
+    /// `vlenb` as core `cpu` reports it, read by a short-lived thread pinned there. None if the
+    /// thread cannot be pinned (the value could come from another core) or spawned. Only called
+    /// for cores whose hwprobe answer says V is enabled.
+    pub fn vlenb_on(cpu: u32) -> Option<u64> {
+        let reader = std::thread::Builder::new().name("hartlm-vlenb".into()).spawn(move || {
+            super::pin_process(&std::iter::once(cpu).collect()).ok()?;
+            // SAFETY: the caller established that V is enabled on this core, where this thread
+            // now runs, so reading vlenb cannot trap.
+            Some(unsafe { read_vlenb() })
+        });
+        reader.ok()?.join().ok().flatten()
     }
 
     /// # Safety

@@ -3,11 +3,13 @@
 
 use serde::Serialize;
 
-use crate::cpu::CpuFeatures;
-use crate::select::{Eligibility, evaluate, plan_load};
+use crate::cluster::{Cluster, CoreKind, CoreSet};
+use crate::placement::plan_placements;
+use crate::select::{Eligibility, evaluate};
 use crate::tier::Tier;
 
-pub const REPORT_SCHEMA: u32 = 1;
+/// 2: clusters and the chosen placement; the top-level CPU fields describe the chosen cluster.
+pub const REPORT_SCHEMA: u32 = 2;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -26,6 +28,32 @@ pub struct Report {
     pub selected: Option<String>,
     pub forced: Option<String>,
     pub reason: String,
+    pub clusters: Vec<ClusterReport>,
+    pub placement: Option<PlacementReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterReport {
+    pub name: String,
+    pub cores: CoreSet,
+    pub kind: CoreKind,
+    pub model: Option<String>,
+    pub marchid: Option<String>,
+    pub vlen: Option<u32>,
+    pub features: Vec<String>,
+    /// Tiers whose requirements these cores meet, best first.
+    pub runs: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlacementReport {
+    pub tier: String,
+    pub cluster: String,
+    /// Cores the engine's threads may run on.
+    pub cores: CoreSet,
+    /// Default thread count.
+    pub threads: usize,
+    pub vlen: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -41,14 +69,27 @@ pub struct TierReport {
     pub note: Option<String>,
 }
 
+/// The report for `clusters` (at least one), with HARTLM_TIER / HARTLM_CLUSTER as given.
 pub fn build(
-    cpu: &CpuFeatures,
+    clusters: &[Cluster],
     tiers: &[&Tier],
     forced: Option<&str>,
+    forced_cluster: Option<&str>,
     library_exists: impl Fn(&Tier) -> bool,
 ) -> Report {
-    let plan = plan_load(tiers, cpu, forced, &library_exists);
-    let selected = plan.as_ref().ok().and_then(|p| p.first()).map(|t| t.id.0.to_string());
+    let plan = plan_placements(tiers, clusters, forced, forced_cluster, &library_exists);
+    let chosen = plan.as_ref().ok().and_then(|p| p.first());
+    // The CPU fields describe the chosen cluster, or the one that would have been preferred.
+    let shown = chosen
+        .and_then(|p| clusters.iter().find(|c| c.name == p.cluster))
+        .or_else(|| forced_cluster.and_then(|n| clusters.iter().find(|c| c.name.eq_ignore_ascii_case(n))))
+        .or_else(|| clusters.iter().find(|c| c.kind == CoreKind::General))
+        .or(clusters.first());
+    let Some(shown) = shown else {
+        panic!("report::build needs at least one cluster");
+    };
+    let cpu = &shown.cpu;
+    let selected = chosen.map(|p| p.tier.id.0.to_string());
     let tier_reports: Vec<TierReport> = tiers
         .iter()
         .map(|t| {
@@ -74,37 +115,30 @@ pub fn build(
             }
         })
         .collect();
-    let reason = match (&plan, forced) {
+    let reason = match (&plan, chosen) {
         (Err(e), _) => e.to_string(),
-        (Ok(_), Some(_)) => "forced by HARTLM_TIER".to_string(),
-        (Ok(p), None) => {
-            let chosen = p[0];
+        (Ok(_), None) => "no placement".to_string(),
+        (Ok(_), Some(p)) => {
             let skipped: Vec<&str> = tier_reports
                 .iter()
-                .filter(|r| r.rank > chosen.rank && r.status == "eligible" && !r.library_present)
+                .filter(|r| r.rank > p.tier.rank && r.status == "eligible" && !r.library_present)
                 .map(|r| r.id.as_str())
                 .collect();
-            let mut s = format!(
-                "{} is the highest-ranked tier whose requirements this CPU meets and whose \
-                 library is installed",
-                chosen.id
-            );
+            let mut s = p.reason.clone();
             if !skipped.is_empty() {
                 s += &format!(" ({} eligible but its library is missing)", skipped.join(", "));
-            }
-            if let Some(note) = chosen.note {
-                s += &format!("; note: {note}");
             }
             s
         }
     };
+    let hex = |v: Option<u64>| v.map(|v| format!("{v:#x}"));
     Report {
         schema: REPORT_SCHEMA,
         launcher_version: env!("CARGO_PKG_VERSION"),
         arch: cpu.arch.name(),
         model: cpu.model.clone(),
-        mvendorid: cpu.mvendorid.map(|v| format!("{v:#x}")),
-        marchid: cpu.marchid.map(|v| format!("{v:#x}")),
+        mvendorid: hex(cpu.mvendorid),
+        marchid: hex(cpu.marchid),
         vlen: cpu.vlen,
         features: cpu.features.iter().map(str::to_string).collect(),
         assumed: cpu.assumed.iter().map(str::to_string).collect(),
@@ -114,6 +148,30 @@ pub fn build(
         selected,
         forced: forced.map(str::to_string),
         reason,
+        clusters: clusters
+            .iter()
+            .map(|c| ClusterReport {
+                name: c.name.clone(),
+                cores: c.cores.clone(),
+                kind: c.kind,
+                model: c.cpu.model.clone(),
+                marchid: hex(c.cpu.marchid),
+                vlen: c.cpu.vlen,
+                features: c.cpu.features.iter().map(str::to_string).collect(),
+                runs: tiers
+                    .iter()
+                    .filter(|t| evaluate(t, &c.cpu).is_eligible())
+                    .map(|t| t.id.0.to_string())
+                    .collect(),
+            })
+            .collect(),
+        placement: chosen.map(|p| PlacementReport {
+            tier: p.tier.id.0.to_string(),
+            cluster: p.cluster.clone(),
+            cores: p.cores.clone(),
+            threads: p.threads,
+            vlen: p.vlen,
+        }),
     }
 }
 
@@ -157,9 +215,30 @@ pub fn render_text(r: &Report) -> String {
             line(format!("  {:w$}  {:12}  note: {note}", "", ""));
         }
     }
-    match &r.selected {
-        Some(s) => line(format!("selected: {s}: {}", r.reason)),
-        None => line(format!("selected: none: {}", r.reason)),
+    line("clusters:".into());
+    let nw = r.clusters.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let cw = r.clusters.iter().map(|c| c.cores.to_string().len()).max().unwrap_or(0);
+    for c in &r.clusters {
+        let kind = if c.kind == CoreKind::Ai { "AI cores" } else { "general" };
+        let vlen = match c.vlen {
+            Some(v) => format!("VLEN {v}"),
+            None if r.arch == "riscv64" => "no RVV".into(),
+            None => String::new(),
+        };
+        let runs = if c.runs.is_empty() { "no tier".to_string() } else { c.runs.join(", ") };
+        line(format!(
+            "  {:nw$}  cores {:cw$}  {kind:8}  {vlen:9}  runs: {runs}",
+            c.name,
+            c.cores.to_string()
+        ));
+    }
+    match (&r.selected, &r.placement) {
+        (Some(s), Some(p)) => line(format!(
+            "selected: {s} on {} (cores {}, {} threads by default): {}",
+            p.cluster, p.cores, p.threads, r.reason
+        )),
+        (Some(s), None) => line(format!("selected: {s}: {}", r.reason)),
+        (None, _) => line(format!("selected: none: {}", r.reason)),
     }
     out
 }

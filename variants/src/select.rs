@@ -39,17 +39,39 @@ pub fn evaluate(tier: &Tier, cpu: &CpuFeatures) -> Eligibility {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SelectError {
-    UnknownTier { id: String, valid: Vec<String> },
-    ForcedNotEligible { id: String, missing: Vec<String> },
-    ForcedLibraryMissing { id: String, file: String },
-    NoLibrary { eligible: Vec<String> },
+    UnknownTier {
+        id: String,
+        valid: Vec<String>,
+    },
+    ForcedNotEligible {
+        id: String,
+        missing: Vec<String>,
+    },
+    ForcedLibraryMissing {
+        id: String,
+        file: String,
+    },
+    NoLibrary {
+        eligible: Vec<String>,
+    },
+    UnknownCluster {
+        name: String,
+        valid: Vec<String>,
+    },
+    /// HARTLM_CORES names no core this process may use, or cores it may not.
+    BadCores {
+        message: String,
+    },
 }
 
 impl SelectError {
     /// 2 for a request the CPU or the table refuses; 1 for a broken installation.
     pub fn exit_code(&self) -> u8 {
         match self {
-            SelectError::UnknownTier { .. } | SelectError::ForcedNotEligible { .. } => 2,
+            SelectError::UnknownTier { .. }
+            | SelectError::ForcedNotEligible { .. }
+            | SelectError::UnknownCluster { .. }
+            | SelectError::BadCores { .. } => 2,
             SelectError::ForcedLibraryMissing { .. } | SelectError::NoLibrary { .. } => 1,
         }
     }
@@ -72,6 +94,12 @@ impl fmt::Display for SelectError {
             SelectError::ForcedLibraryMissing { id, file } => {
                 write!(f, "HARTLM_TIER={id}: library {file} is missing; reinstall the hartlm tarball")
             }
+            SelectError::UnknownCluster { name, valid } => write!(
+                f,
+                "HARTLM_CLUSTER={name} is not a core cluster of this CPU; clusters: {} (see `hartlm cpu`)",
+                valid.join(", ")
+            ),
+            SelectError::BadCores { message } => f.write_str(message),
             SelectError::NoLibrary { eligible } => write!(
                 f,
                 "no engine library found for any eligible tier ({}); reinstall the hartlm tarball \

@@ -52,7 +52,7 @@ impl Arch {
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tier {
     pub id: TierId,
     pub triple: &'static str,
@@ -66,6 +66,9 @@ pub struct Tier {
     pub qemu_assume: &'static [&'static str],
     pub summary: &'static str,
     pub note: Option<&'static str>,
+    /// The matrix extension this tier's kernels use, once they exist: placement then prefers the
+    /// cluster that has the unit (see `placement`).
+    pub matrix_unit: Option<&'static str>,
 }
 
 include!(concat!(env!("OUT_DIR"), "/tiers_gen.rs"));

@@ -5,6 +5,7 @@ mod bench;
 mod dist;
 mod faults;
 mod genfix;
+mod hetero;
 mod insn;
 mod modelcheck;
 mod models;
@@ -329,6 +330,18 @@ fn test_qemu(ws: &Workspace, arches: &[Arch], no_build: bool) -> Result<()> {
             checks += 1;
             if !ok {
                 failures.push(format!("fault check `{name}`: {detail}"));
+            }
+        }
+    }
+    if let Some(rv) = launchers.iter().find(|u| u.arch == Arch::Riscv64) {
+        println!("core placement on heterogeneous chips (riscv64 launcher under qemu):");
+        let scratch = ws.target_dir.join("qemu-test/hetero");
+        let model = modelcheck::fixtures_dir(&ws.root)?.join("models/micro-q4_0.gguf");
+        for (name, ok, detail) in hetero::run_all(&ws.root, &rv.launcher, &scratch, &model)? {
+            println!("  {} {name}", if ok { "ok  " } else { "FAIL" });
+            checks += 1;
+            if !ok {
+                failures.push(format!("placement check `{name}`: {detail}"));
             }
         }
     }

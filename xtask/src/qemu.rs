@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use hartlm_variants::{Arch, Tier, tier};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
-const RISCV_SYSROOT: &str = "/usr/riscv64-linux-gnu";
+pub const RISCV_SYSROOT: &str = "/usr/riscv64-linux-gnu";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -203,7 +203,14 @@ pub fn run_guest(cpu: &CpuEntry, launcher: &Path, args: &[&str], forced: Option<
         (Arch::X86_64, None) => Command::new(launcher),
     };
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    for v in ["HARTLM_TIER", "HARTLM_ASSUME_FEATURES", "HARTLM_LIB_DIR"] {
+    for v in [
+        "HARTLM_TIER",
+        "HARTLM_ASSUME_FEATURES",
+        "HARTLM_LIB_DIR",
+        "HARTLM_CORES",
+        "HARTLM_CLUSTER",
+        "HARTLM_SYSROOT",
+    ] {
         cmd.env_remove(v);
     }
     if let Some(t) = forced {

@@ -3,7 +3,7 @@
 use core::ffi::{c_char, c_int};
 
 /// Bump whenever [`LaunchInfo`], [`EntryFn`] or the exported symbols change.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// `extern "C" fn() -> u32` returning the library's [`ABI_VERSION`].
 pub const ABI_SYMBOL: &core::ffi::CStr = c"hartlm_abi_version";
@@ -16,6 +16,9 @@ pub struct LaunchInfo {
     pub abi_version: u32,
     /// Vector length in bits as the launcher probed it; 0 when the CPU has no usable vectors.
     pub vlen_bits: u32,
+    /// Default worker threads: the allowed cores of the cluster the launcher placed the process
+    /// on (its threads are pinned there); 0 lets the engine decide.
+    pub threads: u32,
     /// NUL-terminated tier id the launcher selected.
     pub tier_id: *const c_char,
     /// NUL-terminated human-readable reason for the choice.
