@@ -288,6 +288,20 @@ fn no_placement_spans_two_vector_lengths() {
     }
 }
 
+/// Identical isa lines with different vectors (a hypothetical chip): VLEN is read on every core,
+/// so the cores split into two clusters, and no placement takes both.
+#[test]
+fn equal_isa_lines_with_different_vlen_are_two_clusters() {
+    let tiers = tier::for_arch(Arch::Riscv64);
+    let c = clusters_of("spacemit-k1.txt", "0-7", |cpu| if cpu < 4 { 32 } else { 64 });
+    let got: Vec<(&str, String, Option<u32>)> =
+        c.iter().map(|c| (c.name.as_str(), c.cores.to_string(), c.cpu.vlen)).collect();
+    assert_eq!(got, [("X60-vlen256", "0-3".into(), Some(256)), ("X60-vlen512", "4-7".into(), Some(512))]);
+    for p in plan_placements(&tiers, &c, None, None, |_| true).unwrap() {
+        assert!(p.cores.to_string() == "0-3" || p.cores.to_string() == "4-7", "{p:?}");
+    }
+}
+
 #[test]
 fn threads_spill_to_clusters_of_the_same_vlen_and_kind() {
     let tiers = tier::for_arch(Arch::Riscv64);

@@ -119,7 +119,7 @@ pub struct Cluster {
 
 /// Probe data for grouping RISC-V cores. `hwprobe` answers for a CPU set (the kernel reports
 /// what every CPU of the set has); `vlenb` reads the CSR on one core and is only asked for cores
-/// whose features say V is usable.
+/// whose features say V is usable (None: could not be read there).
 pub struct ClusterProbe<'a> {
     pub cpuinfo: &'a str,
     pub allowed: &'a CoreSet,
@@ -178,25 +178,40 @@ pub fn riscv_clusters(p: &ClusterProbe) -> Vec<Cluster> {
     for (_, cpus, text) in groups {
         let cores: CoreSet = cpus.into_iter().collect();
         let probe = RiscvProbe { hwprobe: (p.hwprobe)(&cores), hwcap: p.hwcap, cpuinfo: Some(text) };
-        let mut features = cpu::riscv_features(&probe);
-        if features.has("v")
-            && let Some(vlenb) = cores.first().and_then(p.vlenb)
-        {
-            features = cpu::with_vlenb(features, vlenb);
+        let features = cpu::riscv_features(&probe);
+        // VLEN is read on every core: identical isa lines do not promise identical vectors, and
+        // the engine must never see two VLENs.
+        let mut by_vlen: Vec<(Option<u64>, CoreSet)> = Vec::new();
+        for core in cores.iter() {
+            let vlenb = if features.has("v") { (p.vlenb)(core) } else { None };
+            match by_vlen.iter_mut().find(|g| g.0 == vlenb) {
+                Some(g) => g.1 = g.1.union(&std::iter::once(core).collect()),
+                None => by_vlen.push((vlenb, std::iter::once(core).collect())),
+            }
         }
-        let known = features.marchid.and_then(cpu::spacemit_core);
-        let kind = if known.is_some_and(|k| k.ai) { CoreKind::Ai } else { CoreKind::General };
-        let base = known
-            .map(|k| k.name.to_string())
-            .or_else(|| features.model.clone())
-            .unwrap_or_else(|| format!("cluster{}", clusters.len()));
-        let mut name = base.clone();
-        let mut n = 1;
-        while clusters.iter().any(|c| c.name == name) {
-            n += 1;
-            name = format!("{base}-{n}");
+        let split = by_vlen.len() > 1;
+        for (vlenb, cores) in by_vlen {
+            let cpu = match vlenb {
+                Some(v) => cpu::with_vlenb(features.clone(), v),
+                None => features.clone(),
+            };
+            let known = cpu.marchid.and_then(cpu::spacemit_core);
+            let kind = if known.is_some_and(|k| k.ai) { CoreKind::Ai } else { CoreKind::General };
+            let mut base = known
+                .map(|k| k.name.to_string())
+                .or_else(|| cpu.model.clone())
+                .unwrap_or_else(|| format!("cluster{}", clusters.len()));
+            if split {
+                base += &cpu.vlen.map_or("-novlen".to_string(), |v| format!("-vlen{v}"));
+            }
+            let mut name = base.clone();
+            let mut n = 1;
+            while clusters.iter().any(|c| c.name == name) {
+                n += 1;
+                name = format!("{base}-{n}");
+            }
+            clusters.push(Cluster { name, cores, kind, cpu });
         }
-        clusters.push(Cluster { name, cores, kind, cpu: features });
     }
     clusters
 }

@@ -231,6 +231,9 @@ pub fn render_text(r: &Report) -> String {
             c.name,
             c.cores.to_string()
         ));
+        if r.clusters.len() > 1 {
+            line(format!("  {:nw$}  features: {}", "", c.features.join(" ")));
+        }
     }
     match (&r.selected, &r.placement) {
         (Some(s), Some(p)) => line(format!(
