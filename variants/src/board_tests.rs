@@ -242,12 +242,13 @@ fn restricted_cpu_sets_and_forced_clusters() {
     // taskset 8-15: only AI cores remain; the best tier there runs, with a warning.
     let p = place(&tiers, &k3("8-15"), None);
     assert_eq!((p.cluster.as_str(), p.vlen), ("A100", Some(1024)));
-    assert!(p.reason.contains("only AI cores"), "{}", p.reason);
+    assert!(p.reason.contains("only AI cores are available"), "{}", p.reason);
     // A partial X100 set still wins over the whole A100 cluster.
     let p = place(&tiers, &k3("6-15"), None);
     assert_eq!((p.cluster.as_str(), p.cores.to_string(), p.threads), ("X100", "6-7".into(), 2));
     let p = place(&tiers, &k3("0-15"), Some("a100"));
     assert_eq!(p.cluster, "A100");
+    assert!(p.reason.contains("(HARTLM_CLUSTER)") && p.reason.contains("these are AI cores"), "{}", p.reason);
     let err = plan_placements(&tiers, &k3("0-15"), None, Some("big"), |_| true).unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("clusters: X100, A100"), "{err}");

@@ -75,7 +75,8 @@ pub fn plan_placements<'t>(
         let matrix = t.matrix_unit.is_some_and(|m| c.cpu.has(m));
         (!matrix, c.kind != CoreKind::General, std::cmp::Reverse(t.rank), preference(c))
     });
-    Ok(pairs.into_iter().map(|(t, c)| place(t, c, clusters, forced_tier.is_some())).collect())
+    let forced = (forced_tier.is_some(), forced_cluster.is_some());
+    Ok(pairs.into_iter().map(|(t, c)| place(t, c, clusters, forced)).collect())
 }
 
 /// Cluster order among equals: more allowed cores first, then the lower first core.
@@ -83,7 +84,8 @@ fn preference(c: &Cluster) -> (bool, std::cmp::Reverse<usize>, Option<u32>) {
     (c.kind != CoreKind::General, std::cmp::Reverse(c.cores.len()), c.cores.first())
 }
 
-fn place<'t>(tier: &'t Tier, c: &Cluster, all: &[Cluster], forced: bool) -> Placement<'t> {
+/// The placement of `tier` on `c`; `(forced_tier, forced_cluster)` say what the user chose.
+fn place<'t>(tier: &'t Tier, c: &Cluster, all: &[Cluster], forced: (bool, bool)) -> Placement<'t> {
     let spill: Vec<&Cluster> = all
         .iter()
         .filter(|o| o.name != c.name && o.kind == c.kind && o.cpu.vlen == c.cpu.vlen)
@@ -91,9 +93,12 @@ fn place<'t>(tier: &'t Tier, c: &Cluster, all: &[Cluster], forced: bool) -> Plac
         .collect();
     let cores = spill.iter().fold(c.cores.clone(), |acc, o| acc.union(&o.cores));
     let others: Vec<&Cluster> = all.iter().filter(|o| o.name != c.name).collect();
-    let mut reason = if forced {
+    let matrix = tier.matrix_unit.is_some_and(|m| c.cpu.has(m));
+    let mut reason = if forced.0 {
         format!("{} forced by HARTLM_TIER; {} is the best cluster that runs it", tier.id, c.name)
-    } else if tier.matrix_unit.is_some_and(|m| c.cpu.has(m)) {
+    } else if forced.1 {
+        format!("{} is the highest-ranked tier {} (HARTLM_CLUSTER) can run", tier.id, c.name)
+    } else if matrix {
         format!("{} has the {} matrix unit this tier's kernels use", c.name, tier.matrix_unit.unwrap_or(""))
     } else {
         format!("{} is the highest-ranked tier {} can run with its library installed", tier.id, c.name)
@@ -102,8 +107,12 @@ fn place<'t>(tier: &'t Tier, c: &Cluster, all: &[Cluster], forced: bool) -> Plac
         reason += "; general-purpose cores are preferred over AI cores, where standard vector code \
                    runs far slower";
     }
-    if c.kind == CoreKind::Ai && !forced {
-        reason += "; only AI cores can run a tier here: expect standard vector code to be slow";
+    if c.kind == CoreKind::Ai && !matrix {
+        reason += if forced.0 || forced.1 {
+            "; these are AI cores: expect standard vector code to run far slower than on general cores"
+        } else {
+            "; only AI cores are available: expect standard vector code to be slow"
+        };
     }
     if let Some(note) = tier.note {
         reason += &format!("; note: {note}");

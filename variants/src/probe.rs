@@ -1,5 +1,5 @@
 //! Reads the CPU: riscv_hwprobe per CPU set, AT_HWCAP, /proc/cpuinfo, the affinity mask and vlenb
-//! on a pinned thread per core kind (RISC-V); CPUID and XGETBV (x86-64); or a recorded system
+//! on a thread pinned to each core (RISC-V); CPUID and XGETBV (x86-64); or a recorded system
 //! (HARTLM_SYSROOT). Interpretation lives in `cpu` and `cluster`; this module only gathers data.
 
 use std::path::Path;
@@ -31,8 +31,8 @@ pub struct System {
     pub recorded: bool,
 }
 
-/// Probes every core this process may use (narrowed by HARTLM_CORES), reading `vlenb` on one
-/// core of each kind; or reads a recorded system from HARTLM_SYSROOT.
+/// Probes every core this process may use (narrowed by HARTLM_CORES), reading `vlenb` on each;
+/// or reads a recorded system from HARTLM_SYSROOT.
 pub fn system() -> Result<System, String> {
     let requested = std::env::var(CORES_ENV).ok().filter(|s| !s.is_empty());
     let (mut clusters, recorded) = match std::env::var_os(SYSROOT_ENV) {
