@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::chat::ChatFormat;
 use crate::eval::Session;
 use crate::gguf::Value;
-use crate::model::{CacheType, Model};
+use crate::model::{CacheType, LayerKind, Model};
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::tier::Launch;
 use crate::tokenizer::{StreamDecoder, Tokenizer};
@@ -441,13 +441,10 @@ fn info(path: &Path) -> Result<()> {
         "shape:         {} layers, n_embd {}, {} heads / {} KV heads of {}, n_ff {}",
         c.n_layer, c.n_embd, c.n_head, c.n_head_kv, c.head_dim, c.n_ff
     )?;
-    let convs = c.layer_kinds.iter().filter(|&&k| k == crate::model::LayerKind::ShortConv).count();
+    let convs = c.count(LayerKind::ShortConv);
     if convs > 0 {
-        let kinds: String = c
-            .layer_kinds
-            .iter()
-            .map(|k| if *k == crate::model::LayerKind::ShortConv { 'C' } else { 'A' })
-            .collect();
+        let kinds: String =
+            c.layer_kinds.iter().map(|&k| if k == LayerKind::ShortConv { 'C' } else { 'A' }).collect();
         writeln!(
             out,
             "layers:        {kinds} ({convs} short-conv of {} taps, C; attention, A)",

@@ -90,7 +90,8 @@ pub enum LayerKind {
 }
 
 impl Config {
-    fn count(&self, kind: LayerKind) -> usize {
+    /// Layers of this kind.
+    pub fn count(&self, kind: LayerKind) -> usize {
         self.layer_kinds.iter().filter(|&&k| k == kind).count()
     }
 }

@@ -166,17 +166,14 @@ fn report_explains_the_choice_and_the_ime_note() {
 // ---------------------------------------------------------------------------------------------
 // Clusters and placement on heterogeneous chips.
 
-use crate::cluster::{Cluster, ClusterProbe, CoreKind, CoreSet, blocks, riscv_clusters};
+use crate::cluster::{Cluster, ClusterProbe, CoreKind, CoreSet, recorded_hwprobe, riscv_clusters};
 use crate::placement::{Placement, plan_placements};
 
 /// Clusters of a recorded board under an upstream kernel: hwprobe answers for the CPUs asked
 /// about, and `vlenb(cpu)` stands in for reading the CSR on that core.
 fn clusters_of(file: &str, allowed: &str, vlenb: impl Fn(u32) -> u64) -> Vec<Cluster> {
     let text = board(file);
-    let hwprobe = |cores: &CoreSet| {
-        let sub: Vec<&str> = blocks(text, cores).into_iter().map(|b| b.1).collect();
-        Some(hwprobe_for(&sub.join("\n\n")))
-    };
+    let hwprobe = |cores: &CoreSet| recorded_hwprobe(text, cores);
     let vlenb = |cpu: u32| Some(vlenb(cpu));
     let allowed = CoreSet::parse(allowed).unwrap();
     riscv_clusters(&ClusterProbe {

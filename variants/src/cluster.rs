@@ -129,32 +129,29 @@ pub struct ClusterProbe<'a> {
 }
 
 /// The cpuinfo blocks (as text) of the processors in `allowed`, with their parsed fields.
-pub(crate) fn blocks<'t>(text: &'t str, allowed: &CoreSet) -> Vec<(cpu::CpuinfoCore, &'t str)> {
+fn blocks(text: &str, allowed: &CoreSet) -> Vec<(cpu::CpuinfoCore, String)> {
     let mut out = Vec::new();
-    let mut start = None;
-    let mut end = 0;
-    let mut flush = |s: Option<usize>, e: usize| {
-        if let Some(s) = s {
-            let block = &text[s..e];
-            if let Some(core) = cpu::parse_cpuinfo(block).pop()
+    let mut block = String::new();
+    for line in text.lines().chain([""]) {
+        if !line.trim().is_empty() {
+            block += line;
+            block.push('\n');
+        } else if !block.is_empty() {
+            if let Some(core) = cpu::parse_cpuinfo(&block).pop()
                 && core.processor.is_some_and(|p| allowed.contains(p))
             {
-                out.push((core, block));
+                out.push((core, block.clone()));
             }
+            block.clear();
         }
-    };
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        if line.trim().is_empty() {
-            flush(start.take(), end);
-        } else {
-            start.get_or_insert(offset);
-            end = offset + line.len();
-        }
-        offset += line.len();
     }
-    flush(start, end);
     out
+}
+
+/// What an upstream kernel's hwprobe reports for `cores` of a recorded cpuinfo.
+pub fn recorded_hwprobe(cpuinfo: &str, cores: &CoreSet) -> Option<Hwprobe> {
+    let text: Vec<String> = blocks(cpuinfo, cores).into_iter().map(|b| b.1).collect();
+    cpu::hwprobe_from_cpuinfo(&text.join("\n"))
 }
 
 /// Groups the allowed RISC-V cores of `/proc/cpuinfo` into clusters, in order of their first
@@ -169,9 +166,9 @@ pub fn riscv_clusters(p: &ClusterProbe) -> Vec<Cluster> {
             Some(g) => {
                 g.1.push(cpu_no);
                 g.2 += "\n";
-                g.2 += text;
+                g.2 += &text;
             }
-            None => groups.push((key, vec![cpu_no], text.to_string())),
+            None => groups.push((key, vec![cpu_no], text)),
         }
     }
     let mut clusters: Vec<Cluster> = Vec::new();

@@ -62,7 +62,7 @@ pub fn plan_placements<'t>(
     for c in &candidates {
         match plan_load(tiers, &c.cpu, forced_tier, &library_exists) {
             Ok(ts) => pairs.extend(ts.into_iter().map(|t| (t, *c))),
-            Err(e) => refusals.push((preference(c), e)),
+            Err(e) => refusals.push(((c.kind != CoreKind::General, size_order(c)), e)),
         }
     }
     if pairs.is_empty() {
@@ -73,15 +73,15 @@ pub fn plan_placements<'t>(
     }
     pairs.sort_by_key(|(t, c)| {
         let matrix = t.matrix_unit.is_some_and(|m| c.cpu.has(m));
-        (!matrix, c.kind != CoreKind::General, std::cmp::Reverse(t.rank), preference(c))
+        (!matrix, c.kind != CoreKind::General, std::cmp::Reverse(t.rank), size_order(c))
     });
     let forced = (forced_tier.is_some(), forced_cluster.is_some());
     Ok(pairs.into_iter().map(|(t, c)| place(t, c, clusters, forced)).collect())
 }
 
 /// Cluster order among equals: more allowed cores first, then the lower first core.
-fn preference(c: &Cluster) -> (bool, std::cmp::Reverse<usize>, Option<u32>) {
-    (c.kind != CoreKind::General, std::cmp::Reverse(c.cores.len()), c.cores.first())
+fn size_order(c: &Cluster) -> (std::cmp::Reverse<usize>, Option<u32>) {
+    (std::cmp::Reverse(c.cores.len()), c.cores.first())
 }
 
 /// The placement of `tier` on `c`; `(forced_tier, forced_cluster)` say what the user chose.

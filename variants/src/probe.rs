@@ -56,10 +56,7 @@ pub fn recorded_clusters(root: &Path, requested: Option<&str>) -> Result<Vec<Clu
         Ok(text) => cluster::parse_vlenb_hook(&text).map_err(|e| format!("{SYSROOT_ENV}: {e}"))?,
         Err(_) => vec![],
     };
-    let hwprobe = |set: &CoreSet| {
-        let text: Vec<&str> = cluster::blocks(&cpuinfo, set).into_iter().map(|b| b.1).collect();
-        cpu::hwprobe_from_cpuinfo(&text.join("\n\n"))
-    };
+    let hwprobe = |set: &CoreSet| cluster::recorded_hwprobe(&cpuinfo, set);
     let vlenb = |core: u32| hook.iter().find(|(set, _)| set.contains(core)).map(|h| h.1);
     const HWCAP_IMAFDC: u64 = 0x112d;
     let probe = ClusterProbe {

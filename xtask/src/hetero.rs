@@ -3,9 +3,8 @@
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::qemu::RISCV_SYSROOT;
+use crate::qemu::{CpuEntry, RunOut, run_guest_env};
 
 /// qemu CPU for these runs: any V core will do, the recorded system decides the placement.
 const QEMU_CPU: &str = "rv64i,m=true,a=true,f=true,d=true,c=true,zicsr=true,zifencei=true,v=true,vlen=256";
@@ -30,39 +29,25 @@ fn sysroot(
     Ok(dir)
 }
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(launcher: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Out> {
-    let mut c = Command::new("qemu-riscv64");
-    c.args(["-L", RISCV_SYSROOT, "-cpu", QEMU_CPU]).arg(launcher).args(args);
-    for v in [
-        "HARTLM_TIER",
-        "HARTLM_LIB_DIR",
-        "HARTLM_ASSUME_FEATURES",
-        "HARTLM_CORES",
-        "HARTLM_CLUSTER",
-        "HARTLM_SYSROOT",
-    ] {
-        c.env_remove(v);
-    }
-    c.envs(env.iter().copied());
-    let o = c.output().context("running qemu-riscv64")?;
-    Ok(Out {
-        code: o.status.code(),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    })
+/// Runs the launcher under qemu on [`QEMU_CPU`] with `env`.
+fn run(launcher: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<RunOut> {
+    let cpu = CpuEntry {
+        name: "placement".into(),
+        arch: "riscv64".into(),
+        qemu_cpu: Some(QEMU_CPU.into()),
+        expect: String::new(),
+        expect_vlen: None,
+        assume: vec![],
+        refuse: vec![],
+    };
+    run_guest_env(&cpu, launcher, args, None, env)
 }
 
 /// `(tier, cluster, cores, vlen)` of a placement.
 type Where = (String, String, String, Option<u64>);
 
 /// The placement `hartlm cpu --json` reports, or what went wrong.
-fn placement(o: &Out) -> Result<Where, String> {
+fn placement(o: &RunOut) -> Result<Where, String> {
     if o.code != Some(0) {
         return Err(format!("exit {:?}: {}", o.code, o.stderr.trim()));
     }

@@ -237,19 +237,45 @@ impl Counted {
     }
 }
 
-pub fn run_job(
-    q: &PluginQemu,
-    launcher: &Path,
-    lib_dir: &Path,
-    scratch: &Path,
-    job: &Job,
-) -> Result<Counted> {
+/// What every counted run needs: the plugin qemu, the unpacked release and a scratch directory.
+pub struct Counter {
+    pub qemu: PluginQemu,
+    pub launcher: PathBuf,
+    pub lib_dir: PathBuf,
+    pub scratch: PathBuf,
+}
+
+/// `-` for the scalar tier, the VLEN in bits otherwise.
+pub fn vlen_label(vlen: Option<u32>) -> String {
+    vlen.map_or("-".to_string(), |v| v.to_string())
+}
+
+impl Counter {
+    /// Counts every job, two at a time, printing progress as `label(job)` finishes.
+    pub fn all<J: Sync, T: Send>(
+        &self,
+        jobs: &[J],
+        label: impl Fn(&J) -> String + Sync,
+        count: impl Fn(&Counter, &J) -> Result<T> + Sync,
+    ) -> Result<Vec<T>> {
+        let t0 = std::time::Instant::now();
+        crate::qemu::parallel_map(jobs, 2, |j| {
+            let r = count(self, j);
+            eprintln!("bench-insn: {} counted ({:.0}s)", label(j), t0.elapsed().as_secs_f64());
+            r
+        })
+        .into_iter()
+        .collect()
+    }
+}
+
+pub fn run_job(c: &Counter, job: &Job) -> Result<Counted> {
     let (p, n) = (job.n_prompt.to_string(), job.n_gen.to_string());
     let mut args: Vec<OsString> = vec!["bench".into(), "-m".into(), job.path.clone().into()];
     args.extend(["-p", &p, "-n", &n, "-r", "1", "-t", "1", "--no-warmup"].map(OsString::from));
     args.extend(job.extra.iter().map(OsString::from));
     let run = Run { label: &job.model, tier: job.tier, vlen: job.vlen, args };
-    let mut segs = count(q, launcher, lib_dir, scratch, &run)?;
+    let mut segs = count(c, &run)?;
     // Segments: 0 load, 1 prompt test, 2 between, 3 generation test, 4 exit.
     if segs.len() != 5 {
         bail!("expected 4 clock markers around the two tests, found {}", segs.len().saturating_sub(1));
@@ -266,28 +292,22 @@ struct Run<'a> {
 }
 
 /// Runs `run` under the plugin qemu and returns its counts per segment and symbol.
-fn count(
-    q: &PluginQemu,
-    launcher: &Path,
-    lib_dir: &Path,
-    scratch: &Path,
-    run: &Run,
-) -> Result<Vec<BTreeMap<String, u64>>> {
+fn count(c: &Counter, run: &Run) -> Result<Vec<BTreeMap<String, u64>>> {
     let cpu = cpu_for(run.tier, run.vlen)?;
-    let vlen = run.vlen.map_or("-".to_string(), |v| v.to_string());
-    let profile = scratch.join(format!("{}-{}-{vlen}.txt", run.label, run.tier.id));
+    let vlen = vlen_label(run.vlen);
+    let profile = c.scratch.join(format!("{}-{}-{vlen}.txt", run.label, run.tier.id));
     let plugin = format!(
         "{},out={},marker={CLOCK_GETTIME},marker_arg={CLOCK_MONOTONIC}",
-        q.plugin.display(),
+        c.qemu.plugin.display(),
         profile.display()
     );
-    let out = Command::new(&q.qemu)
+    let out = Command::new(&c.qemu.qemu)
         .args(["-L", "/usr/riscv64-linux-gnu", "-cpu", &cpu, "-plugin", &plugin])
-        .arg(launcher)
+        .arg(&c.launcher)
         .args(&run.args)
         .env("HARTLM_TIER", run.tier.id.0)
         .env("HARTLM_VERBOSE", "1")
-        .env("HARTLM_LIB_DIR", lib_dir)
+        .env("HARTLM_LIB_DIR", &c.lib_dir)
         .env_remove("HARTLM_ASSUME_FEATURES")
         .output()
         .context("starting the plugin qemu")?;
@@ -296,7 +316,7 @@ fn count(
         bail!("{} at {} VLEN {vlen}: {}\n{stderr}", run.label, run.tier.id, out.status);
     }
     let base = parse_base(&stderr).context("the launcher did not report the library's load address")?;
-    let lib = lib_dir.join(run.tier.library_file());
+    let lib = c.lib_dir.join(run.tier.library_file());
     let nm = Command::new("riscv64-linux-gnu-nm")
         .args(["-C", "--defined-only", "-S"])
         .arg(&lib)
@@ -339,18 +359,12 @@ pub fn kernel_jobs() -> Result<Vec<KernelJob>> {
 }
 
 /// Instructions of the one timed kernel call of `job`.
-pub fn run_kernel_job(
-    q: &PluginQemu,
-    launcher: &Path,
-    lib_dir: &Path,
-    scratch: &Path,
-    job: &KernelJob,
-) -> Result<u64> {
-    let (c, k, t) = (CONV_CHANNELS.to_string(), CONV_TAPS.to_string(), job.tokens.to_string());
-    let args = ["bench-kernel", "ssm-conv", "-c", &c, "-k", &k, "-T", &t, "-r", "1", "--impl", job.which];
+pub fn run_kernel_job(c: &Counter, job: &KernelJob) -> Result<u64> {
+    let (ch, k, t) = (CONV_CHANNELS.to_string(), CONV_TAPS.to_string(), job.tokens.to_string());
+    let args = ["bench-kernel", "ssm-conv", "-c", &ch, "-k", &k, "-T", &t, "-r", "1", "--impl", job.which];
     let label = format!("ssm_conv-{}-T{}", job.which, job.tokens);
     let run = Run { label: &label, tier: job.tier, vlen: job.vlen, args: args.map(OsString::from).to_vec() };
-    let segs = count(q, launcher, lib_dir, scratch, &run)?;
+    let segs = count(c, &run)?;
     // Segments: 0 setup, 1 the call, 2 printing and exit.
     if segs.len() != 3 {
         bail!("expected 2 clock markers around the kernel call, found {}", segs.len().saturating_sub(1));
@@ -445,7 +459,7 @@ pub fn render(jobs: &[Job], results: &[Counted]) -> String {
             "| {} | {} | {} | {} | {} |\n",
             j.model,
             j.tier.id,
-            j.vlen.map_or("-".into(), |v| v.to_string()),
+            vlen_label(j.vlen),
             millions(r.per_prompt_token(j.n_prompt)),
             millions(r.per_gen_token(j.n_gen))
         );
@@ -456,7 +470,7 @@ pub fn render(jobs: &[Job], results: &[Counted]) -> String {
             "- {} {} VLEN {}: {}\n",
             j.model,
             j.tier.id,
-            j.vlen.map_or("-".into(), |v| v.to_string()),
+            vlen_label(j.vlen),
             split(&r.generation, 5)
         );
     }

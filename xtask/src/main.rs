@@ -122,7 +122,8 @@ fn main() {
         Command::Bench { n_prompt, n_gen, reps, threads, tiers } => {
             bench(&ws, bench::Spec { n_prompt, n_gen, reps, threads }, tiers)
         }
-        Command::BenchInsn { model, kernel } => bench_insn(&ws, model.as_deref(), kernel.is_some()),
+        Command::BenchInsn { kernel: Some(_), .. } => bench_insn_kernel(&ws),
+        Command::BenchInsn { model, kernel: None } => bench_insn(&ws, model.as_deref()),
         Command::Test => test(&ws),
     });
     if let Err(e) = result {
@@ -157,10 +158,11 @@ fn bench(ws: &Workspace, spec: bench::Spec, only: Vec<String>) -> Result<()> {
     Ok(())
 }
 
-fn bench_insn(ws: &Workspace, only: Option<&str>, kernel: bool) -> Result<()> {
+/// Builds the plugin qemu and the riscv64 release whose instructions `bench-insn` counts.
+fn insn_counter(ws: &Workspace) -> Result<insn::Counter> {
     let sh = ws.shell()?;
     prereq::ensure(&sh, Needs::build(&[Arch::Riscv64]))?;
-    let q = insn::ensure_qemu(&sh, &ws.root, &ws.target_dir)?;
+    let qemu = insn::ensure_qemu(&sh, &ws.root, &ws.target_dir)?;
     let tarball = dist(ws, &[Arch::Riscv64])?.pop().context("no riscv64 tarball")?;
     let dir = ws.target_dir.join("bench-insn");
     let unpacked = qemu::unpack(&tarball, &dir.join("release"), Arch::Riscv64)?;
@@ -168,25 +170,25 @@ fn bench_insn(ws: &Workspace, only: Option<&str>, kernel: bool) -> Result<()> {
         unpacked.launcher.parent().and_then(|b| b.parent()).context("launcher outside bin/")?.join("lib");
     let scratch = dir.join("profiles");
     std::fs::create_dir_all(&scratch)?;
-    let t0 = Instant::now();
-    if kernel {
-        let jobs = insn::kernel_jobs()?;
-        let counts = qemu::parallel_map(&jobs, 2, |j| {
-            let r = insn::run_kernel_job(&q, &unpacked.launcher, &lib_dir, &scratch, j);
-            let vlen = j.vlen.map_or("-".to_string(), |v| v.to_string());
-            eprintln!(
-                "bench-insn: ssm_conv {} T={} {} VLEN {vlen} counted ({:.0}s)",
-                j.which,
-                j.tokens,
-                j.tier.id,
-                t0.elapsed().as_secs_f64()
-            );
-            r
-        });
-        let counts = counts.into_iter().collect::<Result<Vec<_>>>()?;
-        println!("{}", insn::render_kernel(&jobs, &counts));
-        return Ok(());
-    }
+    Ok(insn::Counter { qemu, launcher: unpacked.launcher, lib_dir, scratch })
+}
+
+/// `bench-insn --kernel ssm_conv`: one kernel call per tier, VLEN and prompt length.
+fn bench_insn_kernel(ws: &Workspace) -> Result<()> {
+    let c = insn_counter(ws)?;
+    let jobs = insn::kernel_jobs()?;
+    let label = |j: &insn::KernelJob| {
+        format!("ssm_conv {} T={} {} VLEN {}", j.which, j.tokens, j.tier.id, insn::vlen_label(j.vlen))
+    };
+    let counts = c.all(&jobs, label, insn::run_kernel_job)?;
+    println!("{}", insn::render_kernel(&jobs, &counts));
+    Ok(())
+}
+
+/// `bench-insn [--model NAME]`: per-token counts of the fixture models at every tier and VLEN.
+fn bench_insn(ws: &Workspace, only: Option<&str>) -> Result<()> {
+    let c = insn_counter(ws)?;
+    let sh = ws.shell()?;
     let fixtures = modelcheck::fixtures_dir(&ws.root)?;
     let smollm2 = models::ensure(&sh, &ws.target_dir, &models::SMOLLM2)?;
     let generated = genfix::ensure(&sh, &ws.target_dir, &fixtures)?;
@@ -225,18 +227,8 @@ fn bench_insn(ws: &Workspace, only: Option<&str>, kernel: bool) -> Result<()> {
             "no model matches --model; choose from s288-q4_0, smollm2-q4_1, lfm2-micro-q4_0, qwen2-micro-f16"
         );
     }
-    let results = qemu::parallel_map(&jobs, 2, |j| {
-        let r = insn::run_job(&q, &unpacked.launcher, &lib_dir, &scratch, j);
-        let vlen = j.vlen.map_or("-".to_string(), |v| v.to_string());
-        eprintln!(
-            "bench-insn: {} {} VLEN {vlen} counted ({:.0}s)",
-            j.model,
-            j.tier.id,
-            t0.elapsed().as_secs_f64()
-        );
-        r
-    });
-    let results = results.into_iter().collect::<Result<Vec<_>>>()?;
+    let label = |j: &insn::Job| format!("{} {} VLEN {}", j.model, j.tier.id, insn::vlen_label(j.vlen));
+    let results = c.all(&jobs, label, insn::run_job)?;
     println!("{}", insn::render(&jobs, &results));
     Ok(())
 }

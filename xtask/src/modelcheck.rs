@@ -137,54 +137,62 @@ fn all_cases(d: &Dirs) -> Result<Vec<Compared>> {
     Ok(out)
 }
 
+/// `hartlm logits` of one compared run at `tier`: max |dlogit|, or what failed.
+fn logits_cell(
+    cpu: &CpuEntry,
+    tier: &str,
+    launcher: &Path,
+    scratch: &Path,
+    c: &Compared,
+) -> Result<Result<f32, String>> {
+    let (case, batch) = (c.case, c.batch);
+    let tokens: Vec<String> = c.oracle.tokens().iter().map(u32::to_string).collect();
+    let out = scratch.join(format!("{tier}-{}-{}-b{batch}.npy", short(&cpu.name), case.name));
+    let batch_arg = batch.to_string();
+    let args = [
+        "logits",
+        "-m",
+        c.model.to_str().unwrap(),
+        "--tokens",
+        &tokens.join(","),
+        "-o",
+        out.to_str().unwrap(),
+        "--batch",
+        &batch_arg,
+    ];
+    let run = run_guest(cpu, launcher, &args, Some(tier))?;
+    let cell = if run.code != Some(0) {
+        Err(format!("{}: {}", run.describe(), run.stderr.lines().last().unwrap_or("")))
+    } else {
+        hartlm_engine::npy::read_f32(&out).and_then(|(logits, _)| {
+            let cmp = c.oracle.compare(&logits, case.margin);
+            if cmp.passes(case) {
+                Ok(cmp.max_abs)
+            } else {
+                Err(format!(
+                    "max |dlogit| {:.3e} (tol {}), argmax flips at {:?}",
+                    cmp.max_abs, case.tol, cmp.argmax_flips
+                ))
+            }
+        })
+    };
+    Ok(cell.map_err(|e| format!("{} --batch {batch}: {e}", case.name)))
+}
+
 fn check(cpu: &CpuEntry, tier: &str, launcher: &Path, dirs: &Dirs, scratch: &Path) -> Result<Row> {
+    let (one_call, chunked): (Vec<Compared>, Vec<Compared>) =
+        all_cases(dirs)?.into_iter().partition(|c| c.batch == 0);
     let mut cells: Vec<(&'static str, Result<f32, String>)> = Vec::new();
-    for Compared { case, model, oracle, batch } in all_cases(dirs)? {
-        let tokens: Vec<String> = oracle.tokens().iter().map(u32::to_string).collect();
-        let out = scratch.join(format!("{tier}-{}-{}-b{batch}.npy", short(&cpu.name), case.name));
-        let batch_arg = batch.to_string();
-        let args = [
-            "logits",
-            "-m",
-            model.to_str().unwrap(),
-            "--tokens",
-            &tokens.join(","),
-            "-o",
-            out.to_str().unwrap(),
-            "--batch",
-            &batch_arg,
-        ];
-        let run = run_guest(cpu, launcher, &args, Some(tier))?;
-        let cell = if run.code != Some(0) {
-            Err(format!("{}: {}", run.describe(), run.stderr.lines().last().unwrap_or("")))
-        } else {
-            match hartlm_engine::npy::read_f32(&out) {
-                Err(e) => Err(e),
-                Ok((logits, _)) => {
-                    let c = oracle.compare(&logits, case.margin);
-                    if c.passes(case) {
-                        Ok(c.max_abs)
-                    } else {
-                        Err(format!(
-                            "max |dlogit| {:.3e} (tol {}), argmax flips at {:?}",
-                            c.max_abs, case.tol, c.argmax_flips
-                        ))
-                    }
-                }
-            }
-        };
-        let cell = cell.map_err(|e| format!("{} --batch {batch}: {e}", case.name));
-        match cells.last_mut() {
-            // The chunked runs share one column: the worst of them, or the first failure.
-            Some((CHUNKED_COLUMN, last)) if batch > 0 => {
-                if let (Ok(worst), new) = (&*last, cell) {
-                    *last = new.map(|v| v.max(*worst));
-                }
-            }
-            _ if batch > 0 => cells.push((CHUNKED_COLUMN, cell)),
-            _ => cells.push((case.name, cell)),
-        }
+    for c in &one_call {
+        cells.push((c.case.name, logits_cell(cpu, tier, launcher, scratch, c)?));
     }
+    // The chunked runs share one column: the worst of them, or the first failure.
+    let mut worst = Ok(0.0f32);
+    for c in &chunked {
+        let cell = logits_cell(cpu, tier, launcher, scratch, c)?;
+        worst = worst.and_then(|w| cell.map(|v| v.max(w)));
+    }
+    cells.push((CHUNKED_COLUMN, worst));
     let runs = run_checks(dirs)?
         .iter()
         .map(|check| check_run(cpu, tier, launcher, check))

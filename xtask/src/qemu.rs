@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use hartlm_variants::{Arch, Tier, tier};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
-pub const RISCV_SYSROOT: &str = "/usr/riscv64-linux-gnu";
+const RISCV_SYSROOT: &str = "/usr/riscv64-linux-gnu";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -188,6 +188,18 @@ pub fn unpack(tarball: &Path, into: &Path, arch: Arch) -> Result<Unpacked> {
 }
 
 pub fn run_guest(cpu: &CpuEntry, launcher: &Path, args: &[&str], forced: Option<&str>) -> Result<RunOut> {
+    run_guest_env(cpu, launcher, args, forced, &[])
+}
+
+/// [`run_guest`] with extra environment variables for the launcher (every other HARTLM_*
+/// variable of the caller's environment is removed).
+pub fn run_guest_env(
+    cpu: &CpuEntry,
+    launcher: &Path,
+    args: &[&str],
+    forced: Option<&str>,
+    env: &[(&str, &str)],
+) -> Result<RunOut> {
     let mut cmd = match (cpu.arch()?, &cpu.qemu_cpu) {
         (Arch::Riscv64, Some(c)) => {
             let mut k = Command::new("qemu-riscv64");
@@ -219,6 +231,7 @@ pub fn run_guest(cpu: &CpuEntry, launcher: &Path, args: &[&str], forced: Option<
     if !cpu.assume.is_empty() {
         cmd.env("HARTLM_ASSUME_FEATURES", cpu.assume.join(","));
     }
+    cmd.envs(env.iter().copied());
     let mut child = cmd.spawn().with_context(|| format!("starting {cmd:?}"))?;
     let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
     let out_t = std::thread::spawn(move || {
