@@ -2,7 +2,9 @@
 //! SHA256SUMS, with every file written to a temporary name first and renamed into place.
 
 pub mod archive;
+pub mod github;
 pub mod manifest;
+pub mod publish;
 pub mod sums;
 
 use std::io::Write;

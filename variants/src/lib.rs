@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod cpu;
 pub mod feature_names;
+pub mod labels;
 pub mod placement;
 pub mod probe;
 pub mod report;

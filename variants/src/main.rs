@@ -109,24 +109,28 @@ fn cpu_command(
     forced_cluster: Option<&str>,
     exists: impl Fn(&Tier) -> bool,
 ) -> Result<u8, Failure> {
-    let mut json = false;
+    const USAGE: &str = "usage: hartlm cpu [--json | --runner-labels]";
+    let (mut json, mut labels) = (false, false);
     for a in args {
         match a.to_str() {
             Some("--json") => json = true,
+            Some("--runner-labels") => labels = true,
             Some("-h" | "--help") => {
-                println!("usage: hartlm cpu [--json]\nShows detected CPU features and which tier runs.");
+                println!(
+                    "{USAGE}\nShows detected CPU features and which tier runs; --runner-labels prints the \
+                     GitHub Actions runner labels for this machine (ci/runner/install.sh uses them)."
+                );
                 return Ok(0);
             }
-            _ => {
-                return Err(fail(
-                    2,
-                    format!("unknown argument {a:?} for `hartlm cpu`; usage: hartlm cpu [--json]"),
-                ));
-            }
+            _ => return Err(fail(2, format!("unknown argument {a:?} for `hartlm cpu`; {USAGE}"))),
         }
     }
     let r = report::build(clusters, tiers, forced, forced_cluster, exists);
-    if json {
+    if labels {
+        let value = serde_json::to_value(&r).map_err(|e| fail(1, format!("cannot encode report: {e}")))?;
+        let labels = hartlm_variants::labels::runner_labels(&value).map_err(|e| fail(1, e))?;
+        println!("{}", labels.join(","));
+    } else if json {
         let text =
             serde_json::to_string_pretty(&r).map_err(|e| fail(1, format!("cannot encode report: {e}")))?;
         println!("{text}");

@@ -109,6 +109,15 @@ pub fn run_all(
     let o = run(launcher, &["cpu"], &[("HARTLM_SYSROOT", &sys(&k3)), ("HARTLM_CORES", "16")])?;
     let refused = o.code == Some(2) && o.stderr.contains("allowed: 0-15");
     rows.push(("K3, HARTLM_CORES=16: refused, exit 2".into(), refused, o.stderr.trim().to_string()));
+    // Runner labels come from the packaged launcher's own report, as ci/runner/install.sh reads them.
+    let o = run(launcher, &["cpu", "--runner-labels"], &[("HARTLM_SYSROOT", &sys(&k3))])?;
+    let want = format!("riscv64,rvv,zvfh,zfa,zicond,zicbop,vlen256,x100,tier-{rva23}");
+    let got = o.stdout.trim();
+    rows.push((
+        "K3: runner labels name the X100 cores".into(),
+        got == want,
+        format!("got {got:?}, want {want:?}"),
+    ));
     // The live probe: qemu shows the host's cores as one cluster; more threads than cores
     // must still run.
     let o = run(launcher, &["cpu", "--json"], &[])?;

@@ -7,11 +7,14 @@ mod faults;
 mod genfix;
 mod hetero;
 mod insn;
+mod lint;
 mod modelcheck;
 mod models;
 mod prereq;
+mod publish;
 mod qemu;
 mod tierbuild;
+mod workflows;
 mod workspace;
 
 use anyhow::{Context, Result, bail};
@@ -49,6 +52,21 @@ impl ArchArg {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Part {
+    All,
+    Cpus,
+    Checks,
+}
+
+#[derive(Subcommand)]
+enum CiAction {
+    /// Write .github/workflows/ from ci/workflows.toml, ci/qemu-matrix.toml and variants/tiers.toml.
+    Generate,
+    /// Fail if a workflow differs from what `generate` writes; run actionlint, zizmor, shellcheck.
+    Check,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Install missing prerequisites (as root with apt) or print the commands that would.
@@ -73,6 +91,13 @@ enum Command {
         /// Use the tarballs already in target/dist instead of running `dist` first.
         #[arg(long)]
         no_build: bool,
+        /// Only these CPU rows (names from ci/qemu-matrix.toml, or `tier:<id>`); implies `--part cpus`.
+        #[arg(long, value_delimiter = ',')]
+        cpu: Vec<String>,
+        /// `cpus`: the CPU × tier table only; `checks`: only the launcher fault, placement and
+        /// fixture-model checks. CI runs each CPU and the checks as separate jobs.
+        #[arg(long, value_enum, default_value = "all")]
+        part: Part,
     },
     /// Download the real models tests use (SmolLM2-135M Q4_1) into target/models/ and generate
     /// the qwen2 fixtures with their numpy reference logits into target/fixtures-gen/.
@@ -109,6 +134,37 @@ enum Command {
     },
     /// The full test: fmt, clippy, unit tests, two reproducible `dist` runs, `test-qemu`.
     Test,
+    /// Build the release twice, recompiling in between, and require byte-identical archives.
+    Reproducible,
+    /// Clippy for the RVV code: the engine and launcher as the rv64gcv tier compiles them.
+    ClippyRvv,
+    /// The GitHub workflows: generate them, or check they match their sources and lint them.
+    Ci {
+        #[command(subcommand)]
+        action: CiAction,
+    },
+    /// Publish target/dist as a GitHub release: draft, upload and verify every asset, then
+    /// undraft. Safe to re-run. Token from GITHUB_TOKEN.
+    Publish {
+        /// The release tag, `v` + the workspace version.
+        #[arg(long, required_unless_present = "nightly", conflicts_with = "nightly")]
+        tag: Option<String>,
+        /// Move the `nightly` tag to the built commit and replace that prerelease's assets.
+        #[arg(long)]
+        nightly: bool,
+        /// Print the plan (reads the remote release) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// `owner/name` (default: $GITHUB_REPOSITORY).
+        #[arg(long)]
+        repo: Option<String>,
+        /// API base (default: $GITHUB_API_URL, else https://api.github.com).
+        #[arg(long)]
+        api_url: Option<String>,
+        /// Upload base (default: derived from the API base for github.com and GitHub Enterprise).
+        #[arg(long)]
+        upload_url: Option<String>,
+    },
 }
 
 fn main() {
@@ -117,7 +173,10 @@ fn main() {
         Command::Setup => setup(&ws),
         Command::Build { arch, tier } => build(&ws, &arch.arches(), tier.as_deref()),
         Command::Dist { arch } => dist(&ws, &arch.arches()).map(|_| ()),
-        Command::TestQemu { arch, no_build } => test_qemu(&ws, &arch.arches(), no_build),
+        Command::TestQemu { arch, no_build, cpu, part } => {
+            let part = if cpu.is_empty() { part } else { Part::Cpus };
+            test_qemu(&ws, &arch.arches(), no_build, &cpu, part)
+        }
         Command::FetchModels => fetch_models(&ws),
         Command::Bench { n_prompt, n_gen, reps, threads, tiers } => {
             bench(&ws, bench::Spec { n_prompt, n_gen, reps, threads }, tiers)
@@ -125,6 +184,18 @@ fn main() {
         Command::BenchInsn { kernel: Some(_), .. } => bench_insn_kernel(&ws),
         Command::BenchInsn { model, kernel: None } => bench_insn(&ws, model.as_deref()),
         Command::Test => test(&ws),
+        Command::Reproducible => {
+            let all = [Arch::Riscv64, Arch::X86_64];
+            prereq::ensure(&ws.shell()?, Needs::build(&all)).and_then(|()| reproducible(&ws))
+        }
+        Command::Ci { action: CiAction::Generate } => ci_generate(&ws),
+        Command::Ci { action: CiAction::Check } => ci_check(&ws),
+        Command::ClippyRvv => {
+            prereq::ensure(&ws.shell()?, Needs::build(&[Arch::Riscv64])).and_then(|()| clippy_rvv(&ws))
+        }
+        Command::Publish { tag, nightly, dry_run, repo, api_url, upload_url } => {
+            publish::run(&ws.dist_dir(), &publish::Args { tag, nightly, dry_run, repo, api_url, upload_url })
+        }
     });
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");
@@ -279,7 +350,13 @@ fn dist(ws: &Workspace, arches: &[Arch]) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-fn test_qemu(ws: &Workspace, arches: &[Arch], no_build: bool) -> Result<()> {
+fn test_qemu(
+    ws: &Workspace,
+    arches: &[Arch],
+    no_build: bool,
+    only_cpus: &[String],
+    part: Part,
+) -> Result<()> {
     let sh = ws.shell()?;
     prereq::ensure(&sh, Needs::default().with_qemu(arches))?;
     let tarballs: Vec<PathBuf> = if no_build {
@@ -300,7 +377,12 @@ fn test_qemu(ws: &Workspace, arches: &[Arch], no_build: bool) -> Result<()> {
     }
     let text = std::fs::read_to_string(ws.root.join("ci/qemu-matrix.toml"))
         .context("reading ci/qemu-matrix.toml")?;
-    let entries = qemu::load_matrix(&text)?;
+    let mut entries = qemu::load_matrix(&text)?;
+    if let Some(unknown) = only_cpus.iter().find(|c| !entries.iter().any(|e| &e.name == *c)) {
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        bail!("--cpu {unknown}: no such CPU; choose from {}", names.join(", "));
+    }
+    entries.retain(|e| part != Part::Checks && (only_cpus.is_empty() || only_cpus.contains(&e.name)));
     let host_expect = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| qemu::host_x86_tier(&c));
     eprintln!(
         "test-qemu: {} CPUs",
@@ -308,10 +390,15 @@ fn test_qemu(ws: &Workspace, arches: &[Arch], no_build: bool) -> Result<()> {
     );
     let t0 = Instant::now();
     let rows = qemu::run_matrix(&entries, &launchers, host_expect)?;
-    println!("\n{}", qemu::render(&rows));
+    if !rows.is_empty() {
+        println!("\n{}", qemu::render(&rows));
+    }
     let mut failures: Vec<String> =
         rows.iter().flat_map(|r| r.failures.iter().map(move |f| format!("{}: {f}", r.cpu.name))).collect();
     let mut checks = rows.iter().map(|r| r.cells.len()).sum::<usize>();
+    if part == Part::Cpus {
+        return finish(checks, failures);
+    }
     let x86 = launchers.iter().find(|u| u.arch == Arch::X86_64);
     if let (Some(host), Some(x86)) = (host_expect, x86) {
         println!("launcher fault checks (native, {host}):");
@@ -360,11 +447,50 @@ fn test_qemu(ws: &Workspace, arches: &[Arch], no_build: bool) -> Result<()> {
         }
     }
     println!("{} CPU rows, fault checks and fixtures took {:.0}s", rows.len(), t0.elapsed().as_secs_f64());
+    finish(checks, failures)
+}
+
+fn finish(checks: usize, failures: Vec<String>) -> Result<()> {
     println!("test-qemu: {} passed, {} failed", checks - failures.len().min(checks), failures.len());
     if !failures.is_empty() {
         bail!("test-qemu failures:\n  {}", failures.join("\n  "));
     }
     Ok(())
+}
+
+fn workflow_files(ws: &Workspace) -> Result<Vec<(&'static str, String)>> {
+    let read = |p: &str| std::fs::read_to_string(ws.root.join(p)).with_context(|| format!("reading {p}"));
+    let config = workflows::load_config(&read("ci/workflows.toml")?)?;
+    let cpus: Vec<String> =
+        qemu::load_matrix(&read("ci/qemu-matrix.toml")?)?.into_iter().map(|e| e.name).collect();
+    Ok(workflows::generate(&config, &cpus))
+}
+
+fn ci_generate(ws: &Workspace) -> Result<()> {
+    for (path, text) in workflow_files(ws)? {
+        hartlm_release::write_atomic(&ws.root.join(path), text.as_bytes())?;
+        println!("wrote {path}");
+    }
+    Ok(())
+}
+
+fn ci_check(ws: &Workspace) -> Result<()> {
+    let expected = workflow_files(ws)?;
+    let drift = workflows::drift(&expected, |p| std::fs::read_to_string(ws.root.join(p)).ok());
+    if !drift.is_empty() {
+        bail!("{}; run `cargo xtask ci generate` and commit the result", drift.join("; "));
+    }
+    eprintln!("ci check: {} workflows match their sources", expected.len());
+    let sh = ws.shell()?;
+    lint::ensure_tools(&sh)?;
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(ws.root.join("ci/runner"))
+        .context("reading ci/runner")?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sh"))
+        .collect();
+    scripts.sort();
+    lint::run(&sh, &ws.root, &scripts)
 }
 
 /// Host clippy never compiles the RVV kernels: lint them as a V tier build sees them.
@@ -391,10 +517,22 @@ fn test(ws: &Workspace) -> Result<()> {
     eprintln!("== cargo clippy");
     cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?;
     clippy_rvv(ws)?;
+    eprintln!("== workflows");
+    ci_check(ws)?;
     models::ensure(&sh, &ws.target_dir, &models::SMOLLM2)?;
     genfix::ensure(&sh, &ws.target_dir, &modelcheck::fixtures_dir(&ws.root)?)?;
     eprintln!("== cargo test");
     cmd!(sh, "cargo test --workspace --locked").run()?;
+    reproducible(ws)?;
+    eprintln!("== test-qemu");
+    test_qemu(ws, &all, true, &[], Part::All)
+}
+
+/// Builds the release twice, recompiling hartlm's crates in between: the archives must be
+/// byte-identical, and `sha256sum -c` must accept the second.
+fn reproducible(ws: &Workspace) -> Result<()> {
+    let all = [Arch::Riscv64, Arch::X86_64];
+    let sh = ws.shell()?;
     eprintln!("== dist, twice, recompiling hartlm's crates in between: the archives must be byte-identical");
     let sums = ws.dist_dir().join("SHA256SUMS");
     for p in dist(ws, &all)? {
@@ -415,6 +553,5 @@ fn test(ws: &Workspace) -> Result<()> {
     let dist_sh = ws.shell()?;
     dist_sh.change_dir(ws.dist_dir());
     cmd!(dist_sh, "sha256sum -c SHA256SUMS").run()?;
-    eprintln!("== test-qemu");
-    test_qemu(ws, &all, true)
+    Ok(())
 }

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Registers a Debian/Ubuntu riscv64 board as an ephemeral GitHub Actions runner for hartlm's
+# release smoke tests. Run as root from an unpacked hartlm release (README, "Registering a board").
+#
+#   ci/runner/install.sh --repo OWNER/NAME --hartlm /opt/hartlm [--name PREFIX] [--runner-bin PATH]
+#
+# The runner is github-act-runner (Go; the official .NET runner has no riscv64 build). Each job
+# gets a fresh just-in-time (or, with runners that lack JIT, ephemeral) registration, so a job can
+# never inherit another job's registration or work directory. Labels come from `hartlm cpu
+# --runner-labels` on this board.
+set -euo pipefail
+
+RUNNER_MODULE="github.com/ChristopherHX/github-act-runner"
+RUNNER_VERSION="v0.13.0"
+RUNNER_USER="hartlm-runner"
+CONF_DIR="/etc/hartlm-runner"
+LIB_DIR="/usr/local/lib/hartlm-runner"
+
+die() {
+    echo "install.sh: $*" >&2
+    exit 1
+}
+
+usage() {
+    sed -n '5p' "$0" >&2
+    exit 2
+}
+
+repo="" hartlm="" name="$(hostname -s)" runner_bin=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --repo) repo="${2:-}"; shift 2 ;;
+        --hartlm) hartlm="${2:-}"; shift 2 ;;
+        --name) name="${2:-}"; shift 2 ;;
+        --runner-bin) runner_bin="${2:-}"; shift 2 ;;
+        -h|--help) usage ;;
+        *) die "unknown argument $1 (see --help)" ;;
+    esac
+done
+
+[ "$(id -u)" -eq 0 ] || die "run as root"
+[[ "$repo" =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ ]] || die "--repo OWNER/NAME is required"
+[ -x "$hartlm/bin/hartlm" ] || die "--hartlm must be an unpacked hartlm release (no $hartlm/bin/hartlm)"
+[ "$(uname -m)" = riscv64 ] || echo "install.sh: warning: this is $(uname -m), not riscv64" >&2
+
+# Labels first: a board hartlm cannot run on must not be registered at all.
+labels="$("$hartlm/bin/hartlm" cpu --runner-labels)" || die "hartlm cpu --runner-labels failed on this board"
+echo "install.sh: labels: $labels"
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# node runs the JavaScript actions (checkout, download-artifact); jq reads the API's answers.
+apt-get install -y -qq curl jq git nodejs ca-certificates
+
+if ! id "$RUNNER_USER" >/dev/null 2>&1; then
+    useradd --system --create-home --home-dir "/var/lib/$RUNNER_USER" --shell /usr/sbin/nologin "$RUNNER_USER"
+fi
+
+install -d -m 0755 "$LIB_DIR"
+if [ -z "$runner_bin" ]; then
+    # Built from source with Go: the module checksum database verifies what is downloaded.
+    apt-get install -y -qq golang-go
+    GOBIN="$LIB_DIR" GOPATH="$(mktemp -d)" GOTOOLCHAIN=auto go install "$RUNNER_MODULE@$RUNNER_VERSION"
+    runner_bin="$LIB_DIR/github-act-runner"
+fi
+[ -x "$runner_bin" ] || die "runner binary $runner_bin is not executable"
+
+here="$(cd "$(dirname "$0")" && pwd)"
+install -m 0755 "$here/run-once.sh" "$LIB_DIR/run-once.sh"
+install -m 0644 "$here/hartlm-runner.service" /etc/systemd/system/hartlm-runner.service
+
+install -d -m 0750 -o root -g "$RUNNER_USER" "$CONF_DIR"
+tmp="$(mktemp "$CONF_DIR/.runner.env.XXXXXX")"
+{
+    printf 'REPO=%s\n' "$repo"
+    printf 'LABELS=%s\n' "$labels"
+    printf 'NAME_PREFIX=%s\n' "$name"
+    printf 'RUNNER_BIN=%s\n' "$runner_bin"
+} >"$tmp"
+chmod 0640 "$tmp"
+chgrp "$RUNNER_USER" "$tmp"
+mv "$tmp" "$CONF_DIR/runner.env"
+
+if [ ! -s "$CONF_DIR/token" ]; then
+    echo "install.sh: paste a fine-grained token for $repo with 'Administration: read and write'"
+    echo "install.sh: (it only creates one-job runner registrations), then press Enter:"
+    IFS= read -r -s token
+    [ -n "$token" ] || die "no token given"
+    tmp="$(mktemp "$CONF_DIR/.token.XXXXXX")"
+    printf '%s\n' "$token" >"$tmp"
+    chmod 0640 "$tmp"
+    chgrp "$RUNNER_USER" "$tmp"
+    mv "$tmp" "$CONF_DIR/token"
+fi
+
+systemctl daemon-reload
+systemctl enable --now hartlm-runner.service
+echo "install.sh: hartlm-runner.service is running; set the repository variable HARTLM_HARDWARE_SMOKE=true"
