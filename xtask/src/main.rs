@@ -13,6 +13,7 @@ mod models;
 mod prereq;
 mod publish;
 mod qemu;
+mod sync;
 mod tierbuild;
 mod workflows;
 mod workspace;
@@ -138,6 +139,13 @@ enum Command {
     Reproducible,
     /// Clippy for the RVV code: the engine and launcher as the rv64gcv tier compiles them.
     ClippyRvv,
+    /// Follow upstream (ci/sync.toml): merge in a temporary worktree, test, then push, move the
+    /// nightly tag and publish. Exit 3 on a merge conflict, 4 when a step failed.
+    Sync {
+        /// Print the decision and the plan only.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The GitHub workflows: generate them, or check they match their sources and lint them.
     Ci {
         #[command(subcommand)]
@@ -188,6 +196,7 @@ fn main() {
             let all = [Arch::Riscv64, Arch::X86_64];
             prereq::ensure(&ws.shell()?, Needs::build(&all)).and_then(|()| reproducible(&ws))
         }
+        Command::Sync { dry_run } => sync(&ws, dry_run),
         Command::Ci { action: CiAction::Generate } => ci_generate(&ws),
         Command::Ci { action: CiAction::Check } => ci_check(&ws),
         Command::ClippyRvv => {
@@ -456,6 +465,31 @@ fn finish(checks: usize, failures: Vec<String>) -> Result<()> {
         bail!("test-qemu failures:\n  {}", failures.join("\n  "));
     }
     Ok(())
+}
+
+fn sync(ws: &Workspace, dry_run: bool) -> Result<()> {
+    let text = std::fs::read_to_string(ws.root.join("ci/sync.toml")).context("reading ci/sync.toml")?;
+    let config = sync::load_config(&text)?;
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let github = match (var("GITHUB_REPOSITORY"), var("GITHUB_TOKEN")) {
+        (Some(repo), Some(token)) => Some(hartlm_release::github::Config {
+            repo,
+            api_url: var("GITHUB_API_URL").unwrap_or_else(|| hartlm_release::github::GITHUB_API.into()),
+            upload_url: None,
+            token: Some(token),
+            retry: Default::default(),
+        }),
+        _ => None,
+    };
+    let git_env = var("GITHUB_TOKEN").map(|t| sync::github_push_auth(&t)).unwrap_or_default();
+    let outcome = sync::run(&sync::Env { repo: &ws.root, github, dry_run, git_env }, &config)?;
+    match outcome.exit_code() {
+        0 => Ok(()),
+        code => {
+            eprintln!("xtask: sync: {outcome:?}");
+            std::process::exit(code.into())
+        }
+    }
 }
 
 fn workflow_files(ws: &Workspace) -> Result<Vec<(&'static str, String)>> {
