@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use octocrab::Octocrab;
 use octocrab::params::repos::Reference;
+use octocrab::repos::releases::MakeLatest;
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -549,8 +550,6 @@ impl Api {
         Ok(())
     }
 }
-
-use octocrab::repos::releases::MakeLatest;
 
 fn remote_release(r: &octocrab::models::repos::Release) -> RemoteRelease {
     RemoteRelease {

@@ -2,7 +2,7 @@
 //! (QKV bias, NEOX RoPE, tied output) in F32 and F16, written by the fixtures' own generator
 //! and checked against its float64 numpy reference (ref_forward.py).
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 use xshell::{Shell, cmd};
 
@@ -15,13 +15,10 @@ pub fn dir(target_dir: &Path) -> PathBuf {
 
 /// Installs the generator's Python packages if they are missing.
 fn ensure_python(sh: &Shell) -> Result<()> {
-    if cmd!(sh, "python3 -c 'import numpy, gguf, sentencepiece'").quiet().ignore_stderr().run().is_ok() {
+    if crate::prereq::python_has(sh, "numpy, gguf, sentencepiece") {
         return Ok(());
     }
-    eprintln!("xtask: installing the fixture generator's Python packages (numpy, gguf, sentencepiece)");
-    cmd!(sh, "python3 -m pip install --quiet numpy gguf sentencepiece")
-        .run()
-        .context("pip install numpy gguf sentencepiece failed; install them to generate fixtures")
+    crate::prereq::pip_install(sh, &["numpy", "gguf", "sentencepiece"])
 }
 
 /// Writes `<stem>.gguf` and `<stem>.ref_logits.npy` (logits of the standard 25-token prompt).

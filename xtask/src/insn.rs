@@ -16,6 +16,8 @@ use xshell::{Shell, cmd};
 
 use hartlm_variants::tier::{self, Tier};
 
+use crate::prereq::{self, Needs};
+
 const QEMU_VERSION: &str = "10.0.2";
 const QEMU_ORIG_URL: &str = "https://deb.debian.org/debian/pool/main/q/qemu/qemu_10.0.2+ds.orig.tar.xz";
 const QEMU_ORIG_SHA256: &str = "0901da33844a331bf8b3602b9c1fbd178e60b737c8e3ade678255bd090c9b9f1";
@@ -87,29 +89,9 @@ pub fn ensure_qemu(sh: &Shell, root: &Path, target_dir: &Path) -> Result<PluginQ
 }
 
 fn ensure_build_tools(sh: &Shell) -> Result<()> {
-    let fmt = "${Status}";
-    let missing: Vec<&str> = BUILD_PACKAGES
-        .iter()
-        .copied()
-        .filter(|p| {
-            cmd!(sh, "dpkg-query -W -f {fmt} {p}")
-                .quiet()
-                .ignore_stderr()
-                .read()
-                .map_or(true, |s| !s.contains("ok installed"))
-        })
-        .collect();
-    if !missing.is_empty() {
-        if cmd!(sh, "id -u").read()?.trim() != "0" {
-            bail!("building qemu needs: apt-get install -y {}", missing.join(" "));
-        }
-        eprintln!("bench-insn: installing {}", missing.join(" "));
-        cmd!(sh, "apt-get update -qq").run()?;
-        cmd!(sh, "apt-get install -y -qq {missing...}").env("DEBIAN_FRONTEND", "noninteractive").run()?;
-    }
-    if cmd!(sh, "python3 -c 'import mesonbuild'").quiet().ignore_stderr().run().is_err() {
-        eprintln!("bench-insn: pip install {}", PIP_PACKAGES.join(" "));
-        cmd!(sh, "python3 -m pip install -q {PIP_PACKAGES...}").run().context("installing meson")?;
+    prereq::ensure(sh, Needs::default().with_apt(BUILD_PACKAGES))?;
+    if !prereq::python_has(sh, "mesonbuild") {
+        prereq::pip_install(sh, PIP_PACKAGES)?;
     }
     Ok(())
 }

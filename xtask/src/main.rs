@@ -470,18 +470,10 @@ fn finish(checks: usize, failures: Vec<String>) -> Result<()> {
 fn sync(ws: &Workspace, dry_run: bool) -> Result<()> {
     let text = std::fs::read_to_string(ws.root.join("ci/sync.toml")).context("reading ci/sync.toml")?;
     let config = sync::load_config(&text)?;
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let github = match (var("GITHUB_REPOSITORY"), var("GITHUB_TOKEN")) {
-        (Some(repo), Some(token)) => Some(hartlm_release::github::Config {
-            repo,
-            api_url: var("GITHUB_API_URL").unwrap_or_else(|| hartlm_release::github::GITHUB_API.into()),
-            upload_url: None,
-            token: Some(token),
-            retry: Default::default(),
-        }),
-        _ => None,
-    };
-    let git_env = var("GITHUB_TOKEN").map(|t| sync::github_push_auth(&t)).unwrap_or_default();
+    // Issues need a repository and a token; without them conflicts are only printed.
+    let github = publish::github_config(None, None, None).ok().filter(|c| c.token.is_some());
+    let git_env =
+        github.as_ref().and_then(|c| c.token.as_deref()).map(sync::github_push_auth).unwrap_or_default();
     let outcome = sync::run(&sync::Env { repo: &ws.root, github, dry_run, git_env }, &config)?;
     match outcome.exit_code() {
         0 => Ok(()),

@@ -1,5 +1,5 @@
-//! Prerequisites (rustup targets, the riscv64 cross toolchain, qemu-user >= 8): what is missing,
-//! the plan to install it (pure, tested), and carrying it out as root with apt or naming commands.
+//! Prerequisites (rustup targets, the riscv64 cross toolchain, qemu-user >= 8, other apt packages,
+//! pip packages): what is missing, the plan to install it (pure, tested), and carrying it out.
 
 use anyhow::{Context, Result, bail};
 use std::path::Path;
@@ -17,6 +17,8 @@ pub struct Needs {
     pub build_x86_64: bool,
     pub qemu_riscv64: bool,
     pub qemu_x86_64: bool,
+    /// Further Debian packages (build tools, linters).
+    pub apt: &'static [&'static str],
 }
 
 impl Needs {
@@ -30,6 +32,10 @@ impl Needs {
     pub fn with_qemu(mut self, arches: &[Arch]) -> Needs {
         self.qemu_riscv64 = arches.contains(&Arch::Riscv64);
         self.qemu_x86_64 = arches.contains(&Arch::X86_64);
+        self
+    }
+    pub fn with_apt(mut self, packages: &'static [&'static str]) -> Needs {
+        self.apt = packages;
         self
     }
 }
@@ -49,6 +55,8 @@ pub struct Observed {
     pub codename: Option<String>,
     /// Contents of the apt source files, to reuse the configured mirror for backports.
     pub apt_sources: String,
+    /// Which of the needed `apt` packages are installed.
+    pub apt_installed: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,6 +143,9 @@ pub fn plan(needs: Needs, obs: &Observed) -> Result<Vec<Step>> {
     if needs.build_riscv64 && !obs.cross_libc {
         apt.push("libc6-dev-riscv64-cross".to_string());
     }
+    apt.extend(
+        needs.apt.iter().filter(|p| !obs.apt_installed.iter().any(|i| i == *p)).map(|p| p.to_string()),
+    );
     let qemu_ok = |v: Option<u32>| v.is_some_and(|m| m >= MIN_QEMU_MAJOR);
     let qemu_missing = (needs.qemu_riscv64 && !qemu_ok(obs.qemu_riscv64))
         || (needs.qemu_x86_64 && !qemu_ok(obs.qemu_x86_64));
@@ -163,7 +174,7 @@ pub fn plan(needs: Needs, obs: &Observed) -> Result<Vec<Step>> {
     Ok(steps)
 }
 
-fn observe(sh: &Shell) -> Observed {
+fn observe(sh: &Shell, needs: Needs) -> Observed {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let qemu = |bin: &str| {
         cmd!(sh, "{bin} --version").quiet().ignore_stderr().read().ok().and_then(|s| parse_qemu_major(&s))
@@ -205,12 +216,37 @@ fn observe(sh: &Shell) -> Observed {
             .lines()
             .find_map(|l| l.strip_prefix("VERSION_CODENAME=").map(|v| v.trim_matches('"').to_string())),
         apt_sources,
+        apt_installed: needs
+            .apt
+            .iter()
+            .filter(|p| {
+                let fmt = "${Status}";
+                cmd!(sh, "dpkg-query -W -f {fmt} {p}")
+                    .quiet()
+                    .ignore_stderr()
+                    .read()
+                    .is_ok_and(|s| s.contains("ok installed"))
+            })
+            .map(|p| p.to_string())
+            .collect(),
     }
 }
 
-/// Makes sure `needs` are met: installs them when root with apt, else names the commands.
+/// Whether Python can import these modules (`"numpy, gguf"`).
+pub fn python_has(sh: &Shell, modules: &str) -> bool {
+    let statement = format!("import {modules}");
+    cmd!(sh, "python3 -c {statement}").quiet().ignore_stderr().run().is_ok()
+}
+
+pub fn pip_install(sh: &Shell, packages: &[&str]) -> Result<()> {
+    eprintln!("xtask: pip install {}", packages.join(" "));
+    cmd!(sh, "python3 -m pip install --quiet --disable-pip-version-check {packages...}")
+        .run()
+        .with_context(|| format!("pip install {} failed; install them yourself", packages.join(" ")))
+}
+
 pub fn ensure(sh: &Shell, needs: Needs) -> Result<()> {
-    let obs = observe(sh);
+    let obs = observe(sh, needs);
     let steps = plan(needs, &obs)?;
     if steps.is_empty() {
         return Ok(());
@@ -245,7 +281,7 @@ pub fn ensure(sh: &Shell, needs: Needs) -> Result<()> {
             }
         }
     }
-    let after = plan(needs, &observe(sh))?;
+    let after = plan(needs, &observe(sh, needs))?;
     if !after.is_empty() {
         bail!("prerequisites still missing after installing: {after:?}");
     }
@@ -308,6 +344,14 @@ mod tests {
         o.codename = Some("noble".into());
         let steps = plan(Needs::default().with_qemu(&[Arch::Riscv64]), &o).unwrap();
         assert_eq!(steps, vec![Step::Apt(vec!["qemu-user".into()])]);
+    }
+
+    #[test]
+    fn extra_apt_packages_are_installed_only_when_missing() {
+        let mut o = bookworm();
+        o.apt_installed = vec!["flex".into()];
+        let steps = plan(Needs::default().with_apt(&["flex", "shellcheck"]), &o).unwrap();
+        assert_eq!(steps, vec![Step::Apt(vec!["shellcheck".into()])]);
     }
 
     #[test]

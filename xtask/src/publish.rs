@@ -55,6 +55,25 @@ pub fn target(tag: Option<&str>, nightly: bool, manifest: &ReleaseManifest) -> R
     }
 }
 
+/// The repository, API base and token from flags, else the environment GitHub Actions sets
+/// (`GITHUB_REPOSITORY`, `GITHUB_API_URL`, `GITHUB_TOKEN`).
+pub fn github_config(
+    repo: Option<String>,
+    api_url: Option<String>,
+    upload_url: Option<String>,
+) -> Result<Config> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    Ok(Config {
+        repo: repo
+            .or_else(|| var("GITHUB_REPOSITORY"))
+            .context("no repository: pass --repo owner/name or set GITHUB_REPOSITORY")?,
+        api_url: api_url.or_else(|| var("GITHUB_API_URL")).unwrap_or_else(|| github::GITHUB_API.into()),
+        upload_url,
+        token: var("GITHUB_TOKEN"),
+        retry: Retry::default(),
+    })
+}
+
 pub fn run(dist: &Path, args: &Args) -> Result<()> {
     let manifest_path = dist.join("manifest.json");
     let text = std::fs::read_to_string(&manifest_path)
@@ -76,27 +95,11 @@ pub fn run(dist: &Path, args: &Args) -> Result<()> {
             bail!("{} does not match manifest.json (stale dist?); run `cargo xtask dist` again", a.file);
         }
     }
-    let repo = args
-        .repo
-        .clone()
-        .or_else(|| std::env::var("GITHUB_REPOSITORY").ok())
-        .context("no repository: pass --repo owner/name or set GITHUB_REPOSITORY")?;
-    let token = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty());
-    if token.is_none() && !args.dry_run {
+    let config = github_config(args.repo.clone(), args.api_url.clone(), args.upload_url.clone())?;
+    let repo = config.repo.clone();
+    if config.token.is_none() && !args.dry_run {
         bail!("GITHUB_TOKEN is not set: publishing needs a token with `contents: write` on {repo}");
     }
-    let api_url = args
-        .api_url
-        .clone()
-        .or_else(|| std::env::var("GITHUB_API_URL").ok())
-        .unwrap_or_else(|| github::GITHUB_API.into());
-    let config = Config {
-        repo: repo.clone(),
-        api_url,
-        upload_url: args.upload_url.clone(),
-        token,
-        retry: Retry::default(),
-    };
     let publisher = Publisher::new(&config, Box::new(|m| eprintln!("publish: {m}")))?;
     let locals: Vec<_> = files.iter().map(|f| f.asset.clone()).collect();
     let plan = publisher.plan(&target, &locals)?;
