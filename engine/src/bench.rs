@@ -7,12 +7,14 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::model::{CacheType, Logits, Model, ModelError, State};
+use crate::pool::Threads;
 
 #[derive(Clone, Debug)]
 pub struct Spec {
     pub n_prompt: usize,
     pub n_gen: usize,
-    pub threads: Vec<usize>,
+    /// Each entry runs both tests: ppN with its `batch` workers, tgN with its `generate` workers.
+    pub threads: Vec<Threads>,
     pub reps: usize,
     /// One untimed run before each test, as llama-bench does unless `--no-warmup`.
     pub warmup: bool,
@@ -102,6 +104,7 @@ pub fn run(model: &Model, spec: &Spec) -> Result<Vec<Row>, ModelError> {
     for &t in &spec.threads {
         let tests = [(spec.n_prompt, 0), (0, spec.n_gen)];
         for (n_prompt, n_gen) in tests.into_iter().filter(|(p, g)| p + g > 0) {
+            let t = t.for_tokens(if n_prompt > 0 { n_prompt } else { 1 });
             let time = |rng: &mut Tokens| time_test(model, (n_prompt, n_gen), t, spec.cache, rng);
             let name = if n_prompt > 0 { format!("pp{n_prompt}") } else { format!("tg{n_gen}") };
             eprint!("bench: {name} -t {t}:");
@@ -274,6 +277,38 @@ pub fn time_ssm_conv(which: ConvImpl, channels: usize, taps: usize, tokens: usiz
             ns
         })
         .collect()
+}
+
+/// Columns of the matrix `time_matvec` multiplies (TinyLlama's FFN width is 5632, its hidden 2048).
+const MATVEC_COLS: usize = 4096;
+
+/// Nanoseconds of each of `reps` Q4_0 matrix-vector products over about `bytes` of weights,
+/// through the engine's own path (packed panels when this tier uses them) on a pool of
+/// `pool`: the memory-bound operation token generation is made of. Returns the samples and the
+/// exact weight bytes read per product.
+pub fn time_matvec(bytes: usize, pool: &crate::pool::Pool, reps: usize) -> (Vec<u64>, usize) {
+    use crate::ggml_type::GgmlType;
+    let row_bytes = MATVEC_COLS / 32 * 18;
+    let rows = (bytes / row_bytes).max(1);
+    let mut rng = crate::selftest::Rng::new(11);
+    let data = crate::selftest::random_quant_row(GgmlType::Q4_0, rows * MATVEC_COLS / 32, &mut rng);
+    let plain =
+        crate::tensor::Weight { ty: GgmlType::Q4_0, rows, cols: MATVEC_COLS, data: &data, packed: None };
+    let packed = crate::kernels::panel_rows().and_then(|r| crate::kernels::pack::Packed::new(&plain, r));
+    let weight = crate::tensor::Weight { packed: packed.as_ref(), ..plain };
+    let x = rng.vec(MATVEC_COLS);
+    let mut out = vec![0.0f32; rows];
+    weight.matmul(&x, &mut out, pool);
+    let samples = (0..reps)
+        .map(|_| {
+            let t0 = Instant::now();
+            weight.matmul(&x, &mut out, pool);
+            let ns = t0.elapsed().as_nanos() as u64;
+            std::hint::black_box(&out);
+            ns
+        })
+        .collect();
+    (samples, rows * row_bytes)
 }
 
 /// The median of some samples (0 for none).

@@ -12,6 +12,7 @@ use crate::chat::ChatFormat;
 use crate::eval::Session;
 use crate::gguf::Value;
 use crate::model::{CacheType, LayerKind, Model};
+use crate::pool::Threads;
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::tier::Launch;
 use crate::tokenizer::{StreamDecoder, Tokenizer};
@@ -77,7 +78,8 @@ enum Command {
         /// Generated tokens for the tgN test (0 skips it).
         #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
         n_gen: usize,
-        /// Thread counts, comma-separated (default: the number of physical cores).
+        /// Thread counts, comma-separated, each used for both tests (default: all the placement's
+        /// cores for ppN, at most the memory-bandwidth knee for tgN).
         #[arg(short = 't', long, value_delimiter = ',')]
         threads: Vec<usize>,
         /// Repetitions per test.
@@ -150,6 +152,18 @@ enum KernelBench {
         #[arg(long = "impl", value_enum, default_value = "tier")]
         which: crate::bench::ConvImpl,
     },
+    /// A Q4_0 matrix-vector product over MiB of weights (what `hartlm calibrate` times): the
+    /// memory-bound work of token generation. Prints one JSON line.
+    Matvec {
+        /// Weight bytes, in MiB (larger than the caches, so memory bandwidth shows).
+        #[arg(long, default_value_t = 32)]
+        size_mib: usize,
+        #[arg(short = 't', long, default_value_t = 1)]
+        threads: usize,
+        /// Products to time (the median is printed).
+        #[arg(short = 'r', long, default_value_t = 5)]
+        reps: usize,
+    },
 }
 
 /// How a sequence is evaluated (shared by `run` and `logits`).
@@ -158,9 +172,13 @@ struct EvalArgs {
     /// Context size (default: the model's, at most 4096).
     #[arg(short = 'c', long)]
     ctx: Option<usize>,
-    /// Threads (default: the number of physical cores).
+    /// Threads (default: the cores the launcher placed hartlm on; for generation, at most the
+    /// memory-bandwidth knee when known).
     #[arg(short = 't', long)]
     threads: Option<usize>,
+    /// Threads for prompt batches (default: -t if given, else all the placement's cores).
+    #[arg(long)]
+    threads_batch: Option<usize>,
     /// KV cache element type.
     #[arg(long, value_enum, default_value = "f32")]
     cache_type: CacheType,
@@ -171,7 +189,7 @@ impl EvalArgs {
     fn session(&self, n_ctx_train: usize, min_ctx: usize) -> Result<Session> {
         Ok(Session {
             n_ctx: self.ctx.unwrap_or(n_ctx_train.min(4096)).max(min_ctx),
-            threads: threads_or_default(self.threads)?,
+            threads: threads(self.threads, self.threads_batch)?,
             cache: self.cache_type,
         })
     }
@@ -194,7 +212,10 @@ enum BenchFormat {
 
 /// Runs one command line; returns the exit status (2 for usage errors, as clap does).
 pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
-    LAUNCH_THREADS.store(launch.threads as usize, std::sync::atomic::Ordering::Relaxed);
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    LAUNCH_THREADS.store(launch.threads as usize, relaxed);
+    LAUNCH_GEN_THREADS.store(launch.gen_threads as usize, relaxed);
+    crate::pool::set_worker_cores(launch.cores.clone());
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -208,6 +229,7 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
         Command::BenchKernel { kernel } => bench_kernel(kernel, launch),
         Command::Quantize { model, output, ty, pure } => quantize(&model, &output, ty, pure),
         Command::Bench { model, n_prompt, n_gen, threads, reps, no_warmup, cache_type, output } => {
+            let threads = threads.into_iter().map(Threads::uniform).collect();
             let spec =
                 crate::bench::Spec { n_prompt, n_gen, threads, reps, warmup: !no_warmup, cache: cache_type };
             bench(&model, spec, output, launch)
@@ -265,6 +287,26 @@ fn bench_kernel(kernel: KernelBench, launch: &Launch) -> Result<()> {
             );
             Ok(())
         }
+        KernelBench::Matvec { size_mib, threads, reps } => {
+            check_threads("-t", threads)?;
+            if size_mib == 0 || size_mib > 4096 || reps == 0 {
+                bail!("--size-mib must be 1..=4096 and --reps at least 1");
+            }
+            let pool = crate::pool::Pool::new(threads);
+            let (ns, bytes) = crate::bench::time_matvec(size_mib << 20, &pool, reps);
+            let med = crate::bench::median(&ns).max(1);
+            let line = serde_json::json!({
+                "kernel": "matvec_q4_0",
+                "tier": launch.tier_id,
+                "vlen": launch.vlen_bits,
+                "threads": threads,
+                "bytes": bytes,
+                "median_ns": med,
+                "gbps": bytes as f64 / med as f64,
+            });
+            println!("{line}");
+            Ok(())
+        }
     }
 }
 
@@ -272,19 +314,37 @@ fn open(path: &Path) -> Result<Model> {
     Model::open(path).with_context(|| format!("{}", path.display()))
 }
 
-/// The launcher's default thread count (the cores of the cluster it pinned us to); 0 = none.
+/// The launcher's default thread counts (the cores of the cluster it pinned us to, and the
+/// generation knee); 0 = none.
 static LAUNCH_THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static LAUNCH_GEN_THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-fn threads_or_default(t: Option<usize>) -> Result<usize> {
-    match t {
-        Some(0) => bail!("-t must be at least 1"),
-        Some(n) if n > 1024 => bail!("-t {n} is more threads than hartlm supports (1024)"),
-        Some(n) => Ok(n),
-        None => Ok(match LAUNCH_THREADS.load(std::sync::atomic::Ordering::Relaxed) {
-            0 => crate::pool::physical_cores(),
-            n => n,
-        }),
+fn check_threads(flag: &str, n: usize) -> Result<usize> {
+    match n {
+        0 => bail!("{flag} must be at least 1"),
+        n if n > 1024 => bail!("{flag} {n} is more threads than hartlm supports (1024)"),
+        n => Ok(n),
     }
+}
+
+/// Thread counts from `-t` and `--threads-batch`, defaulting to the launcher's placement.
+fn threads(t: Option<usize>, batch: Option<usize>) -> Result<Threads> {
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    let all = match LAUNCH_THREADS.load(relaxed) {
+        0 => crate::pool::physical_cores(),
+        n => n,
+    };
+    let generate = match (t, LAUNCH_GEN_THREADS.load(relaxed)) {
+        (Some(n), _) => check_threads("-t", n)?,
+        (None, 0) => all,
+        (None, knee) => knee.min(all),
+    };
+    let batch = match (batch, t) {
+        (Some(b), _) => check_threads("--threads-batch", b)?,
+        (None, Some(n)) => n,
+        (None, None) => all,
+    };
+    Ok(Threads { batch, generate })
 }
 
 fn run(
@@ -348,11 +408,11 @@ fn run(
 
 fn bench(path: &Path, mut spec: crate::bench::Spec, format: BenchFormat, launch: &Launch) -> Result<()> {
     let m = open(path)?;
-    if spec.threads.is_empty() {
-        spec.threads = vec![threads_or_default(None)?];
+    for t in &spec.threads {
+        check_threads("-t", t.generate)?;
     }
-    for &t in &spec.threads {
-        threads_or_default(Some(t))?;
+    if spec.threads.is_empty() {
+        spec.threads = vec![threads(None, None)?];
     }
     if spec.reps == 0 {
         bail!("-r must be at least 1");

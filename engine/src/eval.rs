@@ -2,18 +2,19 @@
 //! prompt. Used by `hartlm logits` and the tests that compare against llama.cpp.
 
 use crate::model::{CacheType, Logits, Model, ModelError, State};
+use crate::pool::Threads;
 
 /// How a sequence is evaluated: its context size, worker threads and KV cache type.
 #[derive(Clone, Copy, Debug)]
 pub struct Session {
     pub n_ctx: usize,
-    pub threads: usize,
+    pub threads: Threads,
     pub cache: CacheType,
 }
 
 impl Session {
     pub fn new(n_ctx: usize, threads: usize) -> Session {
-        Session { n_ctx, threads, cache: CacheType::F32 }
+        Session { n_ctx, threads: Threads::uniform(threads), cache: CacheType::F32 }
     }
 }
 

@@ -24,12 +24,41 @@ pub mod tokenizer;
 use std::ffi::{CStr, OsString, c_char, c_int};
 use std::os::unix::ffi::OsStringExt;
 
-use hartlm_abi::{ABI_VERSION, LaunchInfo};
+use hartlm_abi::{ABI_VERSION, LaunchInfo, MatvecTiming};
 
 /// Reports the launcher/engine contract version this library implements.
 #[unsafe(no_mangle)]
 pub extern "C" fn hartlm_abi_version() -> u32 {
     ABI_VERSION
+}
+
+/// `hartlm calibrate`'s measurement (see [`hartlm_abi::CalibrateFn`]).
+///
+/// # Safety
+/// `info` must point to a valid [`LaunchInfo`] (its `cores` array included) and `out` to
+/// writable memory for one [`MatvecTiming`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn hartlm_calibrate(
+    info: *const LaunchInfo,
+    size_mib: u32,
+    reps: u32,
+    out: *mut MatvecTiming,
+) -> c_int {
+    // SAFETY: the caller guarantees info is valid for the duration of the call.
+    let launch = unsafe { tier::Launch::from_raw(info) };
+    let threads = launch.threads as usize;
+    if out.is_null() || !(1..=4096).contains(&size_mib) || reps == 0 || !(1..=1024).contains(&threads) {
+        return 2;
+    }
+    let measured = std::panic::catch_unwind(|| {
+        let pool = pool::Pool::pinned(threads, &launch.cores);
+        bench::time_matvec((size_mib as usize) << 20, &pool, reps as usize)
+    });
+    let Ok((samples, bytes)) = measured else { return 101 };
+    let timing = MatvecTiming { median_ns: bench::median(&samples), bytes: bytes as u64 };
+    // SAFETY: out is non-null (checked) and writable (caller's contract).
+    unsafe { out.write(timing) };
+    0
 }
 
 /// The launcher's entry point: runs the command line and returns the process exit status.

@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::ggml_type::GgmlType;
 use crate::gguf::{GgufError, GgufFile, TensorInfo, Value};
 use crate::kernels::{self, pack::Packed};
-use crate::pool::Pool;
+use crate::pool::{Pool, Threads};
 use crate::quant::{f16_to_f32, f32_to_f16};
 use crate::tensor::{self, Weight};
 
@@ -444,6 +444,7 @@ impl Model {
             embd.dequantize_row(t as usize, &mut s.x[i * e..(i + 1) * e]);
         }
         let ne = n * e;
+        s.pool.set_threads(s.threads.for_tokens(n));
         for layer in &self.layers {
             rms_norm_rows(&s.x[..ne], &layer.attn_norm, c.eps, &mut s.xb[..ne]);
             match &layer.mixer {
@@ -664,6 +665,7 @@ pub struct State {
     pub pos: usize,
     pub n_ctx: usize,
     pool: Pool,
+    threads: Threads,
     x: Vec<f32>,
     xb: Vec<f32>,
     q: Vec<f32>,
@@ -684,7 +686,8 @@ pub struct State {
 
 impl State {
     /// Fails with a clear error when the KV cache for `n_ctx` cannot be allocated.
-    pub fn new(c: &Config, n_ctx: usize, threads: usize, cache: CacheType) -> Result<State> {
+    pub fn new(c: &Config, n_ctx: usize, threads: impl Into<Threads>, cache: CacheType) -> Result<State> {
+        let threads = threads.into();
         let kv = c
             .count(LayerKind::Attention)
             .checked_mul(n_ctx)
@@ -701,7 +704,8 @@ impl State {
         Ok(State {
             pos: 0,
             n_ctx,
-            pool: Pool::new(threads),
+            pool: Pool::new(threads.most()),
+            threads,
             x: vec![0.0; MAX_BATCH * c.n_embd],
             xb: vec![0.0; MAX_BATCH * c.n_embd],
             q: vec![0.0; MAX_BATCH * c.n_head * c.head_dim],

@@ -1,6 +1,8 @@
-//! A persistent worker pool: `run(f)` calls `f(i)` on every worker i (the caller is worker 0)
-//! and returns when all are done. Idle workers spin briefly, then park, so per-matmul dispatch
-//! costs well under a microsecond while a token is being computed and nothing while idle.
+//! A persistent worker pool: `run(f)` calls `f(i)` on every active worker i (the caller is
+//! worker 0) and returns when all are done. Idle workers spin briefly, then park, so per-matmul
+//! dispatch costs well under a microsecond while a token is being computed and nothing while idle.
+//! Fewer workers than the pool holds can be made active (generation stops scaling at the memory
+//! bandwidth knee), and workers can be pinned one per core.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
@@ -10,9 +12,15 @@ use std::thread::JoinHandle;
 /// Spin iterations before parking (tens of microseconds on current cores).
 const SPINS: u32 = 20_000;
 
+/// Low bits of the epoch word holding the job's width; also bounds the pool size.
+const WIDTH_BITS: u32 = 16;
+
 type Job = *const (dyn Fn(usize) + Sync);
 
 struct Shared {
+    /// A job counter in the high bits and the number of active workers (the job's width) in
+    /// the low [`WIDTH_BITS`], published in one store so a worker never pairs one job with
+    /// another's width.
     epoch: AtomicU64,
     job: UnsafeCell<Option<Job>>,
     pending: AtomicUsize,
@@ -34,11 +42,30 @@ unsafe impl Send for Shared {}
 pub struct Pool {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
+    width: AtomicUsize,
+    /// The creating thread's affinity before it was pinned as worker 0, restored on drop.
+    caller_affinity: Option<Vec<u32>>,
 }
 
 impl Pool {
-    /// A pool of `n` threads including the caller (n = 1 spawns nothing).
+    /// A pool of `n` threads including the caller (n = 1 spawns nothing), pinned one per core
+    /// when [`set_worker_cores`] named enough cores.
     pub fn new(n: usize) -> Pool {
+        let cores = WORKER_CORES.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Pool::pinned(n, &cores)
+    }
+
+    /// Like [`Pool::new`], with worker i pinned to `cores[i]` (the caller too) when `cores` has
+    /// one core per thread; otherwise threads keep the process's affinity. Pinning is best
+    /// effort: a core the kernel refuses leaves that thread unpinned.
+    pub fn pinned(n: usize, cores: &[u32]) -> Pool {
+        let n = n.clamp(1, (1 << WIDTH_BITS) - 1);
+        let cores: Option<Vec<u32>> = (cores.len() >= n).then(|| cores[..n].to_vec());
+        let caller_affinity = cores.as_ref().map(|c| {
+            let before = current_affinity();
+            let _ = set_affinity(&c[..1]);
+            before
+        });
         let shared = Arc::new(Shared {
             epoch: AtomicU64::new(0),
             job: UnsafeCell::new(None),
@@ -51,25 +78,43 @@ impl Pool {
             wake_workers: Condvar::new(),
             wake_caller: Condvar::new(),
         });
-        let workers = (1..n.max(1))
+        let workers = (1..n)
             .map(|i| {
                 let s = Arc::clone(&shared);
+                let core = cores.as_ref().map(|c| c[i]);
                 std::thread::Builder::new()
                     .name(format!("hartlm-worker-{i}"))
-                    .spawn(move || worker(&s, i))
+                    .spawn(move || {
+                        if let Some(c) = core {
+                            let _ = set_affinity(&[c]);
+                        }
+                        worker(&s, i)
+                    })
                     .expect("spawning a worker thread")
             })
             .collect();
-        Pool { shared, workers }
+        Pool { shared, workers, width: AtomicUsize::new(n), caller_affinity }
     }
 
+    /// The workers the next `run` uses.
     pub fn threads(&self) -> usize {
+        self.width.load(SeqCst)
+    }
+
+    /// Every worker the pool holds, active or not.
+    pub fn capacity(&self) -> usize {
         self.workers.len() + 1
     }
 
-    /// Runs `f(i)` for every worker i in 0..threads() and waits for all of them.
+    /// Makes workers 0..n (clamped to 1..=capacity) take part in later runs; the rest stay idle.
+    pub fn set_threads(&self, n: usize) {
+        self.width.store(n.clamp(1, self.capacity()), SeqCst);
+    }
+
+    /// Runs `f(i)` for every active worker i in 0..threads() and waits for all of them.
     pub fn run(&self, f: &(dyn Fn(usize) + Sync)) {
-        if self.workers.is_empty() {
+        let width = self.threads();
+        if width == 1 {
             f(0);
             return;
         }
@@ -79,8 +124,9 @@ impl Pool {
         let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
         // SAFETY: no worker reads `job` until the epoch below is published.
         unsafe { *s.job.get() = Some(job) };
-        s.pending.store(self.workers.len(), SeqCst);
-        s.epoch.fetch_add(1, SeqCst);
+        s.pending.store(width - 1, SeqCst);
+        let next = ((s.epoch.load(SeqCst) >> WIDTH_BITS) + 1) << WIDTH_BITS | width as u64;
+        s.epoch.store(next, SeqCst);
         if s.sleepers.load(SeqCst) > 0 {
             let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
             s.wake_workers.notify_all();
@@ -136,6 +182,10 @@ fn worker(s: &Shared, id: usize) {
             }
             s.sleepers.fetch_sub(1, SeqCst);
         }
+        if id as u64 >= seen & ((1 << WIDTH_BITS) - 1) {
+            // Not part of this job: it neither reads the job nor counts towards `pending`.
+            continue;
+        }
         // SAFETY: the epoch was published after `job` was set, and `run` keeps it alive until
         // this worker decrements `pending`.
         let job = unsafe { (*s.job.get()).expect("job published with the epoch") };
@@ -161,6 +211,9 @@ impl Drop for Pool {
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
+        if let Some(before) = self.caller_affinity.take().filter(|b| !b.is_empty()) {
+            let _ = set_affinity(&before);
+        }
     }
 }
 
@@ -168,6 +221,74 @@ impl Drop for Pool {
 pub fn split(len: usize, i: usize, n: usize) -> std::ops::Range<usize> {
     let per = len.div_ceil(n.max(1));
     (i * per).min(len)..((i + 1) * per).min(len)
+}
+
+/// The cores the launcher placed this process on, one per worker in order (empty: none).
+static WORKER_CORES: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Makes later pools pin worker i to `cores[i]` (the launcher's placement, once per process).
+pub fn set_worker_cores(cores: Vec<u32>) {
+    *WORKER_CORES.lock().unwrap_or_else(|e| e.into_inner()) = cores;
+}
+
+/// Worker counts for one sequence: prompt batches use `batch` workers, single-token steps
+/// `generate` (generation is memory-bound, and past the bandwidth knee more threads only contend).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Threads {
+    pub batch: usize,
+    pub generate: usize,
+}
+
+impl Threads {
+    pub fn uniform(n: usize) -> Threads {
+        Threads { batch: n, generate: n }
+    }
+    /// The workers the pool must hold.
+    pub fn most(&self) -> usize {
+        self.batch.max(self.generate)
+    }
+    /// The workers for a step of `n_tokens` tokens.
+    pub fn for_tokens(&self, n_tokens: usize) -> usize {
+        if n_tokens == 1 { self.generate } else { self.batch }
+    }
+}
+
+impl From<usize> for Threads {
+    fn from(n: usize) -> Threads {
+        Threads::uniform(n)
+    }
+}
+
+/// Restricts the calling thread to `cores`.
+pub fn set_affinity(cores: &[u32]) -> std::io::Result<()> {
+    // SAFETY: cpu_set_t is plain data and all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &core in cores {
+        let core = usize::try_from(core).unwrap_or(usize::MAX);
+        if core >= libc::CPU_SETSIZE as usize {
+            return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+        }
+        // SAFETY: `core` is below CPU_SETSIZE, checked above.
+        unsafe { libc::CPU_SET(core, &mut set) };
+    }
+    // SAFETY: pid 0 is the calling thread; the size matches the set passed.
+    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+/// The CPUs the calling thread may run on.
+pub fn current_affinity() -> Vec<u32> {
+    // SAFETY: cpu_set_t is plain data and all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is the calling thread; the size matches the buffer.
+    if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
+        return vec![];
+    }
+    // SAFETY: CPU_ISSET reads the set filled above; every index is below CPU_SETSIZE.
+    (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .map(|c| c as u32)
+        .collect()
 }
 
 /// The number of physical cores (distinct core ids), falling back to logical CPUs.
@@ -223,6 +344,49 @@ mod tests {
             n.fetch_add(1, SeqCst);
         });
         assert_eq!(n.load(SeqCst), 2);
+    }
+
+    #[test]
+    fn only_the_active_workers_run_and_width_changes_take_effect() {
+        let pool = Pool::new(4);
+        let hits: Vec<AtomicUsize> = (0..4).map(|_| AtomicUsize::new(0)).collect();
+        for round in 0..3000 {
+            // Alternate widths quickly so an idle worker racing a new job would be caught
+            // running the wrong one (counts would drift from the expected totals).
+            let width = [2, 4, 1, 3][round % 4];
+            pool.set_threads(width);
+            assert_eq!(pool.threads(), width);
+            pool.run(&|i| {
+                assert!(i < width, "worker {i} ran a job of width {width}");
+                hits[i].fetch_add(1, SeqCst);
+            });
+        }
+        let got: Vec<usize> = hits.iter().map(|h| h.load(SeqCst)).collect();
+        assert_eq!(got, [3000, 2250, 1500, 750]);
+        pool.set_threads(99);
+        assert_eq!(pool.threads(), 4, "clamped to the pool's capacity");
+    }
+
+    #[test]
+    fn pinned_workers_each_run_on_their_own_core() {
+        let allowed = current_affinity();
+        assert!(!allowed.is_empty());
+        let cores: Vec<u32> = allowed.iter().copied().cycle().take(3).collect();
+        let seen: Vec<Mutex<Vec<u32>>> = (0..3).map(|_| Mutex::new(vec![])).collect();
+        // The caller is pinned too: run it on its own thread so the test harness is unaffected.
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                let pool = Pool::pinned(3, &cores);
+                pool.run(&|i| *seen[i].lock().unwrap() = current_affinity());
+            });
+        });
+        for (i, s) in seen.iter().enumerate() {
+            assert_eq!(*s.lock().unwrap(), [cores[i]], "worker {i}");
+        }
+        // Too few cores for the threads: nobody is pinned.
+        let pool = Pool::pinned(3, &cores[..1]);
+        pool.run(&|i| *seen[i].lock().unwrap() = current_affinity());
+        assert_eq!(*seen[2].lock().unwrap(), allowed);
     }
 
     #[test]

@@ -17,12 +17,23 @@ pub struct Launch {
     pub vlen_bits: u32,
     /// Default worker threads chosen by the launcher (0: decide here).
     pub threads: u32,
+    /// Default generation threads (0: same as `threads`).
+    pub gen_threads: u32,
+    /// One CPU per worker to pin it to (empty: no per-core pinning).
+    pub cores: Vec<u32>,
     pub reason: String,
 }
 
 impl Launch {
     pub fn local() -> Self {
-        Launch { tier_id: TIER_ID.into(), vlen_bits: vlen_bits(), threads: 0, reason: "direct call".into() }
+        Launch {
+            tier_id: TIER_ID.into(),
+            vlen_bits: vlen_bits(),
+            threads: 0,
+            gen_threads: 0,
+            cores: vec![],
+            reason: "direct call".into(),
+        }
     }
 
     /// # Safety
@@ -44,6 +55,13 @@ impl Launch {
             tier_id: text(info.tier_id),
             vlen_bits: info.vlen_bits,
             threads: info.threads,
+            gen_threads: info.gen_threads,
+            cores: if info.cores.is_null() {
+                vec![]
+            } else {
+                // SAFETY: a non-null `cores` points to `n_cores` CPU numbers (caller's contract).
+                unsafe { std::slice::from_raw_parts(info.cores, info.n_cores as usize) }.to_vec()
+            },
             reason: text(info.reason),
         }
     }

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use hartlm_engine::eval::{Session, all_logits};
+use hartlm_engine::eval::{Session, all_logits, logits_in_calls};
 use hartlm_engine::model::Model;
 use hartlm_engine::oracle::{CASES, GENERATED_CASES, Oracle};
+use hartlm_engine::pool::Threads;
 
 fn fixtures() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
@@ -70,7 +71,6 @@ fn lfm2_micro() {
 /// call) are matched at the same tolerances. Dropping the state moves later logits by 8-12.
 #[test]
 fn lfm2_chunked_prompts_match_llama_cpp() {
-    use hartlm_engine::eval::logits_in_calls;
     use hartlm_engine::oracle::Chunking;
     let dir = fixtures();
     for case in CASES.iter().filter(|c| c.name.starts_with("lfm2-")) {
@@ -167,6 +167,17 @@ fn logits_do_not_depend_on_the_thread_count() {
             assert!(
                 one == all_logits(&model, &tokens, 0, Session::new(64, t)).unwrap(),
                 "{name}: -t {t} differs from -t 1"
+            );
+        }
+        // Prompt batches and single-token steps on different worker counts (the pool wakes
+        // only the generation workers for the steps): a 4-token batch, then one at a time.
+        let calls: Vec<usize> = std::iter::once(4).chain(std::iter::repeat_n(1, tokens.len() - 4)).collect();
+        let serial = logits_in_calls(&model, &tokens, &calls, Session::new(64, 1)).unwrap();
+        for (batch, generate) in [(3, 1), (1, 3), (2, 3)] {
+            let session = Session { threads: Threads { batch, generate }, ..Session::new(64, 1) };
+            assert!(
+                serial == logits_in_calls(&model, &tokens, &calls, session).unwrap(),
+                "{name}: --threads-batch {batch} -t {generate} differs from -t 1"
             );
         }
     }

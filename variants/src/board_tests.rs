@@ -2,6 +2,7 @@
 // real boards, with the hwprobe/HWCAP answers their kernels give. See tests/cpuinfo/README.md.
 
 use super::*;
+use crate::calibration::Cached;
 use crate::report;
 use crate::select::{Eligibility, evaluate, plan_load};
 use crate::tier::{self, Arch, Tier};
@@ -148,7 +149,7 @@ fn qemu_guest_views() {
 fn report_explains_the_choice_and_the_ime_note() {
     let clusters = clusters_of("spacemit-k1.txt", "0-7", |_| 32);
     let tiers = tier::for_arch(Arch::Riscv64);
-    let r = report::build(&clusters, &tiers, None, None, |t| t.id.0 != "rv64gcv_zvfh");
+    let r = report::build(&clusters, &tiers, (None, None), |t| t.id.0 != "rv64gcv_zvfh", &Cached::Missing);
     assert_eq!(r.selected.as_deref(), Some("spacemit_ime"));
     assert!(r.reason.contains("IME matrix kernels are not written yet"), "{}", r.reason);
     let text = report::render_text(&r);
@@ -158,7 +159,13 @@ fn report_explains_the_choice_and_the_ime_note() {
     assert_eq!(json["marchid"], "0x8000000058000001");
     assert_eq!(json["tiers"][0]["status"], "selected");
     assert_eq!(json["vlen"], 256);
-    let forced = report::build(&clusters, &tiers, Some("rv64gcv_zvfh_zfa_zicond_zicbop"), None, |_| true);
+    let forced = report::build(
+        &clusters,
+        &tiers,
+        (Some("rv64gcv_zvfh_zfa_zicond_zicbop"), None),
+        |_| true,
+        &Cached::Missing,
+    );
     assert_eq!(forced.selected, None);
     assert!(forced.reason.contains("missing zfa, zicbop"), "{}", forced.reason);
 }
@@ -216,6 +223,12 @@ fn k3_runs_the_rva23_tier_on_the_x100_cores() {
     assert_eq!((p.tier.id.0, p.cluster.as_str()), ("rv64gcv_zvfh_zfa_zicond_zicbop", "X100"));
     assert_eq!((p.cores.to_string(), p.threads, p.vlen), ("0-7".into(), 8, Some(256)));
     assert!(p.reason.contains("preferred over AI cores"), "{}", p.reason);
+    // Generation is memory-bound: K3 stops scaling at four threads (field measurement).
+    assert_eq!(p.gen_threads, 4);
+    assert!(p.reason.contains("generation uses 4 threads"), "{}", p.reason);
+    // Restricted to three X100 cores, the knee is above what is allowed.
+    let p = place(&tiers, &k3("0-2,8-15"), None);
+    assert_eq!((p.cluster.as_str(), p.threads, p.gen_threads), ("X100", 3, 3));
 }
 
 #[test]
@@ -311,21 +324,25 @@ fn threads_spill_to_clusters_of_the_same_vlen_and_kind() {
     c[1].cpu.features.remove("xsmtvdot");
     let p = place(&tiers, &c, None);
     assert_eq!((p.cluster.as_str(), p.cores.to_string(), p.threads), ("X100", "0-15".into(), 8));
+    // Workers take the chosen cluster's cores first, then the spill cluster's.
+    assert_eq!(p.worker_cores, (0..16).collect::<Vec<u32>>());
     assert!(p.reason.contains("spill to A100"), "{}", p.reason);
 }
 
 #[test]
 fn report_shows_both_k3_clusters_and_the_placement() {
     let tiers = tier::for_arch(Arch::Riscv64);
-    let r = report::build(&k3("0-15"), &tiers, None, None, |_| true);
+    let r = report::build(&k3("0-15"), &tiers, (None, None), |_| true, &Cached::Missing);
     assert_eq!(r.selected.as_deref(), Some("rv64gcv_zvfh_zfa_zicond_zicbop"));
     assert_eq!(r.vlen, Some(256), "top-level fields describe the chosen cluster");
     let text = report::render_text(&r);
     assert!(text.contains("X100  cores 0-7   general   VLEN 256"), "{text}");
     assert!(text.contains("A100  cores 8-15  AI cores  VLEN 1024  runs: spacemit_ime,"), "{text}");
-    assert!(text.contains("on X100 (cores 0-7, 8 threads by default)"), "{text}");
+    assert!(text.contains("on X100 (cores 0-7, 8 threads by default, 4 for generation)"), "{text}");
+    assert!(text.contains("calibration: none"), "{text}");
     let json = serde_json::to_value(&r).unwrap();
-    assert_eq!(json["schema"], 2);
+    assert_eq!(json["schema"], 3);
+    assert_eq!(json["placement"]["gen_threads"], 4);
     assert_eq!(json["placement"]["cores"], "0-7");
     assert_eq!(json["clusters"][1]["kind"], "ai");
     assert_eq!(json["clusters"][1]["vlen"], 1024);

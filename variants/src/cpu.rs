@@ -241,13 +241,23 @@ pub struct SpacemitCore {
     pub ime: bool,
     /// An "AI core" (A-series): built around the matrix unit, slow on standard vector code.
     pub ai: bool,
+    /// Generation threads past which tokens/s stops rising on the chip these cores ship in
+    /// (memory-bound), from field measurements; `hartlm calibrate` measures it per machine.
+    pub gen_threads_knee: Option<usize>,
 }
 
 pub const SPACEMIT_CORES: &[SpacemitCore] = &[
-    SpacemitCore { marchid: 0x8000000058000001, name: "X60", ime: true, ai: false },
-    SpacemitCore { marchid: 0x8000000041000001, name: "A60", ime: true, ai: true },
-    SpacemitCore { marchid: 0x8000000058000002, name: "X100", ime: false, ai: false },
-    SpacemitCore { marchid: 0x8000000041000002, name: "A100", ime: true, ai: true },
+    SpacemitCore { marchid: 0x8000000058000001, name: "X60", ime: true, ai: false, gen_threads_knee: None },
+    SpacemitCore { marchid: 0x8000000041000001, name: "A60", ime: true, ai: true, gen_threads_knee: None },
+    // K3, TinyLlama-1.1B Q4_0 with llama.cpp: tg128 saturates at 4 threads.
+    SpacemitCore {
+        marchid: 0x8000000058000002,
+        name: "X100",
+        ime: false,
+        ai: false,
+        gen_threads_knee: Some(4),
+    },
+    SpacemitCore { marchid: 0x8000000041000002, name: "A100", ime: true, ai: true, gen_threads_knee: None },
 ];
 
 pub fn spacemit_core(marchid: u64) -> Option<&'static SpacemitCore> {

@@ -1,6 +1,7 @@
 //! hartlm's ISA tiers: the compiled-in tier table, CPU feature parsing, and tier selection.
 //! Everything here is pure (plain data in, plain data out) except `probe`, which reads the CPU.
 
+pub mod calibration;
 pub mod cluster;
 pub mod cpu;
 pub mod feature_names;

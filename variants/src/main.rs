@@ -6,7 +6,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use hartlm_abi::{ABI_SYMBOL, ABI_VERSION, AbiVersionFn, ENTRY_SYMBOL, EntryFn, LaunchInfo};
+use hartlm_abi::{
+    ABI_SYMBOL, ABI_VERSION, AbiVersionFn, CALIBRATE_SYMBOL, CalibrateFn, ENTRY_SYMBOL, EntryFn, LaunchInfo,
+    MatvecTiming,
+};
+use hartlm_variants::calibration::{self, Cached, Calibration, Measured, Sample};
 use hartlm_variants::cluster::Cluster;
 use hartlm_variants::placement::{Placement, plan_placements};
 use hartlm_variants::{Tier, probe, report, tier};
@@ -16,6 +20,11 @@ const CLUSTER_ENV: &str = "HARTLM_CLUSTER";
 const LIB_DIR_ENV: &str = "HARTLM_LIB_DIR";
 /// Set to 1 to print which library was loaded and where (instruction profiles need the base).
 const VERBOSE_ENV: &str = "HARTLM_VERBOSE";
+/// `off` ignores the `hartlm calibrate` ranking.
+const CALIBRATION_ENV: &str = "HARTLM_CALIBRATION";
+/// `cores` pins each worker thread to its own core; `cluster` (the default) lets the threads
+/// move within the placement, which behaves better when other processes share the cores.
+const PIN_ENV: &str = "HARTLM_PIN";
 
 struct Failure {
     code: u8,
@@ -43,24 +52,31 @@ fn run() -> Result<u8, Failure> {
         return Err(fail(2, "no usable processor: HARTLM_CORES or the CPU affinity leaves none"));
     }
     let lib_dir = library_dir()?;
-    let env = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
     let (forced, forced_cluster) = (env(TIER_ENV), env(CLUSTER_ENV));
+    let pin_cores = match env(PIN_ENV).as_deref() {
+        None | Some("cluster") => false,
+        Some("cores") => true,
+        Some(other) => return Err(fail(2, format!("{PIN_ENV}={other}: use `cores` or `cluster`"))),
+    };
     let tiers = tier::for_arch(system.clusters[0].cpu.arch);
     let exists = |t: &Tier| lib_dir.join(t.library_file()).is_file();
+    let fingerprint = calibration::fingerprint(&probe::cpuinfo_text());
+    let cached = cached_calibration(&fingerprint)?;
 
-    if args.get(1).is_some_and(|a| a == "cpu") {
-        return cpu_command(
-            &args[2..],
-            &system.clusters,
-            &tiers,
-            forced.as_deref(),
-            forced_cluster.as_deref(),
-            exists,
-        );
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("cpu") => {
+            let forced = (forced.as_deref(), forced_cluster.as_deref());
+            return cpu_command(&args[2..], &system.clusters, &tiers, forced, exists, &cached);
+        }
+        Some("calibrate") => {
+            return calibrate_command(&args[2..], &system, &tiers, &lib_dir, &fingerprint);
+        }
+        _ => {}
     }
     let plan =
-        plan_placements(&tiers, &system.clusters, forced.as_deref(), forced_cluster.as_deref(), exists)
-            .map_err(|e| fail(e.exit_code(), e.to_string()))?;
+        plan_placements(&tiers, &system.clusters, forced.as_deref(), forced_cluster.as_deref(), exists);
+    let (plan, _) = calibration::choose(plan, &cached, forced.is_some() || forced_cluster.is_some());
+    let plan = plan.map_err(|e| fail(e.exit_code(), e.to_string()))?;
     let mut last_error = String::new();
     let mut failed: Vec<&str> = Vec::new();
     for (i, p) in plan.iter().enumerate() {
@@ -68,8 +84,10 @@ fn run() -> Result<u8, Failure> {
             continue;
         }
         let path = lib_dir.join(p.tier.library_file());
-        match load(&path) {
+        match load(&path).and_then(|lib| symbol(lib, ENTRY_SYMBOL, &path)) {
             Ok(entry) => {
+                // SAFETY: the ABI version matched, so hartlm_main has the EntryFn signature.
+                let entry = unsafe { std::mem::transmute::<*mut c_void, EntryFn>(entry) };
                 let reason = if i > 0 { format!("fallback: {last_error}") } else { p.reason.clone() };
                 // Threads the engine creates inherit the main thread's affinity.
                 if !system.recorded
@@ -87,7 +105,9 @@ fn run() -> Result<u8, Failure> {
                         load_base(entry)
                     );
                 }
-                return call_engine(entry, &args, p, &reason);
+                // Per-core pinning only means something on this machine's own cores.
+                let pin = pin_cores && !system.recorded;
+                return call_engine(entry, &args, p, &reason, pin);
             }
             Err(e) => {
                 last_error = format!("tier {} failed to load: {e}", p.tier.id);
@@ -101,13 +121,17 @@ fn run() -> Result<u8, Failure> {
     Err(fail(1, format!("{last_error}; reinstall the hartlm tarball")))
 }
 
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|s| !s.is_empty())
+}
+
 fn cpu_command(
     args: &[OsString],
     clusters: &[Cluster],
     tiers: &[&Tier],
-    forced: Option<&str>,
-    forced_cluster: Option<&str>,
+    forced: (Option<&str>, Option<&str>),
     exists: impl Fn(&Tier) -> bool,
+    cached: &Cached,
 ) -> Result<u8, Failure> {
     const USAGE: &str = "usage: hartlm cpu [--json | --runner-labels]";
     let (mut json, mut labels) = (false, false);
@@ -125,7 +149,7 @@ fn cpu_command(
             _ => return Err(fail(2, format!("unknown argument {a:?} for `hartlm cpu`; {USAGE}"))),
         }
     }
-    let r = report::build(clusters, tiers, forced, forced_cluster, exists);
+    let r = report::build(clusters, tiers, forced, exists, cached);
     if labels {
         let value = serde_json::to_value(&r).map_err(|e| fail(1, format!("cannot encode report: {e}")))?;
         let labels = hartlm_variants::labels::runner_labels(&value).map_err(|e| fail(1, e))?;
@@ -167,9 +191,9 @@ fn dlerror_text() -> String {
     }
 }
 
-/// Loads an engine library and checks its ABI version. The handle is never closed: the engine
-/// may leave threads or thread-locals behind that must outlive the call.
-fn load(path: &Path) -> Result<EntryFn, String> {
+/// Loads an engine library and checks its ABI version, returning the dlopen handle. The handle
+/// is never closed: the engine may leave threads or thread-locals behind that must outlive it.
+fn load(path: &Path) -> Result<*mut c_void, String> {
     let cpath = CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
     // SAFETY: cpath is NUL-terminated; the library was built for a tier this CPU can run, so its
     // initialisers execute only supported instructions.
@@ -177,16 +201,7 @@ fn load(path: &Path) -> Result<EntryFn, String> {
     if handle.is_null() {
         return Err(dlerror_text());
     }
-    let symbol = |name: &CStr| -> Result<*mut c_void, String> {
-        // SAFETY: handle is a live dlopen handle and name is NUL-terminated.
-        let p = unsafe { libc::dlsym(handle, name.as_ptr()) };
-        if p.is_null() {
-            Err(format!("{} is not a hartlm engine library (no {name:?})", path.display()))
-        } else {
-            Ok(p)
-        }
-    };
-    let abi = symbol(ABI_SYMBOL)?;
+    let abi = symbol(handle, ABI_SYMBOL, path)?;
     // SAFETY: hartlm_abi_version has had this signature since ABI 1; checking it is the point.
     let version = unsafe { std::mem::transmute::<*mut c_void, AbiVersionFn>(abi)() };
     if version != ABI_VERSION {
@@ -195,9 +210,18 @@ fn load(path: &Path) -> Result<EntryFn, String> {
             path.display()
         ));
     }
-    let entry = symbol(ENTRY_SYMBOL)?;
-    // SAFETY: the ABI version matched, so hartlm_main has the EntryFn signature.
-    Ok(unsafe { std::mem::transmute::<*mut c_void, EntryFn>(entry) })
+    Ok(handle)
+}
+
+/// The address of `name` in the library `handle` loaded from `path`.
+fn symbol(handle: *mut c_void, name: &CStr, path: &Path) -> Result<*mut c_void, String> {
+    // SAFETY: handle is a live dlopen handle and name is NUL-terminated.
+    let p = unsafe { libc::dlsym(handle, name.as_ptr()) };
+    if p.is_null() {
+        Err(format!("{} is not a hartlm engine library (no {name:?})", path.display()))
+    } else {
+        Ok(p)
+    }
 }
 
 /// The address the library holding `entry` was mapped at (0 if the loader cannot say).
@@ -209,7 +233,13 @@ fn load_base(entry: EntryFn) -> usize {
     if found == 0 { 0 } else { unsafe { info.assume_init() }.dli_fbase as usize }
 }
 
-fn call_engine(entry: EntryFn, args: &[OsString], p: &Placement, reason: &str) -> Result<u8, Failure> {
+fn call_engine(
+    entry: EntryFn,
+    args: &[OsString],
+    p: &Placement,
+    reason: &str,
+    pin_cores: bool,
+) -> Result<u8, Failure> {
     let to_c = |s: &[u8]| CString::new(s).map_err(|_| fail(2, "argument contains a NUL byte"));
     let c_args: Vec<CString> = args.iter().map(|a| to_c(a.as_bytes())).collect::<Result<_, _>>()?;
     let mut argv: Vec<*const c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
@@ -220,6 +250,9 @@ fn call_engine(entry: EntryFn, args: &[OsString], p: &Placement, reason: &str) -
         abi_version: ABI_VERSION,
         vlen_bits: p.vlen.unwrap_or(0),
         threads: u32::try_from(p.threads).unwrap_or(u32::MAX),
+        gen_threads: u32::try_from(p.gen_threads).unwrap_or(u32::MAX),
+        cores: if pin_cores { p.worker_cores.as_ptr() } else { std::ptr::null() },
+        n_cores: if pin_cores { u32::try_from(p.worker_cores.len()).unwrap_or(0) } else { 0 },
         tier_id: tier_id.as_ptr(),
         reason: reason.as_ptr(),
     };
@@ -228,4 +261,174 @@ fn call_engine(entry: EntryFn, args: &[OsString], p: &Placement, reason: &str) -
     // points to outlive the call.
     let status = unsafe { entry(argc, argv.as_ptr(), &info) };
     Ok(u8::try_from(status).unwrap_or(1))
+}
+
+/// Where `hartlm calibrate` keeps its ranking: `$XDG_CACHE_HOME/hartlm/`, else `~/.cache/hartlm/`.
+fn calibration_file() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let base = var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|h| h.join(".cache")))?;
+    Some(base.join("hartlm").join(calibration::FILE_NAME))
+}
+
+/// The calibration for this machine, if one was made (`fingerprint` identifies the machine).
+fn cached_calibration(fingerprint: &str) -> Result<Cached, Failure> {
+    match env(CALIBRATION_ENV).as_deref() {
+        None => {}
+        Some("off") => return Ok(Cached::Off),
+        Some(other) => {
+            return Err(fail(2, format!("{CALIBRATION_ENV}={other}: use `off` or leave it unset")));
+        }
+    }
+    let Some(path) = calibration_file() else { return Ok(Cached::Missing) };
+    let shown = path.display().to_string();
+    Ok(match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Cached::Missing,
+        Err(e) => Cached::Stale { path: shown, why: e.to_string() },
+        Ok(text) => match Calibration::parse(&text, fingerprint) {
+            Ok(calibration) => Cached::Found { path: shown, calibration },
+            Err(why) => Cached::Stale { path: shown, why },
+        },
+    })
+}
+
+/// `hartlm calibrate`: times every (tier, cluster) pair the rule allows at rising thread
+/// counts, in this process with the threads pinned core by core, and saves the ranking.
+fn calibrate_command(
+    args: &[OsString],
+    system: &probe::System,
+    tiers: &[&Tier],
+    lib_dir: &Path,
+    fingerprint: &str,
+) -> Result<u8, Failure> {
+    const USAGE: &str = "usage: hartlm calibrate [--size-mib N] [--reps N] [--clear]";
+    let (mut size_mib, mut reps, mut clear) = (32u32, 5u32, false);
+    let mut it = args.iter().map(|a| a.to_str().unwrap_or("\u{fffd}"));
+    while let Some(a) = it.next() {
+        let mut number = |flag: &str, range: std::ops::RangeInclusive<u32>| {
+            it.next().and_then(|v| v.parse::<u32>().ok()).filter(|v| range.contains(v)).ok_or_else(|| {
+                fail(2, format!("{flag} needs a number in {}..={}; {USAGE}", range.start(), range.end()))
+            })
+        };
+        match a {
+            "--size-mib" => size_mib = number("--size-mib", 1..=4096)?,
+            "--reps" => reps = number("--reps", 1..=1000)?,
+            "--clear" => clear = true,
+            "-h" | "--help" => {
+                println!(
+                    "{USAGE}\nTimes a Q4_0 matrix-vector product over --size-mib MiB of weights (default \
+                     32) for every tier on every cluster at rising thread counts, and keeps the ranking \
+                     and each pair's generation thread knee in $XDG_CACHE_HOME/hartlm/ for the launcher. \
+                     --clear removes it; HARTLM_CALIBRATION=off ignores it."
+                );
+                return Ok(0);
+            }
+            _ => return Err(fail(2, format!("unknown argument {a:?} for `hartlm calibrate`; {USAGE}"))),
+        }
+    }
+    let path = calibration_file().ok_or_else(|| {
+        fail(1, "neither XDG_CACHE_HOME nor HOME is set: calibrate keeps its ranking there")
+    })?;
+    if clear {
+        match std::fs::remove_file(&path) {
+            Ok(()) => println!("removed {}", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                println!("no calibration at {}", path.display())
+            }
+            Err(e) => return Err(fail(1, format!("cannot remove {}: {e}", path.display()))),
+        }
+        return Ok(0);
+    }
+    if system.recorded {
+        return Err(fail(
+            2,
+            format!("{}: calibrate measures this machine, not a recorded one; unset it", probe::SYSROOT_ENV),
+        ));
+    }
+    let exists = |t: &Tier| lib_dir.join(t.library_file()).is_file();
+    let plan = plan_placements(tiers, &system.clusters, None, None, exists)
+        .map_err(|e| fail(e.exit_code(), e.to_string()))?;
+    let mut pairs = Vec::new();
+    for p in &plan {
+        let Some(cluster) = system.clusters.iter().find(|c| c.name == p.cluster) else { continue };
+        let samples = measure_pair(p, cluster, lib_dir, size_mib, reps);
+        pairs.push(Measured::new(p.tier.id.0, &cluster.name, &cluster.cores.to_string(), samples));
+    }
+    let cal = Calibration::new(fingerprint.to_string(), size_mib as usize, pairs);
+    let text = serde_json::to_string_pretty(&cal).map_err(|e| fail(1, format!("cannot encode: {e}")))?;
+    write_atomically(&path, text.as_bytes())
+        .map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))?;
+    println!("| tier | cluster | cores | best GB/s | generation threads |");
+    println!("| --- | --- | --- | ---: | ---: |");
+    for m in &cal.pairs {
+        println!("| {} | {} | {} | {:.2} | {} |", m.tier, m.cluster, m.cores, m.best_gbps, m.knee_threads);
+    }
+    if let Some(best) = cal.pairs.first() {
+        println!("saved {}: hartlm now runs {} on {}", path.display(), best.tier, best.cluster);
+    }
+    Ok(0)
+}
+
+/// The samples of one pair (none when its library cannot be loaded or measured: it ranks last).
+fn measure_pair(p: &Placement, cluster: &Cluster, lib_dir: &Path, size_mib: u32, reps: u32) -> Vec<Sample> {
+    let path = lib_dir.join(p.tier.library_file());
+    // The library's code runs on this cluster only, from loading on.
+    if let Err(e) = probe::pin_process(&cluster.cores) {
+        eprintln!("calibrate: warning: cannot run on cores {} ({e}); skipping", cluster.cores);
+        return vec![];
+    }
+    let calibrate = match load(&path).and_then(|lib| symbol(lib, CALIBRATE_SYMBOL, &path)) {
+        // SAFETY: the ABI version matched, so hartlm_calibrate has the CalibrateFn signature.
+        Ok(f) => unsafe { std::mem::transmute::<*mut c_void, CalibrateFn>(f) },
+        Err(e) => {
+            eprintln!("calibrate: warning: {} on {}: {e}; skipping", p.tier.id, cluster.name);
+            return vec![];
+        }
+    };
+    let tier_id = CString::new(p.tier.id.0).unwrap_or_default();
+    let reason = c"hartlm calibrate";
+    let cores: Vec<u32> = cluster.cores.iter().collect();
+    let mut samples = Vec::new();
+    for threads in calibration::thread_counts(cores.len()) {
+        let info = LaunchInfo {
+            abi_version: ABI_VERSION,
+            vlen_bits: p.vlen.unwrap_or(0),
+            threads: threads as u32,
+            gen_threads: threads as u32,
+            cores: cores.as_ptr(),
+            n_cores: threads as u32,
+            tier_id: tier_id.as_ptr(),
+            reason: reason.as_ptr(),
+        };
+        let mut timing = MatvecTiming::default();
+        // SAFETY: info, its strings and `cores` (at least `threads` long) outlive the call, and
+        // timing is writable.
+        let rc = unsafe { calibrate(&info, size_mib, reps, &mut timing) };
+        if rc != 0 || timing.median_ns == 0 {
+            eprintln!(
+                "calibrate: warning: {} on {} failed at {threads} threads ({rc})",
+                p.tier.id, cluster.name
+            );
+            break;
+        }
+        let gbps = timing.bytes as f64 / timing.median_ns as f64;
+        eprintln!(
+            "calibrate: {} on {} ({} cores), {threads} threads: {gbps:.2} GB/s",
+            p.tier.id,
+            cluster.name,
+            cores.len()
+        );
+        samples.push(Sample { threads, gbps });
+    }
+    samples
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }

@@ -28,6 +28,11 @@ pub struct Placement<'t> {
     pub cores: CoreSet,
     /// Default worker count: the chosen cluster's allowed cores.
     pub threads: usize,
+    /// Default workers for token generation: `threads` capped at the memory-bandwidth knee
+    /// when it is known (from calibration, or field measurements of the core type).
+    pub gen_threads: usize,
+    /// `cores` in the order workers take them: the chosen cluster's first.
+    pub worker_cores: Vec<u32>,
     pub vlen: Option<u32>,
     pub reason: String,
 }
@@ -92,6 +97,10 @@ fn place<'t>(tier: &'t Tier, c: &Cluster, all: &[Cluster], forced: (bool, bool))
         .filter(|o| evaluate(tier, &o.cpu).is_eligible())
         .collect();
     let cores = spill.iter().fold(c.cores.clone(), |acc, o| acc.union(&o.cores));
+    let worker_cores: Vec<u32> = c.cores.iter().chain(spill.iter().flat_map(|o| o.cores.iter())).collect();
+    let threads = c.cores.len().max(1);
+    let knee = c.cpu.marchid.and_then(crate::cpu::spacemit_core).and_then(|k| k.gen_threads_knee);
+    let gen_threads = knee.map_or(threads, |k| k.clamp(1, threads));
     let others: Vec<&Cluster> = all.iter().filter(|o| o.name != c.name).collect();
     let matrix = tier.matrix_unit.is_some_and(|m| c.cpu.has(m));
     let mut reason = if forced.0 {
@@ -117,6 +126,12 @@ fn place<'t>(tier: &'t Tier, c: &Cluster, all: &[Cluster], forced: (bool, bool))
     if let Some(note) = tier.note {
         reason += &format!("; note: {note}");
     }
+    if gen_threads < threads {
+        reason += &format!(
+            "; generation uses {gen_threads} threads, where {}'s memory bandwidth saturates",
+            c.name
+        );
+    }
     if !spill.is_empty() {
         let names: Vec<&str> = spill.iter().map(|o| o.name.as_str()).collect();
         reason += &format!("; threads beyond {} spill to {}", c.cores.len(), names.join(", "));
@@ -125,7 +140,9 @@ fn place<'t>(tier: &'t Tier, c: &Cluster, all: &[Cluster], forced: (bool, bool))
         tier,
         cluster: c.name.clone(),
         cores,
-        threads: c.cores.len().max(1),
+        threads,
+        gen_threads,
+        worker_cores,
         vlen: c.cpu.vlen,
         reason,
     }

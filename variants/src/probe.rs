@@ -45,6 +45,13 @@ pub fn system() -> Result<System, String> {
     Ok(System { clusters, recorded })
 }
 
+/// The `/proc/cpuinfo` text the probe reads (the recorded one under HARTLM_SYSROOT); empty
+/// when there is none.
+pub fn cpuinfo_text() -> String {
+    let root = std::env::var_os(SYSROOT_ENV).map(std::path::PathBuf::from).unwrap_or_else(|| "/".into());
+    std::fs::read_to_string(root.join("proc/cpuinfo")).unwrap_or_default()
+}
+
 /// A recorded RISC-V system (see [`SYSROOT_ENV`]).
 pub fn recorded_clusters(root: &Path, requested: Option<&str>) -> Result<Vec<Cluster>, String> {
     let read = |rel: &str| std::fs::read_to_string(root.join(rel));

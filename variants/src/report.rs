@@ -3,13 +3,15 @@
 
 use serde::Serialize;
 
+use crate::calibration::Cached;
 use crate::cluster::{Cluster, CoreKind, CoreSet};
 use crate::placement::plan_placements;
 use crate::select::{Eligibility, evaluate};
 use crate::tier::Tier;
 
 /// 2: clusters and the chosen placement; the top-level CPU fields describe the chosen cluster.
-pub const REPORT_SCHEMA: u32 = 2;
+/// 3: generation threads, worker cores and the calibration status.
+pub const REPORT_SCHEMA: u32 = 3;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -30,6 +32,8 @@ pub struct Report {
     pub reason: String,
     pub clusters: Vec<ClusterReport>,
     pub placement: Option<PlacementReport>,
+    /// Whether a `hartlm calibrate` ranking decided, or why not.
+    pub calibration: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,6 +57,8 @@ pub struct PlacementReport {
     pub cores: CoreSet,
     /// Default thread count.
     pub threads: usize,
+    /// Default thread count for token generation (the memory-bandwidth knee, when known).
+    pub gen_threads: usize,
     pub vlen: Option<u32>,
 }
 
@@ -69,15 +75,18 @@ pub struct TierReport {
     pub note: Option<String>,
 }
 
-/// The report for `clusters` (at least one), with HARTLM_TIER / HARTLM_CLUSTER as given.
+/// The report for `clusters` (at least one), with HARTLM_TIER / HARTLM_CLUSTER as given and
+/// whatever calibration the cache holds.
 pub fn build(
     clusters: &[Cluster],
     tiers: &[&Tier],
-    forced: Option<&str>,
-    forced_cluster: Option<&str>,
+    (forced, forced_cluster): (Option<&str>, Option<&str>),
     library_exists: impl Fn(&Tier) -> bool,
+    cached: &Cached,
 ) -> Report {
     let plan = plan_placements(tiers, clusters, forced, forced_cluster, &library_exists);
+    let (plan, calibration) =
+        crate::calibration::choose(plan, cached, forced.is_some() || forced_cluster.is_some());
     let chosen = plan.as_ref().ok().and_then(|p| p.first());
     // The CPU fields describe the chosen cluster, or the one that would have been preferred.
     let shown = chosen
@@ -170,8 +179,10 @@ pub fn build(
             cluster: p.cluster.clone(),
             cores: p.cores.clone(),
             threads: p.threads,
+            gen_threads: p.gen_threads,
             vlen: p.vlen,
         }),
+        calibration,
     }
 }
 
@@ -236,12 +247,20 @@ pub fn render_text(r: &Report) -> String {
         }
     }
     match (&r.selected, &r.placement) {
-        (Some(s), Some(p)) => line(format!(
-            "selected: {s} on {} (cores {}, {} threads by default): {}",
-            p.cluster, p.cores, p.threads, r.reason
-        )),
+        (Some(s), Some(p)) => {
+            let generation = if p.gen_threads < p.threads {
+                format!(", {} for generation", p.gen_threads)
+            } else {
+                String::new()
+            };
+            line(format!(
+                "selected: {s} on {} (cores {}, {} threads by default{generation}): {}",
+                p.cluster, p.cores, p.threads, r.reason
+            ))
+        }
         (Some(s), None) => line(format!("selected: {s}: {}", r.reason)),
         (None, _) => line(format!("selected: none: {}", r.reason)),
     }
+    line(format!("calibration: {}", r.calibration));
     out
 }

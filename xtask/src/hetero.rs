@@ -46,12 +46,17 @@ fn run(launcher: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<RunOut> {
 /// `(tier, cluster, cores, vlen)` of a placement.
 type Where = (String, String, String, Option<u64>);
 
-/// The placement `hartlm cpu --json` reports, or what went wrong.
-fn placement(o: &RunOut) -> Result<Where, String> {
+/// The report `hartlm cpu --json` printed, or what went wrong.
+fn report(o: &RunOut) -> Result<serde_json::Value, String> {
     if o.code != Some(0) {
         return Err(format!("exit {:?}: {}", o.code, o.stderr.trim()));
     }
-    let v: serde_json::Value = serde_json::from_str(&o.stdout).map_err(|e| format!("bad JSON: {e}"))?;
+    serde_json::from_str(&o.stdout).map_err(|e| format!("bad JSON: {e}"))
+}
+
+/// The placement `hartlm cpu --json` reports, or what went wrong.
+fn placement(o: &RunOut) -> Result<Where, String> {
+    let v = report(o)?;
     let p = &v["placement"];
     let s = |k: &str| p[k].as_str().unwrap_or("?").to_string();
     Ok((s("tier"), s("cluster"), s("cores"), p["vlen"].as_u64()))
@@ -118,6 +123,7 @@ pub fn run_all(
         got == want,
         format!("got {got:?}, want {want:?}"),
     ));
+    rows.extend(generation_and_calibration(launcher, scratch, &sys(&k3))?);
     // The live probe: qemu shows the host's cores as one cluster; more threads than cores
     // must still run.
     let o = run(launcher, &["cpu", "--json"], &[])?;
@@ -139,5 +145,115 @@ pub fn run_all(
     let o = run(launcher, &args, &[])?;
     let detail = format!("exit {:?}: {}", o.code, o.stderr.lines().last().unwrap_or(""));
     rows.push(("-t 16 on fewer cores runs".into(), o.code == Some(0), detail));
+    // One worker per core: as many threads as cores, and more (then nothing is pinned).
+    for t in ["2", "16"] {
+        let args = args.map(|a| if a == "16" { t } else { a });
+        let o = run(launcher, &args, &[("HARTLM_PIN", "cores")])?;
+        let detail = format!("exit {:?}: {}", o.code, o.stderr.lines().last().unwrap_or(""));
+        rows.push((format!("HARTLM_PIN=cores, -t {t} runs"), o.code == Some(0), detail));
+    }
+    let o = run(launcher, &["cpu"], &[("HARTLM_PIN", "each")])?;
+    let refused = o.code == Some(2) && o.stderr.contains("HARTLM_PIN=each: use `cores` or `cluster`");
+    rows.push(("HARTLM_PIN=each: refused, exit 2".into(), refused, o.stderr.trim().to_string()));
+    Ok(rows)
+}
+
+/// Generation threads at K3's bandwidth knee, a calibration ranking obeyed on the recorded K3,
+/// and `hartlm calibrate` measuring the live (qemu) system.
+fn generation_and_calibration(
+    launcher: &Path,
+    scratch: &Path,
+    k3: &str,
+) -> Result<Vec<(String, bool, String)>> {
+    use hartlm_variants::calibration::{self, Calibration, Measured, Sample};
+    let mut rows = Vec::new();
+    let o = run(launcher, &["cpu", "--json"], &[("HARTLM_SYSROOT", k3)])?;
+    let got = report(&o).map(|v| (v["placement"]["threads"].clone(), v["placement"]["gen_threads"].clone()));
+    let ok = got.as_ref().is_ok_and(|(t, g)| t == 8 && g == 4);
+    rows.push(("K3: 8 threads, 4 for generation (bandwidth knee)".into(), ok, format!("{got:?}")));
+
+    // A ranking measured on K3 (numbers as a board might give them) in which the vendor tier
+    // on the A100 cores reads weights fastest: the launcher follows it and caps generation at
+    // that pair's knee, while HARTLM_CLUSTER still overrides it.
+    let cpuinfo = std::fs::read_to_string(Path::new(k3).join("proc/cpuinfo"))?;
+    let s = |v: &[(usize, f64)]| v.iter().map(|&(threads, gbps)| Sample { threads, gbps }).collect();
+    let pairs = vec![
+        Measured::new(
+            "spacemit_ime",
+            "A100",
+            "8-15",
+            s(&[(1, 4.0), (2, 7.5), (3, 10.0), (4, 10.2), (8, 10.3)]),
+        ),
+        Measured::new("rv64gcv_zvfh_zfa_zicond_zicbop", "X100", "0-7", s(&[(1, 3.0), (4, 9.0), (8, 9.1)])),
+    ];
+    let mut all = pairs.clone();
+    for t in ["rv64gcv_zvfh", "rv64gcv", "rv64gc"] {
+        for (c, cores) in [("X100", "0-7"), ("A100", "8-15")] {
+            all.push(Measured::new(t, c, cores, s(&[(1, 1.0)])));
+        }
+    }
+    all.push(Measured::new("rv64gcv_zvfh_zfa_zicond_zicbop", "A100", "8-15", s(&[(1, 0.2)])));
+    let cal = Calibration::new(calibration::fingerprint(&cpuinfo), 32, all);
+    let cache = scratch.join("xdg-k3");
+    std::fs::create_dir_all(cache.join("hartlm"))?;
+    std::fs::write(cache.join("hartlm").join(calibration::FILE_NAME), serde_json::to_string(&cal)?)?;
+    let xdg = cache.to_str().context("non-UTF-8 scratch path")?;
+    let env = [("HARTLM_SYSROOT", k3), ("XDG_CACHE_HOME", xdg)];
+    let o = run(launcher, &["cpu", "--json"], &env)?;
+    let got = report(&o).map(|v| {
+        let p = &v["placement"];
+        (p["tier"].clone(), p["cluster"].clone(), p["gen_threads"].clone(), v["calibration"].clone())
+    });
+    let ok = got.as_ref().is_ok_and(|(t, c, g, status)| {
+        t == "spacemit_ime"
+            && c == "A100"
+            && g == 3
+            && status.as_str().is_some_and(|s| s.starts_with("used "))
+    });
+    rows.push((
+        "K3 calibrated: the measured-fastest pair wins, its knee caps generation".into(),
+        ok,
+        format!("{got:?}"),
+    ));
+    let forced = [("HARTLM_SYSROOT", k3), ("XDG_CACHE_HOME", xdg), ("HARTLM_CLUSTER", "X100")];
+    let got = placement(&run(launcher, &["cpu", "--json"], &forced)?);
+    let ok = got.as_ref().is_ok_and(|p| p.1 == "X100");
+    rows.push(("K3 calibrated, HARTLM_CLUSTER=X100 still decides".into(), ok, format!("{got:?}")));
+    // The same file after a cpuinfo change (the K1's) is stale and ignored.
+    let k1 = scratch.join("spacemit-k1-0-7");
+    let env = [("HARTLM_SYSROOT", k1.to_str().unwrap_or("")), ("XDG_CACHE_HOME", xdg)];
+    let got = report(&run(launcher, &["cpu", "--json"], &env)?).map(|v| v["calibration"].clone());
+    let ok = got.as_ref().is_ok_and(|s| s.as_str().is_some_and(|s| s.contains("cpuinfo changed")));
+    rows.push(("a calibration from another cpuinfo is ignored".into(), ok, format!("{got:?}")));
+
+    // The real measurement on the live system (qemu's cores): every eligible tier ranked,
+    // and the launcher then runs the fastest.
+    let live = scratch.join("xdg-live");
+    let _ = std::fs::remove_dir_all(&live);
+    let xdg = live.to_str().context("non-UTF-8 scratch path")?;
+    let o = run(launcher, &["calibrate", "--size-mib", "1", "--reps", "2"], &[("XDG_CACHE_HOME", xdg)])?;
+    let file = live.join("hartlm").join(calibration::FILE_NAME);
+    let saved: Result<Calibration, String> = match o.code {
+        Some(0) => std::fs::read_to_string(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())),
+        code => Err(format!("exit {code:?}: {}", o.stderr.trim())),
+    };
+    let measured = saved.as_ref().map(|c| {
+        c.pairs.iter().map(|m| (m.tier.clone(), m.samples.len(), m.best_gbps > 0.0)).collect::<Vec<_>>()
+    });
+    let ok = measured.as_ref().is_ok_and(|m| m.len() >= 2 && m.iter().all(|(_, n, pos)| *n >= 1 && *pos));
+    rows.push(("hartlm calibrate measures every eligible tier".into(), ok, format!("{measured:?}")));
+    let got = placement(&run(launcher, &["cpu", "--json"], &[("XDG_CACHE_HOME", xdg)])?);
+    let best = saved.as_ref().ok().and_then(|c| c.pairs.first()).map(|m| m.tier.clone());
+    let ok = got.as_ref().is_ok_and(|p| Some(&p.0) == best.as_ref());
+    rows.push((
+        "the launcher runs the calibrated-fastest tier".into(),
+        ok,
+        format!("got {got:?}, want {best:?}"),
+    ));
+    let o = run(launcher, &["calibrate", "--clear"], &[("XDG_CACHE_HOME", xdg)])?;
+    let ok = o.code == Some(0) && !file.exists();
+    rows.push(("hartlm calibrate --clear removes it".into(), ok, o.stderr.trim().to_string()));
     Ok(rows)
 }

@@ -3,12 +3,14 @@
 use core::ffi::{c_char, c_int};
 
 /// Bump whenever [`LaunchInfo`], [`EntryFn`] or the exported symbols change.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// `extern "C" fn() -> u32` returning the library's [`ABI_VERSION`].
 pub const ABI_SYMBOL: &core::ffi::CStr = c"hartlm_abi_version";
 /// The entry point, of type [`EntryFn`].
 pub const ENTRY_SYMBOL: &core::ffi::CStr = c"hartlm_main";
+/// `hartlm calibrate`'s measurement, of type [`CalibrateFn`].
+pub const CALIBRATE_SYMBOL: &core::ffi::CStr = c"hartlm_calibrate";
 
 /// What the launcher tells the engine about the choice it made.
 #[repr(C)]
@@ -19,6 +21,13 @@ pub struct LaunchInfo {
     /// Default worker threads: the allowed cores of the cluster the launcher placed the process
     /// on (its threads are pinned there); 0 lets the engine decide.
     pub threads: u32,
+    /// Default threads for token generation, which is memory-bound and stops scaling at the
+    /// memory-bandwidth knee (`hartlm calibrate` measures it); 0: same as `threads`.
+    pub gen_threads: u32,
+    /// `n_cores` CPU numbers, one per worker thread in order, for pinning each worker to its
+    /// own core; null (and 0) leaves threads on the whole placement.
+    pub cores: *const u32,
+    pub n_cores: u32,
     /// NUL-terminated tier id the launcher selected.
     pub tier_id: *const c_char,
     /// NUL-terminated human-readable reason for the choice.
@@ -26,6 +35,20 @@ pub struct LaunchInfo {
 }
 
 pub type AbiVersionFn = unsafe extern "C" fn() -> u32;
+
+/// One calibration measurement: the median time of a Q4_0 matrix-vector product and the
+/// weight bytes it reads.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MatvecTiming {
+    pub median_ns: u64,
+    pub bytes: u64,
+}
+
+/// Times `reps` products over `size_mib` MiB of weights on `info.threads` workers pinned to
+/// `info.cores`, writing `out`. Returns 0, or 2 when an argument is out of range.
+pub type CalibrateFn =
+    unsafe extern "C" fn(info: *const LaunchInfo, size_mib: u32, reps: u32, out: *mut MatvecTiming) -> c_int;
 
 /// `argv` holds `argc` NUL-terminated strings; `info` is valid for the call. Returns the exit status.
 pub type EntryFn =

@@ -85,12 +85,43 @@ fn hsum_i32_8(v: __m256i) -> i32 {
 // scaled sums in block order, exactly as `scalar` does: every tier then produces bit-identical
 // results (lane-wise float accumulation would flip llama.cpp-style activation roundings).
 
+/// The f16 scales of four consecutive blocks as f32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn scales_4(d: [u16; 4]) -> __m128 {
+    _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, d[3] as i16, d[2] as i16, d[1] as i16, d[0] as i16))
+}
+
+/// Adds four lanes to `sum` one after another, in lane order (the scalar block order).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn add_lanes_in_order(sum: f32, t: __m128) -> f32 {
+    let mut lanes = [0.0f32; 4];
+    // SAFETY: `lanes` holds exactly four f32.
+    unsafe { _mm_storeu_ps(lanes.as_mut_ptr(), t) };
+    ((sum + lanes[0]) + lanes[1]) + lanes[2] + lanes[3]
+}
+
+// The single-row dots take four blocks per step: integer sums and scale products for the four
+// are computed side by side, and only the final additions run one by one, in block order.
+
 /// # Safety
-/// The CPU must support AVX2 and FMA.
-#[target_feature(enable = "avx2,fma")]
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_q4_0_q8_0_avx2(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
+    let n = x.len().min(y.len());
     let mut sum = 0.0f32;
-    for (bx, by) in x.iter().zip(y) {
+    let mut j = 0;
+    while j + 4 <= n {
+        let p = [0, 1, 2, 3].map(|k| mul_sum_i8_pairs(unpack_q4_0(&x[j + k]), load_q8_0(&y[j + k])));
+        let sumf = _mm_cvtepi32_ps(hsum_i32_8_x4(p));
+        let dx = scales_4([0, 1, 2, 3].map(|k| x[j + k].d));
+        let dy = scales_4([0, 1, 2, 3].map(|k| y[j + k].d));
+        // Scalar order: (sumi * dx) * dy.
+        sum = add_lanes_in_order(sum, _mm_mul_ps(_mm_mul_ps(sumf, dx), dy));
+        j += 4;
+    }
+    for (bx, by) in x[j..n].iter().zip(&y[j..n]) {
         let sumi = hsum_i32_8(mul_sum_i8_pairs(unpack_q4_0(bx), load_q8_0(by)));
         sum += sumi as f32 * f16_to_f32(bx.d) * f16_to_f32(by.d);
     }
@@ -98,11 +129,22 @@ pub unsafe fn dot_q4_0_q8_0_avx2(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
 }
 
 /// # Safety
-/// The CPU must support AVX2 and FMA.
-#[target_feature(enable = "avx2,fma")]
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_q8_0_q8_0_avx2(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
+    let n = x.len().min(y.len());
     let mut sum = 0.0f32;
-    for (bx, by) in x.iter().zip(y) {
+    let mut j = 0;
+    while j + 4 <= n {
+        let p = [0, 1, 2, 3].map(|k| mul_sum_i8_pairs(load_q8_0(&x[j + k]), load_q8_0(&y[j + k])));
+        let sumf = _mm_cvtepi32_ps(hsum_i32_8_x4(p));
+        let dx = scales_4([0, 1, 2, 3].map(|k| x[j + k].d));
+        let dy = scales_4([0, 1, 2, 3].map(|k| y[j + k].d));
+        // Scalar order: sumi * (dx * dy).
+        sum = add_lanes_in_order(sum, _mm_mul_ps(sumf, _mm_mul_ps(dx, dy)));
+        j += 4;
+    }
+    for (bx, by) in x[j..n].iter().zip(&y[j..n]) {
         let sumi = hsum_i32_8(mul_sum_i8_pairs(load_q8_0(bx), load_q8_0(by)));
         sum += sumi as f32 * (f16_to_f32(bx.d) * f16_to_f32(by.d));
     }
@@ -139,73 +181,6 @@ pub unsafe fn dot_f32_avx512(a: &[f32], b: &[f32]) -> f32 {
     }
     let v = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
     _mm512_reduce_add_ps(v)
-}
-
-/// Two blocks' signed bytes times two blocks' signed bytes, as sixteen i32 partial sums
-/// (lanes 0–7 from the first block pair, 8–15 from the second).
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw")]
-fn mul_sum_i8_pairs_x2(x: __m512i, y: __m512i) -> __m512i {
-    let ax = _mm512_abs_epi8(x);
-    let sy = _mm512_mask_sub_epi8(y, _mm512_movepi8_mask(x), _mm512_setzero_si512(), y);
-    _mm512_madd_epi16(_mm512_maddubs_epi16(ax, sy), _mm512_set1_epi16(1))
-}
-
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn join(lo: __m256i, hi: __m256i) -> __m512i {
-    _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)
-}
-
-/// The integer sums of the two blocks held in the low and high halves of `p`.
-#[inline]
-#[target_feature(enable = "avx512f,avx2")]
-fn hsum_halves(p: __m512i) -> (i32, i32) {
-    (hsum_i32_8(_mm512_castsi512_si256(p)), hsum_i32_8(_mm512_extracti64x4_epi64(p, 1)))
-}
-
-/// # Safety
-/// The CPU must support AVX-512F/BW (and therefore AVX2 and FMA).
-#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-pub unsafe fn dot_q4_0_q8_0_avx512(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
-    let n = x.len().min(y.len());
-    let mut sum = 0.0f32;
-    let mut i = 0;
-    while i + 2 <= n {
-        let qx = join(unpack_q4_0(&x[i]), unpack_q4_0(&x[i + 1]));
-        let qy = join(load_q8_0(&y[i]), load_q8_0(&y[i + 1]));
-        let (s0, s1) = hsum_halves(mul_sum_i8_pairs_x2(qx, qy));
-        sum += s0 as f32 * f16_to_f32(x[i].d) * f16_to_f32(y[i].d);
-        sum += s1 as f32 * f16_to_f32(x[i + 1].d) * f16_to_f32(y[i + 1].d);
-        i += 2;
-    }
-    if i < n {
-        let s = hsum_i32_8(mul_sum_i8_pairs(unpack_q4_0(&x[i]), load_q8_0(&y[i])));
-        sum += s as f32 * f16_to_f32(x[i].d) * f16_to_f32(y[i].d);
-    }
-    sum
-}
-
-/// # Safety
-/// The CPU must support AVX-512F/BW (and therefore AVX2 and FMA).
-#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-pub unsafe fn dot_q8_0_q8_0_avx512(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
-    let n = x.len().min(y.len());
-    let mut sum = 0.0f32;
-    let mut i = 0;
-    while i + 2 <= n {
-        let qx = join(load_q8_0(&x[i]), load_q8_0(&x[i + 1]));
-        let qy = join(load_q8_0(&y[i]), load_q8_0(&y[i + 1]));
-        let (s0, s1) = hsum_halves(mul_sum_i8_pairs_x2(qx, qy));
-        sum += s0 as f32 * (f16_to_f32(x[i].d) * f16_to_f32(y[i].d));
-        sum += s1 as f32 * (f16_to_f32(x[i + 1].d) * f16_to_f32(y[i + 1].d));
-        i += 2;
-    }
-    if i < n {
-        let s = hsum_i32_8(mul_sum_i8_pairs(load_q8_0(&x[i]), load_q8_0(&y[i])));
-        sum += s as f32 * (f16_to_f32(x[i].d) * f16_to_f32(y[i].d));
-    }
-    sum
 }
 
 /// The four tokens' scales of block `j` as f32 lanes (F16C converts f16 exactly).
