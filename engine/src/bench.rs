@@ -282,18 +282,22 @@ pub fn time_ssm_conv(which: ConvImpl, channels: usize, taps: usize, tokens: usiz
 /// Columns of the matrix `time_matvec` multiplies (TinyLlama's FFN width is 5632, its hidden 2048).
 const MATVEC_COLS: usize = 4096;
 
-/// Nanoseconds of each of `reps` Q4_0 matrix-vector products over about `bytes` of weights,
+/// Nanoseconds of each of `reps` matrix-vector products over about `bytes` of `ty` weights,
 /// through the engine's own path (packed panels when this tier uses them) on a pool of
 /// `pool`: the memory-bound operation token generation is made of. Returns the samples and the
 /// exact weight bytes read per product.
-pub fn time_matvec(bytes: usize, pool: &crate::pool::Pool, reps: usize) -> (Vec<u64>, usize) {
-    use crate::ggml_type::GgmlType;
-    let row_bytes = MATVEC_COLS / 32 * 18;
+pub fn time_matvec(
+    ty: crate::ggml_type::GgmlType,
+    bytes: usize,
+    pool: &crate::pool::Pool,
+    reps: usize,
+) -> (Vec<u64>, usize) {
+    let blocks = MATVEC_COLS / ty.block_len();
+    let row_bytes = blocks * ty.block_bytes();
     let rows = (bytes / row_bytes).max(1);
     let mut rng = crate::selftest::Rng::new(11);
-    let data = crate::selftest::random_quant_row(GgmlType::Q4_0, rows * MATVEC_COLS / 32, &mut rng);
-    let plain =
-        crate::tensor::Weight { ty: GgmlType::Q4_0, rows, cols: MATVEC_COLS, data: &data, packed: None };
+    let data = crate::selftest::random_quant_row(ty, rows * blocks, &mut rng);
+    let plain = crate::tensor::Weight { ty, rows, cols: MATVEC_COLS, data: &data, packed: None };
     let packed = crate::kernels::panel_rows().and_then(|r| crate::kernels::pack::Packed::new(&plain, r));
     let weight = crate::tensor::Weight { packed: packed.as_ref(), ..plain };
     let x = rng.vec(MATVEC_COLS);

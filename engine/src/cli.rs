@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::chat::ChatFormat;
 use crate::eval::Session;
+use crate::ggml_type::GgmlType;
 use crate::gguf::Value;
 use crate::model::{CacheType, LayerKind, Model};
 use crate::pool::Threads;
@@ -152,9 +153,12 @@ enum KernelBench {
         #[arg(long = "impl", value_enum, default_value = "tier")]
         which: crate::bench::ConvImpl,
     },
-    /// A Q4_0 matrix-vector product over MiB of weights (what `hartlm calibrate` times): the
+    /// A matrix-vector product over MiB of weights (Q4_0: what `hartlm calibrate` times), the
     /// memory-bound work of token generation. Prints one JSON line.
     Matvec {
+        /// Weight type.
+        #[arg(long = "type", value_enum, default_value = "q4_0")]
+        ty: MatvecType,
         /// Weight bytes, in MiB (larger than the caches, so memory bandwidth shows).
         #[arg(long, default_value_t = 32)]
         size_mib: usize,
@@ -201,6 +205,16 @@ enum QuantType {
     Q4_0,
     #[value(name = "q8_0")]
     Q8_0,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum MatvecType {
+    #[value(name = "q4_0")]
+    Q4_0,
+    #[value(name = "q8_0")]
+    Q8_0,
+    #[value(name = "q6_k")]
+    Q6K,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -287,16 +301,21 @@ fn bench_kernel(kernel: KernelBench, launch: &Launch) -> Result<()> {
             );
             Ok(())
         }
-        KernelBench::Matvec { size_mib, threads, reps } => {
+        KernelBench::Matvec { ty, size_mib, threads, reps } => {
             check_threads("-t", threads)?;
             if size_mib == 0 || size_mib > 4096 || reps == 0 {
                 bail!("--size-mib must be 1..=4096 and --reps at least 1");
             }
             let pool = crate::pool::Pool::new(threads);
-            let (ns, bytes) = crate::bench::time_matvec(size_mib << 20, &pool, reps);
+            let ty = match ty {
+                MatvecType::Q4_0 => GgmlType::Q4_0,
+                MatvecType::Q8_0 => GgmlType::Q8_0,
+                MatvecType::Q6K => GgmlType::Q6K,
+            };
+            let (ns, bytes) = crate::bench::time_matvec(ty, size_mib << 20, &pool, reps);
             let med = crate::bench::median(&ns).max(1);
             let line = serde_json::json!({
-                "kernel": "matvec_q4_0",
+                "kernel": format!("matvec_{}", ty.name().to_ascii_lowercase()),
                 "tier": launch.tier_id,
                 "vlen": launch.vlen_bits,
                 "threads": threads,

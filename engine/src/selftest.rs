@@ -128,6 +128,35 @@ fn q4_rows(rng: &mut Rng, blocks: usize) -> Vec<BlockQ4_0> {
     out
 }
 
+/// Q6_K rows against Q8_K activations: exact integer block sums, so bit-identical results.
+fn q6_k_check(rng: &mut Rng) -> KernelReport {
+    use crate::tensor::{BlockQ8K, QK_K, quantize_row_q8_k};
+    let mut t = Tracker::new("dot_q6_k_q8_k");
+    let activation = |rng: &mut Rng, nb: usize| {
+        let mut y = vec![BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] }; nb];
+        quantize_row_q8_k(&rng.vec(nb * QK_K), &mut y);
+        y
+    };
+    for &nb in BLOCK_COUNTS.iter().filter(|&&n| n <= 40) {
+        let row = random_quant_row(GgmlType::Q6K, nb, rng);
+        let y = activation(rng, nb);
+        t.check(kernels::dot_q6_k_q8_k(&row, &y), scalar::dot_q6_k_q8_k(&row, &y), 1.0, EXACT);
+    }
+    // Extremes: every value -32 (all bits clear) with scales -128 against +-127 activations.
+    let nb = 9;
+    let mut row = vec![0u8; nb * scalar::Q6K_BYTES];
+    for b in row.chunks_exact_mut(scalar::Q6K_BYTES) {
+        b[192..208].fill(0x80);
+        b[208..210].copy_from_slice(&f32_to_f16(0.5).to_le_bytes());
+    }
+    let mut y = activation(rng, nb);
+    for (i, b) in y.iter_mut().enumerate() {
+        b.qs = [if i % 2 == 0 { 127 } else { -127 }; QK_K];
+    }
+    t.check(kernels::dot_q6_k_q8_k(&row, &y), scalar::dot_q6_k_q8_k(&row, &y), 1.0, EXACT);
+    t.0
+}
+
 pub fn run(seed: u64) -> Vec<KernelReport> {
     let mut rng = Rng::new(seed);
     let mut dot = Tracker::new("dot_f32");
@@ -192,7 +221,7 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
         scale,
         tolerance(33, 3.0),
     );
-    let mut reports = vec![dot.0, q4.0, q8.0, q4x4.0, q8x4.0];
+    let mut reports = vec![dot.0, q4.0, q8.0, q4x4.0, q8x4.0, q6_k_check(&mut rng)];
     reports.extend(panel_checks(&mut rng));
     reports.extend(elementwise_checks(&mut rng));
     reports.push(ssm_conv_checks(&mut rng));

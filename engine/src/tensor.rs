@@ -201,7 +201,7 @@ pub fn dequantize(ty: GgmlType, row: &[u8], out: &mut [f32]) {
         GgmlType::Q6K => {
             for (b, y) in row.chunks_exact(bb).zip(out.chunks_exact_mut(QK_K)) {
                 let d = f16_at(b, 208);
-                let vals = q6k_values(b);
+                let vals = kernels::scalar::q6k_values(b);
                 for (g, (ys, vs)) in y.chunks_exact_mut(16).zip(vals.chunks_exact(16)).enumerate() {
                     let sc = b[192 + g] as i8 as f32;
                     for (o, &v) in ys.iter_mut().zip(vs) {
@@ -234,6 +234,7 @@ pub struct BlockQ8_1 {
 const _: () = assert!(size_of::<BlockQ8_1>() == 36);
 
 /// 256 activations as i8 with an f32 scale and sums of each 16 (ggml's block_q8_K).
+#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct BlockQ8K {
     pub d: f32,
@@ -341,9 +342,8 @@ impl Activation {
             (Activation::Q8_0(y), GgmlType::Q8_0) => kernels::dot_q8_0_q8_0(&blocks_q8_0(row), y),
             (Activation::Q8_0(y), GgmlType::Q5_0) => dot_q5_0_q8_0(row, y),
             (Activation::Q8_1(y), GgmlType::Q4_1 | GgmlType::Q5_1) => dot_x_1_q8_1(ty, row, y),
-            (Activation::Q8K(y), GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q6K | GgmlType::Q8K) => {
-                dot_k_q8_k(ty, row, y)
-            }
+            (Activation::Q8K(y), GgmlType::Q6K) => kernels::dot_q6_k_q8_k(row, y),
+            (Activation::Q8K(y), GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q8K) => dot_k_q8_k(ty, row, y),
             _ => unreachable!("activation built for another weight type"),
         }
     }
@@ -411,24 +411,6 @@ fn k4_values(ty: GgmlType, b: &[u8]) -> [i32; QK_K] {
     vals
 }
 
-/// The signed 6-bit values of a Q6_K block, in element order; group `g` of 16 uses scale
-/// `b[192 + g]`.
-fn q6k_values(b: &[u8]) -> [i32; QK_K] {
-    let mut vals = [0; QK_K];
-    for half in 0..2 {
-        let ql = &b[half * 64..half * 64 + 64];
-        let qh = &b[128 + half * 32..128 + half * 32 + 32];
-        for l in 0..32 {
-            let q = |low: u8, shift: u32| (low | (((qh[l] >> shift) & 3) << 4)) as i32 - 32;
-            vals[half * 128 + l] = q(ql[l] & 0xf, 0);
-            vals[half * 128 + l + 32] = q(ql[l + 32] & 0xf, 2);
-            vals[half * 128 + l + 64] = q(ql[l] >> 4, 4);
-            vals[half * 128 + l + 96] = q(ql[l + 32] >> 4, 6);
-        }
-    }
-    vals
-}
-
 fn dot_q5_0_q8_0(row: &[u8], y: &[BlockQ8_0]) -> f32 {
     let mut sum = 0.0f32;
     for (b, by) in row.chunks_exact(22).zip(y) {
@@ -474,15 +456,7 @@ fn dot_k_q8_k(ty: GgmlType, row: &[u8], y: &[BlockQ8K]) -> f32 {
                 }
                 sum += f16_at(b, 0) * by.d * sumi as f32 - f16_at(b, 2) * by.d * mins as f32;
             }
-            GgmlType::Q6K => {
-                let vals = q6k_values(b);
-                let mut sumi = 0i32;
-                for g in 0..16 {
-                    let s: i32 = (0..16).map(|l| vals[g * 16 + l] * by.qs[g * 16 + l] as i32).sum();
-                    sumi += b[192 + g] as i8 as i32 * s;
-                }
-                sum += f16_at(b, 208) * by.d * sumi as f32;
-            }
+            GgmlType::Q6K => unreachable!("Q6_K rows go to kernels::dot_q6_k_q8_k"),
             _ => {
                 let d = f32::from_le_bytes(b[0..4].try_into().unwrap());
                 let s: i32 = b[4..260].iter().zip(&by.qs).map(|(&a, &q)| a as i8 as i32 * q as i32).sum();

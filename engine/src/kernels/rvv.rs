@@ -3,6 +3,7 @@
 //! declared clobbered. All functions require a CPU with kernel-enabled V.
 
 use crate::quant::{BlockQ4_0, BlockQ8_0, QK, f16_to_f32, f32_to_f16};
+use crate::tensor::BlockQ8K;
 
 /// `asm!` with `.option arch, +v` around the template and v0–v31 declared clobbered.
 /// The caller's operand list must end with a comma.
@@ -254,6 +255,114 @@ pub unsafe fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
         unsafe { block_sums_q8_0_q8_0(xc.as_ptr(), yc.as_ptr(), sums.as_mut_ptr(), n) };
         for i in 0..n {
             sum += sums[i] as f32 * (f16_to_f32(xc[i].d) * f16_to_f32(yc[i].d));
+        }
+    }
+    sum
+}
+
+/// Integer sums of `n` Q6_K blocks (raw bytes at `x`) with Q8_K blocks (quants at `q8`, one
+/// block every `q8_stride` bytes) into `sums`.
+///
+/// Per half block (128 values): 32 low-nibble bytes at ql and ql+32 and 32 bytes of high bit
+/// pairs give four strips of 32 values, each `(nibble | bits << 4) - 32`; a strip's first 16
+/// lanes use one scale and its last 16 the next (merged under v0 = lanes >= 16). Products
+/// |q6 q8| <= 32 * 128 fit e16; scaled and summed per lane they stay far inside e32.
+///
+/// # Safety
+/// V enabled; `x` points to `n >= 1` Q6_K blocks, `q8` to 256 i8 in each of `n` blocks
+/// `q8_stride` apart; `sums` to `n` writable i32.
+unsafe fn block_sums_q6_k_q8_k(x: *const u8, q8: *const i8, q8_stride: usize, sums: *mut i32, n: usize) {
+    // SAFETY: per block: 210 bytes read at x, 256 at q8, one i32 store. vl = 32 fits every
+    // register group used at VLEN >= 128 (e8 m2, e16 m4, e32 m8).
+    unsafe {
+        asm_v!(
+            "li {c32}, 32",
+            "li {c30}, 0x30",
+            "vsetvli zero, {c32}, e8, m2, ta, ma",
+            "vid.v v2",
+            "vmsgeu.vi v0, v2, 16",
+            "2:",
+            "vsetvli zero, {c32}, e32, m8, ta, ma",
+            "vmv.v.i v8, 0",
+            ".irp h, 0,1",
+            "vsetvli zero, {c32}, e8, m2, ta, ma",
+            "addi {t}, {x}, 64*\\h",
+            "vle8.v v2, ({t})",
+            "addi {t}, {t}, 32",
+            "vle8.v v4, ({t})",
+            "addi {t}, {x}, 128+32*\\h",
+            "vle8.v v6, ({t})",
+            // Strip k: low nibbles of ql[0..32] / ql[32..64], then high nibbles; qh bits 2k, 2k+1.
+            ".irp k, 0,1,2,3",
+            ".if \\k == 0",
+            "vand.vi v16, v2, 15",
+            "vsll.vi v18, v6, 4",
+            ".elseif \\k == 1",
+            "vand.vi v16, v4, 15",
+            "vsll.vi v18, v6, 2",
+            ".elseif \\k == 2",
+            "vsrl.vi v16, v2, 4",
+            "vmv.v.v v18, v6",
+            ".else",
+            "vsrl.vi v16, v4, 4",
+            "vsrl.vi v18, v6, 2",
+            ".endif",
+            "vand.vx v18, v18, {c30}",
+            "vor.vv v16, v16, v18",
+            "vsub.vx v16, v16, {c32}",
+            "addi {t}, {q}, 128*\\h+32*\\k",
+            "vle8.v v20, ({t})",
+            "vwmul.vv v24, v16, v20",
+            "lb {s0}, 192+8*\\h+2*\\k({x})",
+            "lb {s1}, 193+8*\\h+2*\\k({x})",
+            "vsetvli zero, {c32}, e16, m4, ta, ma",
+            "vmv.v.x v28, {s0}",
+            "vmerge.vxm v28, v28, {s1}, v0",
+            "vwmacc.vv v8, v28, v24",
+            "vsetvli zero, {c32}, e8, m2, ta, ma",
+            ".endr",
+            ".endr",
+            "vsetvli zero, {c32}, e32, m8, ta, ma",
+            "vmv.s.x v16, zero",
+            "vredsum.vs v16, v8, v16",
+            "vmv.x.s {t}, v16",
+            "sw {t}, 0({out})",
+            "addi {x}, {x}, 210",
+            "add {q}, {q}, {stride}",
+            "addi {out}, {out}, 4",
+            "addi {n}, {n}, -1",
+            "bnez {n}, 2b";
+            x = inout(reg) x => _,
+            q = inout(reg) q8 => _,
+            out = inout(reg) sums => _,
+            n = inout(reg) n => _,
+            stride = in(reg) q8_stride,
+            c32 = out(reg) _,
+            c30 = out(reg) _,
+            t = out(reg) _,
+            s0 = out(reg) _,
+            s1 = out(reg) _,
+        );
+    }
+}
+
+/// # Safety
+/// The CPU must support RVV 1.0 with V enabled.
+pub unsafe fn dot_q6_k_q8_k(row: &[u8], y: &[BlockQ8K]) -> f32 {
+    use super::scalar::Q6K_BYTES;
+    let n = (row.len() / Q6K_BYTES).min(y.len());
+    let mut sum = 0.0f32;
+    let mut sums = [0i32; BATCH];
+    for start in (0..n).step_by(BATCH) {
+        let m = BATCH.min(n - start);
+        let x = &row[start * Q6K_BYTES..(start + m) * Q6K_BYTES];
+        let ys = &y[start..start + m];
+        // SAFETY: m >= 1 whole blocks in x and ys and m <= BATCH sums; V by this fn's contract.
+        unsafe {
+            block_sums_q6_k_q8_k(x.as_ptr(), ys[0].qs.as_ptr(), size_of::<BlockQ8K>(), sums.as_mut_ptr(), m)
+        };
+        for (i, (b, by)) in x.chunks_exact(Q6K_BYTES).zip(ys).enumerate() {
+            sum += f16_to_f32(u16::from_le_bytes([b[208], b[209]])) * by.d * sums[i] as f32;
         }
     }
     sum
