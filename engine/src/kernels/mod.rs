@@ -106,12 +106,13 @@ pub fn dot_q8_0_q8_0_x4(x: &[BlockQ8_0], y: [&[BlockQ8_0]; 4]) -> [f32; 4] {
 
 /// A Q6_K weight row (raw block bytes) with Q8_K activations, block by block.
 pub fn dot_q6_k_q8_k(row: &[u8], y: &[crate::tensor::BlockQ8K]) -> f32 {
-    dispatch!(
-        rvv => rvv::dot_q6_k_q8_k(row, y),
-        avx512 => scalar::dot_q6_k_q8_k(row, y),
-        avx2 => scalar::dot_q6_k_q8_k(row, y),
-        scalar => scalar::dot_q6_k_q8_k(row, y),
-    )
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    {
+        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V (see module docs).
+        return unsafe { rvv::dot_q6_k_q8_k(row, y) };
+    }
+    #[allow(unreachable_code)]
+    scalar::dot_q6_k_q8_k(row, y)
 }
 
 /// Dot product of Q8_0 weights with Q8_0 activations, block by block.
