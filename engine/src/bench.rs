@@ -265,15 +265,21 @@ pub fn time_ssm_conv(which: ConvImpl, channels: usize, taps: usize, tokens: usiz
     let x = rng.vec((taps - 1 + tokens) * channels);
     let w = rng.vec(taps * channels);
     let mut out = vec![0.0f32; tokens * channels];
+    time_calls(reps, &mut out, |out| match which {
+        ConvImpl::Tier => crate::kernels::ssm_conv(&x, &w, channels, out),
+        ConvImpl::Ggml => ggml_ssm_conv_loop(&x, &w, channels, tokens, out),
+    })
+}
+
+/// Nanoseconds of each of `reps` calls of `f` writing `out`, which stays observable after each
+/// clock read so the work cannot be optimised away.
+fn time_calls<T: ?Sized>(reps: usize, out: &mut T, mut f: impl FnMut(&mut T)) -> Vec<u64> {
     (0..reps)
         .map(|_| {
             let t0 = Instant::now();
-            match which {
-                ConvImpl::Tier => crate::kernels::ssm_conv(&x, &w, channels, &mut out),
-                ConvImpl::Ggml => ggml_ssm_conv_loop(&x, &w, channels, tokens, &mut out),
-            }
+            f(out);
             let ns = t0.elapsed().as_nanos() as u64;
-            std::hint::black_box(&out);
+            std::hint::black_box(&*out);
             ns
         })
         .collect()
@@ -283,9 +289,9 @@ pub fn time_ssm_conv(which: ConvImpl, channels: usize, taps: usize, tokens: usiz
 const MATVEC_COLS: usize = 4096;
 
 /// Nanoseconds of each of `reps` matrix-vector products over about `bytes` of `ty` weights,
-/// through the engine's own path (packed panels when this tier uses them) on a pool of
-/// `pool`: the memory-bound operation token generation is made of. Returns the samples and the
-/// exact weight bytes read per product.
+/// through the engine's own path (packed panels when this tier uses them) on `pool`: the
+/// memory-bound operation token generation is made of. Returns the samples (after one untimed
+/// warm-up product) and the exact weight bytes read per product.
 pub fn time_matvec(
     ty: crate::ggml_type::GgmlType,
     bytes: usize,
@@ -303,15 +309,7 @@ pub fn time_matvec(
     let x = rng.vec(MATVEC_COLS);
     let mut out = vec![0.0f32; rows];
     weight.matmul(&x, &mut out, pool);
-    let samples = (0..reps)
-        .map(|_| {
-            let t0 = Instant::now();
-            weight.matmul(&x, &mut out, pool);
-            let ns = t0.elapsed().as_nanos() as u64;
-            std::hint::black_box(&out);
-            ns
-        })
-        .collect();
+    let samples = time_calls(reps, &mut out[..], |out| weight.matmul(&x, out, pool));
     (samples, rows * row_bytes)
 }
 

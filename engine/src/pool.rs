@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
+use hartlm_abi::affinity;
+
 /// Spin iterations before parking (tens of microseconds on current cores).
 const SPINS: u32 = 20_000;
 
@@ -62,8 +64,8 @@ impl Pool {
         let n = n.clamp(1, (1 << WIDTH_BITS) - 1);
         let cores: Option<Vec<u32>> = (cores.len() >= n).then(|| cores[..n].to_vec());
         let caller_affinity = cores.as_ref().map(|c| {
-            let before = current_affinity();
-            let _ = set_affinity(&c[..1]);
+            let before = affinity::current();
+            let _ = affinity::set([c[0]]);
             before
         });
         let shared = Arc::new(Shared {
@@ -86,7 +88,7 @@ impl Pool {
                     .name(format!("hartlm-worker-{i}"))
                     .spawn(move || {
                         if let Some(c) = core {
-                            let _ = set_affinity(&[c]);
+                            let _ = affinity::set([c]);
                         }
                         worker(&s, i)
                     })
@@ -212,7 +214,7 @@ impl Drop for Pool {
             let _ = w.join();
         }
         if let Some(before) = self.caller_affinity.take().filter(|b| !b.is_empty()) {
-            let _ = set_affinity(&before);
+            let _ = affinity::set(before);
         }
     }
 }
@@ -257,38 +259,6 @@ impl From<usize> for Threads {
     fn from(n: usize) -> Threads {
         Threads::uniform(n)
     }
-}
-
-/// Restricts the calling thread to `cores`.
-pub fn set_affinity(cores: &[u32]) -> std::io::Result<()> {
-    // SAFETY: cpu_set_t is plain data and all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &core in cores {
-        let core = usize::try_from(core).unwrap_or(usize::MAX);
-        if core >= libc::CPU_SETSIZE as usize {
-            return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
-        }
-        // SAFETY: `core` is below CPU_SETSIZE, checked above.
-        unsafe { libc::CPU_SET(core, &mut set) };
-    }
-    // SAFETY: pid 0 is the calling thread; the size matches the set passed.
-    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
-    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
-}
-
-/// The CPUs the calling thread may run on.
-pub fn current_affinity() -> Vec<u32> {
-    // SAFETY: cpu_set_t is plain data and all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: pid 0 is the calling thread; the size matches the buffer.
-    if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
-        return vec![];
-    }
-    // SAFETY: CPU_ISSET reads the set filled above; every index is below CPU_SETSIZE.
-    (0..libc::CPU_SETSIZE as usize)
-        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-        .map(|c| c as u32)
-        .collect()
 }
 
 /// The number of physical cores (distinct core ids), falling back to logical CPUs.
@@ -369,7 +339,7 @@ mod tests {
 
     #[test]
     fn pinned_workers_each_run_on_their_own_core() {
-        let allowed = current_affinity();
+        let allowed = affinity::current();
         assert!(!allowed.is_empty());
         let cores: Vec<u32> = allowed.iter().copied().cycle().take(3).collect();
         let seen: Vec<Mutex<Vec<u32>>> = (0..3).map(|_| Mutex::new(vec![])).collect();
@@ -377,7 +347,7 @@ mod tests {
         std::thread::scope(|sc| {
             sc.spawn(|| {
                 let pool = Pool::pinned(3, &cores);
-                pool.run(&|i| *seen[i].lock().unwrap() = current_affinity());
+                pool.run(&|i| *seen[i].lock().unwrap() = affinity::current());
             });
         });
         for (i, s) in seen.iter().enumerate() {
@@ -385,7 +355,7 @@ mod tests {
         }
         // Too few cores for the threads: nobody is pinned.
         let pool = Pool::pinned(3, &cores[..1]);
-        pool.run(&|i| *seen[i].lock().unwrap() = current_affinity());
+        pool.run(&|i| *seen[i].lock().unwrap() = affinity::current());
         assert_eq!(*seen[2].lock().unwrap(), allowed);
     }
 

@@ -354,17 +354,20 @@ fn recorded_systems_are_read_from_a_sysroot() {
     let root = std::env::temp_dir().join(format!("hartlm-sysroot-{}", std::process::id()));
     std::fs::create_dir_all(root.join("proc/self")).unwrap();
     std::fs::create_dir_all(root.join("hartlm")).unwrap();
-    std::fs::write(root.join("proc/cpuinfo"), board("spacemit-k3.txt")).unwrap();
+    let cpuinfo = board("spacemit-k3.txt");
+    std::fs::write(root.join("proc/cpuinfo"), cpuinfo).unwrap();
     std::fs::write(root.join("proc/self/status"), "Cpus_allowed_list:\t2-11\n").unwrap();
     std::fs::write(root.join("hartlm/vlenb"), "0-7 32\n8-15 128\n").unwrap();
-    let c = crate::probe::recorded_clusters(&root, None).unwrap();
+    let c = crate::probe::recorded_clusters(&root, cpuinfo, None).unwrap();
     let got: Vec<(String, String, Option<u32>)> =
         c.iter().map(|c| (c.name.clone(), c.cores.to_string(), c.cpu.vlen)).collect();
     assert_eq!(got, [("X100".into(), "2-7".into(), Some(256)), ("A100".into(), "8-11".into(), Some(1024))]);
-    let narrowed = crate::probe::recorded_clusters(&root, Some("9")).unwrap();
+    let narrowed = crate::probe::recorded_clusters(&root, cpuinfo, Some("9")).unwrap();
     assert_eq!((narrowed.len(), narrowed[0].name.as_str()), (1, "A100"));
-    assert!(crate::probe::recorded_clusters(&root, Some("0-3")).unwrap_err().contains("allowed: 2-11"));
+    assert!(
+        crate::probe::recorded_clusters(&root, cpuinfo, Some("0-3")).unwrap_err().contains("allowed: 2-11")
+    );
     std::fs::write(root.join("hartlm/vlenb"), "0-7\n").unwrap();
-    assert!(crate::probe::recorded_clusters(&root, None).is_err(), "a broken hook is an error");
+    assert!(crate::probe::recorded_clusters(&root, cpuinfo, None).is_err(), "a broken hook is an error");
     std::fs::remove_dir_all(&root).unwrap();
 }

@@ -60,7 +60,7 @@ fn run() -> Result<u8, Failure> {
     };
     let tiers = tier::for_arch(system.clusters[0].cpu.arch);
     let exists = |t: &Tier| lib_dir.join(t.library_file()).is_file();
-    let fingerprint = calibration::fingerprint(&probe::cpuinfo_text());
+    let fingerprint = calibration::fingerprint(&system.cpuinfo);
     let cached = cached_calibration(&fingerprint)?;
 
     match args.get(1).and_then(|a| a.to_str()) {
@@ -246,21 +246,35 @@ fn call_engine(
     argv.push(std::ptr::null());
     let tier_id = to_c(p.tier.id.0.as_bytes())?;
     let reason = to_c(reason.as_bytes())?;
-    let info = LaunchInfo {
-        abi_version: ABI_VERSION,
-        vlen_bits: p.vlen.unwrap_or(0),
-        threads: u32::try_from(p.threads).unwrap_or(u32::MAX),
-        gen_threads: u32::try_from(p.gen_threads).unwrap_or(u32::MAX),
-        cores: if pin_cores { p.worker_cores.as_ptr() } else { std::ptr::null() },
-        n_cores: if pin_cores { u32::try_from(p.worker_cores.len()).unwrap_or(0) } else { 0 },
-        tier_id: tier_id.as_ptr(),
-        reason: reason.as_ptr(),
-    };
+    let cores: &[u32] = if pin_cores { &p.worker_cores } else { &[] };
+    let info = launch_info(&tier_id, &reason, p.vlen, (p.threads, p.gen_threads), cores);
     let argc = c_int::try_from(c_args.len()).map_err(|_| fail(2, "too many arguments"))?;
     // SAFETY: argv holds argc valid C strings plus a terminating null; info and the strings it
     // points to outlive the call.
     let status = unsafe { entry(argc, argv.as_ptr(), &info) };
     Ok(u8::try_from(status).unwrap_or(1))
+}
+
+/// The launch record for a tier at `vlen` with `(threads, gen_threads)` workers, worker i
+/// pinned to `cores[i]` (empty: no per-core pinning). It borrows the strings and `cores`.
+fn launch_info(
+    tier_id: &CStr,
+    reason: &CStr,
+    vlen: Option<u32>,
+    (threads, gen_threads): (usize, usize),
+    cores: &[u32],
+) -> LaunchInfo {
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    LaunchInfo {
+        abi_version: ABI_VERSION,
+        vlen_bits: vlen.unwrap_or(0),
+        threads: count(threads),
+        gen_threads: count(gen_threads),
+        cores: if cores.is_empty() { std::ptr::null() } else { cores.as_ptr() },
+        n_cores: count(cores.len()),
+        tier_id: tier_id.as_ptr(),
+        reason: reason.as_ptr(),
+    }
 }
 
 /// Where `hartlm calibrate` keeps its ranking: `$XDG_CACHE_HOME/hartlm/`, else `~/.cache/hartlm/`.
@@ -389,16 +403,7 @@ fn measure_pair(p: &Placement, cluster: &Cluster, lib_dir: &Path, size_mib: u32,
     let cores: Vec<u32> = cluster.cores.iter().collect();
     let mut samples = Vec::new();
     for threads in calibration::thread_counts(cores.len()) {
-        let info = LaunchInfo {
-            abi_version: ABI_VERSION,
-            vlen_bits: p.vlen.unwrap_or(0),
-            threads: threads as u32,
-            gen_threads: threads as u32,
-            cores: cores.as_ptr(),
-            n_cores: threads as u32,
-            tier_id: tier_id.as_ptr(),
-            reason: reason.as_ptr(),
-        };
+        let info = launch_info(&tier_id, reason, p.vlen, (threads, threads), &cores[..threads]);
         let mut timing = MatvecTiming::default();
         // SAFETY: info, its strings and `cores` (at least `threads` long) outlive the call, and
         // timing is writable.

@@ -29,85 +29,63 @@ pub struct System {
     pub clusters: Vec<Cluster>,
     /// From HARTLM_SYSROOT: nothing here describes this machine, so nothing gets pinned.
     pub recorded: bool,
+    /// The `/proc/cpuinfo` text read (the recorded one under HARTLM_SYSROOT; empty if none).
+    pub cpuinfo: String,
 }
 
 /// Probes every core this process may use (narrowed by HARTLM_CORES), reading `vlenb` on each;
 /// or reads a recorded system from HARTLM_SYSROOT.
 pub fn system() -> Result<System, String> {
     let requested = std::env::var(CORES_ENV).ok().filter(|s| !s.is_empty());
-    let (mut clusters, recorded) = match std::env::var_os(SYSROOT_ENV) {
-        Some(root) => (recorded_clusters(Path::new(&root), requested.as_deref())?, true),
-        None => (live_clusters(requested.as_deref())?, false),
+    let (mut clusters, recorded, cpuinfo) = match std::env::var_os(SYSROOT_ENV) {
+        Some(root) => {
+            let root = Path::new(&root);
+            let cpuinfo = std::fs::read_to_string(root.join("proc/cpuinfo"))
+                .map_err(|e| format!("{SYSROOT_ENV}: proc/cpuinfo: {e}"))?;
+            (recorded_clusters(root, &cpuinfo, requested.as_deref())?, true, cpuinfo)
+        }
+        None => {
+            let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+            (live_clusters(&cpuinfo, requested.as_deref())?, false, cpuinfo)
+        }
     };
     for c in &mut clusters {
         apply_assumed(&mut c.cpu);
     }
-    Ok(System { clusters, recorded })
+    Ok(System { clusters, recorded, cpuinfo })
 }
 
-/// The `/proc/cpuinfo` text the probe reads (the recorded one under HARTLM_SYSROOT); empty
-/// when there is none.
-pub fn cpuinfo_text() -> String {
-    let root = std::env::var_os(SYSROOT_ENV).map(std::path::PathBuf::from).unwrap_or_else(|| "/".into());
-    std::fs::read_to_string(root.join("proc/cpuinfo")).unwrap_or_default()
-}
-
-/// A recorded RISC-V system (see [`SYSROOT_ENV`]).
-pub fn recorded_clusters(root: &Path, requested: Option<&str>) -> Result<Vec<Cluster>, String> {
+/// A recorded RISC-V system (see [`SYSROOT_ENV`]) whose `proc/cpuinfo` reads `cpuinfo`.
+pub fn recorded_clusters(
+    root: &Path,
+    cpuinfo: &str,
+    requested: Option<&str>,
+) -> Result<Vec<Cluster>, String> {
     let read = |rel: &str| std::fs::read_to_string(root.join(rel));
-    let cpuinfo = read("proc/cpuinfo").map_err(|e| format!("{SYSROOT_ENV}: proc/cpuinfo: {e}"))?;
-    let listed: CoreSet = cpu::parse_cpuinfo(&cpuinfo).iter().filter_map(|c| c.processor).collect();
+    let listed: CoreSet = cpu::parse_cpuinfo(cpuinfo).iter().filter_map(|c| c.processor).collect();
     let allowed = read("proc/self/status").ok().and_then(|s| cluster::status_allowed(&s)).unwrap_or(listed);
     let allowed = cluster::restrict(&allowed, requested)?;
     let hook = match read("hartlm/vlenb") {
         Ok(text) => cluster::parse_vlenb_hook(&text).map_err(|e| format!("{SYSROOT_ENV}: {e}"))?,
         Err(_) => vec![],
     };
-    let hwprobe = |set: &CoreSet| cluster::recorded_hwprobe(&cpuinfo, set);
+    let hwprobe = |set: &CoreSet| cluster::recorded_hwprobe(cpuinfo, set);
     let vlenb = |core: u32| hook.iter().find(|(set, _)| set.contains(core)).map(|h| h.1);
     const HWCAP_IMAFDC: u64 = 0x112d;
-    let probe = ClusterProbe {
-        cpuinfo: &cpuinfo,
-        allowed: &allowed,
-        hwcap: HWCAP_IMAFDC,
-        hwprobe: &hwprobe,
-        vlenb: &vlenb,
-    };
+    let probe =
+        ClusterProbe { cpuinfo, allowed: &allowed, hwcap: HWCAP_IMAFDC, hwprobe: &hwprobe, vlenb: &vlenb };
     Ok(cluster::riscv_clusters(&probe))
 }
 
 /// The process's allowed CPUs (sched_getaffinity), if the kernel says.
 fn affinity() -> Option<CoreSet> {
-    // SAFETY: cpu_set_t is plain data, zero is a valid (empty) value.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: pid 0 is this thread; the size matches the buffer.
-    let rc = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) };
-    if rc != 0 {
-        return None;
-    }
-    let n = libc::CPU_SETSIZE as usize;
-    // SAFETY: CPU_ISSET reads the set within its size.
-    let cores: CoreSet = (0..n).filter(|&i| unsafe { libc::CPU_ISSET(i, &set) }).map(|i| i as u32).collect();
+    let cores: CoreSet = hartlm_abi::affinity::current().into_iter().collect();
     (!cores.is_empty()).then_some(cores)
-}
-
-/// `cores` as a kernel CPU set (cores beyond CPU_SETSIZE cannot be named and are left out).
-fn cpu_set(cores: &CoreSet) -> libc::cpu_set_t {
-    // SAFETY: cpu_set_t is plain data, zero is a valid (empty) value.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for c in cores.iter().filter(|&c| (c as usize) < libc::CPU_SETSIZE as usize) {
-        // SAFETY: the index is below CPU_SETSIZE, inside the set.
-        unsafe { libc::CPU_SET(c as usize, &mut set) };
-    }
-    set
 }
 
 /// Pins the calling thread (and the threads it creates later) to `cores`.
 pub fn pin_process(cores: &CoreSet) -> Result<(), String> {
-    let set = cpu_set(cores);
-    // SAFETY: pid 0 is this thread; the size matches the buffer.
-    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
-    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error().to_string()) }
+    hartlm_abi::affinity::set(cores.iter()).map_err(|e| e.to_string())
 }
 
 /// One cluster holding every allowed core, described by the whole-process probe (x86-64, or
@@ -119,13 +97,12 @@ fn single_cluster(cores: CoreSet) -> Vec<Cluster> {
 }
 
 #[cfg(target_arch = "riscv64")]
-fn live_clusters(requested: Option<&str>) -> Result<Vec<Cluster>, String> {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let listed: CoreSet = cpu::parse_cpuinfo(&cpuinfo).iter().filter_map(|c| c.processor).collect();
+fn live_clusters(cpuinfo: &str, requested: Option<&str>) -> Result<Vec<Cluster>, String> {
+    let listed: CoreSet = cpu::parse_cpuinfo(cpuinfo).iter().filter_map(|c| c.processor).collect();
     let allowed = affinity().unwrap_or(listed);
     let allowed = cluster::restrict(&allowed, requested)?;
     let probe = ClusterProbe {
-        cpuinfo: &cpuinfo,
+        cpuinfo,
         allowed: &allowed,
         // SAFETY: getauxval has no preconditions; it returns 0 for an absent entry.
         hwcap: unsafe { libc::getauxval(libc::AT_HWCAP) },
@@ -137,7 +114,7 @@ fn live_clusters(requested: Option<&str>) -> Result<Vec<Cluster>, String> {
 }
 
 #[cfg(not(target_arch = "riscv64"))]
-fn live_clusters(requested: Option<&str>) -> Result<Vec<Cluster>, String> {
+fn live_clusters(_cpuinfo: &str, requested: Option<&str>) -> Result<Vec<Cluster>, String> {
     let allowed = affinity().unwrap_or_else(|| {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
         (0..n).collect()
@@ -179,7 +156,7 @@ mod riscv {
     /// What every CPU of `cores` (None: every online CPU) has, as the kernel reports it.
     pub fn hwprobe_on(cores: Option<&CoreSet>) -> Option<Hwprobe> {
         let mut pairs: Vec<Pair> = (0..5).map(|key| Pair { key, value: 0 }).collect();
-        let mut set = cores.map(super::cpu_set);
+        let mut set = cores.map(|c| hartlm_abi::affinity::cpu_set(c.iter()));
         let (size, ptr) = match &mut set {
             Some(set) => (size_of::<libc::cpu_set_t>(), (set as *mut libc::cpu_set_t).cast::<libc::c_void>()),
             None => (0, std::ptr::null_mut()),

@@ -2,6 +2,8 @@
 //! exported symbol names, the launch record passed to the entry point, and library file names.
 use core::ffi::{c_char, c_int};
 
+pub mod affinity;
+
 /// Bump whenever [`LaunchInfo`], [`EntryFn`] or the exported symbols change.
 pub const ABI_VERSION: u32 = 3;
 
