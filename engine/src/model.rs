@@ -488,9 +488,7 @@ impl Model {
             rope(k, hd, s.pos + i, c);
             s.cache.store((a.slot * s.n_ctx + s.pos + i) * kv_dim, k, v);
         }
-        for i in 0..n {
-            self.attention(s, a.slot, i);
-        }
+        self.attention(s, a.slot, n);
         self.weight(&a.wo).matmul(&s.att_out[..n * q_dim], &mut s.xb[..ne], &s.pool);
     }
 
@@ -525,53 +523,89 @@ impl Model {
         self.weight(&self.output).matmul(xb, out, &s.pool);
     }
 
-    /// Grouped-query attention of micro-batch row `i` (position `s.pos + i`) over the cache,
-    /// into its row of `s.att_out`. With an F16 cache, Q and the probabilities are rounded to
-    /// F16 too, as ggml's F16 matmuls round their second operand.
-    fn attention(&self, s: &mut State, slot: usize, i: usize) {
+    /// Grouped-query attention of the `n` micro-batch rows (positions `s.pos..`) over the
+    /// cache, into `s.att_out`. Workers take (row, head) pairs round-robin, so later rows'
+    /// longer histories are shared out evenly; each pair is computed the same way whoever runs it.
+    fn attention(&self, s: &mut State, slot: usize, n: usize) {
         let c = &self.config;
-        let (hd, kv_dim, q_dim) = (c.head_dim, c.n_head_kv * c.head_dim, c.n_head * c.head_dim);
-        let group = c.n_head / c.n_head_kv;
-        let scale = 1.0 / (hd as f32).sqrt();
-        let base = slot * s.n_ctx * kv_dim;
-        let n = s.pos + i + 1;
-        let mut row = vec![0.0f32; hd];
-        for h in 0..c.n_head {
-            let q = &s.q[i * q_dim + h * hd..][..hd];
-            let kv_off = (h / group) * hd;
-            let scores = &mut s.scores[..n];
-            match &s.cache {
-                KvCache::F32 { k, .. } => {
-                    for (t, sc) in scores.iter_mut().enumerate() {
-                        *sc = crate::kernels::dot_f32(&k[base + t * kv_dim + kv_off..][..hd], q) * scale;
-                    }
-                }
-                KvCache::F16 { k, .. } => {
-                    let q16: Vec<f32> = q.iter().map(|&v| round_f16(v)).collect();
-                    for (t, sc) in scores.iter_mut().enumerate() {
-                        kernels::f16_to_f32_row(&k[base + t * kv_dim + kv_off..][..hd], &mut row);
-                        *sc = kernels::dot_f32(&row, &q16) * scale;
-                    }
+        let (hd, q_dim) = (c.head_dim, c.n_head * c.head_dim);
+        let pairs = n * c.n_head;
+        let out = tensor::SyncPtr::new(s.att_out.as_mut_ptr());
+        let (cache, q, pos, n_ctx) = (&s.cache, &s.q, s.pos, s.n_ctx);
+        let work = |first: usize, step: usize| {
+            let mut scratch = (vec![0.0f32; pos + n], vec![0.0f32; hd]);
+            for k in (first..pairs).step_by(step) {
+                let (i, h) = (k / c.n_head, k % c.n_head);
+                // SAFETY: pair (i, h) owns att_out[i * q_dim + h * hd..][..hd], inside the
+                // buffer (i < n <= MAX_BATCH); pairs are disjoint and `run` joins first.
+                let out = unsafe { std::slice::from_raw_parts_mut(out.get().add(i * q_dim + h * hd), hd) };
+                attend_head(
+                    c,
+                    cache,
+                    slot * n_ctx,
+                    &q[i * q_dim + h * hd..][..hd],
+                    h,
+                    pos + i + 1,
+                    &mut scratch,
+                    out,
+                );
+            }
+        };
+        let threads = s.pool.threads();
+        if threads == 1 || pos + n < 64 {
+            work(0, 1);
+        } else {
+            s.pool.run(&|w| work(w, threads));
+        }
+    }
+}
+
+/// One query head `h` attending over the first `n` cache positions of a layer (whose first row
+/// is `row0`). With an F16 cache, Q and the probabilities are rounded to F16 too, as ggml's F16
+/// matmuls round their second operand. `scratch` holds at least `n` scores and one head row.
+#[allow(clippy::too_many_arguments)]
+fn attend_head(
+    c: &Config,
+    cache: &KvCache,
+    row0: usize,
+    q: &[f32],
+    h: usize,
+    n: usize,
+    scratch: &mut (Vec<f32>, Vec<f32>),
+    out: &mut [f32],
+) {
+    let (hd, kv_dim) = (c.head_dim, c.n_head_kv * c.head_dim);
+    let scale = 1.0 / (hd as f32).sqrt();
+    let at = |t: usize| (row0 + t) * kv_dim + (h / (c.n_head / c.n_head_kv)) * hd;
+    let (scores, row) = (&mut scratch.0[..n], &mut scratch.1[..hd]);
+    match cache {
+        KvCache::F32 { k, .. } => {
+            for (t, sc) in scores.iter_mut().enumerate() {
+                *sc = kernels::dot_f32(&k[at(t)..][..hd], q) * scale;
+            }
+        }
+        KvCache::F16 { k, .. } => {
+            let q16: Vec<f32> = q.iter().map(|&v| round_f16(v)).collect();
+            for (t, sc) in scores.iter_mut().enumerate() {
+                kernels::f16_to_f32_row(&k[at(t)..][..hd], row);
+                *sc = kernels::dot_f32(row, &q16) * scale;
+            }
+        }
+    }
+    softmax(scores);
+    out.fill(0.0);
+    for (t, &p) in scores.iter().enumerate() {
+        match cache {
+            KvCache::F32 { v, .. } => {
+                for (o, vv) in out.iter_mut().zip(&v[at(t)..at(t) + hd]) {
+                    *o += p * vv;
                 }
             }
-            softmax(scores);
-            let out = &mut s.att_out[i * q_dim + h * hd..][..hd];
-            out.fill(0.0);
-            for (t, &p) in scores.iter().enumerate() {
-                let at = base + t * kv_dim + kv_off;
-                match &s.cache {
-                    KvCache::F32 { v, .. } => {
-                        for (o, vv) in out.iter_mut().zip(&v[at..at + hd]) {
-                            *o += p * vv;
-                        }
-                    }
-                    KvCache::F16 { v, .. } => {
-                        let p = round_f16(p);
-                        kernels::f16_to_f32_row(&v[at..at + hd], &mut row);
-                        for (o, vv) in out.iter_mut().zip(&row) {
-                            *o += p * vv;
-                        }
-                    }
+            KvCache::F16 { v, .. } => {
+                let p = round_f16(p);
+                kernels::f16_to_f32_row(&v[at(t)..at(t) + hd], row);
+                for (o, vv) in out.iter_mut().zip(&*row) {
+                    *o += p * vv;
                 }
             }
         }
@@ -672,7 +706,6 @@ pub struct State {
     k: Vec<f32>,
     v: Vec<f32>,
     att_out: Vec<f32>,
-    scores: Vec<f32>,
     hb: Vec<f32>,
     hb2: Vec<f32>,
     cache: KvCache,
@@ -712,7 +745,6 @@ impl State {
             k: vec![0.0; MAX_BATCH * c.n_head_kv * c.head_dim],
             v: vec![0.0; MAX_BATCH * c.n_head_kv * c.head_dim],
             att_out: vec![0.0; MAX_BATCH * c.n_head * c.head_dim],
-            scores: vec![0.0; n_ctx],
             hb: vec![0.0; MAX_BATCH * c.n_ff],
             hb2: vec![0.0; MAX_BATCH * c.n_ff],
             cache,

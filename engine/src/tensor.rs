@@ -5,6 +5,7 @@
 //! SIMD kernels in `kernels` take over for the hot Q4_0 and Q8_0 paths.
 
 use crate::ggml_type::GgmlType;
+use crate::kernels::tile::{self, Tokens8};
 use crate::kernels::{self, pack::ActivationAux, pack::Packed};
 use crate::pool::{Pool, split};
 use crate::quant::{BlockQ4_0, BlockQ8_0, QK, f16_to_f32, f32_to_f16};
@@ -53,39 +54,64 @@ impl<'a> Weight<'a> {
             .filter_map(|a| if let Activation::Q8_0(q) = a { Some(&q[..]) } else { None })
             .collect();
         let by_four = matches!(self.ty, GgmlType::Q4_0 | GgmlType::Q8_0) && q8.len() == batch;
+        // Where this build has tiles, four rows times eight tokens per call (`kernels::tile`).
+        let token_sets: Vec<Tokens8> = if tile::supported(self.ty) && batch >= 4 {
+            acts.chunks(tile::TOKENS).map_while(Tokens8::new).collect()
+        } else {
+            Vec::new()
+        };
+        let tiled_tokens = (token_sets.len() * tile::TOKENS).min(batch);
         let out = SyncPtr(out.as_mut_ptr());
         let put = |b: usize, r: usize, v: f32| {
             // SAFETY: each (b, r) is written by exactly one worker (rows are split into disjoint
             // ranges) and lies below batch * rows <= out.len(); `run` joins before returning.
             unsafe { *out.get().add(b * rows + r) = v }
         };
-        let work = |range: std::ops::Range<usize>| {
-            for r in range {
-                let row = self.row(r);
-                let mut b = 0;
-                if by_four {
-                    while b + 4 <= batch {
-                        let ys = [q8[b], q8[b + 1], q8[b + 2], q8[b + 3]];
-                        let v = match self.ty {
-                            GgmlType::Q4_0 => kernels::dot_q4_0_q8_0_x4(&blocks_q4_0(row), ys),
-                            _ => kernels::dot_q8_0_q8_0_x4(&blocks_q8_0(row), ys),
-                        };
-                        for (i, v) in v.into_iter().enumerate() {
-                            put(b + i, r, v);
-                        }
-                        b += 4;
+        // The tokens from `b` on, against row r.
+        let row_tail = |r: usize, mut b: usize| {
+            let row = self.row(r);
+            if by_four {
+                while b + 4 <= batch {
+                    let ys = [q8[b], q8[b + 1], q8[b + 2], q8[b + 3]];
+                    let v = match self.ty {
+                        GgmlType::Q4_0 => kernels::dot_q4_0_q8_0_x4(&blocks_q4_0(row), ys),
+                        _ => kernels::dot_q8_0_q8_0_x4(&blocks_q8_0(row), ys),
+                    };
+                    for (i, v) in v.into_iter().enumerate() {
+                        put(b + i, r, v);
                     }
-                }
-                for (b, act) in acts.iter().enumerate().skip(b) {
-                    put(b, r, act.dot(self.ty, row));
+                    b += 4;
                 }
             }
+            for (b, act) in acts.iter().enumerate().skip(b) {
+                put(b, r, act.dot(self.ty, row));
+            }
         };
+        // Workers take groups of four rows, so tiles never straddle two workers.
+        let work = |groups: std::ops::Range<usize>| {
+            for g in groups {
+                let r0 = 4 * g;
+                if token_sets.is_empty() || r0 + 4 > rows {
+                    (r0..(r0 + 4).min(rows)).for_each(|r| row_tail(r, 0));
+                    continue;
+                }
+                let four = [self.row(r0), self.row(r0 + 1), self.row(r0 + 2), self.row(r0 + 3)];
+                for (k, y) in token_sets.iter().enumerate() {
+                    for (i, v) in tile::tile_4x8(self.ty, four, y).into_iter().enumerate() {
+                        let b0 = k * tile::TOKENS;
+                        // Lanes past the batch are padding.
+                        v.iter().take(batch - b0).enumerate().for_each(|(t, &v)| put(b0 + t, r0 + i, v));
+                    }
+                }
+                (r0..r0 + 4).for_each(|r| row_tail(r, tiled_tokens));
+            }
+        };
+        let groups = rows.div_ceil(4);
         // Below this much work a dispatch costs more than it saves.
         if pool.threads() == 1 || batch * rows * self.cols < 32 * 1024 {
-            work(0..rows);
+            work(0..groups);
         } else {
-            pool.run(&|i| work(split(rows, i, pool.threads())));
+            pool.run(&|i| work(split(groups, i, pool.threads())));
         }
     }
 }
@@ -116,12 +142,16 @@ fn matmul_packed(p: &Packed, acts: &[Activation], out: &mut [f32], pool: &Pool) 
 }
 
 /// A pointer workers write disjoint elements through.
-struct SyncPtr(*mut f32);
+pub(crate) struct SyncPtr(*mut f32);
 // SAFETY: only used for disjoint writes inside `Pool::run`, which joins before returning.
 unsafe impl Sync for SyncPtr {}
 
 impl SyncPtr {
-    fn get(&self) -> *mut f32 {
+    pub(crate) fn new(p: *mut f32) -> SyncPtr {
+        SyncPtr(p)
+    }
+
+    pub(crate) fn get(&self) -> *mut f32 {
         self.0
     }
 }

@@ -7,11 +7,14 @@
 
 pub mod pack;
 pub mod scalar;
+pub mod tile;
 
 #[cfg(target_arch = "riscv64")]
 pub mod rvv;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_tile;
 
 use crate::quant::{BlockQ4_0, BlockQ8_0};
 use crate::tensor::Activation;

@@ -194,7 +194,7 @@ fn scales_x4(y: [&[BlockQ8_0]; 4], j: usize) -> __m128 {
 /// The integer sums of four i32x8 vectors, as four lanes.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn hsum_i32_8_x4(p: [__m256i; 4]) -> __m128i {
+pub(super) fn hsum_i32_8_x4(p: [__m256i; 4]) -> __m128i {
     let s = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
     _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1))
 }

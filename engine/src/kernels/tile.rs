@@ -1,0 +1,201 @@
+//! Prompt-processing tiles: four weight rows times eight tokens per kernel call, with the
+//! tokens' activations interleaved four bytes at a time ([`Tokens8`]), and the scalar reference.
+//!
+//! Each output is the same sequence of f32 operations as the single-row dot of its type
+//! (`(sumi * dx) * dy` for Q4_0, `sumi * (dx * dy)` for Q8_0, `(dx * dy) * sumi + mx * sy` for
+//! Q4_1, added in block order), so a tile is bit-identical to the row dots it replaces.
+
+use crate::ggml_type::GgmlType;
+use crate::quant::{QK, f16_to_f32};
+use crate::tensor::Activation;
+
+/// Tokens per tile.
+pub const TOKENS: usize = 8;
+
+/// One block column of eight tokens. `qs[g][t]` holds quants `4g..4g + 4` of token t, so one
+/// 32-byte load gives the same four quants of every token: a vector lane per token.
+#[repr(C, align(32))]
+#[derive(Clone, Copy, Debug)]
+pub struct Tokens8Block {
+    pub qs: [[[i8; 4]; TOKENS]; QK / 4],
+    /// Each token's block scale as f32.
+    pub d: [f32; TOKENS],
+    /// Q8_1 tokens: each block's `s` as f32 (Q8_0: zero).
+    pub s: [f32; TOKENS],
+    /// `8 * sum(qs)`, the term Q4_0's `q - 8` offset subtracts.
+    pub sum8: [i32; TOKENS],
+}
+
+/// A Q8_0 or Q8_1 block's f16 scale, f16 sum (Q8_1 only) and quants.
+type BlockView<'a> = (u16, Option<u16>, &'a [i8; QK]);
+
+/// Up to eight tokens' Q8_0 or Q8_1 activations of one matrix, block-interleaved; missing
+/// tokens are zero.
+pub struct Tokens8(pub Vec<Tokens8Block>);
+
+impl Tokens8 {
+    /// The interleave of `acts` (1 to 8 of them), or None unless all are Q8_0 or all Q8_1.
+    pub fn new(acts: &[Activation]) -> Option<Tokens8> {
+        // Each token's blocks as (d, s, qs) triples.
+        let blocks: Vec<Vec<BlockView>> = acts
+            .iter()
+            .map(|a| match a {
+                Activation::Q8_0(y) => Some(y.iter().map(|b| (b.d, None, &b.qs)).collect()),
+                Activation::Q8_1(y) => Some(y.iter().map(|b| (b.d, Some(b.s), &b.qs)).collect()),
+                _ => None,
+            })
+            .collect::<Option<_>>()?;
+        let with_s = blocks.first()?.first().is_some_and(|b| b.1.is_some());
+        if acts.len() > TOKENS || blocks.iter().any(|t| t.iter().any(|b| b.1.is_some() != with_s)) {
+            return None;
+        }
+        let n = blocks.iter().map(Vec::len).min()?;
+        let mut out = vec![
+            Tokens8Block {
+                qs: [[[0; 4]; TOKENS]; QK / 4],
+                d: [0.0; TOKENS],
+                s: [0.0; TOKENS],
+                sum8: [0; TOKENS]
+            };
+            n
+        ];
+        for (t, token) in blocks.iter().enumerate() {
+            for (o, &(d, s, qs)) in out.iter_mut().zip(token) {
+                for (g, q) in qs.chunks_exact(4).enumerate() {
+                    o.qs[g][t].copy_from_slice(q);
+                }
+                o.d[t] = f16_to_f32(d);
+                o.s[t] = s.map_or(0.0, f16_to_f32);
+                o.sum8[t] = 8 * qs.iter().map(|&v| v as i32).sum::<i32>();
+            }
+        }
+        Some(Tokens8(out))
+    }
+
+    /// Quant `e` of token `t` in block `j`.
+    fn q(&self, j: usize, t: usize, e: usize) -> i8 {
+        self.0[j].qs[e / 4][t][e % 4]
+    }
+}
+
+/// Whether this build has a tile kernel for weights of type `ty`.
+pub fn supported(ty: GgmlType) -> bool {
+    cfg!(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma",
+        target_feature = "f16c"
+    )) && matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0)
+}
+
+/// `out[i][t] = rows[i] · token t` for four rows of `ty` (Q4_0 and Q8_0 with Q8_0 tokens, Q4_1
+/// with Q8_1 ones), each row holding at least `y.0.len()` blocks.
+pub fn tile_4x8(ty: GgmlType, rows: [&[u8]; 4], y: &Tokens8) -> [[f32; TOKENS]; 4] {
+    let nb = y.0.len();
+    assert!(
+        matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0)
+            && rows.iter().all(|r| r.len() >= nb * ty.block_bytes()),
+        "tile_4x8: {ty} rows shorter than {nb} blocks"
+    );
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma",
+        target_feature = "f16c"
+    ))]
+    {
+        // SAFETY: this build requires AVX2, FMA and F16C; VNNI is used only when detected; row
+        // lengths were checked above.
+        return unsafe { super::x86_tile::tile_4x8(ty, rows, &y.0) };
+    }
+    #[allow(unreachable_code)]
+    tile_4x8_reference(ty, rows, y)
+}
+
+/// The scalar reference of [`tile_4x8`].
+pub fn tile_4x8_reference(ty: GgmlType, rows: [&[u8]; 4], y8: &Tokens8) -> [[f32; TOKENS]; 4] {
+    let bb = ty.block_bytes();
+    let mut out = [[0.0f32; TOKENS]; 4];
+    for (i, row) in rows.iter().enumerate() {
+        for (j, yb) in y8.0.iter().enumerate() {
+            let b = &row[j * bb..(j + 1) * bb];
+            let f16 = |at: usize| f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]));
+            let dx = f16(0);
+            for (t, o) in out[i].iter_mut().enumerate() {
+                let y: [i8; QK] = std::array::from_fn(|e| y8.q(j, t, e));
+                *o += match ty {
+                    GgmlType::Q8_0 => {
+                        let sumi: i32 =
+                            b[2..34].iter().zip(&y).map(|(&x, &y)| x as i8 as i32 * y as i32).sum();
+                        sumi as f32 * (dx * yb.d[t])
+                    }
+                    _ => {
+                        let qs = &b[bb - 16..];
+                        let raw: i32 = (0..QK / 2)
+                            .map(|l| {
+                                (qs[l] & 15) as i32 * y[l] as i32 + (qs[l] >> 4) as i32 * y[l + 16] as i32
+                            })
+                            .sum();
+                        if ty == GgmlType::Q4_0 {
+                            (raw - yb.sum8[t]) as f32 * dx * yb.d[t]
+                        } else {
+                            (dx * yb.d[t]) * raw as f32 + f16(2) * yb.s[t]
+                        }
+                    }
+                };
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::selftest::{Rng, random_quant_row};
+
+    /// Tiles equal the engine's own row dots bit for bit, for every type, awkward lengths and
+    /// partial token sets, with both the reference and this build's kernel.
+    #[test]
+    fn tiles_equal_row_dots_exactly() {
+        let mut rng = Rng::new(11);
+        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
+            for (nb, tokens) in [(1, 8), (2, 5), (3, 8), (5, 1), (8, 8), (17, 7), (64, 8)] {
+                let rows: Vec<Vec<u8>> = (0..4).map(|_| random_quant_row(ty, nb, &mut rng)).collect();
+                let acts: Vec<Activation> = (0..tokens)
+                    .map(|t| {
+                        let mut x = rng.vec(nb * QK);
+                        // Token 3 of every case has a huge outlier, token 2 is all zero.
+                        x[0] = if t == 3 { 1e4 } else { x[0] };
+                        if t == 2 {
+                            x.fill(0.0);
+                        }
+                        Activation::new(ty, &x)
+                    })
+                    .collect();
+                let y = Tokens8::new(&acts).expect("Q8_0 or Q8_1 activations");
+                let r = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
+                let want: Vec<Vec<f32>> =
+                    r.iter().map(|r| acts.iter().map(|a| a.dot(ty, r)).collect()).collect();
+                for (name, got) in
+                    [("reference", tile_4x8_reference(ty, r, &y)), ("kernel", tile_4x8(ty, r, &y))]
+                {
+                    let got: Vec<Vec<f32>> = got.iter().map(|o| o[..tokens].to_vec()).collect();
+                    assert_eq!(got, want, "{ty} {name}, {nb} blocks, {tokens} tokens");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn token_sets_hold_one_to_eight_activations_of_one_q8_kind() {
+        let x = vec![0.5f32; 64];
+        let q8_0 = || Activation::new(GgmlType::Q4_0, &x);
+        assert!(Tokens8::new(&[q8_0(), q8_0(), q8_0()]).is_some());
+        assert!(Tokens8::new(&[]).is_none());
+        assert!(Tokens8::new(&(0..9).map(|_| q8_0()).collect::<Vec<_>>()).is_none());
+        let q8_1 = Activation::new(GgmlType::Q4_1, &x);
+        assert!(Tokens8::new(&[q8_0(), q8_1]).is_none());
+        assert!(Tokens8::new(&[Activation::new(GgmlType::F32, &x)]).is_none());
+    }
+}
