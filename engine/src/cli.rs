@@ -213,6 +213,10 @@ enum MatvecType {
     Q4_0,
     #[value(name = "q8_0")]
     Q8_0,
+    #[value(name = "q4_k")]
+    Q4K,
+    #[value(name = "q5_k")]
+    Q5K,
     #[value(name = "q6_k")]
     Q6K,
 }
@@ -310,6 +314,8 @@ fn bench_kernel(kernel: KernelBench, launch: &Launch) -> Result<()> {
             let ty = match ty {
                 MatvecType::Q4_0 => GgmlType::Q4_0,
                 MatvecType::Q8_0 => GgmlType::Q8_0,
+                MatvecType::Q4K => GgmlType::Q4K,
+                MatvecType::Q5K => GgmlType::Q5K,
                 MatvecType::Q6K => GgmlType::Q6K,
             };
             let (ns, bytes) = crate::bench::time_matvec(ty, size_mib << 20, &pool, reps);

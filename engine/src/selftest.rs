@@ -157,6 +157,37 @@ fn q6_k_check(rng: &mut Rng) -> KernelReport {
     t.0
 }
 
+/// Q4_K / Q5_K rows against Q8_K: exact (integer block sums, f32 in block order), on random
+/// blocks and on the extremes (every value 15 or 31, scales and mins 63, +-127 activations).
+fn k4_check(rng: &mut Rng, q5: bool) -> KernelReport {
+    use crate::tensor::{BlockQ8K, QK_K, quantize_row_q8_k};
+    let ty = if q5 { GgmlType::Q5K } else { GgmlType::Q4K };
+    let mut t = Tracker::new(if q5 { "dot_q5_k_q8_k" } else { "dot_q4_k_q8_k" });
+    let activation = |rng: &mut Rng, nb: usize| {
+        let mut y = vec![BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] }; nb];
+        quantize_row_q8_k(&rng.vec(nb * QK_K), &mut y);
+        y
+    };
+    for &nb in BLOCK_COUNTS.iter().filter(|&&n| n <= 40) {
+        let row = random_quant_row(ty, nb, rng);
+        let y = activation(rng, nb);
+        t.check(kernels::dot_k4_q8_k(q5, &row, &y), scalar::dot_k4_q8_k(q5, &row, &y), 1.0, EXACT);
+    }
+    let nb = 9;
+    let mut row = vec![0xffu8; nb * ty.block_bytes()];
+    for b in row.chunks_exact_mut(ty.block_bytes()) {
+        b[0..2].copy_from_slice(&f32_to_f16(0.5).to_le_bytes());
+        b[2..4].copy_from_slice(&f32_to_f16(0.25).to_le_bytes());
+    }
+    let mut y = activation(rng, nb);
+    for (i, b) in y.iter_mut().enumerate() {
+        b.qs = [if i % 2 == 0 { 127 } else { -127 }; QK_K];
+        b.bsums = [if i % 2 == 0 { 127 * 16 } else { -127 * 16 }; QK_K / 16];
+    }
+    t.check(kernels::dot_k4_q8_k(q5, &row, &y), scalar::dot_k4_q8_k(q5, &row, &y), 1.0, EXACT);
+    t.0
+}
+
 pub fn run(seed: u64) -> Vec<KernelReport> {
     let mut rng = Rng::new(seed);
     let mut dot = Tracker::new("dot_f32");
@@ -222,6 +253,7 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
         tolerance(33, 3.0),
     );
     let mut reports = vec![dot.0, q4.0, q8.0, q4x4.0, q8x4.0, q6_k_check(&mut rng)];
+    reports.extend([false, true].map(|q5| k4_check(&mut rng, q5)));
     reports.extend(panel_checks(&mut rng));
     reports.extend(elementwise_checks(&mut rng));
     reports.push(ssm_conv_checks(&mut rng));

@@ -160,15 +160,6 @@ fn f16_at(b: &[u8], i: usize) -> f32 {
     f16_to_f32(u16::from_le_bytes([b[i], b[i + 1]]))
 }
 
-/// Q4_K/Q5_K 6-bit scale and min of sub-block `j` (ggml's `get_scale_min_k4`).
-fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
-    if j < 4 {
-        (q[j] & 63, q[j + 4] & 63)
-    } else {
-        ((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
-    }
-}
-
 /// Dequantizes one row (`out.len()` elements) of type `ty`.
 pub fn dequantize(ty: GgmlType, row: &[u8], out: &mut [f32]) {
     let bb = ty.block_bytes();
@@ -218,9 +209,9 @@ pub fn dequantize(ty: GgmlType, row: &[u8], out: &mut [f32]) {
         GgmlType::Q4K | GgmlType::Q5K => {
             for (b, y) in row.chunks_exact(bb).zip(out.chunks_exact_mut(QK_K)) {
                 let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
-                let vals = k4_values(ty, b);
+                let vals = kernels::scalar::k4_values(ty == GgmlType::Q5K, b);
                 for (sub, (ys, vs)) in y.chunks_exact_mut(32).zip(vals.chunks_exact(32)).enumerate() {
-                    let (sc, m) = scale_min_k4(sub, &b[4..16]);
+                    let (sc, m) = kernels::scalar::scale_min_k4(sub, &b[4..16]);
                     let (dl, ml) = (d * sc as f32, dmin * m as f32);
                     for (o, &v) in ys.iter_mut().zip(vs) {
                         *o = dl * v as f32 - ml;
@@ -373,7 +364,9 @@ impl Activation {
             (Activation::Q8_0(y), GgmlType::Q5_0) => dot_q5_0_q8_0(row, y),
             (Activation::Q8_1(y), GgmlType::Q4_1 | GgmlType::Q5_1) => dot_x_1_q8_1(ty, row, y),
             (Activation::Q8K(y), GgmlType::Q6K) => kernels::dot_q6_k_q8_k(row, y),
-            (Activation::Q8K(y), GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q8K) => dot_k_q8_k(ty, row, y),
+            (Activation::Q8K(y), GgmlType::Q4K) => kernels::dot_k4_q8_k(false, row, y),
+            (Activation::Q8K(y), GgmlType::Q5K) => kernels::dot_k4_q8_k(true, row, y),
+            (Activation::Q8K(y), GgmlType::Q8K) => dot_q8_k_q8_k(row, y),
             _ => unreachable!("activation built for another weight type"),
         }
     }
@@ -421,26 +414,6 @@ fn q5_block_values(ty: GgmlType, b: &[u8]) -> [i32; QK] {
     v
 }
 
-/// The unscaled 4-bit (Q4_K) or 5-bit (Q5_K) values of a block, in element order; sub-block
-/// `s` of 32 uses scale and min `scale_min_k4(s)`.
-fn k4_values(ty: GgmlType, b: &[u8]) -> [i32; QK_K] {
-    let (qh, ql) = if ty == GgmlType::Q5K { (&b[16..48], &b[48..176]) } else { (&[][..], &b[16..144]) };
-    let mut vals = [0; QK_K];
-    for chunk in 0..4 {
-        let q = &ql[chunk * 32..chunk * 32 + 32];
-        for l in 0..32 {
-            let (mut lo, mut hi) = ((q[l] & 0xf) as i32, (q[l] >> 4) as i32);
-            if ty == GgmlType::Q5K {
-                lo += if qh[l] & (1 << (2 * chunk)) != 0 { 16 } else { 0 };
-                hi += if qh[l] & (2 << (2 * chunk)) != 0 { 16 } else { 0 };
-            }
-            vals[chunk * 64 + l] = lo;
-            vals[chunk * 64 + 32 + l] = hi;
-        }
-    }
-    vals
-}
-
 fn dot_q5_0_q8_0(row: &[u8], y: &[BlockQ8_0]) -> f32 {
     let mut sum = 0.0f32;
     for (b, by) in row.chunks_exact(22).zip(y) {
@@ -470,29 +443,13 @@ fn dot_x_1_q8_1(ty: GgmlType, row: &[u8], y: &[BlockQ8_1]) -> f32 {
     sum
 }
 
-/// K-quant rows against Q8_K: integer sums per sub-block, scaled, minus the mins term.
-fn dot_k_q8_k(ty: GgmlType, row: &[u8], y: &[BlockQ8K]) -> f32 {
+/// Q8_K rows (never in model files, but a valid ggml type) against Q8_K activations.
+fn dot_q8_k_q8_k(row: &[u8], y: &[BlockQ8K]) -> f32 {
     let mut sum = 0.0f32;
-    for (b, by) in row.chunks_exact(ty.block_bytes()).zip(y) {
-        match ty {
-            GgmlType::Q4K | GgmlType::Q5K => {
-                let vals = k4_values(ty, b);
-                let (mut sumi, mut mins) = (0i32, 0i32);
-                for sub in 0..8 {
-                    let (sc, m) = scale_min_k4(sub, &b[4..16]);
-                    let s: i32 = (0..32).map(|l| vals[sub * 32 + l] * by.qs[sub * 32 + l] as i32).sum();
-                    sumi += sc as i32 * s;
-                    mins += m as i32 * (by.bsums[2 * sub] as i32 + by.bsums[2 * sub + 1] as i32);
-                }
-                sum += f16_at(b, 0) * by.d * sumi as f32 - f16_at(b, 2) * by.d * mins as f32;
-            }
-            GgmlType::Q6K => unreachable!("Q6_K rows go to kernels::dot_q6_k_q8_k"),
-            _ => {
-                let d = f32::from_le_bytes(b[0..4].try_into().unwrap());
-                let s: i32 = b[4..260].iter().zip(&by.qs).map(|(&a, &q)| a as i8 as i32 * q as i32).sum();
-                sum += d * by.d * s as f32;
-            }
-        }
+    for (b, by) in row.chunks_exact(GgmlType::Q8K.block_bytes()).zip(y) {
+        let d = f32::from_le_bytes(b[0..4].try_into().unwrap());
+        let s: i32 = b[4..260].iter().zip(&by.qs).map(|(&a, &q)| a as i8 as i32 * q as i32).sum();
+        sum += d * by.d * s as f32;
     }
     sum
 }

@@ -118,6 +118,17 @@ pub fn dot_q6_k_q8_k(row: &[u8], y: &[crate::tensor::BlockQ8K]) -> f32 {
     scalar::dot_q6_k_q8_k(row, y)
 }
 
+/// A Q4_K (`q5` false) or Q5_K weight row (raw block bytes) with Q8_K activations.
+pub fn dot_k4_q8_k(q5: bool, row: &[u8], y: &[crate::tensor::BlockQ8K]) -> f32 {
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    {
+        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V (see module docs).
+        return unsafe { rvv::dot_k4_q8_k(q5, row, y) };
+    }
+    #[allow(unreachable_code)]
+    scalar::dot_k4_q8_k(q5, row, y)
+}
+
 /// Dot product of Q8_0 weights with Q8_0 activations, block by block.
 pub fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
     dispatch!(

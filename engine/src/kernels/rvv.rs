@@ -368,6 +368,143 @@ pub unsafe fn dot_q6_k_q8_k(row: &[u8], y: &[BlockQ8K]) -> f32 {
     sum
 }
 
+/// Integer sums `sum_s scale_s * sum(q * q8)` of `n` Q4_K or Q5_K blocks (raw bytes at `x`,
+/// `bb` bytes each, nibbles `qs_at` bytes in; Q5_K high bits at 16 when `q5` is non-zero) with
+/// Q8_K blocks (quants at `q8`, `q8_stride` apart) into `sums`; `scales` holds each block's
+/// eight unpacked 6-bit scales.
+///
+/// Per 64 values: 32 nibble bytes give sub-block 2c (low nibbles) and 2c+1 (high), each
+/// `vwmulsu`'d with its 32 activations into e16 (|q q8| <= 31 * 128) and `vwmacc`'d with its
+/// scale into e32 (per lane at most 8 * 63 * 3968: no overflow). One reduction per block.
+///
+/// # Safety
+/// V enabled; `x` points to `n >= 1` blocks of `bb` bytes, `q8` to 256 i8 in each of `n`
+/// blocks `q8_stride` apart, `scales` to `8 n` bytes, `sums` to `n` writable i32.
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_sums_k4_q8_k(
+    x: *const u8,
+    bb: usize,
+    qs_at: usize,
+    q5: usize,
+    q8: *const i8,
+    q8_stride: usize,
+    scales: *const u8,
+    sums: *mut i32,
+    n: usize,
+) {
+    // SAFETY: per block: bb bytes read at x (qh 16..48 and the 128 nibble bytes from qs_at),
+    // 256 at q8, 8 at scales, one i32 store. vl = 32 fits e8 m2, e16 m4 and e32 m8 at VLEN 128.
+    unsafe {
+        asm_v!(
+            "li {c32}, 32",
+            "2:",
+            "vsetvli zero, {c32}, e32, m8, ta, ma",
+            "vmv.v.i v8, 0",
+            "vsetvli zero, {c32}, e8, m2, ta, ma",
+            "beqz {q5}, 3f",
+            "addi {t}, {x}, 16",
+            "vle8.v v6, ({t})",
+            "3:",
+            ".irp c, 0,1,2,3",
+            "vsetvli zero, {c32}, e8, m2, ta, ma",
+            "add {t}, {x}, {qs_at}",
+            "addi {t}, {t}, 32*\\c",
+            "vle8.v v2, ({t})",
+            "vand.vi v16, v2, 15",
+            "vsrl.vi v18, v2, 4",
+            "beqz {q5}, 4f",
+            // Q5_K: bit 2c of qh[l] is bit 4 of sub-block 2c's value l, bit 2c+1 of 2c+1's.
+            "vsrl.vi v4, v6, 2*\\c",
+            "vand.vi v4, v4, 1",
+            "vsll.vi v4, v4, 4",
+            "vor.vv v16, v16, v4",
+            "vsrl.vi v4, v6, 2*\\c+1",
+            "vand.vi v4, v4, 1",
+            "vsll.vi v4, v4, 4",
+            "vor.vv v18, v18, v4",
+            "4:",
+            "addi {t}, {q}, 64*\\c",
+            "vle8.v v20, ({t})",
+            "addi {t}, {t}, 32",
+            "vle8.v v22, ({t})",
+            "vwmulsu.vv v24, v20, v16",
+            "vwmulsu.vv v28, v22, v18",
+            "lbu {s0}, 2*\\c({sc})",
+            "lbu {s1}, 2*\\c+1({sc})",
+            "vsetvli zero, {c32}, e16, m4, ta, ma",
+            "vwmacc.vx v8, {s0}, v24",
+            "vwmacc.vx v8, {s1}, v28",
+            ".endr",
+            "vsetvli zero, {c32}, e32, m8, ta, ma",
+            "vmv.s.x v16, zero",
+            "vredsum.vs v16, v8, v16",
+            "vmv.x.s {t}, v16",
+            "sw {t}, 0({out})",
+            "add {x}, {x}, {bb}",
+            "add {q}, {q}, {stride}",
+            "addi {sc}, {sc}, 8",
+            "addi {out}, {out}, 4",
+            "addi {n}, {n}, -1",
+            "bnez {n}, 2b";
+            x = inout(reg) x => _,
+            q = inout(reg) q8 => _,
+            sc = inout(reg) scales => _,
+            out = inout(reg) sums => _,
+            n = inout(reg) n => _,
+            bb = in(reg) bb,
+            qs_at = in(reg) qs_at,
+            q5 = in(reg) q5,
+            stride = in(reg) q8_stride,
+            c32 = out(reg) _,
+            t = out(reg) _,
+            s0 = out(reg) _,
+            s1 = out(reg) _,
+        );
+    }
+}
+
+/// # Safety
+/// The CPU must support RVV 1.0 with V enabled.
+pub unsafe fn dot_k4_q8_k(q5: bool, row: &[u8], y: &[BlockQ8K]) -> f32 {
+    use super::scalar::{k4_block_bytes, k4_combine, scale_min_k4};
+    let bb = k4_block_bytes(q5);
+    let n = (row.len() / bb).min(y.len());
+    let mut sum = 0.0f32;
+    let (mut sums, mut scales) = ([0i32; BATCH], [0u8; 8 * BATCH]);
+    for start in (0..n).step_by(BATCH) {
+        let m = BATCH.min(n - start);
+        let x = &row[start * bb..(start + m) * bb];
+        let ys = &y[start..start + m];
+        // Scales for the kernel and the mins term (as `k4_mins`) from one unpacking.
+        let mut mins = [0i32; BATCH];
+        for ((b, by), (sc, mn)) in x.chunks_exact(bb).zip(ys).zip(scales.chunks_exact_mut(8).zip(&mut mins)) {
+            for (s, v) in sc.iter_mut().enumerate() {
+                let (scale, min) = scale_min_k4(s, &b[4..16]);
+                *v = scale;
+                *mn += min as i32 * (by.bsums[2 * s] as i32 + by.bsums[2 * s + 1] as i32);
+            }
+        }
+        // SAFETY: m >= 1 whole blocks in x and ys, 8 m scales, m <= BATCH sums; V by contract.
+        unsafe {
+            block_sums_k4_q8_k(
+                x.as_ptr(),
+                bb,
+                bb - 128,
+                q5 as usize,
+                ys[0].qs.as_ptr(),
+                size_of::<BlockQ8K>(),
+                scales.as_ptr(),
+                sums.as_mut_ptr(),
+                m,
+            )
+        };
+        for (i, (b, by)) in x.chunks_exact(bb).zip(ys).enumerate() {
+            sum += k4_combine(b, by, sums[i], mins[i]);
+        }
+    }
+    sum
+}
+
 /// Bytes in one vector register (VLEN / 8), read from the `vlenb` CSR of the running core.
 pub fn vlenb() -> usize {
     let v: usize;

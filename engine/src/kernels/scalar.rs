@@ -54,6 +54,72 @@ pub fn dot_q6_k_q8_k(row: &[u8], y: &[BlockQ8K]) -> f32 {
     sum
 }
 
+/// Bytes of one Q4_K block (d, dmin, 12 bytes of 6-bit scales and mins, 128 nibble bytes) and
+/// of one Q5_K block (the same with 32 bytes of high bits before the nibbles).
+pub const fn k4_block_bytes(q5: bool) -> usize {
+    if q5 { 176 } else { 144 }
+}
+
+/// Q4_K/Q5_K 6-bit scale and min of sub-block `j` (ggml's `get_scale_min_k4`).
+pub fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (q[j] & 63, q[j + 4] & 63)
+    } else {
+        ((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
+    }
+}
+
+/// The unscaled 4-bit (Q4_K) or 5-bit (Q5_K) values of a block, in element order; sub-block
+/// `s` of 32 uses scale and min `scale_min_k4(s)`.
+pub fn k4_values(q5: bool, b: &[u8]) -> [i32; QK_K] {
+    let (qh, ql) = if q5 { (&b[16..48], &b[48..176]) } else { (&[][..], &b[16..144]) };
+    let mut vals = [0; QK_K];
+    for chunk in 0..4 {
+        let q = &ql[chunk * 32..chunk * 32 + 32];
+        for l in 0..32 {
+            let (mut lo, mut hi) = ((q[l] & 0xf) as i32, (q[l] >> 4) as i32);
+            if q5 {
+                lo += if qh[l] & (1 << (2 * chunk)) != 0 { 16 } else { 0 };
+                hi += if qh[l] & (2 << (2 * chunk)) != 0 { 16 } else { 0 };
+            }
+            vals[chunk * 64 + l] = lo;
+            vals[chunk * 64 + 32 + l] = hi;
+        }
+    }
+    vals
+}
+
+/// `sum_s min_s * (bsums[2s] + bsums[2s + 1])` of one Q4_K/Q5_K block: the activation sums
+/// its mins multiply.
+pub fn k4_mins(b: &[u8], y: &BlockQ8K) -> i32 {
+    (0..8)
+        .map(|s| scale_min_k4(s, &b[4..16]).1 as i32 * (y.bsums[2 * s] as i32 + y.bsums[2 * s + 1] as i32))
+        .sum()
+}
+
+/// A Q4_K (`q5` false) or Q5_K row against Q8_K activations: per block the exact integer sum
+/// `sum_s scale_s * sum(q * q8)` and the mins term, combined in f32 in block order as ggml does.
+pub fn dot_k4_q8_k(q5: bool, row: &[u8], y: &[BlockQ8K]) -> f32 {
+    let mut sum = 0.0f32;
+    for (b, by) in row.chunks_exact(k4_block_bytes(q5)).zip(y) {
+        let vals = k4_values(q5, b);
+        let sumi: i32 = (0..8)
+            .map(|s| {
+                let v: i32 = (0..32).map(|l| vals[s * 32 + l] * by.qs[s * 32 + l] as i32).sum();
+                scale_min_k4(s, &b[4..16]).0 as i32 * v
+            })
+            .sum();
+        sum += k4_combine(b, by, sumi, k4_mins(b, by));
+    }
+    sum
+}
+
+/// One Q4_K/Q5_K block's contribution from its integer sums, in ggml's f32 order.
+pub fn k4_combine(b: &[u8], y: &BlockQ8K, sumi: i32, mins: i32) -> f32 {
+    let f16 = |at: usize| f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]));
+    f16(0) * y.d * sumi as f32 - f16(2) * y.d * mins as f32
+}
+
 /// The integer dot product of one Q4_0 block with one Q8_0 block.
 pub fn block_dot_q4_0_q8_0(x: &BlockQ4_0, y: &BlockQ8_0) -> i32 {
     let mut sum = 0i32;
