@@ -467,6 +467,22 @@ mod tests {
                     ]
                 };
                 assert!(close(got), "avx2 {got:?} vs {want:?} at {nb} blocks");
+                // Activation quantization: the same bytes, including exact .5 ties and zeros.
+                let mut x = rng.vec(nb * QK);
+                let mut blocks = x.chunks_exact_mut(QK);
+                if let Some(b) = blocks.next() {
+                    b.fill(0.0);
+                }
+                // amax 127 makes the scale exactly 1, so the x.5 values are ties.
+                if let Some(b) = blocks.next() {
+                    b.iter_mut().enumerate().for_each(|(i, v)| *v = i as f32 - 15.5);
+                    b[31] = 127.0;
+                }
+                let (mut got, mut want) = (vec![BlockQ8_0::default(); nb], vec![BlockQ8_0::default(); nb]);
+                // SAFETY: AVX2 and F16C were detected at run time.
+                unsafe { x86::quantize_row_q8_0_avx2(&x, &mut got) };
+                quant::quantize_row_q8_0(&x, &mut want);
+                assert_eq!(got, want, "avx2 quantize_row_q8_0 at {nb} blocks");
             }
             if is_x86_feature_detected!("avx512f") {
                 // SAFETY: AVX-512F was detected at run time.

@@ -148,6 +148,11 @@ pub fn quantize_row_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
         // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V.
         return unsafe { rvv::quantize_row_q8_0(x, out) };
     }
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+    {
+        // SAFETY: this build requires AVX2 and F16C, present on every CPU that loads it.
+        return unsafe { x86::quantize_row_q8_0_avx2(x, out) };
+    }
     #[allow(unreachable_code)]
     crate::quant::quantize_row_q8_0(x, out)
 }

@@ -241,3 +241,35 @@ pub unsafe fn dot_q8_0_q8_0_x4_avx2(x: &[BlockQ8_0], y: [&[BlockQ8_0]; 4]) -> [f
     unsafe { _mm_storeu_ps(out.as_mut_ptr(), acc) };
     out
 }
+
+/// Q8_0 activation quantization, bit-identical to `quant::quantize_row_q8_0`: the same f32
+/// `amax`, `127 / amax` and products, rounded half to even by `vroundps`.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn quantize_row_q8_0_avx2(x: &[f32], out: &mut [BlockQ8_0]) {
+    let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    for (chunk, block) in x.chunks_exact(32).zip(out.iter_mut()) {
+        // SAFETY: the chunk holds exactly 32 floats, four 8-float loads.
+        let v: [__m256; 4] = [0, 8, 16, 24].map(|k| unsafe { _mm256_loadu_ps(chunk.as_ptr().add(k)) });
+        let m = v.iter().fold(_mm256_setzero_ps(), |m, &v| _mm256_max_ps(m, _mm256_and_ps(v, abs_mask)));
+        let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        let amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        block.d = crate::quant::f32_to_f16(amax / 127.0);
+        let q = v.map(|v| {
+            let r = _mm256_round_ps(
+                _mm256_mul_ps(v, _mm256_set1_ps(id)),
+                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC,
+            );
+            _mm256_cvtps_epi32(r)
+        });
+        // Packing interleaves 128-bit lanes; the permute puts the 32 bytes back in order.
+        let w = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        let w = _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        // SAFETY: qs is exactly 32 bytes.
+        unsafe { _mm256_storeu_si256(block.qs.as_mut_ptr().cast(), w) };
+    }
+}
