@@ -129,17 +129,20 @@ fn q4_rows(rng: &mut Rng, blocks: usize) -> Vec<BlockQ4_0> {
 }
 
 /// Q6_K rows against Q8_K activations: exact integer block sums, so bit-identical results.
-fn q6_k_check(rng: &mut Rng) -> KernelReport {
+/// `nb` blocks of random activations quantized to Q8_K.
+fn q8_k_rows(rng: &mut Rng, nb: usize) -> Vec<crate::tensor::BlockQ8K> {
     use crate::tensor::{BlockQ8K, QK_K, quantize_row_q8_k};
+    let mut y = vec![BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] }; nb];
+    quantize_row_q8_k(&rng.vec(nb * QK_K), &mut y);
+    y
+}
+
+fn q6_k_check(rng: &mut Rng) -> KernelReport {
+    use crate::tensor::QK_K;
     let mut t = Tracker::new("dot_q6_k_q8_k");
-    let activation = |rng: &mut Rng, nb: usize| {
-        let mut y = vec![BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] }; nb];
-        quantize_row_q8_k(&rng.vec(nb * QK_K), &mut y);
-        y
-    };
     for &nb in BLOCK_COUNTS.iter().filter(|&&n| n <= 40) {
         let row = random_quant_row(GgmlType::Q6K, nb, rng);
-        let y = activation(rng, nb);
+        let y = q8_k_rows(rng, nb);
         t.check(kernels::dot_q6_k_q8_k(&row, &y), scalar::dot_q6_k_q8_k(&row, &y), 1.0, EXACT);
     }
     // Extremes: every value -32 (all bits clear) with scales -128 against +-127 activations.
@@ -149,7 +152,7 @@ fn q6_k_check(rng: &mut Rng) -> KernelReport {
         b[192..208].fill(0x80);
         b[208..210].copy_from_slice(&f32_to_f16(0.5).to_le_bytes());
     }
-    let mut y = activation(rng, nb);
+    let mut y = q8_k_rows(rng, nb);
     for (i, b) in y.iter_mut().enumerate() {
         b.qs = [if i % 2 == 0 { 127 } else { -127 }; QK_K];
     }
@@ -160,17 +163,12 @@ fn q6_k_check(rng: &mut Rng) -> KernelReport {
 /// Q4_K / Q5_K rows against Q8_K: exact (integer block sums, f32 in block order), on random
 /// blocks and on the extremes (every value 15 or 31, scales and mins 63, +-127 activations).
 fn k4_check(rng: &mut Rng, q5: bool) -> KernelReport {
-    use crate::tensor::{BlockQ8K, QK_K, quantize_row_q8_k};
+    use crate::tensor::QK_K;
     let ty = if q5 { GgmlType::Q5K } else { GgmlType::Q4K };
     let mut t = Tracker::new(if q5 { "dot_q5_k_q8_k" } else { "dot_q4_k_q8_k" });
-    let activation = |rng: &mut Rng, nb: usize| {
-        let mut y = vec![BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] }; nb];
-        quantize_row_q8_k(&rng.vec(nb * QK_K), &mut y);
-        y
-    };
     for &nb in BLOCK_COUNTS.iter().filter(|&&n| n <= 40) {
         let row = random_quant_row(ty, nb, rng);
-        let y = activation(rng, nb);
+        let y = q8_k_rows(rng, nb);
         t.check(kernels::dot_k4_q8_k(q5, &row, &y), scalar::dot_k4_q8_k(q5, &row, &y), 1.0, EXACT);
     }
     let nb = 9;
@@ -179,7 +177,7 @@ fn k4_check(rng: &mut Rng, q5: bool) -> KernelReport {
         b[0..2].copy_from_slice(&f32_to_f16(0.5).to_le_bytes());
         b[2..4].copy_from_slice(&f32_to_f16(0.25).to_le_bytes());
     }
-    let mut y = activation(rng, nb);
+    let mut y = q8_k_rows(rng, nb);
     for (i, b) in y.iter_mut().enumerate() {
         b.qs = [if i % 2 == 0 { 127 } else { -127 }; QK_K];
         b.bsums = [if i % 2 == 0 { 127 * 16 } else { -127 * 16 }; QK_K / 16];
