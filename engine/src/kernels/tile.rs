@@ -36,19 +36,19 @@ pub struct Tokens8(pub Vec<Tokens8Block>);
 impl Tokens8 {
     /// The interleave of `acts` (1 to 8 of them), or None unless all are Q8_0 or all Q8_1.
     pub fn new(acts: &[Activation]) -> Option<Tokens8> {
-        // Each token's blocks as (d, s, qs) triples.
+        if acts.len() > TOKENS {
+            return None;
+        }
+        // Each token's blocks as (d, s, qs) triples; every token of the kind of the first.
+        let with_s = matches!(acts.first()?, Activation::Q8_1(_));
         let blocks: Vec<Vec<BlockView>> = acts
             .iter()
             .map(|a| match a {
-                Activation::Q8_0(y) => Some(y.iter().map(|b| (b.d, None, &b.qs)).collect()),
-                Activation::Q8_1(y) => Some(y.iter().map(|b| (b.d, Some(b.s), &b.qs)).collect()),
+                Activation::Q8_0(y) if !with_s => Some(y.iter().map(|b| (b.d, None, &b.qs)).collect()),
+                Activation::Q8_1(y) if with_s => Some(y.iter().map(|b| (b.d, Some(b.s), &b.qs)).collect()),
                 _ => None,
             })
             .collect::<Option<_>>()?;
-        let with_s = blocks.first()?.first().is_some_and(|b| b.1.is_some());
-        if acts.len() > TOKENS || blocks.iter().any(|t| t.iter().any(|b| b.1.is_some() != with_s)) {
-            return None;
-        }
         let n = blocks.iter().map(Vec::len).min()?;
         let mut out = vec![
             Tokens8Block {
