@@ -211,6 +211,12 @@ enum QuantType {
 enum MatvecType {
     #[value(name = "q4_0")]
     Q4_0,
+    #[value(name = "q4_1")]
+    Q4_1,
+    #[value(name = "q5_0")]
+    Q5_0,
+    #[value(name = "q5_1")]
+    Q5_1,
     #[value(name = "q8_0")]
     Q8_0,
     #[value(name = "q4_k")]
@@ -313,6 +319,9 @@ fn bench_kernel(kernel: KernelBench, launch: &Launch) -> Result<()> {
             let pool = crate::pool::Pool::new(threads);
             let ty = match ty {
                 MatvecType::Q4_0 => GgmlType::Q4_0,
+                MatvecType::Q4_1 => GgmlType::Q4_1,
+                MatvecType::Q5_0 => GgmlType::Q5_0,
+                MatvecType::Q5_1 => GgmlType::Q5_1,
                 MatvecType::Q8_0 => GgmlType::Q8_0,
                 MatvecType::Q4K => GgmlType::Q4K,
                 MatvecType::Q5K => GgmlType::Q5K,

@@ -445,6 +445,15 @@ impl Model {
         }
         let ne = n * e;
         s.pool.set_threads(s.threads.for_tokens(n));
+        let half = c.rope_dims / 2;
+        for i in 0..n {
+            rope_angles(
+                c,
+                s.pos + i,
+                &mut s.rope_cos[i * half..][..half],
+                &mut s.rope_sin[i * half..][..half],
+            );
+        }
         for layer in &self.layers {
             rms_norm_rows(&s.x[..ne], &layer.attn_norm, c.eps, &mut s.xb[..ne]);
             match &layer.mixer {
@@ -481,11 +490,13 @@ impl Model {
             add_bias(k, a.bk.as_deref());
             add_bias(v, a.bv.as_deref());
             if let (Some(qn), Some(kn)) = (&a.q_norm, &a.k_norm) {
-                q.chunks_exact_mut(hd).for_each(|h| rms_norm_in_place(h, qn, c.eps));
-                k.chunks_exact_mut(hd).for_each(|h| rms_norm_in_place(h, kn, c.eps));
+                q.chunks_exact_mut(hd).for_each(|h| kernels::rms_norm_in_place(h, qn, c.eps));
+                k.chunks_exact_mut(hd).for_each(|h| kernels::rms_norm_in_place(h, kn, c.eps));
             }
-            rope(q, hd, s.pos + i, c);
-            rope(k, hd, s.pos + i, c);
+            let half = c.rope_dims / 2;
+            let (cos, sin) = (&s.rope_cos[i * half..][..half], &s.rope_sin[i * half..][..half]);
+            kernels::rope(q, hd, c.rope_neox, cos, sin);
+            kernels::rope(k, hd, c.rope_neox, cos, sin);
             s.cache.store((a.slot * s.n_ctx + s.pos + i) * kv_dim, k, v);
         }
         self.attention(s, a.slot, n);
@@ -592,21 +603,14 @@ fn attend_head(
             }
         }
     }
-    softmax(scores);
+    kernels::softmax(scores);
     out.fill(0.0);
     for (t, &p) in scores.iter().enumerate() {
         match cache {
-            KvCache::F32 { v, .. } => {
-                for (o, vv) in out.iter_mut().zip(&v[at(t)..at(t) + hd]) {
-                    *o += p * vv;
-                }
-            }
+            KvCache::F32 { v, .. } => kernels::axpy(out, p, &v[at(t)..at(t) + hd]),
             KvCache::F16 { v, .. } => {
-                let p = round_f16(p);
                 kernels::f16_to_f32_row(&v[at(t)..at(t) + hd], row);
-                for (o, vv) in out.iter_mut().zip(&*row) {
-                    *o += p * vv;
-                }
+                kernels::axpy(out, round_f16(p), row);
             }
         }
     }
@@ -706,6 +710,10 @@ pub struct State {
     k: Vec<f32>,
     v: Vec<f32>,
     att_out: Vec<f32>,
+    /// RoPE cosines and sines of each micro-batch position (`rope_dims / 2` per row), computed
+    /// once per micro-batch for every layer's Q and K.
+    rope_cos: Vec<f32>,
+    rope_sin: Vec<f32>,
     hb: Vec<f32>,
     hb2: Vec<f32>,
     cache: KvCache,
@@ -745,6 +753,8 @@ impl State {
             k: vec![0.0; MAX_BATCH * c.n_head_kv * c.head_dim],
             v: vec![0.0; MAX_BATCH * c.n_head_kv * c.head_dim],
             att_out: vec![0.0; MAX_BATCH * c.n_head * c.head_dim],
+            rope_cos: vec![0.0; MAX_BATCH * c.rope_dims / 2],
+            rope_sin: vec![0.0; MAX_BATCH * c.rope_dims / 2],
             hb: vec![0.0; MAX_BATCH * c.n_ff],
             hb2: vec![0.0; MAX_BATCH * c.n_ff],
             cache,
@@ -763,10 +773,10 @@ impl State {
     }
 }
 
-/// [`rms_norm`] of every `w.len()`-wide row of `x`.
+/// [`kernels::rms_norm`] of every `w.len()`-wide row of `x`.
 fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     for (xr, or) in x.chunks_exact(w.len()).zip(out.chunks_exact_mut(w.len())) {
-        rms_norm(xr, w, eps, or);
+        kernels::rms_norm(xr, w, eps, or);
     }
 }
 
@@ -774,26 +784,6 @@ fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
 fn add_rows(x: &mut [f32], d: &[f32]) {
     for (a, b) in x.iter_mut().zip(d) {
         *a += b;
-    }
-}
-
-/// ggml's RMSNorm: the mean square summed in f64, then `x / sqrt(mean + eps) * w`.
-fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
-    let scale = rms_scale(x, eps);
-    for ((o, &v), &g) in out.iter_mut().zip(x).zip(w) {
-        *o = v * scale * g;
-    }
-}
-
-fn rms_scale(x: &[f32], eps: f32) -> f32 {
-    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
-    1.0 / ((sum / x.len() as f64) as f32 + eps).sqrt()
-}
-
-fn rms_norm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
-    let scale = rms_scale(x, eps);
-    for (v, &g) in x.iter_mut().zip(w) {
-        *v = *v * scale * g;
     }
 }
 
@@ -805,38 +795,15 @@ fn add_bias(x: &mut [f32], b: Option<&[f32]>) {
     }
 }
 
-/// Rotates every head of `x` for position `pos`. Angles advance by repeated multiplication in
+/// RoPE's cosines and sines for position `pos`. Angles advance by repeated multiplication in
 /// f32, as ggml computes them, so positions far into the context match llama.cpp.
-fn rope(x: &mut [f32], hd: usize, pos: usize, c: &Config) {
-    let dims = c.rope_dims;
-    let theta_scale = c.rope_base.powf(-2.0 / dims as f32);
-    let mut cs = Vec::with_capacity(dims / 2);
+fn rope_angles(c: &Config, pos: usize, cos: &mut [f32], sin: &mut [f32]) {
+    let theta_scale = c.rope_base.powf(-2.0 / c.rope_dims as f32);
     let mut theta = pos as f32;
-    for _ in 0..dims / 2 {
+    for (co, si) in cos.iter_mut().zip(sin) {
         let t = theta * c.rope_freq_scale;
-        cs.push((t.cos(), t.sin()));
+        (*co, *si) = (t.cos(), t.sin());
         theta *= theta_scale;
-    }
-    for head in x.chunks_exact_mut(hd) {
-        for (i, &(cos, sin)) in cs.iter().enumerate() {
-            let (a, b) = if c.rope_neox { (i, i + dims / 2) } else { (2 * i, 2 * i + 1) };
-            let (x0, x1) = (head[a], head[b]);
-            head[a] = x0 * cos - x1 * sin;
-            head[b] = x0 * sin + x1 * cos;
-        }
-    }
-}
-
-fn softmax(x: &mut [f32]) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0.0f64;
-    for v in x.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v as f64;
-    }
-    let inv = (1.0 / sum) as f32;
-    for v in x.iter_mut() {
-        *v *= inv;
     }
 }
 

@@ -254,6 +254,7 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
     reports.extend([false, true].map(|q5| k4_check(&mut rng, q5)));
     reports.extend(panel_checks(&mut rng));
     reports.extend(elementwise_checks(&mut rng));
+    reports.extend(row_op_checks(&mut rng));
     reports.push(ssm_conv_checks(&mut rng));
     reports
 }
@@ -313,6 +314,73 @@ fn elementwise_checks(rng: &mut Rng) -> Vec<KernelReport> {
     vec![q.0, silu.0, conv.0, dot16.0]
 }
 
+/// The per-row operations of the forward pass against their scalar references:
+/// - RMSNorm: the f64 sum of squares may be added in another order, moving the scale by at
+///   most an ulp: 4 ulp of each output. In place must equal out of place exactly.
+/// - softmax: polynomial exp (2 ulp), another summation order: 8 ulp of each output, 1e-37
+///   absolute (the vector exp is clamped at -87, so vanishing terms may stay ~e^-87).
+/// - RoPE: the same products and sums in the same order: exact.
+/// - axpy: one fused rounding instead of two (results differ by at most 3 U (|o| + |a v|)):
+///   4 ulp of |o| + |a v|.
+fn row_op_checks(rng: &mut Rng) -> Vec<KernelReport> {
+    let (mut norm, mut sm, mut rp, mut ax) =
+        (Tracker::new("rms_norm"), Tracker::new("softmax"), Tracker::new("rope"), Tracker::new("axpy"));
+    for &n in F32_LENGTHS.iter().filter(|&&n| n > 0) {
+        let x: Vec<f32> = rng.vec(n).iter().enumerate().map(|(i, v)| v * [1.0, 30.0, 1e-3][i % 3]).collect();
+        let w = rng.vec(n);
+        let eps = 1e-6;
+        let mut got = vec![f32::NAN; n];
+        kernels::rms_norm(&x, &w, eps, &mut got);
+        let scale = 1.0 / ((scalar::sum_squares_f64(&x) / n as f64) as f32 + eps).sqrt();
+        let mut want = vec![0.0; n];
+        scalar::scale_mul(&x, scale, &w, &mut want);
+        for (&g, &wv) in got.iter().zip(&want) {
+            norm.check(g, wv, wv.abs().max(1e-30) as f64, 4.0 * U);
+        }
+        let mut inplace = x.clone();
+        kernels::rms_norm_in_place(&mut inplace, &w, eps);
+        for (&a, &b) in inplace.iter().zip(&got) {
+            norm.check(a, b, 1.0, EXACT);
+        }
+
+        for spread in [1.0f32, 20.0, 300.0] {
+            let mut got: Vec<f32> = rng.vec(n).iter().map(|v| v * spread).collect();
+            let mut want = got.clone();
+            kernels::softmax(&mut got);
+            scalar::softmax(&mut want);
+            for (&g, &wv) in got.iter().zip(&want) {
+                sm.check(g, wv, wv.abs().max(1e-37 / (8.0 * U as f32)) as f64, 8.0 * U);
+            }
+        }
+
+        let a = rng.f32();
+        let v = rng.vec(n);
+        let o = rng.vec(n);
+        let (mut got, mut want) = (o.clone(), o.clone());
+        kernels::axpy(&mut got, a, &v);
+        scalar::axpy(&mut want, a, &v);
+        for ((&g, &wv), (&o, &vv)) in got.iter().zip(&want).zip(o.iter().zip(&v)) {
+            ax.check(g, wv, o.abs() as f64 + (a * vv).abs() as f64, 4.0 * U);
+        }
+    }
+    for half in [1, 2, 3, 8, 17, 32, 64, 100] {
+        for (hd, heads) in [(2 * half, 3), (2 * half + 6, 2)] {
+            let cos = rng.vec(half);
+            let sin = rng.vec(half);
+            for neox in [false, true] {
+                let mut got = rng.vec(hd * heads);
+                let mut want = got.clone();
+                kernels::rope(&mut got, hd, neox, &cos, &sin);
+                scalar::rope(&mut want, hd, neox, &cos, &sin);
+                for (&g, &wv) in got.iter().zip(&want) {
+                    rp.check(g, wv, 1.0, EXACT);
+                }
+            }
+        }
+    }
+    vec![norm.0, sm.0, rp.0, ax.0]
+}
+
 /// The short convolution against its scalar reference, which it must equal exactly (same
 /// multiply, then fused multiply-adds in tap order): prompt lengths around the vector width,
 /// odd channel counts, and LFM2-700M's 1536 channels.
@@ -342,9 +410,13 @@ fn ssm_conv_checks(rng: &mut Rng) -> KernelReport {
 fn panel_checks(rng: &mut Rng) -> Vec<KernelReport> {
     let r = kernels::panel_rows().unwrap_or(16);
     let mut reports = Vec::new();
-    for (ty, name) in
-        [(GgmlType::Q4_0, "panel_q4_0"), (GgmlType::Q4_1, "panel_q4_1"), (GgmlType::Q8_0, "panel_q8_0")]
-    {
+    for (ty, name) in [
+        (GgmlType::Q4_0, "panel_q4_0"),
+        (GgmlType::Q4_1, "panel_q4_1"),
+        (GgmlType::Q5_0, "panel_q5_0"),
+        (GgmlType::Q5_1, "panel_q5_1"),
+        (GgmlType::Q8_0, "panel_q8_0"),
+    ] {
         let mut t = Tracker::new(name);
         for &nb in &[1, 2, 3, 9, 17] {
             for rows in [1, r - 1, r + 1, 2 * r + 3] {

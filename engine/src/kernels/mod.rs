@@ -169,6 +169,86 @@ pub fn silu_mul(g: &mut [f32], u: &[f32]) {
     scalar::silu_mul(g, u)
 }
 
+/// ggml's RMSNorm, `out[i] = x[i] * scale * w[i]` with `scale = 1 / sqrt(mean(x^2) + eps)`,
+/// the mean's squares rounded to f32 and summed in f64. Vector tiers sum in another order.
+pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let n = x.len().min(w.len()).min(out.len());
+    let scale = rms_scale(&x[..n], eps);
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    {
+        // SAFETY: V tiers run on CPUs with V; n floats of x and w are read, n of out written.
+        return unsafe { rvv::scale_mul(x.as_ptr(), scale, w.as_ptr(), out.as_mut_ptr(), n) };
+    }
+    #[allow(unreachable_code)]
+    scalar::scale_mul(x, scale, w, out)
+}
+
+/// [`rms_norm`] with `x` as its own output.
+pub fn rms_norm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
+    let n = x.len().min(w.len());
+    let scale = rms_scale(&x[..n], eps);
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    {
+        // SAFETY: V tiers run on CPUs with V; element i is read before it is written.
+        return unsafe { rvv::scale_mul(x.as_ptr(), scale, w.as_ptr(), x.as_mut_ptr(), n) };
+    }
+    #[allow(unreachable_code)]
+    for (v, &g) in x.iter_mut().zip(w) {
+        *v = *v * scale * g;
+    }
+}
+
+fn rms_scale(x: &[f32], eps: f32) -> f32 {
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    // SAFETY: V tiers run on CPUs with V.
+    let sum = unsafe { rvv::sum_squares_f64(x) };
+    #[cfg(not(all(target_arch = "riscv64", hartlm_feature = "v")))]
+    let sum = scalar::sum_squares_f64(x);
+    1.0 / ((sum / x.len() as f64) as f32 + eps).sqrt()
+}
+
+/// Softmax in place ([`scalar::softmax`]); vector tiers use the polynomial exp of [`silu_mul`]
+/// and sum in another order.
+pub fn softmax(x: &mut [f32]) {
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    {
+        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V.
+        return unsafe { rvv::softmax(x) };
+    }
+    #[allow(unreachable_code)]
+    scalar::softmax(x)
+}
+
+/// RoPE ([`scalar::rope`]), equal to the scalar reference bit for bit on every tier.
+pub fn rope(x: &mut [f32], hd: usize, neox: bool, cos: &[f32], sin: &[f32]) {
+    let half = cos.len().min(sin.len());
+    assert!(2 * half <= hd, "rope: {half} pairs in a head of {hd}");
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    {
+        if half > 0 {
+            for head in x.chunks_exact_mut(hd) {
+                // SAFETY: V tiers run on CPUs with V; 2 half <= hd floats of the head are
+                // rewritten, half of cos and sin read.
+                unsafe { rvv::rope_head(head.as_mut_ptr(), neox, cos.as_ptr(), sin.as_ptr(), half) };
+            }
+        }
+        return;
+    }
+    #[allow(unreachable_code)]
+    scalar::rope(x, hd, neox, &cos[..half], &sin[..half])
+}
+
+/// `out[i] += a * v[i]`; vector tiers fuse the multiply-add (one rounding instead of two).
+pub fn axpy(out: &mut [f32], a: f32, v: &[f32]) {
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    {
+        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V.
+        return unsafe { rvv::axpy(out, a, v) };
+    }
+    #[allow(unreachable_code)]
+    scalar::axpy(out, a, v)
+}
+
 /// `dst[i] = f16 src[i]` as f32 (exact on every tier).
 pub fn f16_to_f32_row(src: &[u16], dst: &mut [f32]) {
     #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
@@ -237,6 +317,8 @@ pub fn panel_dot(w: &Packed, p: usize, act: &Activation, aux: &ActivationAux, ou
             match w.ty {
                 crate::ggml_type::GgmlType::Q4_0 => rvv::panel_q4_0(panel, nb, &y, out.as_mut_ptr(), n_out),
                 crate::ggml_type::GgmlType::Q4_1 => rvv::panel_q4_1(panel, nb, &y, out.as_mut_ptr(), n_out),
+                crate::ggml_type::GgmlType::Q5_0 => rvv::panel_q5_0(panel, nb, &y, out.as_mut_ptr(), n_out),
+                crate::ggml_type::GgmlType::Q5_1 => rvv::panel_q5_1(panel, nb, &y, out.as_mut_ptr(), n_out),
                 _ => rvv::panel_q8_0(panel, nb, &y, out.as_mut_ptr(), n_out),
             }
         }

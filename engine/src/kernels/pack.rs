@@ -11,6 +11,12 @@
 //! | Q4_0 | d[r] f32, qs[16][r] (low nibble: elem j, high: j+16) | 20 r |
 //! | Q4_1 | d[r] f32, m[r] f32, qs[16][r]                    | 24 r   |
 //! | Q8_0 | d[r] f32, qs[32][r] i8                           | 36 r   |
+//! | Q5_0 | d[r] f32, hb[32][r/8], qs[16][r]                 | 24 r   |
+//! | Q5_1 | d[r] f32, m[r] f32, hb[32][r/8], qs[16][r]       | 28 r   |
+//!
+//! Q5's fifth bits are stored as bit planes: plane `k` holds element `k`'s high bit of every
+//! row, bit `i % 8` of byte `i / 8` for row `i` — exactly an RVV mask register at vl = r, so one
+//! `vlm.v` fetches it.
 
 use crate::ggml_type::GgmlType;
 use crate::quant::{QK, f16_to_f32};
@@ -35,15 +41,26 @@ impl std::fmt::Debug for Packed {
 
 /// Whether `ty` has a panel layout.
 pub fn packable(ty: GgmlType) -> bool {
-    matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0)
+    matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q8_0)
 }
 
 /// Bytes of one block column of one panel.
 fn column_bytes(ty: GgmlType, r: usize) -> usize {
     match ty {
         GgmlType::Q4_0 => 20 * r,
-        GgmlType::Q4_1 => 24 * r,
+        GgmlType::Q4_1 | GgmlType::Q5_0 => 24 * r,
+        GgmlType::Q5_1 => 28 * r,
         _ => 36 * r,
+    }
+}
+
+/// Where in a block column the quants start, and (Q5 types) where the bit planes start.
+fn quants_at(ty: GgmlType, r: usize) -> (usize, Option<usize>) {
+    match ty {
+        GgmlType::Q4_1 => (8 * r, None),
+        GgmlType::Q5_0 => (8 * r, Some(4 * r)),
+        GgmlType::Q5_1 => (12 * r, Some(8 * r)),
+        _ => (4 * r, None),
     }
 }
 
@@ -67,16 +84,26 @@ impl Packed {
                 let dst = &mut bytes[(p * nb + b) * col..][..col];
                 let f16 = |at: usize| f16_to_f32(u16::from_le_bytes([blk[at], blk[at + 1]]));
                 dst[4 * i..4 * i + 4].copy_from_slice(&f16(0).to_le_bytes());
-                let (qs, at) = match w.ty {
-                    GgmlType::Q4_1 => {
-                        dst[4 * (r + i)..4 * (r + i) + 4].copy_from_slice(&f16(2).to_le_bytes());
-                        (&blk[4..20], 8 * r)
-                    }
-                    GgmlType::Q4_0 => (&blk[2..18], 4 * r),
-                    _ => (&blk[2..34], 4 * r),
+                if matches!(w.ty, GgmlType::Q4_1 | GgmlType::Q5_1) {
+                    dst[4 * (r + i)..4 * (r + i) + 4].copy_from_slice(&f16(2).to_le_bytes());
+                }
+                let (at, planes) = quants_at(w.ty, r);
+                let qs = match w.ty {
+                    GgmlType::Q4_0 => &blk[2..18],
+                    GgmlType::Q4_1 => &blk[4..20],
+                    GgmlType::Q5_0 => &blk[6..22],
+                    GgmlType::Q5_1 => &blk[8..24],
+                    _ => &blk[2..34],
                 };
                 for (j, &q) in qs.iter().enumerate() {
                     dst[at + j * r + i] = q;
+                }
+                if let Some(planes) = planes {
+                    let qh_at = if w.ty == GgmlType::Q5_1 { 4 } else { 2 };
+                    let qh = u32::from_le_bytes(blk[qh_at..qh_at + 4].try_into().unwrap());
+                    for k in (0..QK).filter(|k| qh >> k & 1 == 1) {
+                        dst[planes + k * (r / 8) + i / 8] |= 1 << (i % 8);
+                    }
                 }
             }
         }
@@ -107,7 +134,8 @@ impl Packed {
 pub struct ActivationAux {
     /// Scale of each block as f32.
     pub d: Vec<f32>,
-    /// Q8_0 (against Q4_0): `-8 * sum(q)`, the offset of Q4_0's `q - 8`. Q8_1: unused.
+    /// Q8_0 against Q4_0 / Q5_0: `-8 * sum(q)` / `-16 * sum(q)`, the offset of their `q - 8` /
+    /// `q - 16`. Otherwise empty.
     pub corr: Vec<i32>,
     /// Q8_1: `s` of each block as f32.
     pub s: Vec<f32>,
@@ -115,15 +143,17 @@ pub struct ActivationAux {
 
 impl ActivationAux {
     /// The aux values of `act`, the Q8_0 or Q8_1 activation of a `weight` matrix. Only Q4_0
-    /// needs `corr`, only the `_1` types `s`.
+    /// and Q5_0 need `corr`, only the `_1` types `s`.
     pub fn new(weight: GgmlType, act: &Activation) -> ActivationAux {
         match act {
             Activation::Q8_0(y) => ActivationAux {
                 d: y.iter().map(|b| f16_to_f32(b.d)).collect(),
-                corr: if weight == GgmlType::Q4_0 {
-                    y.iter().map(|b| -8 * b.qs.iter().map(|&q| q as i32).sum::<i32>()).collect()
-                } else {
-                    Vec::new()
+                corr: match weight {
+                    GgmlType::Q4_0 | GgmlType::Q5_0 => {
+                        let off = if weight == GgmlType::Q4_0 { -8 } else { -16 };
+                        y.iter().map(|b| off * b.qs.iter().map(|&q| q as i32).sum::<i32>()).collect()
+                    }
+                    _ => Vec::new(),
                 },
                 s: Vec::new(),
             },
@@ -171,18 +201,22 @@ pub fn panel_row_dot_reference(
                 sum += isum as f32 * (d * aux.d[b]);
             }
             _ => {
-                let at = if ty == GgmlType::Q4_1 { 8 * r } else { 4 * r };
-                let isum: i32 = (0..QK / 2)
-                    .map(|j| {
-                        let q = c[at + j * r + i];
-                        (q & 0xf) as i32 * y[j] as i32 + (q >> 4) as i32 * y[j + QK / 2] as i32
-                    })
-                    .sum();
-                if ty == GgmlType::Q4_1 {
-                    let m = f32_at(c, 4 * (r + i));
-                    sum += (d * aux.d[b]) * isum as f32 + m * aux.s[b];
-                } else {
-                    sum += (isum + aux.corr[b]) as f32 * d * aux.d[b];
+                let (at, planes) = quants_at(ty, r);
+                // The unsigned 4- or 5-bit value of element j (of 32) of row i.
+                let value = |j: usize| {
+                    let q = c[at + (j % 16) * r + i];
+                    let nibble = if j < 16 { q & 0xf } else { q >> 4 };
+                    let high = planes.map_or(0, |h| (c[h + j * (r / 8) + i / 8] >> (i % 8)) & 1);
+                    (nibble | high << 4) as i32
+                };
+                let isum: i32 = (0..QK).map(|j| value(j) * y[j] as i32).sum();
+                match ty {
+                    GgmlType::Q4_1 | GgmlType::Q5_1 => {
+                        let m = f32_at(c, 4 * (r + i));
+                        sum += (d * aux.d[b]) * isum as f32 + m * aux.s[b];
+                    }
+                    GgmlType::Q5_0 => sum += (isum + aux.corr[b]) as f32 * (d * aux.d[b]),
+                    _ => sum += (isum + aux.corr[b]) as f32 * d * aux.d[b],
                 }
             }
         }
@@ -198,7 +232,7 @@ mod tests {
     #[test]
     fn packed_reference_equals_unpacked_dot_bit_for_bit() {
         let mut rng = Rng::new(5);
-        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
+        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0] {
             for (rows, blocks, r) in [(5, 1, 8), (37, 3, 16), (64, 9, 32), (130, 2, 128)] {
                 let cols = blocks * QK;
                 let data: Vec<u8> = (0..rows).flat_map(|_| random_quant_row(ty, blocks, &mut rng)).collect();

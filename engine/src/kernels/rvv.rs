@@ -626,6 +626,180 @@ pub unsafe fn panel_q4_1(panel: &[u8], nb: usize, y: &PanelInput, out: *mut f32,
     }
 }
 
+/// asm lines shared by the Q5_0 and Q5_1 panel kernels: the integer sums of one block column
+/// of unsigned 5-bit values, left as e32 in v8 (vtype e32/m4). Bit planes start `r << shift`
+/// bytes into the column, the nibbles 4 r bytes after them; each plane, loaded as a mask,
+/// sets bit 4 of its element by a masked `vor` with `{sixteen}` (vtype mu). A product is at most 31 * 127, so
+/// each e16 accumulator takes 8 of them (v4/v6 for j < 8, v24/v26 after): no overflow.
+macro_rules! q5_panel_sums {
+    ($shift:literal) => {
+        concat!(
+            "vsetvli zero, zero, e16, m2, ta, ma\n",
+            "vmv.v.i v4, 0\n",
+            "vmv.v.i v6, 0\n",
+            "vmv.v.i v24, 0\n",
+            "vmv.v.i v26, 0\n",
+            "vsetvli zero, zero, e8, m1, ta, mu\n",
+            "slli {h}, {r}, ",
+            $shift,
+            "\n",
+            "add {h}, {h}, {x}\n",
+            "slli {h1}, {rb}, 4\n",
+            "add {h1}, {h1}, {h}\n",
+            "slli {p}, {r}, 2\n",
+            "add {p}, {p}, {h}\n",
+            q5_panel_pair!("v4", "v6", "0,1,2,3,4,5,6,7"),
+            q5_panel_pair!("v24", "v26", "8,9,10,11,12,13,14,15"),
+            "vsetvli zero, zero, e16, m2, ta, ma\n",
+            "vwadd.vv v8, v4, v6\n",
+            "vwadd.vv v28, v24, v26\n",
+            "vsetvli zero, zero, e32, m4, ta, ma\n",
+            "vadd.vv v8, v8, v28",
+        )
+    };
+}
+
+/// Elements `j` (low nibbles, planes from `h`) and `j + 16` (high nibbles, planes from `h1`)
+/// for each listed `j`, accumulated into `$lo` and `$hi`.
+macro_rules! q5_panel_pair {
+    ($lo:literal, $hi:literal, $js:literal) => {
+        concat!(
+            ".irp j, ",
+            $js,
+            "\n",
+            "vle8.v v1, ({p})\n",
+            "add {p}, {p}, {r}\n",
+            "vlm.v v0, ({h})\n",
+            "add {h}, {h}, {rb}\n",
+            "vand.vi v2, v1, 15\n",
+            "vor.vx v2, v2, {sixteen}, v0.t\n",
+            "vlm.v v0, ({h1})\n",
+            "add {h1}, {h1}, {rb}\n",
+            "vsrl.vi v3, v1, 4\n",
+            "vor.vx v3, v3, {sixteen}, v0.t\n",
+            "lb {t0}, \\j({q})\n",
+            "lb {t1}, 16+\\j({q})\n",
+            "vwmaccsu.vx ",
+            $lo,
+            ", {t0}, v2\n",
+            "vwmaccsu.vx ",
+            $hi,
+            ", {t1}, v3\n",
+            ".endr\n",
+        )
+    };
+}
+
+/// `out[i] = row i · y` for the first `n_out` rows of a Q5_0 panel.
+///
+/// # Safety
+/// As [`panel_q4_0`].
+#[inline(never)]
+pub unsafe fn panel_q5_0(panel: &[u8], nb: usize, y: &PanelInput, out: *mut f32, n_out: usize) {
+    // SAFETY: per block column: r f32 scales, 32 bit planes of r/8 bytes (vlm.v at vl = r reads
+    // r/8 bytes), 16 rows of r nibble bytes: 24 r bytes; 32 activation bytes at q; one f32 and
+    // one i32 of aux. corr = -16 sum(y) restores (q - 16); the block value is
+    // isum * (dx * dy) as ggml computes it, accumulated in block order.
+    unsafe {
+        asm_v!(
+            "vsetvli {r}, zero, e32, m4, ta, ma",
+            "srli {rb}, {r}, 3",
+            "vmv.v.i v16, 0",
+            "2:",
+            q5_panel_sums!("2"),
+            "lw {t0}, 0({c})",
+            "vadd.vx v8, v8, {t0}",
+            "vfcvt.f.x.v v8, v8",
+            "vle32.v v12, ({x})",
+            "flw {f0}, 0({d})",
+            "vfmul.vf v12, v12, {f0}",
+            "vfmul.vv v8, v8, v12",
+            "vfadd.vv v16, v16, v8",
+            "mv {x}, {p}",
+            "add {q}, {q}, {stride}",
+            "addi {c}, {c}, 4",
+            "addi {d}, {d}, 4",
+            "addi {n}, {n}, -1",
+            "bnez {n}, 2b",
+            "vsetvli zero, {m}, e32, m4, ta, ma",
+            "vse32.v v16, ({out})";
+            x = inout(reg) panel.as_ptr() => _,
+            q = inout(reg) y.q => _,
+            c = inout(reg) y.corr => _,
+            d = inout(reg) y.d => _,
+            n = inout(reg) nb => _,
+            stride = in(reg) y.stride,
+            m = in(reg) n_out,
+            out = in(reg) out,
+            r = out(reg) _,
+            rb = out(reg) _,
+            p = out(reg) _,
+            h = out(reg) _,
+            h1 = out(reg) _,
+            sixteen = in(reg) 16,
+            t0 = out(reg) _,
+            t1 = out(reg) _,
+            f0 = out(freg) _,
+        );
+    }
+}
+
+/// `out[i] = row i · y` for the first `n_out` rows of a Q5_1 panel (against Q8_1).
+///
+/// # Safety
+/// As [`panel_q4_0`].
+#[inline(never)]
+pub unsafe fn panel_q5_1(panel: &[u8], nb: usize, y: &PanelInput, out: *mut f32, n_out: usize) {
+    // SAFETY: as panel_q5_0 with 28 r bytes per column (d[r], m[r], planes, nibbles); the value
+    // is (dx * dy) * isum + mx * sy per block, as ggml computes it.
+    unsafe {
+        asm_v!(
+            "vsetvli {r}, zero, e32, m4, ta, ma",
+            "srli {rb}, {r}, 3",
+            "vmv.v.i v16, 0",
+            "2:",
+            q5_panel_sums!("3"),
+            "vfcvt.f.x.v v8, v8",
+            "vle32.v v12, ({x})",
+            "flw {f0}, 0({d})",
+            "vfmul.vf v12, v12, {f0}",
+            "vfmul.vv v8, v12, v8",
+            "slli {t0}, {r}, 2",
+            "add {t0}, {t0}, {x}",
+            "vle32.v v20, ({t0})",
+            "flw {f0}, 0({s})",
+            "vfmul.vf v20, v20, {f0}",
+            "vfadd.vv v8, v8, v20",
+            "vfadd.vv v16, v16, v8",
+            "mv {x}, {p}",
+            "add {q}, {q}, {stride}",
+            "addi {s}, {s}, 4",
+            "addi {d}, {d}, 4",
+            "addi {n}, {n}, -1",
+            "bnez {n}, 2b",
+            "vsetvli zero, {m}, e32, m4, ta, ma",
+            "vse32.v v16, ({out})";
+            x = inout(reg) panel.as_ptr() => _,
+            q = inout(reg) y.q => _,
+            s = inout(reg) y.s => _,
+            d = inout(reg) y.d => _,
+            n = inout(reg) nb => _,
+            stride = in(reg) y.stride,
+            m = in(reg) n_out,
+            out = in(reg) out,
+            r = out(reg) _,
+            rb = out(reg) _,
+            p = out(reg) _,
+            h = out(reg) _,
+            h1 = out(reg) _,
+            sixteen = in(reg) 16,
+            t0 = out(reg) _,
+            t1 = out(reg) _,
+            f0 = out(freg) _,
+        );
+    }
+}
+
 /// `out[i] = row i · y` for the first `n_out` rows of a Q8_0 panel.
 ///
 /// # Safety
@@ -729,6 +903,56 @@ pub unsafe fn quantize_row_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
     }
 }
 
+/// asm lines computing `v8 = exp(v4)` at vtype e32/m4 (ggml's `ggml_v_expf` polynomial,
+/// within 2 ulp of expf) for arguments already clamped to [-87, 88], where building 2^n from
+/// exponent bits is exact. Uses v12–v28; needs operands one, r, log2e, ln2hi, ln2lo, c0–c4
+/// ([`exp_operands!`]).
+macro_rules! exp_poly {
+    () => {
+        concat!(
+            // z = r + x log2(e); n = z - r; b = x - n ln2 (two parts)
+            "vfmv.v.f v8, {r}\n",
+            "vfmacc.vf v8, {log2e}, v4\n",
+            "vfsub.vf v12, v8, {r}\n",
+            "vmv.v.v v16, v4\n",
+            "vfnmsac.vf v16, {ln2hi}, v12\n",
+            "vfnmsac.vf v16, {ln2lo}, v12\n",
+            // k = 2^n from the integer bits of z
+            "vsll.vi v8, v8, 23\n",
+            "vadd.vx v8, v8, {one}\n",
+            "vfmul.vv v20, v16, v16\n",
+            "vfmv.v.f v24, {c1}\n",
+            "vfmacc.vf v24, {c0}, v16\n",
+            "vfmv.v.f v28, {c3}\n",
+            "vfmacc.vf v28, {c2}, v16\n",
+            "vfmacc.vv v28, v24, v20\n",
+            "vfmul.vf v24, v16, {c4}\n",
+            "vfmacc.vv v24, v28, v20\n",
+            "vfmacc.vv v8, v8, v24",
+        )
+    };
+}
+
+/// The constant operands of [`exp_poly!`], followed by the caller's own.
+macro_rules! asm_v_exp {
+    ($($template:expr),+ ; $($operands:tt)*) => {
+        asm_v!(
+            $($template),+;
+            $($operands)*
+            one = in(reg) 0x3f80_0000u32 as usize,
+            r = in(freg) f32::from_bits(0x4b40_0000),
+            log2e = in(freg) f32::from_bits(0x3fb8_aa3b),
+            ln2hi = in(freg) f32::from_bits(0x3f31_7200),
+            ln2lo = in(freg) f32::from_bits(0x35bf_be8e),
+            c0 = in(freg) f32::from_bits(0x3c07_2010),
+            c1 = in(freg) f32::from_bits(0x3d2b_9f17),
+            c2 = in(freg) f32::from_bits(0x3e2a_af33),
+            c3 = in(freg) f32::from_bits(0x3eff_fedb),
+            c4 = in(freg) f32::from_bits(0x3f7f_fff6),
+        )
+    };
+}
+
 /// `g[i] = silu(g[i]) * u[i]` with a vector exp (ggml's `ggml_v_expf` polynomial, within 2 ulp
 /// of expf) on arguments clamped to [-87, 88], where silu is already 0 or x to f32 precision.
 ///
@@ -739,32 +963,14 @@ pub unsafe fn silu_mul(g: &mut [f32], u: &[f32]) {
     // SAFETY: reads and writes n f32 of g and reads n of u, vl elements at a time; the clamp
     // keeps 2^n inside the normal range, so building it from exponent bits is exact.
     unsafe {
-        asm_v!(
+        asm_v_exp!(
             "2:",
             "vsetvli {t}, {n}, e32, m4, ta, ma",
             "vle32.v v0, ({g})",
             "vfneg.v v4, v0",
             "vfmax.vf v4, v4, {lo}",
             "vfmin.vf v4, v4, {hi}",
-            // z = r + x log2(e); n = z - r; b = x - n ln2 (two parts)
-            "vfmv.v.f v8, {r}",
-            "vfmacc.vf v8, {log2e}, v4",
-            "vfsub.vf v12, v8, {r}",
-            "vmv.v.v v16, v4",
-            "vfnmsac.vf v16, {ln2hi}, v12",
-            "vfnmsac.vf v16, {ln2lo}, v12",
-            // k = 2^n from the integer bits of z
-            "vsll.vi v8, v8, 23",
-            "vadd.vx v8, v8, {one}",
-            "vfmul.vv v20, v16, v16",
-            "vfmv.v.f v24, {c1}",
-            "vfmacc.vf v24, {c0}, v16",
-            "vfmv.v.f v28, {c3}",
-            "vfmacc.vf v28, {c2}, v16",
-            "vfmacc.vv v28, v24, v20",
-            "vfmul.vf v24, v16, {c4}",
-            "vfmacc.vv v24, v28, v20",
-            "vfmacc.vv v8, v8, v24",
+            exp_poly!(),
             // silu(x) * u = x / (1 + e^-x) * u
             "vfadd.vf v8, v8, {onef}",
             "vfdiv.vv v0, v0, v8",
@@ -780,19 +986,278 @@ pub unsafe fn silu_mul(g: &mut [f32], u: &[f32]) {
             g = inout(reg) g.as_mut_ptr() => _,
             u = inout(reg) u.as_ptr() => _,
             t = out(reg) _,
-            one = in(reg) 0x3f80_0000u32 as usize,
             lo = in(freg) -87.0f32,
             hi = in(freg) 88.0f32,
-            r = in(freg) f32::from_bits(0x4b40_0000),
-            log2e = in(freg) f32::from_bits(0x3fb8_aa3b),
-            ln2hi = in(freg) f32::from_bits(0x3f31_7200),
-            ln2lo = in(freg) f32::from_bits(0x35bf_be8e),
-            c0 = in(freg) f32::from_bits(0x3c07_2010),
-            c1 = in(freg) f32::from_bits(0x3d2b_9f17),
-            c2 = in(freg) f32::from_bits(0x3e2a_af33),
-            c3 = in(freg) f32::from_bits(0x3eff_fedb),
-            c4 = in(freg) f32::from_bits(0x3f7f_fff6),
             onef = in(freg) 1.0f32,
+        );
+    }
+}
+
+/// `sum(x[i])` (`square` false) or `sum(x[i] * x[i])` (true, each square rounded to f32) in
+/// f64, as ggml's softmax and RMSNorm sum; lanes accumulate separately (`vfwadd.wv`), then one
+/// unordered reduction.
+///
+/// # Safety
+/// The CPU must support RVV 1.0 with V enabled.
+unsafe fn sum_f64_impl<const SQUARE: bool>(x: &[f32]) -> f64 {
+    let n = x.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let sum: f64;
+    // SAFETY: n f32 read, vl at a time; tu keeps the accumulator lanes past a short final vl.
+    unsafe {
+        asm_v!(
+            "vsetvli {t}, zero, e64, m8, ta, ma",
+            "vmv.v.i v16, 0",
+            "2:",
+            "vsetvli {t}, {n}, e32, m4, tu, ma",
+            "vle32.v v0, ({x})",
+            "beqz {sq}, 3f",
+            "vfmul.vv v0, v0, v0",
+            "3:",
+            "vfwadd.wv v16, v16, v0",
+            "sub {n}, {n}, {t}",
+            "slli {t}, {t}, 2",
+            "add {x}, {x}, {t}",
+            "bnez {n}, 2b",
+            "vsetvli {t}, zero, e64, m8, ta, ma",
+            "vmv.s.x v8, zero",
+            "vfredusum.vs v8, v16, v8",
+            "vfmv.f.s {sum}, v8";
+            n = inout(reg) n => _,
+            x = inout(reg) x.as_ptr() => _,
+            sq = in(reg) SQUARE as usize,
+            t = out(reg) _,
+            sum = out(freg) sum,
+        );
+    }
+    sum
+}
+
+/// # Safety
+/// The CPU must support RVV 1.0 with V enabled.
+pub unsafe fn sum_squares_f64(x: &[f32]) -> f64 {
+    // SAFETY: as this fn's contract.
+    unsafe { sum_f64_impl::<true>(x) }
+}
+
+/// `out[i] = x[i] * s * w[i]` for `n` elements, rounded as the scalar reference; `out` may be
+/// `x`.
+///
+/// # Safety
+/// V enabled; `x`, `w` readable and `out` writable for `n` f32.
+pub unsafe fn scale_mul(x: *const f32, s: f32, w: *const f32, out: *mut f32, n: usize) {
+    if n == 0 {
+        return;
+    }
+    // SAFETY: n f32 read from x and w and written to out, vl at a time; each element is read
+    // before its own store, so out == x is fine.
+    unsafe {
+        asm_v!(
+            "2:",
+            "vsetvli {t}, {n}, e32, m8, ta, ma",
+            "vle32.v v0, ({x})",
+            "vle32.v v8, ({w})",
+            "vfmul.vf v0, v0, {s}",
+            "vfmul.vv v0, v0, v8",
+            "vse32.v v0, ({o})",
+            "sub {n}, {n}, {t}",
+            "slli {t}, {t}, 2",
+            "add {x}, {x}, {t}",
+            "add {w}, {w}, {t}",
+            "add {o}, {o}, {t}",
+            "bnez {n}, 2b";
+            n = inout(reg) n => _,
+            x = inout(reg) x => _,
+            w = inout(reg) w => _,
+            o = inout(reg) out => _,
+            s = in(freg) s,
+            t = out(reg) _,
+        );
+    }
+}
+
+/// Softmax in place: `vfredmax`, then [`exp_poly!`] of `x - max` (clamped below at -87, where
+/// exp is below 2^-125 of the largest term), the f64 sum, and one scaling pass.
+///
+/// # Safety
+/// The CPU must support RVV 1.0 with V enabled.
+pub unsafe fn softmax(x: &mut [f32]) {
+    let n = x.len();
+    if n == 0 {
+        return;
+    }
+    let max: f32;
+    // SAFETY: n f32 read, vl at a time; tu keeps the running maxima past a short final vl.
+    unsafe {
+        asm_v!(
+            "vsetvli {t}, zero, e32, m8, ta, ma",
+            "vfmv.v.f v8, {ninf}",
+            "2:",
+            "vsetvli {t}, {n}, e32, m8, tu, ma",
+            "vle32.v v0, ({x})",
+            "vfmax.vv v8, v8, v0",
+            "sub {n}, {n}, {t}",
+            "slli {t}, {t}, 2",
+            "add {x}, {x}, {t}",
+            "bnez {n}, 2b",
+            "vsetvli {t}, zero, e32, m8, ta, ma",
+            "vfmv.s.f v16, {ninf}",
+            "vfredmax.vs v16, v8, v16",
+            "vfmv.f.s {max}, v16";
+            n = inout(reg) n => _,
+            x = inout(reg) x.as_ptr() => _,
+            ninf = in(freg) f32::NEG_INFINITY,
+            t = out(reg) _,
+            max = out(freg) max,
+        );
+    }
+    // SAFETY: n f32 rewritten in place, vl at a time.
+    unsafe {
+        asm_v_exp!(
+            "2:",
+            "vsetvli {t}, {n}, e32, m4, ta, ma",
+            "vle32.v v0, ({x})",
+            "vfsub.vf v4, v0, {max}",
+            "vfmax.vf v4, v4, {lo}",
+            exp_poly!(),
+            "vse32.v v8, ({x})",
+            "sub {n}, {n}, {t}",
+            "slli {t}, {t}, 2",
+            "add {x}, {x}, {t}",
+            "bnez {n}, 2b";
+            n = inout(reg) n => _,
+            x = inout(reg) x.as_mut_ptr() => _,
+            max = in(freg) max,
+            lo = in(freg) -87.0f32,
+            t = out(reg) _,
+        );
+    }
+    // SAFETY: V by this fn's contract.
+    let inv = (1.0 / unsafe { sum_f64_impl::<false>(x) }) as f32;
+    // SAFETY: n f32 rewritten in place (w = nothing: scaled by inv alone).
+    unsafe {
+        asm_v!(
+            "2:",
+            "vsetvli {t}, {n}, e32, m8, ta, ma",
+            "vle32.v v0, ({x})",
+            "vfmul.vf v0, v0, {inv}",
+            "vse32.v v0, ({x})",
+            "sub {n}, {n}, {t}",
+            "slli {t}, {t}, 2",
+            "add {x}, {x}, {t}",
+            "bnez {n}, 2b";
+            n = inout(reg) n => _,
+            x = inout(reg) x.as_mut_ptr() => _,
+            inv = in(freg) inv,
+            t = out(reg) _,
+        );
+    }
+}
+
+/// Rotates `half >= 1` pairs of one head in place (see `scalar::rope`): unit-stride halves in
+/// NeoX order, `vlseg2e32` pairs otherwise. Products and sums round as the scalar reference.
+///
+/// # Safety
+/// V enabled; `head` holds `2 half` writable f32, `cos` and `sin` `half` readable.
+pub unsafe fn rope_head(head: *mut f32, neox: bool, cos: *const f32, sin: *const f32, half: usize) {
+    if neox {
+        // SAFETY: x0 at head[..half], x1 at head[half..2 half]; vl at a time.
+        unsafe {
+            asm_v!(
+                "slli {b}, {n}, 2",
+                "add {b}, {b}, {a}",
+                "2:",
+                "vsetvli {t}, {n}, e32, m4, ta, ma",
+                "vle32.v v0, ({a})",
+                "vle32.v v4, ({b})",
+                "vle32.v v8, ({c})",
+                "vle32.v v12, ({s})",
+                "vfmul.vv v16, v0, v8",
+                "vfmul.vv v24, v4, v12",
+                "vfsub.vv v16, v16, v24",
+                "vfmul.vv v20, v0, v12",
+                "vfmul.vv v28, v4, v8",
+                "vfadd.vv v20, v20, v28",
+                "vse32.v v16, ({a})",
+                "vse32.v v20, ({b})",
+                "sub {n}, {n}, {t}",
+                "slli {t}, {t}, 2",
+                "add {a}, {a}, {t}",
+                "add {b}, {b}, {t}",
+                "add {c}, {c}, {t}",
+                "add {s}, {s}, {t}",
+                "bnez {n}, 2b";
+                n = inout(reg) half => _,
+                a = inout(reg) head => _,
+                c = inout(reg) cos => _,
+                s = inout(reg) sin => _,
+                b = out(reg) _,
+                t = out(reg) _,
+            );
+        }
+    } else {
+        // SAFETY: pairs (x0, x1) interleaved in head[..2 half]; vl pairs at a time.
+        unsafe {
+            asm_v!(
+                "2:",
+                "vsetvli {t}, {n}, e32, m4, ta, ma",
+                "vlseg2e32.v v0, ({a})",
+                "vle32.v v8, ({c})",
+                "vle32.v v12, ({s})",
+                "vfmul.vv v16, v0, v8",
+                "vfmul.vv v24, v4, v12",
+                "vfsub.vv v16, v16, v24",
+                "vfmul.vv v20, v0, v12",
+                "vfmul.vv v28, v4, v8",
+                "vfadd.vv v20, v20, v28",
+                "vsseg2e32.v v16, ({a})",
+                "sub {n}, {n}, {t}",
+                "slli {t}, {t}, 2",
+                "add {c}, {c}, {t}",
+                "add {s}, {s}, {t}",
+                "slli {t}, {t}, 1",
+                "add {a}, {a}, {t}",
+                "bnez {n}, 2b";
+                n = inout(reg) half => _,
+                a = inout(reg) head => _,
+                c = inout(reg) cos => _,
+                s = inout(reg) sin => _,
+                t = out(reg) _,
+            );
+        }
+    }
+}
+
+/// `out[i] += a * v[i]` with `vfmacc` (fused: one rounding).
+///
+/// # Safety
+/// The CPU must support RVV 1.0 with V enabled.
+pub unsafe fn axpy(out: &mut [f32], a: f32, v: &[f32]) {
+    let n = out.len().min(v.len());
+    if n == 0 {
+        return;
+    }
+    // SAFETY: n f32 of out rewritten and n of v read, vl at a time.
+    unsafe {
+        asm_v!(
+            "2:",
+            "vsetvli {t}, {n}, e32, m8, ta, ma",
+            "vle32.v v0, ({o})",
+            "vle32.v v8, ({v})",
+            "vfmacc.vf v0, {a}, v8",
+            "vse32.v v0, ({o})",
+            "sub {n}, {n}, {t}",
+            "slli {t}, {t}, 2",
+            "add {o}, {o}, {t}",
+            "add {v}, {v}, {t}",
+            "bnez {n}, 2b";
+            n = inout(reg) n => _,
+            o = inout(reg) out.as_mut_ptr() => _,
+            v = inout(reg) v.as_ptr() => _,
+            a = in(freg) a,
+            t = out(reg) _,
         );
     }
 }

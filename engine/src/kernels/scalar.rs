@@ -155,6 +155,57 @@ pub fn silu_mul(g: &mut [f32], u: &[f32]) {
     }
 }
 
+/// `sum(x[i] * x[i])`, each square rounded to f32 and summed in f64 (ggml's RMSNorm).
+pub fn sum_squares_f64(x: &[f32]) -> f64 {
+    x.iter().map(|&v| (v * v) as f64).sum()
+}
+
+/// `sum(x[i])` in f64.
+pub fn sum_f64(x: &[f32]) -> f64 {
+    x.iter().map(|&v| v as f64).sum()
+}
+
+/// `out[i] = x[i] * s * w[i]`, RMSNorm's scaling (in that order).
+pub fn scale_mul(x: &[f32], s: f32, w: &[f32], out: &mut [f32]) {
+    for ((o, &v), &g) in out.iter_mut().zip(x).zip(w) {
+        *o = v * s * g;
+    }
+}
+
+/// Softmax in place as ggml computes it: subtract the maximum, exp, divide by the f64 sum.
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+    }
+    let inv = (1.0 / sum_f64(x)) as f32;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// Rotates the first `cos.len()` pairs of every `hd`-wide head of `x` by the angles whose
+/// cosines and sines are given: pairs `(i, i + cos.len())` in NeoX order, `(2i, 2i + 1)`
+/// otherwise.
+pub fn rope(x: &mut [f32], hd: usize, neox: bool, cos: &[f32], sin: &[f32]) {
+    let half = cos.len();
+    for head in x.chunks_exact_mut(hd) {
+        for (i, (&c, &s)) in cos.iter().zip(sin).enumerate() {
+            let (a, b) = if neox { (i, i + half) } else { (2 * i, 2 * i + 1) };
+            let (x0, x1) = (head[a], head[b]);
+            head[a] = x0 * c - x1 * s;
+            head[b] = x0 * s + x1 * c;
+        }
+    }
+}
+
+/// `out[i] += a * v[i]`, attention's value accumulation.
+pub fn axpy(out: &mut [f32], a: f32, v: &[f32]) {
+    for (o, &v) in out.iter_mut().zip(v) {
+        *o += a * v;
+    }
+}
+
 /// ggml's `ssm_conv` (LFM2's depthwise causal convolution) in the time-major layout: `x` holds
 /// `k - 1 + t` rows of `e` channels (the carried state, then the batch), `w` the `k` taps
 /// tap-major (`w[j * e + c]`; the last tap multiplies the current token), and output row `i` is
