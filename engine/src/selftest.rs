@@ -4,7 +4,7 @@
 use crate::ggml_type::GgmlType;
 use crate::kernels::{self, pack::ActivationAux, pack::Packed, scalar};
 use crate::quant::{self, BlockQ4_0, BlockQ8_0, QK, f16_to_f32, f32_to_f16};
-use crate::tensor::{Activation, Weight};
+use crate::tensor::{Activation, BlockQ8K, QK_K, Weight};
 use crate::tier::{self, Launch};
 
 /// xorshift64*: deterministic, dependency-free inputs.
@@ -264,6 +264,7 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
 /// clamped exp underflows/overflows silu is 0 or x to f32 precision anyway).
 fn elementwise_checks(rng: &mut Rng) -> Vec<KernelReport> {
     let mut q = Tracker::new("quantize_q8_0");
+    let mut qk = Tracker::new("quantize_q8_k");
     let mut silu = Tracker::new("silu_mul");
     for &nb in BLOCK_COUNTS {
         let mut x = rng.vec(nb * QK);
@@ -282,6 +283,24 @@ fn elementwise_checks(rng: &mut Rng) -> Vec<KernelReport> {
         quant::quantize_row_q8_0(&x, &mut want);
         for (g, w) in got.iter().zip(&want) {
             q.check(if g == w { 0.0 } else { 1.0 }, 0.0, 1.0, EXACT);
+        }
+        // Q8_K takes whole 256-value blocks; every fourth block has its largest magnitude twice
+        // with both signs (the first must win), every fifth is all zero.
+        let mut xk = x[..x.len() / QK_K * QK_K].to_vec();
+        for (i, blk) in xk.chunks_exact_mut(QK_K).enumerate() {
+            match i % 5 {
+                3 => (blk[7], blk[200]) = (-3e4, 3e4),
+                4 => blk.fill(0.0),
+                _ => {}
+            }
+        }
+        let blank = BlockQ8K { d: 1.0, qs: [1; QK_K], bsums: [1; QK_K / 16] };
+        let (mut got, mut want) = (vec![blank; xk.len() / QK_K], vec![blank; xk.len() / QK_K]);
+        kernels::quantize_row_q8_k(&xk, &mut got);
+        crate::tensor::quantize_row_q8_k(&xk, &mut want);
+        for (g, w) in got.iter().zip(&want) {
+            let same = g.d.to_bits() == w.d.to_bits() && g.qs == w.qs && g.bsums == w.bsums;
+            qk.check(if same { 0.0 } else { 1.0 }, 0.0, 1.0, EXACT);
         }
         let mut g: Vec<f32> = x.iter().map(|v| v * 0.02).collect();
         g.extend([-200.0, -88.5, -87.0, 0.0, -0.0, 88.5, 200.0, 1e-20]);
@@ -311,7 +330,7 @@ fn elementwise_checks(rng: &mut Rng) -> Vec<KernelReport> {
         let scale: f64 = a.iter().zip(&b).map(|(&x, &y)| (f16_to_f32(x) * f16_to_f32(y)).abs() as f64).sum();
         dot16.check(kernels::dot_f16(&a, &b), scalar::dot_f16(&a, &b), scale, tolerance(n, 1.0));
     }
-    vec![q.0, silu.0, conv.0, dot16.0]
+    vec![q.0, qk.0, silu.0, conv.0, dot16.0]
 }
 
 /// The per-row operations of the forward pass against their scalar references:

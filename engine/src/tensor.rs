@@ -333,7 +333,7 @@ impl Activation {
             }
             GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q6K | GgmlType::Q8K => {
                 let mut q = vec![BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] }; x.len() / QK_K];
-                quantize_row_q8_k(x, &mut q);
+                kernels::quantize_row_q8_k(x, &mut q);
                 Activation::Q8K(q)
             }
         }

@@ -30,14 +30,23 @@ const fn backend_name() -> &'static str {
         "avx512"
     } else if cfg!(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")) {
         "avx2"
+    } else if cfg!(all(target_arch = "x86_64", target_feature = "ssse3")) {
+        "ssse3"
     } else {
         "scalar"
     }
 }
 
-// One `dispatch!` per kernel: the body after `rvv =>` etc. runs when that backend is compiled in.
+// One `dispatch!` per kernel: the body after `rvv =>` etc. runs when that backend is compiled in
+// (`ssse3 =>`, optional, on x86-64-v2 builds).
 macro_rules! dispatch {
-    (rvv => $rvv:expr, avx512 => $avx512:expr, avx2 => $avx2:expr, scalar => $scalar:expr $(,)?) => {{
+    (
+        rvv => $rvv:expr,
+        avx512 => $avx512:expr,
+        avx2 => $avx2:expr,
+        $(ssse3 => $ssse3:expr,)?
+        scalar => $scalar:expr $(,)?
+    ) => {{
         #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
         {
             // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V (see module docs).
@@ -58,6 +67,14 @@ macro_rules! dispatch {
             // SAFETY: this build requires AVX2 and FMA, present on every CPU that loads it.
             return unsafe { $avx2 };
         }
+        $(
+            #[cfg(all(target_arch = "x86_64", target_feature = "ssse3", not(target_feature = "avx2")))]
+            {
+                // SAFETY: this build requires SSSE3 (tier x86-64-v2), present on every CPU
+                // that loads it.
+                return unsafe { $ssse3 };
+            }
+        )?
         #[allow(unreachable_code)]
         $scalar
     }};
@@ -81,6 +98,7 @@ pub fn dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
         // thread), whose AVX-512 units are 256 bits wide: the AVX2 kernel serves v4 too.
         avx512 => x86::dot_q4_0_q8_0_avx2(x, y),
         avx2 => x86::dot_q4_0_q8_0_avx2(x, y),
+        ssse3 => x86::dot_q4_0_q8_0_ssse3(x, y),
         scalar => scalar::dot_q4_0_q8_0(x, y),
     )
 }
@@ -137,6 +155,7 @@ pub fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
         // thread), whose AVX-512 units are 256 bits wide: the AVX2 kernel serves v4 too.
         avx512 => x86::dot_q8_0_q8_0_avx2(x, y),
         avx2 => x86::dot_q8_0_q8_0_avx2(x, y),
+        ssse3 => x86::dot_q8_0_q8_0_ssse3(x, y),
         scalar => scalar::dot_q8_0_q8_0(x, y),
     )
 }
@@ -155,6 +174,17 @@ pub fn quantize_row_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
     }
     #[allow(unreachable_code)]
     crate::quant::quantize_row_q8_0(x, out)
+}
+
+/// Q8_K activation quantization, bit-identical to `tensor::quantize_row_q8_k` on every tier.
+pub fn quantize_row_q8_k(x: &[f32], out: &mut [crate::tensor::BlockQ8K]) {
+    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
+    {
+        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V.
+        return unsafe { rvv::quantize_row_q8_k(x, out) };
+    }
+    #[allow(unreachable_code)]
+    crate::tensor::quantize_row_q8_k(x, out)
 }
 
 /// `g[i] = silu(g[i]) * u[i]`, SwiGLU's gate. Vector tiers use a polynomial exp (selftest bounds

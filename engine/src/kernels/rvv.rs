@@ -953,6 +953,117 @@ macro_rules! asm_v_exp {
     };
 }
 
+/// Q8_K activation quantization (see `tensor::quantize_row_q8_k`), bit-identical to it: the
+/// signed value of largest magnitude (the first one, as the scalar loop keeps) by `vfredmax`
+/// and `vfirst`, values rounded half-to-even by `vfncvt` (frm = RNE), then the 16-value sums
+/// by widening reductions.
+///
+/// # Safety
+/// The CPU must support RVV 1.0 with V enabled.
+pub unsafe fn quantize_row_q8_k(x: &[f32], out: &mut [BlockQ8K]) {
+    for (chunk, b) in x.chunks_exact(crate::tensor::QK_K).zip(out.iter_mut()) {
+        let (amax, at): (f32, usize);
+        // SAFETY: 256 f32 read from chunk, vl at a time, twice; tu keeps the running maxima
+        // past a short final vl. NaN is never the maximum (vfmax ignores it, as `>` does).
+        unsafe {
+            asm_v!(
+                "vsetvli {t}, zero, e32, m8, ta, ma",
+                "vmv.v.i v16, 0",
+                "mv {n}, {len}",
+                "mv {p}, {x}",
+                "2:",
+                "vsetvli {t}, {n}, e32, m8, tu, ma",
+                "vle32.v v0, ({p})",
+                "vfabs.v v0, v0",
+                "vfmax.vv v16, v16, v0",
+                "sub {n}, {n}, {t}",
+                "slli {t}, {t}, 2",
+                "add {p}, {p}, {t}",
+                "bnez {n}, 2b",
+                "vsetvli {t}, zero, e32, m8, ta, ma",
+                "vmv.s.x v24, zero",
+                "vfredmax.vs v24, v16, v24",
+                "vfmv.f.s {amax}, v24",
+                // The first index whose magnitude is amax.
+                "mv {n}, {len}",
+                "mv {at}, zero",
+                "3:",
+                "vsetvli {t}, {n}, e32, m8, ta, ma",
+                "vle32.v v8, ({x})",
+                "vfabs.v v8, v8",
+                "vmfeq.vf v0, v8, {amax}",
+                "vfirst.m {p}, v0",
+                "bgez {p}, 4f",
+                "add {at}, {at}, {t}",
+                "sub {n}, {n}, {t}",
+                "slli {t}, {t}, 2",
+                "add {x}, {x}, {t}",
+                "bnez {n}, 3b",
+                "mv {p}, zero",
+                "4:",
+                "add {at}, {at}, {p}";
+                x = inout(reg) chunk.as_ptr() => _,
+                len = in(reg) chunk.len(),
+                n = out(reg) _,
+                p = out(reg) _,
+                t = out(reg) _,
+                at = out(reg) at,
+                amax = out(freg) amax,
+            );
+        }
+        if amax == 0.0 || at >= chunk.len() {
+            *b = BlockQ8K { d: 0.0, qs: [0; crate::tensor::QK_K], bsums: [0; crate::tensor::QK_K / 16] };
+            continue;
+        }
+        let iscale = -127.0 / chunk[at];
+        // SAFETY: 256 f32 read, 256 i8 and 16 i16 written to b; |x * iscale| <= 127 (rounded
+        // up by at most an ulp, then clamped to 127 as the scalar code does), so narrowing
+        // keeps the value; 16 e8 fit m1 and the e16 sums m1 at VLEN >= 128.
+        unsafe {
+            asm_v!(
+                "mv {n}, {len}",
+                "mv {p}, {q}",
+                "2:",
+                "vsetvli {t}, {n}, e32, m8, ta, ma",
+                "vle32.v v0, ({x})",
+                "vfmul.vf v0, v0, {iscale}",
+                "vsetvli zero, {t}, e16, m4, ta, ma",
+                "vfncvt.x.f.w v8, v0",
+                "vmin.vx v8, v8, {max}",
+                "vsetvli zero, {t}, e8, m2, ta, ma",
+                "vnsrl.wi v12, v8, 0",
+                "vse8.v v12, ({p})",
+                "sub {n}, {n}, {t}",
+                "add {p}, {p}, {t}",
+                "slli {t}, {t}, 2",
+                "add {x}, {x}, {t}",
+                "bnez {n}, 2b",
+                "vsetivli zero, 1, e16, m1, ta, ma",
+                "vmv.s.x v2, zero",
+                ".irp g, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15",
+                "vsetivli zero, 16, e8, m1, ta, ma",
+                "vle8.v v1, ({q})",
+                "addi {q}, {q}, 16",
+                "vwredsum.vs v3, v1, v2",
+                "vsetivli zero, 1, e16, m1, ta, ma",
+                "vse16.v v3, ({bs})",
+                "addi {bs}, {bs}, 2",
+                ".endr";
+                x = inout(reg) chunk.as_ptr() => _,
+                q = inout(reg) b.qs.as_mut_ptr() => _,
+                bs = inout(reg) b.bsums.as_mut_ptr() => _,
+                len = in(reg) chunk.len(),
+                max = in(reg) 127,
+                iscale = in(freg) iscale,
+                n = out(reg) _,
+                p = out(reg) _,
+                t = out(reg) _,
+            );
+        }
+        b.d = 1.0 / iscale;
+    }
+}
+
 /// `g[i] = silu(g[i]) * u[i]` with a vector exp (ggml's `ggml_v_expf` polynomial, within 2 ulp
 /// of expf) on arguments clamped to [-87, 88], where silu is already 0 or x to f32 precision.
 ///

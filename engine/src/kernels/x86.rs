@@ -1,4 +1,4 @@
-//! x86-64 SIMD kernels: AVX2+FMA (tier x86-64-v3) and AVX-512F/BW (x86-64-v4).
+//! x86-64 SIMD kernels: SSSE3 (tier x86-64-v2), AVX2+FMA (x86-64-v3) and AVX-512F/BW (x86-64-v4).
 //! Compiled on every x86-64 build as `#[target_feature]` functions, so host tests can run them.
 
 use core::arch::x86_64::*;
@@ -151,6 +151,66 @@ pub unsafe fn dot_q8_0_q8_0_avx2(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
     sum
 }
 
+/// 16 signed bytes of `x` times 16 of `y`, as four i32 partial sums ([`mul_sum_i8_pairs`] in
+/// 128 bits).
+#[inline]
+#[target_feature(enable = "ssse3")]
+fn mul_sum_i8_pairs_128(x: __m128i, y: __m128i) -> __m128i {
+    let ax = _mm_sign_epi8(x, x);
+    let sy = _mm_sign_epi8(y, x);
+    _mm_madd_epi16(_mm_maddubs_epi16(ax, sy), _mm_set1_epi16(1))
+}
+
+#[inline]
+#[target_feature(enable = "ssse3")]
+fn hsum_i32_4(v: __m128i) -> i32 {
+    let s = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
+    _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 1)))
+}
+
+/// The two 16-byte halves of a Q8_0 block's quants.
+#[inline]
+#[target_feature(enable = "ssse3")]
+fn load_q8_0_halves(b: &BlockQ8_0) -> [__m128i; 2] {
+    // SAFETY: qs is exactly 32 bytes, read as two 16-byte halves.
+    unsafe { [_mm_loadu_si128(b.qs.as_ptr().cast()), _mm_loadu_si128(b.qs.as_ptr().add(16).cast())] }
+}
+
+// The SSSE3 dots (x86-64-v2 has no F16C) take the integer sums from SIMD and do the scalar
+// reference's float operations one block at a time: bit-identical to it.
+
+/// # Safety
+/// The CPU must support SSSE3.
+#[target_feature(enable = "ssse3")]
+pub unsafe fn dot_q4_0_q8_0_ssse3(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
+    let (mask, eight) = (_mm_set1_epi8(0x0f), _mm_set1_epi8(8));
+    // -0.0, as the scalar reference's `sum()` starts: equal bits even for an empty row.
+    let mut sum = -0.0f32;
+    for (bx, by) in x.iter().zip(y) {
+        // SAFETY: qs is exactly 16 bytes.
+        let packed = unsafe { _mm_loadu_si128(bx.qs.as_ptr().cast()) };
+        let lo = _mm_sub_epi8(_mm_and_si128(packed, mask), eight);
+        let hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(packed, 4), mask), eight);
+        let [y0, y1] = load_q8_0_halves(by);
+        let sumi = hsum_i32_4(_mm_add_epi32(mul_sum_i8_pairs_128(lo, y0), mul_sum_i8_pairs_128(hi, y1)));
+        sum += sumi as f32 * f16_to_f32(bx.d) * f16_to_f32(by.d);
+    }
+    sum
+}
+
+/// # Safety
+/// The CPU must support SSSE3.
+#[target_feature(enable = "ssse3")]
+pub unsafe fn dot_q8_0_q8_0_ssse3(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
+    let mut sum = -0.0f32;
+    for (bx, by) in x.iter().zip(y) {
+        let ([x0, x1], [y0, y1]) = (load_q8_0_halves(bx), load_q8_0_halves(by));
+        let sumi = hsum_i32_4(_mm_add_epi32(mul_sum_i8_pairs_128(x0, y0), mul_sum_i8_pairs_128(x1, y1)));
+        sum += sumi as f32 * (f16_to_f32(bx.d) * f16_to_f32(by.d));
+    }
+    sum
+}
+
 /// # Safety
 /// The CPU must support AVX-512F.
 #[target_feature(enable = "avx512f")]
@@ -271,5 +331,37 @@ pub unsafe fn quantize_row_q8_0_avx2(x: &[f32], out: &mut [BlockQ8_0]) {
         let w = _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         // SAFETY: qs is exactly 32 bytes.
         unsafe { _mm256_storeu_si256(block.qs.as_mut_ptr().cast(), w) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::{quantize_row_q4_0, quantize_row_q8_0};
+    use crate::selftest::Rng;
+
+    /// The SSSE3 dots (tier x86-64-v2) equal the scalar reference bit for bit; AVX2 and AVX-512
+    /// are checked by `selftest` on their own tiers.
+    #[test]
+    fn ssse3_dots_equal_the_scalar_reference() {
+        let mut rng = Rng::new(3);
+        for nb in [0, 1, 2, 5, 17, 64] {
+            let x = rng.vec(nb * 32);
+            let (mut q4, mut q8, mut y) = (
+                vec![BlockQ4_0::default(); nb],
+                vec![BlockQ8_0::default(); nb],
+                vec![BlockQ8_0::default(); nb],
+            );
+            quantize_row_q4_0(&x, &mut q4);
+            quantize_row_q8_0(&x, &mut q8);
+            // Extremes: |q| = 127 in both operands, so the i16 pair sums are at their bound.
+            quantize_row_q8_0(&x.iter().map(|v| v.signum()).collect::<Vec<_>>(), &mut y);
+            for y in [y, q8.clone()] {
+                // SAFETY: every x86-64 machine this test runs on has SSSE3 (x86-64-v2 and up).
+                let (a, b) = unsafe { (dot_q4_0_q8_0_ssse3(&q4, &y), dot_q8_0_q8_0_ssse3(&q8, &y)) };
+                assert_eq!(a.to_bits(), super::super::scalar::dot_q4_0_q8_0(&q4, &y).to_bits(), "q4_0 {nb}");
+                assert_eq!(b.to_bits(), super::super::scalar::dot_q8_0_q8_0(&q8, &y).to_bits(), "q8_0 {nb}");
+            }
+        }
     }
 }
