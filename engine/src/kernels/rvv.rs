@@ -60,6 +60,34 @@ macro_rules! nibble_panel_sums {
     };
 }
 
+/// asm lines ending one block column of the Q4_1 and Q5_1 panel kernels: the integer sums in
+/// v8 become `(dx * dy) * isum + mx * sy` (ggml's order), added to the v16 accumulators; then
+/// the pointers step to the next column and the loop repeats while blocks remain.
+macro_rules! x_1_panel_step {
+    () => {
+        concat!(
+            "vfcvt.f.x.v v8, v8\n",
+            "vle32.v v12, ({x})\n",
+            "flw {f0}, 0({d})\n",
+            "vfmul.vf v12, v12, {f0}\n",
+            "vfmul.vv v8, v12, v8\n",
+            "slli {t0}, {r}, 2\n",
+            "add {t0}, {t0}, {x}\n",
+            "vle32.v v20, ({t0})\n",
+            "flw {f0}, 0({s})\n",
+            "vfmul.vf v20, v20, {f0}\n",
+            "vfadd.vv v8, v8, v20\n",
+            "vfadd.vv v16, v16, v8\n",
+            "mv {x}, {p}\n",
+            "add {q}, {q}, {stride}\n",
+            "addi {s}, {s}, 4\n",
+            "addi {d}, {d}, 4\n",
+            "addi {n}, {n}, -1\n",
+            "bnez {n}, 2b",
+        )
+    };
+}
+
 /// asm lines turning zero-extended f16 bits (e32 lanes of `$h`) into f32 in place, exactly,
 /// without zvfh: `(bits & 0x7fff) << 13` times 2^112 is right for normal and subnormal values,
 /// inf/NaN get their exponent forced (masked `vor`: needs mask-undisturbed), then the sign.
@@ -589,24 +617,7 @@ pub unsafe fn panel_q4_1(panel: &[u8], nb: usize, y: &PanelInput, out: *mut f32,
             "vmv.v.i v16, 0",
             "2:",
             nibble_panel_sums!("3"),
-            "vfcvt.f.x.v v8, v8",
-            "vle32.v v12, ({x})",
-            "flw {f0}, 0({d})",
-            "vfmul.vf v12, v12, {f0}",
-            "vfmul.vv v8, v12, v8",
-            "slli {t0}, {r}, 2",
-            "add {t0}, {t0}, {x}",
-            "vle32.v v20, ({t0})",
-            "flw {f0}, 0({s})",
-            "vfmul.vf v20, v20, {f0}",
-            "vfadd.vv v8, v8, v20",
-            "vfadd.vv v16, v16, v8",
-            "mv {x}, {p}",
-            "add {q}, {q}, {stride}",
-            "addi {s}, {s}, 4",
-            "addi {d}, {d}, 4",
-            "addi {n}, {n}, -1",
-            "bnez {n}, 2b",
+            x_1_panel_step!(),
             "vsetvli zero, {m}, e32, m4, ta, ma",
             "vse32.v v16, ({out})";
             x = inout(reg) panel.as_ptr() => _,
@@ -759,24 +770,7 @@ pub unsafe fn panel_q5_1(panel: &[u8], nb: usize, y: &PanelInput, out: *mut f32,
             "vmv.v.i v16, 0",
             "2:",
             q5_panel_sums!("3"),
-            "vfcvt.f.x.v v8, v8",
-            "vle32.v v12, ({x})",
-            "flw {f0}, 0({d})",
-            "vfmul.vf v12, v12, {f0}",
-            "vfmul.vv v8, v12, v8",
-            "slli {t0}, {r}, 2",
-            "add {t0}, {t0}, {x}",
-            "vle32.v v20, ({t0})",
-            "flw {f0}, 0({s})",
-            "vfmul.vf v20, v20, {f0}",
-            "vfadd.vv v8, v8, v20",
-            "vfadd.vv v16, v16, v8",
-            "mv {x}, {p}",
-            "add {q}, {q}, {stride}",
-            "addi {s}, {s}, 4",
-            "addi {d}, {d}, 4",
-            "addi {n}, {n}, -1",
-            "bnez {n}, 2b",
+            x_1_panel_step!(),
             "vsetvli zero, {m}, e32, m4, ta, ma",
             "vse32.v v16, ({out})";
             x = inout(reg) panel.as_ptr() => _,
