@@ -288,16 +288,18 @@ fn time_calls<T: ?Sized>(reps: usize, out: &mut T, mut f: impl FnMut(&mut T)) ->
 /// Columns of the matrix `time_matvec` multiplies (TinyLlama's FFN width is 5632, its hidden 2048).
 const MATVEC_COLS: usize = 4096;
 
-/// Nanoseconds of each of `reps` matrix-vector products over about `bytes` of `ty` weights,
-/// through the engine's own path (packed panels when this tier uses them) on `pool`: the
-/// memory-bound operation token generation is made of. Returns the samples (after one untimed
-/// warm-up product) and the exact weight bytes read per product.
+/// Nanoseconds of each of `reps` products of about `bytes` of `ty` weights with `batch`
+/// vectors, through the engine's own path (packed panels or prompt tiles when this tier uses
+/// them) on `pool`. One vector is the memory-bound operation token generation is made of; a
+/// batch is prompt processing. Returns the samples (after one untimed warm-up product), the
+/// exact weight bytes read per product and its multiply-adds.
 pub fn time_matvec(
     ty: crate::ggml_type::GgmlType,
     bytes: usize,
+    batch: usize,
     pool: &crate::pool::Pool,
     reps: usize,
-) -> (Vec<u64>, usize) {
+) -> (Vec<u64>, usize, usize) {
     let blocks = MATVEC_COLS / ty.block_len();
     let row_bytes = blocks * ty.block_bytes();
     let rows = (bytes / row_bytes).max(1);
@@ -306,11 +308,11 @@ pub fn time_matvec(
     let plain = crate::tensor::Weight { ty, rows, cols: MATVEC_COLS, data: &data, packed: None };
     let packed = crate::kernels::panel_rows().and_then(|r| crate::kernels::pack::Packed::new(&plain, r));
     let weight = crate::tensor::Weight { packed: packed.as_ref(), ..plain };
-    let x = rng.vec(MATVEC_COLS);
-    let mut out = vec![0.0f32; rows];
+    let x = rng.vec(MATVEC_COLS * batch);
+    let mut out = vec![0.0f32; rows * batch];
     weight.matmul(&x, &mut out, pool);
     let samples = time_calls(reps, &mut out[..], |out| weight.matmul(&x, out, pool));
-    (samples, rows * row_bytes)
+    (samples, rows * row_bytes, rows * MATVEC_COLS * batch)
 }
 
 /// The median of some samples (0 for none).

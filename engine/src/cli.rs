@@ -162,6 +162,10 @@ enum KernelBench {
         /// Weight bytes, in MiB (larger than the caches, so memory bandwidth shows).
         #[arg(long, default_value_t = 32)]
         size_mib: usize,
+        /// Vectors per product (1: token generation's matrix-vector product; more: a prompt's
+        /// matrix-matrix product, through the prompt tiles where the tier has them).
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
         #[arg(short = 't', long, default_value_t = 1)]
         threads: usize,
         /// Products to time (the median is printed).
@@ -311,10 +315,10 @@ fn bench_kernel(kernel: KernelBench, launch: &Launch) -> Result<()> {
             );
             Ok(())
         }
-        KernelBench::Matvec { ty, size_mib, threads, reps } => {
+        KernelBench::Matvec { ty, size_mib, batch, threads, reps } => {
             check_threads("-t", threads)?;
-            if size_mib == 0 || size_mib > 4096 || reps == 0 {
-                bail!("--size-mib must be 1..=4096 and --reps at least 1");
+            if size_mib == 0 || size_mib > 4096 || reps == 0 || !(1..=512).contains(&batch) {
+                bail!("--size-mib must be 1..=4096, --batch 1..=512 and --reps at least 1");
             }
             let pool = crate::pool::Pool::new(threads);
             let ty = match ty {
@@ -327,16 +331,18 @@ fn bench_kernel(kernel: KernelBench, launch: &Launch) -> Result<()> {
                 MatvecType::Q5K => GgmlType::Q5K,
                 MatvecType::Q6K => GgmlType::Q6K,
             };
-            let (ns, bytes) = crate::bench::time_matvec(ty, size_mib << 20, &pool, reps);
+            let (ns, bytes, macs) = crate::bench::time_matvec(ty, size_mib << 20, batch, &pool, reps);
             let med = crate::bench::median(&ns).max(1);
             let line = serde_json::json!({
                 "kernel": format!("matvec_{}", ty.name().to_ascii_lowercase()),
                 "tier": launch.tier_id,
                 "vlen": launch.vlen_bits,
                 "threads": threads,
+                "batch": batch,
                 "bytes": bytes,
                 "median_ns": med,
                 "gbps": bytes as f64 / med as f64,
+                "gmacs": macs as f64 / med as f64,
             });
             println!("{line}");
             Ok(())

@@ -52,9 +52,9 @@ pub unsafe extern "C" fn hartlm_calibrate(
     }
     let measured = std::panic::catch_unwind(|| {
         let pool = pool::Pool::pinned(threads, &launch.cores);
-        bench::time_matvec(ggml_type::GgmlType::Q4_0, (size_mib as usize) << 20, &pool, reps as usize)
+        bench::time_matvec(ggml_type::GgmlType::Q4_0, (size_mib as usize) << 20, 1, &pool, reps as usize)
     });
-    let Ok((samples, bytes)) = measured else { return 101 };
+    let Ok((samples, bytes, _)) = measured else { return 101 };
     let timing = MatvecTiming { median_ns: bench::median(&samples), bytes: bytes as u64 };
     // SAFETY: out is non-null (checked) and writable (caller's contract).
     unsafe { out.write(timing) };

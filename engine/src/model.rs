@@ -605,10 +605,10 @@ fn attend_head(
     }
     kernels::softmax(scores);
     out.fill(0.0);
-    for (t, &p) in scores.iter().enumerate() {
-        match cache {
-            KvCache::F32 { v, .. } => kernels::axpy(out, p, &v[at(t)..at(t) + hd]),
-            KvCache::F16 { v, .. } => {
+    match cache {
+        KvCache::F32 { v, .. } => kernels::axpy_rows(out, scores, &v[at(0)..], kv_dim),
+        KvCache::F16 { v, .. } => {
+            for (t, &p) in scores.iter().enumerate() {
                 kernels::f16_to_f32_row(&v[at(t)..at(t) + hd], row);
                 kernels::axpy(out, round_f16(p), row);
             }

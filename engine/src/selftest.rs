@@ -51,6 +51,24 @@ pub fn random_quant_row(ty: GgmlType, blocks: usize, rng: &mut Rng) -> Vec<u8> {
     row
 }
 
+/// Four random weight rows of `ty` with `nb` blocks and `tokens` activations of the kind ggml
+/// pairs with it: a prompt tile's inputs. Token 3 has a large outlier (a coarse scale), token 2
+/// is all zero (scale 0).
+pub fn tile_case(ty: GgmlType, nb: usize, tokens: usize, rng: &mut Rng) -> (Vec<Vec<u8>>, Vec<Activation>) {
+    let rows = (0..4).map(|_| random_quant_row(ty, nb, rng)).collect();
+    let acts = (0..tokens)
+        .map(|t| {
+            let mut x = rng.vec(nb * QK);
+            x[0] = if t == 3 { 1e4 } else { x[0] };
+            if t == 2 {
+                x.fill(0.0);
+            }
+            Activation::new(ty, &x)
+        })
+        .collect();
+    (rows, acts)
+}
+
 const F32_LENGTHS: &[usize] =
     &[0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 129, 255, 257, 1000, 1025, 4099];
 const BLOCK_COUNTS: &[usize] = &[0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 65, 100, 129];
@@ -253,6 +271,7 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
     let mut reports = vec![dot.0, q4.0, q8.0, q4x4.0, q8x4.0, q6_k_check(&mut rng)];
     reports.extend([false, true].map(|q5| k4_check(&mut rng, q5)));
     reports.extend(panel_checks(&mut rng));
+    reports.extend(tile_checks(&mut rng));
     reports.extend(elementwise_checks(&mut rng));
     reports.extend(row_op_checks(&mut rng));
     reports.push(ssm_conv_checks(&mut rng));
@@ -341,9 +360,17 @@ fn elementwise_checks(rng: &mut Rng) -> Vec<KernelReport> {
 /// - RoPE: the same products and sums in the same order: exact.
 /// - axpy: one fused rounding instead of two (results differ by at most 3 U (|o| + |a v|)):
 ///   4 ulp of |o| + |a v|.
+/// - axpy_rows (attention's weighted sum of value rows): exact on x86, whose kernel keeps the
+///   scalar roundings; RVV fuses each row's step, so each of the r rows may add the axpy
+///   difference: 4 (r + 1) ulp of |o| + Σ |p v|.
 fn row_op_checks(rng: &mut Rng) -> Vec<KernelReport> {
-    let (mut norm, mut sm, mut rp, mut ax) =
-        (Tracker::new("rms_norm"), Tracker::new("softmax"), Tracker::new("rope"), Tracker::new("axpy"));
+    let (mut norm, mut sm, mut rp, mut ax, mut axr) = (
+        Tracker::new("rms_norm"),
+        Tracker::new("softmax"),
+        Tracker::new("rope"),
+        Tracker::new("axpy"),
+        Tracker::new("axpy_rows"),
+    );
     for &n in F32_LENGTHS.iter().filter(|&&n| n > 0) {
         let x: Vec<f32> = rng.vec(n).iter().enumerate().map(|(i, v)| v * [1.0, 30.0, 1e-3][i % 3]).collect();
         let w = rng.vec(n);
@@ -381,6 +408,20 @@ fn row_op_checks(rng: &mut Rng) -> Vec<KernelReport> {
         for ((&g, &wv), (&o, &vv)) in got.iter().zip(&want).zip(o.iter().zip(&v)) {
             ax.check(g, wv, o.abs() as f64 + (a * vv).abs() as f64, 4.0 * U);
         }
+
+        for (rows, gap) in [(1, 0), (3, 5), (40, 1)] {
+            let stride = n + gap;
+            let (p, v) = (rng.vec(rows), rng.vec(rows * stride));
+            let (mut got, mut want) = (o.clone(), o.clone());
+            kernels::axpy_rows(&mut got, &p, &v, stride);
+            scalar::axpy_rows(&mut want, &p, &v, stride);
+            let tol = if kernels::BACKEND == "rvv" { 4.0 * (rows + 1) as f64 * U } else { EXACT };
+            for (j, (&g, &wv)) in got.iter().zip(&want).enumerate() {
+                let terms: f64 =
+                    p.iter().enumerate().map(|(t, &a)| (a * v[t * stride + j]).abs() as f64).sum();
+                axr.check(g, wv, o[j].abs() as f64 + terms, tol);
+            }
+        }
     }
     for half in [1, 2, 3, 8, 17, 32, 64, 100] {
         for (hd, heads) in [(2 * half, 3), (2 * half + 6, 2)] {
@@ -397,7 +438,7 @@ fn row_op_checks(rng: &mut Rng) -> Vec<KernelReport> {
             }
         }
     }
-    vec![norm.0, sm.0, rp.0, ax.0]
+    vec![norm.0, sm.0, rp.0, ax.0, axr.0]
 }
 
 /// The short convolution against its scalar reference, which it must equal exactly (same
@@ -449,6 +490,33 @@ fn panel_checks(rng: &mut Rng) -> Vec<KernelReport> {
                     kernels::panel_dot(&packed, p, &act, &aux, &mut out);
                     for (i, &got) in out[..packed.panel_rows(p)].iter().enumerate() {
                         let want = act.dot(ty, w.row(p * r + i));
+                        t.check(got, want, want.abs().max(1.0) as f64, EXACT);
+                    }
+                }
+            }
+        }
+        reports.push(t.0);
+    }
+    reports
+}
+
+/// Prompt tiles (`kernels::tile`, four rows times this build's token count) against the row
+/// dots they replace: the same f32 operations in the same order, so exact.
+fn tile_checks(rng: &mut Rng) -> Vec<KernelReport> {
+    use kernels::tile::{TOKENS, Tokens, tile};
+    let mut reports = Vec::new();
+    for (ty, name) in
+        [(GgmlType::Q4_0, "tile_q4_0"), (GgmlType::Q4_1, "tile_q4_1"), (GgmlType::Q8_0, "tile_q8_0")]
+    {
+        let mut t = Tracker::new(name);
+        for &nb in &[1, 2, 3, 9, 17] {
+            for tokens in [1, TOKENS - 1, TOKENS] {
+                let (rows, acts) = tile_case(ty, nb, tokens, rng);
+                let y = Tokens::new(&acts).expect("Q8_0 or Q8_1 activations");
+                let got = tile(ty, [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]], &y);
+                for (row, got) in rows.iter().zip(got) {
+                    for (act, &got) in acts.iter().zip(&got) {
+                        let want = act.dot(ty, row);
                         t.check(got, want, want.abs().max(1.0) as f64, EXACT);
                     }
                 }

@@ -5,7 +5,7 @@
 //! SIMD kernels in `kernels` take over for the hot Q4_0 and Q8_0 paths.
 
 use crate::ggml_type::GgmlType;
-use crate::kernels::tile::{self, Tokens8};
+use crate::kernels::tile::{self, Tokens};
 use crate::kernels::{self, pack::ActivationAux, pack::Packed};
 use crate::pool::{Pool, split};
 use crate::quant::{BlockQ4_0, BlockQ8_0, QK, f16_to_f32, f32_to_f16};
@@ -54,9 +54,9 @@ impl<'a> Weight<'a> {
             .filter_map(|a| if let Activation::Q8_0(q) = a { Some(&q[..]) } else { None })
             .collect();
         let by_four = matches!(self.ty, GgmlType::Q4_0 | GgmlType::Q8_0) && q8.len() == batch;
-        // Where this build has tiles, four rows times eight tokens per call (`kernels::tile`).
-        let token_sets: Vec<Tokens8> = if tile::supported(self.ty) && batch >= 4 {
-            acts.chunks(tile::TOKENS).map_while(Tokens8::new).collect()
+        // Where this build has tiles, four rows times `tile::TOKENS` tokens per call (`kernels::tile`).
+        let token_sets: Vec<Tokens> = if tile::supported(self.ty) && batch >= 4 {
+            acts.chunks(tile::TOKENS).map_while(Tokens::new).collect()
         } else {
             Vec::new()
         };
@@ -97,7 +97,7 @@ impl<'a> Weight<'a> {
                 }
                 let four = [self.row(r0), self.row(r0 + 1), self.row(r0 + 2), self.row(r0 + 3)];
                 for (k, y) in token_sets.iter().enumerate() {
-                    for (i, v) in tile::tile_4x8(self.ty, four, y).into_iter().enumerate() {
+                    for (i, v) in tile::tile(self.ty, four, y).into_iter().enumerate() {
                         let b0 = k * tile::TOKENS;
                         // Lanes past the batch are padding.
                         v.iter().take(batch - b0).enumerate().for_each(|(t, &v)| put(b0 + t, r0 + i, v));

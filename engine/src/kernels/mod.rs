@@ -279,6 +279,25 @@ pub fn axpy(out: &mut [f32], a: f32, v: &[f32]) {
     scalar::axpy(out, a, v)
 }
 
+/// [`scalar::axpy_rows`]: `out[j] += Σ_t p[t] * v[t * stride + j]` for rows `t < p.len()`. x86
+/// keeps `out` in registers across the rows and equals the reference bit for bit; RVV runs
+/// [`axpy`] per row (fused).
+pub fn axpy_rows(out: &mut [f32], p: &[f32], v: &[f32], stride: usize) {
+    let n = out.len();
+    assert!(
+        p.is_empty() || v.len() >= (p.len() - 1) * stride + n,
+        "axpy_rows: {} rows of {n} at stride {stride} in {} floats",
+        p.len(),
+        v.len()
+    );
+    dispatch!(
+        rvv => p.iter().enumerate().for_each(|(t, &a)| rvv::axpy(out, a, &v[t * stride..][..n])),
+        avx512 => x86::axpy_rows_avx512(out, p, v.as_ptr(), stride),
+        avx2 => x86::axpy_rows_avx2(out, p, v.as_ptr(), stride),
+        scalar => scalar::axpy_rows(out, p, v, stride),
+    )
+}
+
 /// `dst[i] = f16 src[i]` as f32 (exact on every tier).
 pub fn f16_to_f32_row(src: &[u16], dst: &mut [f32]) {
     #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]

@@ -206,6 +206,15 @@ pub fn axpy(out: &mut [f32], a: f32, v: &[f32]) {
     }
 }
 
+/// `out[j] += Σ_t p[t] * v[t * stride + j]`: one [`axpy`] per row t, in row order (attention's
+/// probability-weighted sum of value rows).
+pub fn axpy_rows(out: &mut [f32], p: &[f32], v: &[f32], stride: usize) {
+    let n = out.len();
+    for (t, &a) in p.iter().enumerate() {
+        axpy(out, a, &v[t * stride..][..n]);
+    }
+}
+
 /// ggml's `ssm_conv` (LFM2's depthwise causal convolution) in the time-major layout: `x` holds
 /// `k - 1 + t` rows of `e` channels (the carried state, then the batch), `w` the `k` taps
 /// tap-major (`w[j * e + c]`; the last tap multiplies the current token), and output row `i` is

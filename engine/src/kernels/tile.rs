@@ -1,5 +1,5 @@
-//! Prompt-processing tiles: four weight rows times eight tokens per kernel call, with the
-//! tokens' activations interleaved four bytes at a time ([`Tokens8`]), and the scalar reference.
+//! Prompt-processing tiles: four weight rows times sixteen tokens per kernel call, with the
+//! tokens' activations interleaved four bytes at a time ([`Tokens`]), and the scalar reference.
 //!
 //! Each output is the same sequence of f32 operations as the single-row dot of its type
 //! (`(sumi * dx) * dy` for Q4_0, `sumi * (dx * dy)` for Q8_0, `(dx * dy) * sumi + mx * sy` for
@@ -9,14 +9,16 @@ use crate::ggml_type::GgmlType;
 use crate::quant::{QK, f16_to_f32};
 use crate::tensor::Activation;
 
-/// Tokens per tile.
-pub const TOKENS: usize = 8;
+/// Tokens per tile: one 32-bit lane per token of a 512-bit vector (two 256-bit halves on AVX2,
+/// where sharing each weight unpack between 16 tokens rather than 8 also paid).
+pub const TOKENS: usize = 16;
 
-/// One block column of eight tokens. `qs[g][t]` holds quants `4g..4g + 4` of token t, so one
-/// 32-byte load gives the same four quants of every token: a vector lane per token.
-#[repr(C, align(32))]
+/// One block column of the tokens. `qs[g][t]` holds quants `4g..4g + 4` of token t, so one
+/// 64-byte load gives the same four quants of every token: a vector lane per token. Every
+/// field starts on a 64-byte boundary, as aligned loads need.
+#[repr(C, align(64))]
 #[derive(Clone, Copy, Debug)]
-pub struct Tokens8Block {
+pub struct TokensBlock {
     pub qs: [[[i8; 4]; TOKENS]; QK / 4],
     /// Each token's block scale as f32.
     pub d: [f32; TOKENS],
@@ -29,13 +31,13 @@ pub struct Tokens8Block {
 /// A Q8_0 or Q8_1 block's f16 scale, f16 sum (Q8_1 only) and quants.
 type BlockView<'a> = (u16, Option<u16>, &'a [i8; QK]);
 
-/// Up to eight tokens' Q8_0 or Q8_1 activations of one matrix, block-interleaved; missing
+/// Up to [`TOKENS`] tokens' Q8_0 or Q8_1 activations of one matrix, block-interleaved; missing
 /// tokens are zero.
-pub struct Tokens8(pub Vec<Tokens8Block>);
+pub struct Tokens(pub Vec<TokensBlock>);
 
-impl Tokens8 {
-    /// The interleave of `acts` (1 to 8 of them), or None unless all are Q8_0 or all Q8_1.
-    pub fn new(acts: &[Activation]) -> Option<Tokens8> {
+impl Tokens {
+    /// The interleave of `acts` (1 to TOKENS of them), or None unless all are Q8_0 or all Q8_1.
+    pub fn new(acts: &[Activation]) -> Option<Tokens> {
         if acts.len() > TOKENS {
             return None;
         }
@@ -50,15 +52,13 @@ impl Tokens8 {
             })
             .collect::<Option<_>>()?;
         let n = blocks.iter().map(Vec::len).min()?;
-        let mut out = vec![
-            Tokens8Block {
-                qs: [[[0; 4]; TOKENS]; QK / 4],
-                d: [0.0; TOKENS],
-                s: [0.0; TOKENS],
-                sum8: [0; TOKENS]
-            };
-            n
-        ];
+        let zero = TokensBlock {
+            qs: [[[0; 4]; TOKENS]; QK / 4],
+            d: [0.0; TOKENS],
+            s: [0.0; TOKENS],
+            sum8: [0; TOKENS],
+        };
+        let mut out = vec![zero; n];
         for (t, token) in blocks.iter().enumerate() {
             for (o, &(d, s, qs)) in out.iter_mut().zip(token) {
                 for (g, q) in qs.chunks_exact(4).enumerate() {
@@ -69,7 +69,7 @@ impl Tokens8 {
                 o.sum8[t] = 8 * qs.iter().map(|&v| v as i32).sum::<i32>();
             }
         }
-        Some(Tokens8(out))
+        Some(Tokens(out))
     }
 
     /// Quant `e` of token `t` in block `j`.
@@ -90,30 +90,37 @@ pub fn supported(ty: GgmlType) -> bool {
 
 /// `out[i][t] = rows[i] · token t` for four rows of `ty` (Q4_0 and Q8_0 with Q8_0 tokens, Q4_1
 /// with Q8_1 ones), each row holding at least `y.0.len()` blocks.
-pub fn tile_4x8(ty: GgmlType, rows: [&[u8]; 4], y: &Tokens8) -> [[f32; TOKENS]; 4] {
+pub fn tile(ty: GgmlType, rows: [&[u8]; 4], y: &Tokens) -> [[f32; TOKENS]; 4] {
     let nb = y.0.len();
     assert!(
         matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0)
             && rows.iter().all(|r| r.len() >= nb * ty.block_bytes()),
-        "tile_4x8: {ty} rows shorter than {nb} blocks"
+        "tile: {ty} rows shorter than {nb} blocks"
     );
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f", target_feature = "avx512bw"))]
+    {
+        // SAFETY: this build requires AVX-512F/BW, AVX2, FMA and F16C; VNNI is used only when
+        // detected; row lengths were checked above.
+        return unsafe { super::x86_tile::tile_avx512(ty, rows, &y.0) };
+    }
     #[cfg(all(
         target_arch = "x86_64",
         target_feature = "avx2",
         target_feature = "fma",
-        target_feature = "f16c"
+        target_feature = "f16c",
+        not(all(target_feature = "avx512f", target_feature = "avx512bw"))
     ))]
     {
         // SAFETY: this build requires AVX2, FMA and F16C; VNNI is used only when detected; row
         // lengths were checked above.
-        return unsafe { super::x86_tile::tile_4x8(ty, rows, &y.0) };
+        return unsafe { super::x86_tile::tile_avx2(ty, rows, &y.0) };
     }
     #[allow(unreachable_code)]
-    tile_4x8_reference(ty, rows, y)
+    tile_reference(ty, rows, y)
 }
 
-/// The scalar reference of [`tile_4x8`].
-pub fn tile_4x8_reference(ty: GgmlType, rows: [&[u8]; 4], y8: &Tokens8) -> [[f32; TOKENS]; 4] {
+/// The scalar reference of [`tile`].
+pub fn tile_reference(ty: GgmlType, rows: [&[u8]; 4], y8: &Tokens) -> [[f32; TOKENS]; 4] {
     let bb = ty.block_bytes();
     let mut out = [[0.0f32; TOKENS]; 4];
     for (i, row) in rows.iter().enumerate() {
@@ -152,7 +159,17 @@ pub fn tile_4x8_reference(ty: GgmlType, rows: [&[u8]; 4], y8: &Tokens8) -> [[f32
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::selftest::{Rng, random_quant_row};
+    use crate::selftest::{Rng, tile_case};
+
+    /// The rows · tokens products as the engine's own row dots compute them.
+    fn row_dots(ty: GgmlType, rows: &[Vec<u8>], acts: &[Activation]) -> Vec<Vec<f32>> {
+        rows.iter().map(|r| acts.iter().map(|a| a.dot(ty, r)).collect()).collect()
+    }
+
+    /// The first `n` tokens of each row.
+    fn first<R: AsRef<[f32]>>(out: &[R], n: usize) -> Vec<Vec<f32>> {
+        out.iter().map(|o| o.as_ref()[..n].to_vec()).collect()
+    }
 
     /// Tiles equal the engine's own row dots bit for bit, for every type, awkward lengths and
     /// partial token sets, with both the reference and this build's kernel.
@@ -160,42 +177,28 @@ mod tests {
     fn tiles_equal_row_dots_exactly() {
         let mut rng = Rng::new(11);
         for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
-            for (nb, tokens) in [(1, 8), (2, 5), (3, 8), (5, 1), (8, 8), (17, 7), (64, 8)] {
-                let rows: Vec<Vec<u8>> = (0..4).map(|_| random_quant_row(ty, nb, &mut rng)).collect();
-                let acts: Vec<Activation> = (0..tokens)
-                    .map(|t| {
-                        let mut x = rng.vec(nb * QK);
-                        // Token 3 of every case has a huge outlier, token 2 is all zero.
-                        x[0] = if t == 3 { 1e4 } else { x[0] };
-                        if t == 2 {
-                            x.fill(0.0);
-                        }
-                        Activation::new(ty, &x)
-                    })
-                    .collect();
-                let y = Tokens8::new(&acts).expect("Q8_0 or Q8_1 activations");
+            for (nb, tokens) in [(1, 16), (2, 5), (3, 8), (5, 1), (8, 13), (17, 7), (64, 16)] {
+                let (rows, acts) = tile_case(ty, nb, tokens, &mut rng);
+                let want = row_dots(ty, &rows, &acts);
                 let r = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
-                let want: Vec<Vec<f32>> =
-                    r.iter().map(|r| acts.iter().map(|a| a.dot(ty, r)).collect()).collect();
-                for (name, got) in
-                    [("reference", tile_4x8_reference(ty, r, &y)), ("kernel", tile_4x8(ty, r, &y))]
-                {
-                    let got: Vec<Vec<f32>> = got.iter().map(|o| o[..tokens].to_vec()).collect();
-                    assert_eq!(got, want, "{ty} {name}, {nb} blocks, {tokens} tokens");
+                let y = Tokens::new(&acts).expect("Q8_0 or Q8_1 activations");
+                for (name, got) in [("reference", tile_reference(ty, r, &y)), ("kernel", tile(ty, r, &y))] {
+                    assert_eq!(first(&got, tokens), want, "{ty} {name}, {nb} blocks, {tokens} tokens");
                 }
             }
         }
     }
 
     #[test]
-    fn token_sets_hold_one_to_eight_activations_of_one_q8_kind() {
+    fn token_sets_hold_one_to_sixteen_activations_of_one_q8_kind() {
         let x = vec![0.5f32; 64];
         let q8_0 = || Activation::new(GgmlType::Q4_0, &x);
-        assert!(Tokens8::new(&[q8_0(), q8_0(), q8_0()]).is_some());
-        assert!(Tokens8::new(&[]).is_none());
-        assert!(Tokens8::new(&(0..9).map(|_| q8_0()).collect::<Vec<_>>()).is_none());
+        assert!(Tokens::new(&[q8_0(), q8_0(), q8_0()]).is_some());
+        assert!(Tokens::new(&[]).is_none());
+        assert!(Tokens::new(&(0..16).map(|_| q8_0()).collect::<Vec<_>>()).is_some());
+        assert!(Tokens::new(&(0..17).map(|_| q8_0()).collect::<Vec<_>>()).is_none());
         let q8_1 = Activation::new(GgmlType::Q4_1, &x);
-        assert!(Tokens8::new(&[q8_0(), q8_1]).is_none());
-        assert!(Tokens8::new(&[Activation::new(GgmlType::F32, &x)]).is_none());
+        assert!(Tokens::new(&[q8_0(), q8_1]).is_none());
+        assert!(Tokens::new(&[Activation::new(GgmlType::F32, &x)]).is_none());
     }
 }

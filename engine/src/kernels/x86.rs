@@ -334,6 +334,70 @@ pub unsafe fn quantize_row_q8_0_avx2(x: &[f32], out: &mut [BlockQ8_0]) {
     }
 }
 
+/// [`super::scalar::axpy_rows`] with `out` held in four 512-bit registers per 64 elements
+/// across all rows: each element still takes `o + p[t] * v` (two roundings) in row order.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `v` must hold `(p.len() - 1) * stride + out.len()` floats
+/// when `p` is not empty.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn axpy_rows_avx512(out: &mut [f32], p: &[f32], v: *const f32, stride: usize) {
+    let n = out.len();
+    for j in (0..n).step_by(64) {
+        // Lanes past n are masked off: masked loads neither read nor fault there.
+        let m: [__mmask16; 4] = std::array::from_fn(|k| {
+            let lanes = n.saturating_sub(j + 16 * k).min(16);
+            ((1u32 << lanes) - 1) as u16
+        });
+        let o = out[j..].as_mut_ptr();
+        // SAFETY: lane l of vector k is read or written only when j + 16k + l < n, inside out
+        // and inside row t of v (caller).
+        unsafe {
+            let mut acc: [__m512; 4] = std::array::from_fn(|k| _mm512_maskz_loadu_ps(m[k], o.add(16 * k)));
+            for (t, &a) in p.iter().enumerate() {
+                let (a, row) = (_mm512_set1_ps(a), v.add(t * stride + j));
+                for (k, acc) in acc.iter_mut().enumerate() {
+                    *acc =
+                        _mm512_add_ps(*acc, _mm512_mul_ps(a, _mm512_maskz_loadu_ps(m[k], row.add(16 * k))));
+                }
+            }
+            for (k, acc) in acc.into_iter().enumerate() {
+                _mm512_mask_storeu_ps(o.add(16 * k), m[k], acc);
+            }
+        }
+    }
+}
+
+/// [`axpy_rows_avx512`] with four 256-bit registers per 32 elements.
+///
+/// # Safety
+/// The CPU must support AVX2; `v` as for [`axpy_rows_avx512`].
+#[target_feature(enable = "avx2")]
+pub unsafe fn axpy_rows_avx2(out: &mut [f32], p: &[f32], v: *const f32, stride: usize) {
+    let n = out.len();
+    for j in (0..n).step_by(32) {
+        // Lane masks (all ones: lane in use); maskload neither reads nor faults past them.
+        let m: [__m256i; 4] = std::array::from_fn(|k| {
+            let lanes = n.saturating_sub(j + 8 * k).min(8) as i32;
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+        });
+        let o = out[j..].as_mut_ptr();
+        // SAFETY: as in axpy_rows_avx512, lanes at or past n are masked off.
+        unsafe {
+            let mut acc: [__m256; 4] = std::array::from_fn(|k| _mm256_maskload_ps(o.add(8 * k), m[k]));
+            for (t, &a) in p.iter().enumerate() {
+                let (a, row) = (_mm256_set1_ps(a), v.add(t * stride + j));
+                for (k, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_add_ps(*acc, _mm256_mul_ps(a, _mm256_maskload_ps(row.add(8 * k), m[k])));
+                }
+            }
+            for (k, acc) in acc.into_iter().enumerate() {
+                _mm256_maskstore_ps(o.add(8 * k), m[k], acc);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,6 +425,36 @@ mod tests {
                 let (a, b) = unsafe { (dot_q4_0_q8_0_ssse3(&q4, &y), dot_q8_0_q8_0_ssse3(&q8, &y)) };
                 assert_eq!(a.to_bits(), super::super::scalar::dot_q4_0_q8_0(&q4, &y).to_bits(), "q4_0 {nb}");
                 assert_eq!(b.to_bits(), super::super::scalar::dot_q8_0_q8_0(&q8, &y).to_bits(), "q8_0 {nb}");
+            }
+        }
+    }
+
+    /// The register-resident weighted row sums equal one scalar axpy per row, bit for bit, at
+    /// lengths around the vector and register-block widths (the host has AVX2 and AVX-512).
+    #[test]
+    fn axpy_rows_equal_the_scalar_reference() {
+        let mut rng = Rng::new(9);
+        for n in [1, 7, 8, 9, 16, 31, 32, 33, 64, 65, 100, 128, 129] {
+            for rows in [0, 1, 2, 5, 37] {
+                let stride = n + 3;
+                let v = rng.vec(rows.max(1) * stride);
+                let p = rng.vec(rows);
+                let start = rng.vec(n);
+                let mut want = start.clone();
+                super::super::scalar::axpy_rows(&mut want, &p, &v, stride);
+                type Kernel = unsafe fn(&mut [f32], &[f32], *const f32, usize);
+                let kernels: [(&str, bool, Kernel); 2] = [
+                    ("avx2", is_x86_feature_detected!("avx2"), axpy_rows_avx2),
+                    ("avx512", is_x86_feature_detected!("avx512f"), axpy_rows_avx512),
+                ];
+                for (name, has, f) in kernels {
+                    if has {
+                        let mut got = start.clone();
+                        // SAFETY: the feature was detected; v holds rows * stride >= the floats read.
+                        unsafe { f(&mut got, &p, v.as_ptr(), stride) };
+                        assert_eq!(got, want, "{name} n {n} rows {rows}");
+                    }
+                }
             }
         }
     }

@@ -1,114 +1,188 @@
 //! x86-64 prompt tiles (see `tile`): each weight row's four-byte groups are broadcast across
-//! a vector whose lanes are eight tokens, so sums build up per (row, token) lane with no
-//! horizontal reduction. Products use AVX-VNNI or AVX-512 VNNI `vpdpbusd` when the CPU has one
-//! (probed at run time: neither x86-64-v3 nor v4 implies VNNI), else AVX2 `vpmaddubsw`.
+//! vectors whose lanes are the 16 tokens (two 256-bit halves with AVX2, one 512-bit vector with
+//! AVX-512), so sums build up per (row, token) lane with no horizontal reduction. Products use
+//! `vpdpbusd` when the CPU has VNNI (probed at run time: neither x86-64-v3 nor v4 implies it),
+//! else `vpmaddubsw`.
 
 use core::arch::x86_64::*;
 
-use super::tile::{TOKENS, Tokens8Block};
+use super::tile::{TOKENS, TokensBlock};
 use crate::ggml_type::GgmlType;
 
 const Q4_0: u8 = 0;
 const Q4_1: u8 = 1;
 const Q8_0: u8 = 2;
 
+/// Runs the tile function `$f` (generic over the weight type) for `$ty`.
+macro_rules! by_type {
+    ($f:ident, $ty:expr, $rows:expr, $y:expr) => {
+        match $ty {
+            GgmlType::Q4_0 => $f::<Q4_0>($rows, $y),
+            GgmlType::Q4_1 => $f::<Q4_1>($rows, $y),
+            _ => $f::<Q8_0>($rows, $y),
+        }
+    };
+}
+
+/// The AVX2 tile (x86-64-v3).
+///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C; every row must hold `y.len()` blocks of `ty`
 /// (Q4_0, Q4_1 or Q8_0).
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn tile_4x8(ty: GgmlType, rows: [&[u8]; 4], y: &[Tokens8Block]) -> [[f32; TOKENS]; 4] {
-    let w = match ty {
-        GgmlType::Q4_0 => Q4_0,
-        GgmlType::Q4_1 => Q4_1,
-        _ => Q8_0,
-    };
-    macro_rules! by_type {
-        ($f:ident) => {
-            match w {
-                Q4_0 => $f::<Q4_0>(rows, y),
-                Q4_1 => $f::<Q4_1>(rows, y),
-                _ => $f::<Q8_0>(rows, y),
-            }
-        };
-    }
+pub unsafe fn tile_avx2(ty: GgmlType, rows: [&[u8]; 4], y: &[TokensBlock]) -> [[f32; TOKENS]; 4] {
     // SAFETY: the caller guarantees the rows and the base features; the VNNI variants run only
     // where their extension was detected.
     unsafe {
         if std::arch::is_x86_feature_detected!("avxvnni") {
-            by_type!(tile_avx_vnni)
+            by_type!(tile256_avx_vnni, ty, rows, y)
         } else if std::arch::is_x86_feature_detected!("avx512vnni")
             && std::arch::is_x86_feature_detected!("avx512vl")
         {
-            by_type!(tile_avx512_vnni)
+            by_type!(tile256_avx512_vnni, ty, rows, y)
         } else {
-            by_type!(tile_avx2)
+            by_type!(tile256_maddubs, ty, rows, y)
         }
     }
 }
 
-/// `sum over g of x[g] * y[g]` per token lane, `x[g]` four unsigned bytes (at most 15 each),
-/// `y[g]` the tokens' four signed bytes of group g.
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn sum_u4_avx2(x: &[i32; 8], y: *const __m256i) -> __m256i {
-    // Each i16 lane gathers 2 * 8 products of at most 15 * 128: below 2^15, so the adds are exact.
-    let mut a = _mm256_setzero_si256();
-    for (g, &x) in x.iter().enumerate() {
-        // SAFETY: the caller guarantees eight aligned vectors at y.
-        a = _mm256_add_epi16(
-            a,
-            _mm256_maddubs_epi16(_mm256_set1_epi32(x), unsafe { _mm256_load_si256(y.add(g)) }),
-        );
+/// The AVX-512 tile (x86-64-v4).
+///
+/// # Safety
+/// The CPU must support AVX-512F/BW, AVX2, FMA and F16C; every row must hold `y.len()` blocks
+/// of `ty` (Q4_0, Q4_1 or Q8_0).
+#[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
+pub unsafe fn tile_avx512(ty: GgmlType, rows: [&[u8]; 4], y: &[TokensBlock]) -> [[f32; TOKENS]; 4] {
+    // SAFETY: the caller guarantees the rows and the base features; the VNNI variant runs only
+    // where it was detected.
+    unsafe {
+        if std::arch::is_x86_feature_detected!("avx512vnni") {
+            by_type!(tile512_vnni, ty, rows, y)
+        } else {
+            by_type!(tile512_maddubs, ty, rows, y)
+        }
     }
-    _mm256_madd_epi16(a, _mm256_set1_epi16(1))
 }
 
-/// As [`sum_u4_avx2`] for signed weight bytes (their sign moves onto the activations).
+/// The two 256-bit halves of each of a block's eight token groups: `y[2g + h]` holds tokens
+/// `8h..8h + 8` of group g.
+type Halves = [__m256i; 16];
+
+/// `sum over g of x[g] * y[g]` per token lane, `x[g]` four unsigned bytes (at most 15 each),
+/// `y[g]` the tokens' four signed bytes of group g; one vector per half.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn sum_i8_avx2(x: &[i32; 8], y: *const __m256i) -> __m256i {
-    let mut a = _mm256_setzero_si256();
+fn sum_u4_maddubs256(x: &[i32; 8], y: &Halves) -> [__m256i; 2] {
+    // Each i16 lane gathers 2 * 8 products of at most 15 * 128: below 2^15, so the adds are exact.
+    let mut a = [_mm256_setzero_si256(); 2];
     for (g, &x) in x.iter().enumerate() {
         let x = _mm256_set1_epi32(x);
-        // SAFETY: the caller guarantees eight aligned vectors at y.
-        let y = unsafe { _mm256_load_si256(y.add(g)) };
-        // Pair sums stay within i16: |x| <= 128 and |y| <= 127.
-        let p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-        a = _mm256_add_epi32(a, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+        for (h, a) in a.iter_mut().enumerate() {
+            *a = _mm256_add_epi16(*a, _mm256_maddubs_epi16(x, y[2 * g + h]));
+        }
+    }
+    a.map(|a| _mm256_madd_epi16(a, _mm256_set1_epi16(1)))
+}
+
+/// As [`sum_u4_maddubs256`] for signed weight bytes (their sign moves onto the activations).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn sum_i8_maddubs256(x: &[i32; 8], y: &Halves) -> [__m256i; 2] {
+    let mut a = [_mm256_setzero_si256(); 2];
+    for (g, &x) in x.iter().enumerate() {
+        let x = _mm256_set1_epi32(x);
+        let ax = _mm256_sign_epi8(x, x);
+        for (h, a) in a.iter_mut().enumerate() {
+            // Pair sums stay within i16: |x| <= 128 and |y| <= 127.
+            let p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(y[2 * g + h], x));
+            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+        }
     }
     a
 }
 
-macro_rules! vnni_sums {
+macro_rules! vnni_sums256 {
     ($u4:ident, $i8:ident, $features:literal, $dpbusd:ident) => {
         #[inline]
         #[target_feature(enable = $features)]
-        unsafe fn $u4(x: &[i32; 8], y: *const __m256i) -> __m256i {
-            let mut a = _mm256_setzero_si256();
+        fn $u4(x: &[i32; 8], y: &Halves) -> [__m256i; 2] {
+            let mut a = [_mm256_setzero_si256(); 2];
             for (g, &x) in x.iter().enumerate() {
-                // SAFETY: the caller guarantees eight aligned vectors at y.
-                a = $dpbusd(a, _mm256_set1_epi32(x), unsafe { _mm256_load_si256(y.add(g)) });
+                let x = _mm256_set1_epi32(x);
+                for (h, a) in a.iter_mut().enumerate() {
+                    *a = $dpbusd(*a, x, y[2 * g + h]);
+                }
             }
             a
         }
 
         #[inline]
         #[target_feature(enable = $features)]
-        unsafe fn $i8(x: &[i32; 8], y: *const __m256i) -> __m256i {
-            let mut a = _mm256_setzero_si256();
+        fn $i8(x: &[i32; 8], y: &Halves) -> [__m256i; 2] {
+            let mut a = [_mm256_setzero_si256(); 2];
             for (g, &x) in x.iter().enumerate() {
                 let x = _mm256_set1_epi32(x);
-                // SAFETY: the caller guarantees eight aligned vectors at y.
-                let y = unsafe { _mm256_load_si256(y.add(g)) };
-                a = $dpbusd(a, _mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+                let ax = _mm256_sign_epi8(x, x);
+                for (h, a) in a.iter_mut().enumerate() {
+                    *a = $dpbusd(*a, ax, _mm256_sign_epi8(y[2 * g + h], x));
+                }
             }
             a
         }
     };
 }
 
-vnni_sums!(sum_u4_avx_vnni, sum_i8_avx_vnni, "avx2,avxvnni", _mm256_dpbusd_avx_epi32);
-vnni_sums!(sum_u4_avx512_vnni, sum_i8_avx512_vnni, "avx2,avx512vnni,avx512vl", _mm256_dpbusd_epi32);
+vnni_sums256!(sum_u4_avx_vnni, sum_i8_avx_vnni, "avx2,avxvnni", _mm256_dpbusd_avx_epi32);
+vnni_sums256!(sum_u4_avx512_vnni256, sum_i8_avx512_vnni256, "avx2,avx512vnni,avx512vl", _mm256_dpbusd_epi32);
+
+/// The eight 64-byte token groups of a block, one 512-bit vector each.
+type Groups = [__m512i; 8];
+
+/// [`sum_u4_maddubs256`] on 512-bit vectors.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn sum_u4_maddubs512(x: &[i32; 8], y: &Groups) -> __m512i {
+    let mut a = _mm512_setzero_si512();
+    for (&x, &y) in x.iter().zip(y) {
+        a = _mm512_add_epi16(a, _mm512_maddubs_epi16(_mm512_set1_epi32(x), y));
+    }
+    _mm512_madd_epi16(a, _mm512_set1_epi16(1))
+}
+
+/// [`sum_i8_maddubs256`] on 512-bit vectors. AVX-512 has no `vpsignb`: `|x|` multiplies `y`
+/// negated under the mask of x's negative bytes. `sum8` is unused (see [`sum_i8_vnni512`]).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn sum_i8_maddubs512(x: &[i32; 8], y: &Groups, _sum8: __m512i) -> __m512i {
+    let mut a = _mm512_setzero_si512();
+    for (&x, &y) in x.iter().zip(y) {
+        let x = _mm512_set1_epi32(x);
+        let sy = _mm512_mask_sub_epi8(y, _mm512_movepi8_mask(x), _mm512_setzero_si512(), y);
+        let p = _mm512_maddubs_epi16(_mm512_abs_epi8(x), sy);
+        a = _mm512_add_epi32(a, _mm512_madd_epi16(p, _mm512_set1_epi16(1)));
+    }
+    a
+}
+
+/// [`sum_u4_maddubs512`] with `vpdpbusd`, in two independent chains.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn sum_u4_vnni512(x: &[i32; 8], y: &Groups) -> __m512i {
+    let mut a = [_mm512_setzero_si512(); 2];
+    for (g, (&x, &y)) in x.iter().zip(y).enumerate() {
+        a[g % 2] = _mm512_dpbusd_epi32(a[g % 2], _mm512_set1_epi32(x), y);
+    }
+    _mm512_add_epi32(a[0], a[1])
+}
+
+/// [`sum_i8_maddubs512`] with `vpdpbusd`: the weights biased by 128 become unsigned, and
+/// `128 sum(y) = 16 sum8` is taken off again (exact in i32).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn sum_i8_vnni512(x: &[i32; 8], y: &Groups, sum8: __m512i) -> __m512i {
+    let biased = x.map(|x| x ^ 0x8080_8080u32 as i32);
+    _mm512_sub_epi32(sum_u4_vnni512(&biased, y), _mm512_slli_epi32(sum8, 4))
+}
 
 /// The 32 nibbles of 16 packed bytes as unsigned bytes in element order (low nibbles first),
 /// as eight four-byte groups.
@@ -125,6 +199,13 @@ unsafe fn nibble_groups(p: *const u8) -> [i32; 8] {
     g
 }
 
+/// A Q8_0 block's 32 quants (block pointer `p`) as eight four-byte groups.
+#[inline]
+unsafe fn q8_groups(p: *const u8) -> [i32; 8] {
+    // SAFETY: the caller guarantees a whole Q8_0 block at p.
+    unsafe { p.add(2).cast::<[i32; 8]>().read_unaligned() }
+}
+
 /// The f16 at `p[k] + at` of each of four rows, as f32.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
@@ -137,108 +218,219 @@ unsafe fn f16_x4(p: [*const u8; 4], at: usize) -> [f32; 4] {
     o
 }
 
-macro_rules! tile_fn {
+const fn block_bytes(w: u8) -> usize {
+    match w {
+        Q4_0 => 18,
+        Q4_1 => 20,
+        _ => 34,
+    }
+}
+
+/// One block's contribution per token lane, in the row dot's order: `(sumi * dx) * dy` for
+/// Q4_0 (whose `sumi` already has `sum8` taken off), `(dx * dy) * sumi + mx * sy` for Q4_1,
+/// `sumi * (dx * dy)` for Q8_0.
+macro_rules! block_term {
+    ($w:expr, $mul:ident, $add:ident, $sumf:expr, $dx:expr, $dy:expr, $mx:expr, $sy:expr) => {
+        match $w {
+            Q4_0 => $mul($mul($sumf, $dx), $dy),
+            Q4_1 => $add($mul($mul($dx, $dy), $sumf), $mul($mx, $sy)),
+            _ => $mul($sumf, $mul($dx, $dy)),
+        }
+    };
+}
+
+macro_rules! tile256_fn {
     ($name:ident, $features:literal, $sum_u4:ident, $sum_i8:ident) => {
         /// # Safety
         /// The CPU must support the enabled features; every row holds `y.len()` blocks.
         #[target_feature(enable = $features)]
-        unsafe fn $name<const W: u8>(rows: [&[u8]; 4], y: &[Tokens8Block]) -> [[f32; TOKENS]; 4] {
-            let bb = match W {
-                Q4_0 => 18,
-                Q4_1 => 20,
-                _ => 34,
-            };
-            let mut acc = [_mm256_setzero_ps(); 4];
+        unsafe fn $name<const W: u8>(rows: [&[u8]; 4], y: &[TokensBlock]) -> [[f32; TOKENS]; 4] {
+            let bb = block_bytes(W);
+            let mut acc = [[_mm256_setzero_ps(); 2]; 4];
             for (j, yb) in y.iter().enumerate() {
-                // SAFETY: Tokens8Block is 32-byte aligned with qs first (eight 32-byte groups)
-                // and d/s/sum8 at 32-byte aligned offsets; each row holds block j (caller).
-                unsafe {
-                    let ys = yb.qs.as_ptr().cast::<__m256i>();
-                    let dy = _mm256_load_ps(yb.d.as_ptr());
-                    let x = rows.map(|r| r.as_ptr().add(j * bb));
-                    let dx = f16_x4(x, 0);
-                    let mx = if W == Q4_1 { f16_x4(x, 2) } else { dx };
-                    for (i, acc) in acc.iter_mut().enumerate() {
-                        let mut sumi = if W == Q8_0 {
-                            $sum_i8(&x[i].add(2).cast::<[i32; 8]>().read_unaligned(), ys)
+                // SAFETY: TokensBlock is 64-byte aligned with its quants first (sixteen 32-byte
+                // halves) and d/s/sum8 at 64-byte aligned offsets.
+                let ys: Halves = std::array::from_fn(|k| unsafe {
+                    _mm256_load_si256(yb.qs.as_ptr().cast::<__m256i>().add(k))
+                });
+                // SAFETY: h < 2 (the halves below): eight of the sixteen floats, 32-byte aligned.
+                let lanes = |a: &[f32; TOKENS], h: usize| unsafe { _mm256_load_ps(a.as_ptr().add(8 * h)) };
+                // SAFETY: each row holds block j (caller).
+                let x = rows.map(|r| unsafe { r.as_ptr().add(j * bb) });
+                // SAFETY: as above.
+                let (dx, mx) = unsafe { (f16_x4(x, 0), if W == Q4_1 { f16_x4(x, 2) } else { [0.0; 4] }) };
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: each row holds block j (caller).
+                    let sumi = unsafe {
+                        if W == Q8_0 {
+                            $sum_i8(&q8_groups(x[i]), &ys)
                         } else {
-                            $sum_u4(&nibble_groups(x[i].add(bb - 16)), ys)
-                        };
-                        if W == Q4_0 {
-                            sumi = _mm256_sub_epi32(sumi, _mm256_load_si256(yb.sum8.as_ptr().cast()));
+                            $sum_u4(&nibble_groups(x[i].add(bb - 16)), &ys)
                         }
-                        let sumf = _mm256_cvtepi32_ps(sumi);
-                        let dxi = _mm256_set1_ps(dx[i]);
-                        let t = match W {
-                            Q4_0 => _mm256_mul_ps(_mm256_mul_ps(sumf, dxi), dy),
-                            Q4_1 => _mm256_add_ps(
-                                _mm256_mul_ps(_mm256_mul_ps(dxi, dy), sumf),
-                                _mm256_mul_ps(_mm256_set1_ps(mx[i]), _mm256_load_ps(yb.s.as_ptr())),
-                            ),
-                            _ => _mm256_mul_ps(sumf, _mm256_mul_ps(dxi, dy)),
-                        };
+                    };
+                    for (h, acc) in acc.iter_mut().enumerate() {
+                        let mut s = sumi[h];
+                        if W == Q4_0 {
+                            // SAFETY: as for `lanes`.
+                            let sum8 = unsafe { _mm256_load_si256(yb.sum8.as_ptr().add(8 * h).cast()) };
+                            s = _mm256_sub_epi32(s, sum8);
+                        }
+                        let t = block_term!(
+                            W,
+                            _mm256_mul_ps,
+                            _mm256_add_ps,
+                            _mm256_cvtepi32_ps(s),
+                            _mm256_set1_ps(dx[i]),
+                            lanes(&yb.d, h),
+                            _mm256_set1_ps(mx[i]),
+                            lanes(&yb.s, h)
+                        );
                         *acc = _mm256_add_ps(*acc, t);
                     }
                 }
             }
             acc.map(|a| {
                 let mut o = [0.0f32; TOKENS];
-                // SAFETY: `o` holds exactly eight f32.
-                unsafe { _mm256_storeu_ps(o.as_mut_ptr(), a) };
+                // SAFETY: `o` holds exactly two halves of eight f32.
+                unsafe {
+                    _mm256_storeu_ps(o.as_mut_ptr(), a[0]);
+                    _mm256_storeu_ps(o.as_mut_ptr().add(8), a[1]);
+                }
                 o
             })
         }
     };
 }
 
-tile_fn!(tile_avx2, "avx2,fma,f16c", sum_u4_avx2, sum_i8_avx2);
-tile_fn!(tile_avx_vnni, "avx2,fma,f16c,avxvnni", sum_u4_avx_vnni, sum_i8_avx_vnni);
-tile_fn!(tile_avx512_vnni, "avx2,fma,f16c,avx512vnni,avx512vl", sum_u4_avx512_vnni, sum_i8_avx512_vnni);
+tile256_fn!(tile256_maddubs, "avx2,fma,f16c", sum_u4_maddubs256, sum_i8_maddubs256);
+tile256_fn!(tile256_avx_vnni, "avx2,fma,f16c,avxvnni", sum_u4_avx_vnni, sum_i8_avx_vnni);
+tile256_fn!(
+    tile256_avx512_vnni,
+    "avx2,fma,f16c,avx512vnni,avx512vl",
+    sum_u4_avx512_vnni256,
+    sum_i8_avx512_vnni256
+);
+
+macro_rules! tile512_fn {
+    ($name:ident, $features:literal, $sum_u4:ident, $sum_i8:ident) => {
+        /// # Safety
+        /// The CPU must support the enabled features; every row holds `y.len()` blocks.
+        #[target_feature(enable = $features)]
+        unsafe fn $name<const W: u8>(rows: [&[u8]; 4], y: &[TokensBlock]) -> [[f32; TOKENS]; 4] {
+            let bb = block_bytes(W);
+            let mut acc = [_mm512_setzero_ps(); 4];
+            for (j, yb) in y.iter().enumerate() {
+                // The token groups stay in eight registers for all four rows.
+                let ys: Groups = std::array::from_fn(|g| {
+                    // SAFETY: TokensBlock is 64-byte aligned with its quants first (eight
+                    // 64-byte groups) and d/s/sum8 at 64-byte aligned offsets.
+                    unsafe { _mm512_load_si512(yb.qs[g].as_ptr().cast()) }
+                });
+                // SAFETY: as above.
+                let (dy, sy, sum8) = unsafe {
+                    (
+                        _mm512_load_ps(yb.d.as_ptr()),
+                        _mm512_load_ps(yb.s.as_ptr()),
+                        _mm512_load_si512(yb.sum8.as_ptr().cast()),
+                    )
+                };
+                // SAFETY: each row holds block j (caller).
+                let x = rows.map(|r| unsafe { r.as_ptr().add(j * bb) });
+                // SAFETY: as above.
+                let (dx, mx) = unsafe { (f16_x4(x, 0), if W == Q4_1 { f16_x4(x, 2) } else { [0.0; 4] }) };
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: each row holds block j (caller).
+                    let mut s = unsafe {
+                        if W == Q8_0 {
+                            $sum_i8(&q8_groups(x[i]), &ys, sum8)
+                        } else {
+                            $sum_u4(&nibble_groups(x[i].add(bb - 16)), &ys)
+                        }
+                    };
+                    if W == Q4_0 {
+                        s = _mm512_sub_epi32(s, sum8);
+                    }
+                    let t = block_term!(
+                        W,
+                        _mm512_mul_ps,
+                        _mm512_add_ps,
+                        _mm512_cvtepi32_ps(s),
+                        _mm512_set1_ps(dx[i]),
+                        dy,
+                        _mm512_set1_ps(mx[i]),
+                        sy
+                    );
+                    *acc = _mm512_add_ps(*acc, t);
+                }
+            }
+            acc.map(|a| {
+                let mut o = [0.0f32; TOKENS];
+                // SAFETY: `o` holds exactly sixteen f32.
+                unsafe { _mm512_storeu_ps(o.as_mut_ptr(), a) };
+                o
+            })
+        }
+    };
+}
+
+tile512_fn!(tile512_maddubs, "avx512f,avx512bw,avx2,fma,f16c", sum_u4_maddubs512, sum_i8_maddubs512);
+tile512_fn!(tile512_vnni, "avx512f,avx512bw,avx512vnni,avx2,fma,f16c", sum_u4_vnni512, sum_i8_vnni512);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::tile::{Tokens8, tile_4x8_reference};
-    use crate::selftest::{Rng, random_quant_row};
-    use crate::tensor::Activation;
+    use crate::kernels::tile::{Tokens, tile_reference};
+    use crate::selftest::{Rng, tile_case};
 
-    /// Every instruction-set variant the host has equals the scalar reference exactly.
+    fn has(features: &[&str]) -> bool {
+        features.iter().all(|f| match *f {
+            "avx2" => {
+                is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("f16c")
+            }
+            "avxvnni" => is_x86_feature_detected!("avxvnni"),
+            "avx512" => is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw"),
+            "avx512vnni" => is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl"),
+            _ => panic!("unknown feature {f}"),
+        })
+    }
+
+    /// Every instruction-set variant the host has equals the scalar reference exactly (the
+    /// cases include an all-zero token and one with a large outlier).
     #[test]
     fn every_tile_variant_the_host_has_matches_the_reference() {
-        let has = |f: &[&str]| {
-            f.iter().all(|f| match *f {
-                "avx2" => {
-                    is_x86_feature_detected!("avx2")
-                        && is_x86_feature_detected!("fma")
-                        && is_x86_feature_detected!("f16c")
-                }
-                "avxvnni" => is_x86_feature_detected!("avxvnni"),
-                _ => is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl"),
-            })
-        };
-        type Tile = unsafe fn([&[u8]; 4], &[Tokens8Block]) -> [[f32; TOKENS]; 4];
-        let variants: [(&str, &[&str], [Tile; 3]); 3] = [
-            ("avx2", &["avx2"], [tile_avx2::<Q4_0>, tile_avx2::<Q4_1>, tile_avx2::<Q8_0>]),
+        type Tile = unsafe fn([&[u8]; 4], &[TokensBlock]) -> [[f32; TOKENS]; 4];
+        let variants: [(&str, &[&str], [Tile; 3]); 5] = [
+            ("avx2", &["avx2"], [tile256_maddubs::<Q4_0>, tile256_maddubs::<Q4_1>, tile256_maddubs::<Q8_0>]),
             (
                 "avx-vnni",
                 &["avx2", "avxvnni"],
-                [tile_avx_vnni::<Q4_0>, tile_avx_vnni::<Q4_1>, tile_avx_vnni::<Q8_0>],
+                [tile256_avx_vnni::<Q4_0>, tile256_avx_vnni::<Q4_1>, tile256_avx_vnni::<Q8_0>],
             ),
             (
-                "avx512-vnni",
+                "avx512-vnni/256",
                 &["avx2", "avx512vnni"],
-                [tile_avx512_vnni::<Q4_0>, tile_avx512_vnni::<Q4_1>, tile_avx512_vnni::<Q8_0>],
+                [tile256_avx512_vnni::<Q4_0>, tile256_avx512_vnni::<Q4_1>, tile256_avx512_vnni::<Q8_0>],
+            ),
+            (
+                "avx512bw",
+                &["avx2", "avx512"],
+                [tile512_maddubs::<Q4_0>, tile512_maddubs::<Q4_1>, tile512_maddubs::<Q8_0>],
+            ),
+            (
+                "avx512-vnni/512",
+                &["avx2", "avx512", "avx512vnni"],
+                [tile512_vnni::<Q4_0>, tile512_vnni::<Q4_1>, tile512_vnni::<Q8_0>],
             ),
         ];
         let mut rng = Rng::new(5);
         for (k, ty) in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0].into_iter().enumerate() {
-            for nb in [1, 4, 9, 33] {
-                let rows: Vec<Vec<u8>> = (0..4).map(|_| random_quant_row(ty, nb, &mut rng)).collect();
-                let acts: Vec<Activation> =
-                    (0..TOKENS).map(|_| Activation::new(ty, &rng.vec(nb * 32))).collect();
-                let y = Tokens8::new(&acts).unwrap();
+            for (nb, tokens) in [(1, 16), (4, 9), (9, 16), (33, 3)] {
+                let (rows, acts) = tile_case(ty, nb, tokens, &mut rng);
                 let r = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
-                let want = tile_4x8_reference(ty, r, &y);
+                let y = Tokens::new(&acts).unwrap();
+                let want = tile_reference(ty, r, &y);
                 for (name, needs, f) in &variants {
                     if has(needs) {
                         // SAFETY: the variant's features were detected just above.
