@@ -120,16 +120,16 @@ pub fn tile(ty: GgmlType, rows: [&[u8]; 4], y: &Tokens) -> [[f32; TOKENS]; 4] {
 }
 
 /// The scalar reference of [`tile`].
-pub fn tile_reference(ty: GgmlType, rows: [&[u8]; 4], y8: &Tokens) -> [[f32; TOKENS]; 4] {
+pub fn tile_reference(ty: GgmlType, rows: [&[u8]; 4], tokens: &Tokens) -> [[f32; TOKENS]; 4] {
     let bb = ty.block_bytes();
     let mut out = [[0.0f32; TOKENS]; 4];
     for (i, row) in rows.iter().enumerate() {
-        for (j, yb) in y8.0.iter().enumerate() {
+        for (j, yb) in tokens.0.iter().enumerate() {
             let b = &row[j * bb..(j + 1) * bb];
             let f16 = |at: usize| f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]));
             let dx = f16(0);
             for (t, o) in out[i].iter_mut().enumerate() {
-                let y: [i8; QK] = std::array::from_fn(|e| y8.q(j, t, e));
+                let y: [i8; QK] = std::array::from_fn(|e| tokens.q(j, t, e));
                 *o += match ty {
                     GgmlType::Q8_0 => {
                         let sumi: i32 =
