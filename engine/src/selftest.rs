@@ -268,7 +268,16 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
         scale,
         tolerance(33, 3.0),
     );
-    let mut reports = vec![dot.0, q4.0, q8.0, q4x4.0, q8x4.0, q6_k_check(&mut rng)];
+    let mut q4_1 = Tracker::new("dot_q4_1_q8_1");
+    for &nb in BLOCK_COUNTS {
+        let row = random_quant_row(GgmlType::Q4_1, nb, &mut rng);
+        let Activation::Q8_1(y) = Activation::new(GgmlType::Q4_1, &rng.vec(nb * QK)) else {
+            unreachable!("Q4_1 pairs with Q8_1")
+        };
+        let want = crate::tensor::dot_x_1_q8_1(GgmlType::Q4_1, &row, &y);
+        q4_1.check(kernels::dot_q4_1_q8_1(&row, &y), want, want.abs().max(1.0) as f64, EXACT);
+    }
+    let mut reports = vec![dot.0, q4.0, q8.0, q4_1.0, q4x4.0, q8x4.0, q6_k_check(&mut rng)];
     reports.extend([false, true].map(|q5| k4_check(&mut rng, q5)));
     reports.extend(panel_checks(&mut rng));
     reports.extend(tile_checks(&mut rng));

@@ -362,7 +362,8 @@ impl Activation {
             (Activation::Q8_0(y), GgmlType::Q4_0) => kernels::dot_q4_0_q8_0(&blocks_q4_0(row), y),
             (Activation::Q8_0(y), GgmlType::Q8_0) => kernels::dot_q8_0_q8_0(&blocks_q8_0(row), y),
             (Activation::Q8_0(y), GgmlType::Q5_0) => dot_q5_0_q8_0(row, y),
-            (Activation::Q8_1(y), GgmlType::Q4_1 | GgmlType::Q5_1) => dot_x_1_q8_1(ty, row, y),
+            (Activation::Q8_1(y), GgmlType::Q4_1) => kernels::dot_q4_1_q8_1(row, y),
+            (Activation::Q8_1(y), GgmlType::Q5_1) => dot_x_1_q8_1(ty, row, y),
             (Activation::Q8K(y), GgmlType::Q6K) => kernels::dot_q6_k_q8_k(row, y),
             (Activation::Q8K(y), GgmlType::Q4K) => kernels::dot_k4_q8_k(false, row, y),
             (Activation::Q8K(y), GgmlType::Q5K) => kernels::dot_k4_q8_k(true, row, y),
@@ -425,7 +426,7 @@ fn dot_q5_0_q8_0(row: &[u8], y: &[BlockQ8_0]) -> f32 {
 }
 
 /// Q4_1 / Q5_1 (value = d*q + m) against Q8_1: `d_x d_y sum(q_x q_y) + m_x s_y` per block.
-fn dot_x_1_q8_1(ty: GgmlType, row: &[u8], y: &[BlockQ8_1]) -> f32 {
+pub fn dot_x_1_q8_1(ty: GgmlType, row: &[u8], y: &[BlockQ8_1]) -> f32 {
     let mut sum = 0.0f32;
     for (b, by) in row.chunks_exact(ty.block_bytes()).zip(y) {
         let sumi: i32 = if ty == GgmlType::Q4_1 {

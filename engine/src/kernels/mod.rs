@@ -125,6 +125,18 @@ pub fn dot_q8_0_q8_0_x4(x: &[BlockQ8_0], y: [&[BlockQ8_0]; 4]) -> [f32; 4] {
     y.map(|y| dot_q8_0_q8_0(x, y))
 }
 
+/// A Q4_1 weight row (raw block bytes) with Q8_1 activations, block by block; bit-identical
+/// to the scalar dot on every tier.
+pub fn dot_q4_1_q8_1(row: &[u8], y: &[crate::tensor::BlockQ8_1]) -> f32 {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+    {
+        // SAFETY: this build requires AVX2, FMA and F16C, present on every CPU that loads it.
+        return unsafe { x86::dot_q4_1_q8_1_avx2(row, y) };
+    }
+    #[allow(unreachable_code)]
+    crate::tensor::dot_x_1_q8_1(crate::ggml_type::GgmlType::Q4_1, row, y)
+}
+
 /// A Q6_K weight row (raw block bytes) with Q8_K activations, block by block.
 pub fn dot_q6_k_q8_k(row: &[u8], y: &[crate::tensor::BlockQ8K]) -> f32 {
     #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
