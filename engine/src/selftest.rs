@@ -485,14 +485,19 @@ fn panel_checks(rng: &mut Rng) -> Vec<KernelReport> {
         (GgmlType::Q5_0, "panel_q5_0"),
         (GgmlType::Q5_1, "panel_q5_1"),
         (GgmlType::Q8_0, "panel_q8_0"),
+        (GgmlType::Q4K, "panel_q4_k"),
+        (GgmlType::Q5K, "panel_q5_k"),
+        (GgmlType::Q6K, "panel_q6_k"),
     ] {
         let mut t = Tracker::new(name);
-        for &nb in &[1, 2, 3, 9, 17] {
+        let blocks: &[usize] = if ty.block_len() == QK { &[1, 2, 3, 9, 17] } else { &[1, 2, 5] };
+        for &nb in blocks {
             for rows in [1, r - 1, r + 1, 2 * r + 3] {
+                let cols = nb * ty.block_len();
                 let data: Vec<u8> = (0..rows).flat_map(|_| random_quant_row(ty, nb, rng)).collect();
-                let w = Weight { ty, rows, cols: nb * QK, data: &data, packed: None };
+                let w = Weight { ty, rows, cols, data: &data, packed: None };
                 let packed = Packed::new(&w, r).expect("packable type");
-                let act = Activation::new(ty, &rng.vec(nb * QK));
+                let act = Activation::new(ty, &rng.vec(cols));
                 let aux = ActivationAux::new(ty, &act);
                 let mut out = vec![f32::NAN; r];
                 for p in 0..packed.panels() {

@@ -363,7 +363,8 @@ pub fn panel_dot(w: &Packed, p: usize, act: &Activation, aux: &ActivationAux, ou
             Activation::Q8_1(y) => {
                 (y.as_ptr().cast::<u8>().wrapping_add(4), size_of::<crate::tensor::BlockQ8_1>())
             }
-            _ => panic!("panel_dot: {} weights need a Q8_0 or Q8_1 activation", w.ty),
+            Activation::Q8K(y) => (y[0].qs.as_ptr().cast::<u8>(), size_of::<crate::tensor::BlockQ8K>()),
+            _ => panic!("panel_dot: {} weights need a Q8_0, Q8_1 or Q8_K activation", w.ty),
         };
         let y = rvv::PanelInput {
             q: q.cast(),
@@ -380,8 +381,17 @@ pub fn panel_dot(w: &Packed, p: usize, act: &Activation, aux: &ActivationAux, ou
                 crate::ggml_type::GgmlType::Q4_1 => rvv::panel_q4_1(panel, nb, &y, out.as_mut_ptr(), n_out),
                 crate::ggml_type::GgmlType::Q5_0 => rvv::panel_q5_0(panel, nb, &y, out.as_mut_ptr(), n_out),
                 crate::ggml_type::GgmlType::Q5_1 => rvv::panel_q5_1(panel, nb, &y, out.as_mut_ptr(), n_out),
+                crate::ggml_type::GgmlType::Q4K => rvv::panel_q4_k(panel, nb, &y, out.as_mut_ptr(), n_out),
+                crate::ggml_type::GgmlType::Q5K => rvv::panel_q5_k(panel, nb, &y, out.as_mut_ptr(), n_out),
+                crate::ggml_type::GgmlType::Q6K => rvv::panel_q6_k(panel, nb, &y, out.as_mut_ptr(), n_out),
                 _ => rvv::panel_q8_0(panel, nb, &y, out.as_mut_ptr(), n_out),
             }
+        }
+        return;
+    }
+    if let Activation::Q8K(y) = act {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = pack::panel_row_dot_reference_k(w.ty, w.r, panel, i, y);
         }
         return;
     }

@@ -17,10 +17,21 @@
 //! Q5's fifth bits are stored as bit planes: plane `k` holds element `k`'s high bit of every
 //! row, bit `i % 8` of byte `i / 8` for row `i` — exactly an RVV mask register at vl = r, so one
 //! `vlm.v` fetches it.
+//!
+//! K-quant columns are 256 elements (one super-block). Scales and mins are unpacked to bytes;
+//! quants keep ggml's bits, transposed so one load fetches the same byte of every row, in the
+//! order the kernels read them (`c` a 64-element chunk, `j` < 32, `n` a 128-element half):
+//!
+//! | type | per block column                                                        | bytes |
+//! |------|-------------------------------------------------------------------------|-------|
+//! | Q4_K | d[r] f32, dmin[r] f32, sc[8][r], mn[8][r], per (c, j): qs[r]             | 152 r |
+//! | Q5_K | as Q4_K, per (c, j): qs[r], plane(64c+j)[r/8], plane(64c+32+j)[r/8]     | 184 r |
+//! | Q6_K | d[r] f32, sc[16][r] i8, per (n, j): ql[64n+j][r], ql[64n+32+j][r], qh[32n+j][r] | 212 r |
 
+use super::scalar::{k4_values, q6k_values, scale_min_k4};
 use crate::ggml_type::GgmlType;
 use crate::quant::{QK, f16_to_f32};
-use crate::tensor::{Activation, Weight};
+use crate::tensor::{Activation, BlockQ8K, Weight};
 
 /// A weight matrix in panel layout.
 pub struct Packed {
@@ -42,6 +53,11 @@ impl std::fmt::Debug for Packed {
 /// Whether `ty` has a panel layout.
 pub fn packable(ty: GgmlType) -> bool {
     matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q8_0)
+        || is_k(ty)
+}
+
+fn is_k(ty: GgmlType) -> bool {
+    matches!(ty, GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q6K)
 }
 
 /// Bytes of one block column of one panel.
@@ -50,6 +66,9 @@ fn column_bytes(ty: GgmlType, r: usize) -> usize {
         GgmlType::Q4_0 => 20 * r,
         GgmlType::Q4_1 | GgmlType::Q5_0 => 24 * r,
         GgmlType::Q5_1 => 28 * r,
+        GgmlType::Q4K => 152 * r,
+        GgmlType::Q5K => 184 * r,
+        GgmlType::Q6K => 212 * r,
         _ => 36 * r,
     }
 }
@@ -70,7 +89,7 @@ impl Packed {
         if !packable(w.ty) || r == 0 || !r.is_multiple_of(8) {
             return None;
         }
-        let nb = w.cols / QK;
+        let nb = w.cols / w.ty.block_len();
         let panels = w.rows.div_ceil(r);
         let col = column_bytes(w.ty, r);
         let mut data = vec![0u64; (panels * nb * col).div_ceil(8)];
@@ -82,6 +101,10 @@ impl Packed {
             for b in 0..nb {
                 let blk = &src[b * bb..(b + 1) * bb];
                 let dst = &mut bytes[(p * nb + b) * col..][..col];
+                if is_k(w.ty) {
+                    pack_k_block(w.ty, blk, dst, r, i);
+                    continue;
+                }
                 let f16 = |at: usize| f16_to_f32(u16::from_le_bytes([blk[at], blk[at + 1]]));
                 dst[4 * i..4 * i + 4].copy_from_slice(&f16(0).to_le_bytes());
                 if matches!(w.ty, GgmlType::Q4_1 | GgmlType::Q5_1) {
@@ -111,7 +134,7 @@ impl Packed {
     }
 
     pub fn blocks(&self) -> usize {
-        self.cols / QK
+        self.cols / self.ty.block_len()
     }
 
     pub fn panels(&self) -> usize {
@@ -130,6 +153,114 @@ impl Packed {
     }
 }
 
+/// Writes row `i` of one K-quant block column (`dst`, r rows) from ggml block `blk`.
+fn pack_k_block(ty: GgmlType, blk: &[u8], dst: &mut [u8], r: usize, i: usize) {
+    let f16 = |at: usize| f16_to_f32(u16::from_le_bytes([blk[at], blk[at + 1]]));
+    let rb = r / 8;
+    if ty == GgmlType::Q6K {
+        dst[4 * i..4 * i + 4].copy_from_slice(&f16(208).to_le_bytes());
+        for g in 0..16 {
+            dst[(4 + g) * r + i] = blk[192 + g];
+        }
+        for (k, at) in (0..64)
+            .flat_map(|nj| {
+                let (n, j) = (nj / 32, nj % 32);
+                [64 * n + j, 64 * n + 32 + j, 128 + 32 * n + j]
+            })
+            .enumerate()
+        {
+            dst[(20 + k) * r + i] = blk[at];
+        }
+        return;
+    }
+    let q5 = ty == GgmlType::Q5K;
+    dst[4 * i..4 * i + 4].copy_from_slice(&f16(0).to_le_bytes());
+    dst[4 * (r + i)..4 * (r + i) + 4].copy_from_slice(&f16(2).to_le_bytes());
+    for s in 0..8 {
+        let (sc, mn) = scale_min_k4(s, &blk[4..16]);
+        dst[(8 + s) * r + i] = sc;
+        dst[(16 + s) * r + i] = mn;
+    }
+    let (qs, qh) = if q5 { (&blk[48..176], &blk[16..48]) } else { (&blk[16..144], &[][..]) };
+    let step = if q5 { r + 2 * rb } else { r };
+    for c in 0..4 {
+        for j in 0..32 {
+            let at = 24 * r + (32 * c + j) * step;
+            dst[at + i] = qs[32 * c + j];
+            if q5 {
+                for h in 0..2 {
+                    let bit = qh[j] >> (2 * c + h) & 1;
+                    dst[at + r + h * rb + i / 8] |= bit << (i % 8);
+                }
+            }
+        }
+    }
+}
+
+/// The quant bytes of row `i` of a K-quant block column, back at their places in a ggml block
+/// (the scale bytes are left zero), for the scalar value decoders.
+fn ggml_quants_k(ty: GgmlType, c: &[u8], r: usize, i: usize) -> [u8; 210] {
+    let mut b = [0u8; 210];
+    let rb = r / 8;
+    match ty {
+        GgmlType::Q6K => {
+            for nj in 0..64 {
+                let (n, j) = (nj / 32, nj % 32);
+                for (k, at) in [64 * n + j, 64 * n + 32 + j, 128 + 32 * n + j].into_iter().enumerate() {
+                    b[at] = c[(20 + 3 * nj + k) * r + i];
+                }
+            }
+        }
+        _ => {
+            let q5 = ty == GgmlType::Q5K;
+            let step = if q5 { r + 2 * rb } else { r };
+            let qs_at = if q5 { 48 } else { 16 };
+            for cj in 0..128 {
+                let at = 24 * r + cj * step;
+                b[qs_at + cj] = c[at + i];
+                if q5 {
+                    for h in 0..2 {
+                        let bit = c[at + r + h * rb + i / 8] >> (i % 8) & 1;
+                        b[16 + cj % 32] |= bit << (2 * (cj / 32) + h);
+                    }
+                }
+            }
+        }
+    }
+    b
+}
+
+/// Scalar reference of a K-quant panel: row `i` dotted with Q8_K activation `y`, from the
+/// panel bytes alone, with the integer sums and f32 operations of the row dot (so bit for bit).
+pub fn panel_row_dot_reference_k(ty: GgmlType, r: usize, panel: &[u8], i: usize, y: &[BlockQ8K]) -> f32 {
+    let col = column_bytes(ty, r);
+    let mut sum = 0.0f32;
+    for (c, by) in panel.chunks_exact(col).zip(y) {
+        let d = f32_at(c, 4 * i);
+        let block = ggml_quants_k(ty, c, r, i);
+        if ty == GgmlType::Q6K {
+            let vals = q6k_values(&block);
+            let sumi: i32 = (0..16)
+                .map(|g| {
+                    let s: i32 = (0..16).map(|l| vals[16 * g + l] * by.qs[16 * g + l] as i32).sum();
+                    c[(4 + g) * r + i] as i8 as i32 * s
+                })
+                .sum();
+            sum += d * by.d * sumi as f32;
+            continue;
+        }
+        let vals = k4_values(ty == GgmlType::Q5K, &block);
+        let (mut isum, mut imin) = (0i32, 0i32);
+        for s in 0..8 {
+            let v: i32 = (0..32).map(|l| vals[32 * s + l] * by.qs[32 * s + l] as i32).sum();
+            isum += c[(8 + s) * r + i] as i32 * v;
+            imin += c[(16 + s) * r + i] as i32 * (by.bsums[2 * s] as i32 + by.bsums[2 * s + 1] as i32);
+        }
+        sum += d * by.d * isum as f32 - f32_at(c, 4 * (r + i)) * by.d * imin as f32;
+    }
+    sum
+}
+
 /// Per-block activation values the panel kernels read as scalars, computed once per token.
 pub struct ActivationAux {
     /// Scale of each block as f32.
@@ -142,8 +273,8 @@ pub struct ActivationAux {
 }
 
 impl ActivationAux {
-    /// The aux values of `act`, the Q8_0 or Q8_1 activation of a `weight` matrix. Only Q4_0
-    /// and Q5_0 need `corr`, only the `_1` types `s`.
+    /// The aux values of `act`, the Q8_0, Q8_1 or Q8_K activation of a `weight` matrix. Only
+    /// Q4_0 and Q5_0 need `corr`, only the `_1` types `s`.
     pub fn new(weight: GgmlType, act: &Activation) -> ActivationAux {
         match act {
             Activation::Q8_0(y) => ActivationAux {
@@ -162,7 +293,13 @@ impl ActivationAux {
                 corr: Vec::new(),
                 s: y.iter().map(|b| f16_to_f32(b.s)).collect(),
             },
-            _ => panic!("panel kernels take a Q8_0 or Q8_1 activation, not the one of {weight} weights"),
+            // The K-quant kernels read Q8_K's f32 scale and bsums from the blocks themselves.
+            Activation::Q8K(y) => {
+                ActivationAux { d: y.iter().map(|b| b.d).collect(), corr: Vec::new(), s: Vec::new() }
+            }
+            _ => {
+                panic!("panel kernels take a Q8_0, Q8_1 or Q8_K activation, not the one of {weight} weights")
+            }
         }
     }
 }
@@ -244,6 +381,27 @@ mod tests {
                 let (yq, aux) = (activation_quants(&act), ActivationAux::new(ty, &act));
                 for row in 0..rows {
                     let got = panel_row_dot_reference(ty, r, p.panel(row / r), row % r, &yq, &aux);
+                    let want = act.dot(ty, w.row(row));
+                    assert_eq!(got.to_bits(), want.to_bits(), "{ty} rows {rows} r {r} row {row}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn k_quant_panel_reference_equals_row_dot_bit_for_bit() {
+        let mut rng = Rng::new(7);
+        for ty in [GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
+            for (rows, blocks, r) in [(5, 1, 8), (37, 2, 16), (33, 3, 32), (130, 1, 128)] {
+                let cols = blocks * 256;
+                let data: Vec<u8> = (0..rows).flat_map(|_| random_quant_row(ty, blocks, &mut rng)).collect();
+                let w = Weight { ty, rows, cols, data: &data, packed: None };
+                let p = Packed::new(&w, r).unwrap();
+                assert_eq!((p.panels(), p.blocks()), (rows.div_ceil(r), blocks));
+                let act = Activation::new(ty, &rng.vec(cols));
+                let Activation::Q8K(y) = &act else { panic!("{ty} takes Q8_K") };
+                for row in 0..rows {
+                    let got = panel_row_dot_reference_k(ty, r, p.panel(row / r), row % r, y);
                     let want = act.dot(ty, w.row(row));
                     assert_eq!(got.to_bits(), want.to_bits(), "{ty} rows {rows} r {r} row {row}");
                 }
