@@ -146,7 +146,6 @@ fn q4_rows(rng: &mut Rng, blocks: usize) -> Vec<BlockQ4_0> {
     out
 }
 
-/// Q6_K rows against Q8_K activations: exact integer block sums, so bit-identical results.
 /// `nb` blocks of random activations quantized to Q8_K.
 fn q8_k_rows(rng: &mut Rng, nb: usize) -> Vec<crate::tensor::BlockQ8K> {
     use crate::tensor::{BlockQ8K, QK_K, quantize_row_q8_k};
@@ -155,6 +154,7 @@ fn q8_k_rows(rng: &mut Rng, nb: usize) -> Vec<crate::tensor::BlockQ8K> {
     y
 }
 
+/// Q6_K rows against Q8_K activations: exact integer block sums, so bit-identical results.
 fn q6_k_check(rng: &mut Rng) -> KernelReport {
     use crate::tensor::QK_K;
     let mut t = Tracker::new("dot_q6_k_q8_k");
@@ -173,6 +173,7 @@ fn q6_k_check(rng: &mut Rng) -> KernelReport {
     let mut y = q8_k_rows(rng, nb);
     for (i, b) in y.iter_mut().enumerate() {
         b.qs = [if i % 2 == 0 { 127 } else { -127 }; QK_K];
+        b.bsums = [16 * b.qs[0] as i16; QK_K / 16];
     }
     t.check(kernels::dot_q6_k_q8_k(&row, &y), scalar::dot_q6_k_q8_k(&row, &y), 1.0, EXACT);
     t.0
@@ -198,6 +199,7 @@ fn k4_check(rng: &mut Rng, q5: bool) -> KernelReport {
     let mut y = q8_k_rows(rng, nb);
     for (i, b) in y.iter_mut().enumerate() {
         b.qs = [if i % 2 == 0 { 127 } else { -127 }; QK_K];
+        b.bsums = [16 * b.qs[0] as i16; QK_K / 16];
         b.bsums = [if i % 2 == 0 { 127 * 16 } else { -127 * 16 }; QK_K / 16];
     }
     t.check(kernels::dot_k4_q8_k(q5, &row, &y), scalar::dot_k4_q8_k(q5, &row, &y), 1.0, EXACT);

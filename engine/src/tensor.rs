@@ -254,7 +254,8 @@ pub struct BlockQ8_1 {
 
 const _: () = assert!(size_of::<BlockQ8_1>() == 36);
 
-/// 256 activations as i8 with an f32 scale and sums of each 16 (ggml's block_q8_K).
+/// 256 activations as i8 with an f32 scale and sums of each 16 (ggml's block_q8_K). The
+/// K-quant kernels take the sums as exact: a block whose `bsums` disagree with `qs` is invalid.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct BlockQ8K {

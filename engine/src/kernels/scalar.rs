@@ -69,6 +69,22 @@ pub fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     }
 }
 
+/// All eight scales and eight mins of a Q4_K/Q5_K block at once, as [`scale_min_k4`] gives
+/// them one by one: ggml's 32-bit mask shuffle of the 12 packed bytes.
+pub fn k4_scales_mins(q: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
+    let w = |i: usize| u32::from_le_bytes(q[4 * i..4 * i + 4].try_into().unwrap());
+    let (low6, low4, top2) = (0x3f3f_3f3f, 0x0f0f_0f0f, 0x0303_0303);
+    let sc = [w(0) & low6, (w(2) & low4) | ((w(0) >> 6) & top2) << 4];
+    let mn = [w(1) & low6, ((w(2) >> 4) & low4) | ((w(1) >> 6) & top2) << 4];
+    let bytes = |v: [u32; 2]| {
+        let mut out = [0u8; 8];
+        out[..4].copy_from_slice(&v[0].to_le_bytes());
+        out[4..].copy_from_slice(&v[1].to_le_bytes());
+        out
+    };
+    (bytes(sc), bytes(mn))
+}
+
 /// The unscaled 4-bit (Q4_K) or 5-bit (Q5_K) values of a block, in element order; sub-block
 /// `s` of 32 uses scale and min `scale_min_k4(s)`.
 pub fn k4_values(q5: bool, b: &[u8]) -> [i32; QK_K] {
@@ -238,4 +254,22 @@ pub fn ssm_conv(x: &[f32], w: &[f32], e: usize, out: &mut [f32]) {
 #[inline(always)]
 pub fn madd(a: f32, b: f32, c: f32) -> f32 {
     if cfg!(any(target_arch = "riscv64", target_feature = "fma")) { a.mul_add(b, c) } else { a * b + c }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::selftest::Rng;
+
+    #[test]
+    fn k4_scales_mins_unpacks_as_scale_min_k4_does() {
+        let mut rng = Rng::new(11);
+        for _ in 0..200 {
+            let q: [u8; 12] = std::array::from_fn(|_| rng.next_u64() as u8);
+            let (sc, mn) = k4_scales_mins(&q);
+            for j in 0..8 {
+                assert_eq!((sc[j], mn[j]), scale_min_k4(j, &q), "{q:?} sub-block {j}");
+            }
+        }
+    }
 }

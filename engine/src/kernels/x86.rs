@@ -4,7 +4,7 @@
 use core::arch::x86_64::*;
 
 use crate::quant::{BlockQ4_0, BlockQ8_0, f16_to_f32};
-use crate::tensor::BlockQ8_1;
+use crate::tensor::{BlockQ8_1, BlockQ8K};
 
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -190,6 +190,138 @@ pub unsafe fn dot_q8_0_q8_0_avx2(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
     for (bx, by) in x[j..n].iter().zip(&y[j..n]) {
         let sumi = hsum_i32_8(mul_sum_i8_pairs(load_q8_0(bx), load_q8_0(by)));
         sum += sumi as f32 * (f16_to_f32(bx.d) * f16_to_f32(by.d));
+    }
+    sum
+}
+
+/// 32 bytes at `p` as one vector.
+///
+/// # Safety
+/// `p` points to 32 readable bytes.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn load32(p: *const u8) -> __m256i {
+    // SAFETY: by this function's contract.
+    unsafe { _mm256_loadu_si256(p.cast()) }
+}
+
+/// `sum_s mn[s] * (bsums[2s] + bsums[2s+1])`: the Q4_K / Q5_K mins term of one block.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn k4_mins_avx2(mn: [u8; 8], y: &BlockQ8K) -> i32 {
+    // SAFETY: bsums is 16 i16 (32 bytes); mn is 8 bytes.
+    let (b, m) =
+        unsafe { (load32(y.bsums.as_ptr().cast()), _mm_cvtepu8_epi16(_mm_loadl_epi64(mn.as_ptr().cast()))) };
+    // Pair sums fit i16 (|bsum| <= 16 * 128).
+    let pairs = _mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+    let s = _mm_madd_epi16(m, pairs);
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 1)))
+}
+
+/// A Q4_K (`q5` false) or Q5_K row against Q8_K, bit-identical to `scalar::dot_k4_q8_k`: per
+/// 64-element chunk the low and high nibbles (plus Q5_K's fifth bits) are unsigned bytes, so
+/// `vpmaddubsw` takes them directly (pairs <= 2 * 31 * 128) and `vpmaddwd` applies the scale.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn dot_k4_q8_k_avx2(q5: bool, row: &[u8], y: &[BlockQ8K]) -> f32 {
+    use super::scalar::{k4_block_bytes, k4_combine, k4_scales_mins};
+    let bb = k4_block_bytes(q5);
+    let (m4, one) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(1));
+    let mut sum = 0.0f32;
+    for (b, by) in row.chunks_exact(bb).zip(y) {
+        let (sc, mn) = k4_scales_mins(b[4..16].try_into().unwrap());
+        let qs = &b[bb - 128..];
+        // SAFETY: a Q5_K block has 32 high-bit bytes at 16; the fallback is never read.
+        let mut hb = if q5 { unsafe { load32(b[16..48].as_ptr()) } } else { _mm256_setzero_si256() };
+        let mut acc = _mm256_setzero_si256();
+        for c in 0..4 {
+            // SAFETY: 32 bytes at qs[32c] and at by.qs[64c] and [64c + 32] (128 and 256 long).
+            let (q, y0, y1) = unsafe {
+                (
+                    load32(qs[32 * c..].as_ptr()),
+                    load32(by.qs[64 * c..].as_ptr().cast()),
+                    load32(by.qs[64 * c + 32..].as_ptr().cast()),
+                )
+            };
+            let mut lo = _mm256_and_si256(q, m4);
+            let mut hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            if q5 {
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
+                hi = _mm256_or_si256(
+                    hi,
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4),
+                );
+                hb = _mm256_srli_epi16(hb, 2);
+            }
+            let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * c] as i16));
+            let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * c + 1] as i16));
+            acc = _mm256_add_epi32(acc, _mm256_add_epi32(p0, p1));
+        }
+        sum += k4_combine(b, by, hsum_i32_8(acc), k4_mins_avx2(mn, by));
+    }
+    sum
+}
+
+/// A Q6_K row against Q8_K, bit-identical to `scalar::dot_q6_k_q8_k`. The 6-bit values are
+/// multiplied unsigned (0..63, pairs <= 2 * 63 * 128 fit i16) and each group's scale applied by
+/// `vpmaddwd`; the offset of 32 comes off once per block as `32 * sum_g sc_g * bsums[g]`.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn dot_q6_k_q8_k_avx2(row: &[u8], y: &[BlockQ8K]) -> f32 {
+    use super::scalar::Q6K_BYTES;
+    let (m4, m30) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(0x30));
+    let mut sum = 0.0f32;
+    for (b, by) in row.chunks_exact(Q6K_BYTES).zip(y) {
+        // SAFETY: a Q6_K block is 210 bytes: ql 0..128, qh 128..192, scales 192..208; by.qs is 256
+        // bytes and by.bsums 32.
+        let isum = unsafe {
+            let sc = _mm_loadu_si128(b[192..].as_ptr().cast());
+            let mut acc = _mm256_setzero_si256();
+            for n in 0..2 {
+                let (ql0, ql1, qh) = (
+                    load32(b[64 * n..].as_ptr()),
+                    load32(b[64 * n + 32..].as_ptr()),
+                    load32(b[128 + 32 * n..].as_ptr()),
+                );
+                let q = [
+                    _mm256_or_si256(
+                        _mm256_and_si256(ql0, m4),
+                        _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(ql1, m4),
+                        _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                        _mm256_and_si256(qh, m30),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                        _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30),
+                    ),
+                ];
+                for (k, q) in q.into_iter().enumerate() {
+                    let g = 8 * n + 2 * k;
+                    // Scale g for the first 16 elements (low 128 bits), g + 1 for the rest.
+                    let pick = _mm_set_epi64x(
+                        0x0101_0101_0101_0101 * (g as i64 + 1),
+                        0x0101_0101_0101_0101 * g as i64,
+                    );
+                    let s16 = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, pick));
+                    let p = _mm256_maddubs_epi16(q, load32(by.qs[128 * n + 32 * k..].as_ptr().cast()));
+                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, s16));
+                }
+            }
+            let offset = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc), load32(by.bsums.as_ptr().cast()));
+            hsum_i32_8(_mm256_sub_epi32(acc, _mm256_slli_epi32(offset, 5)))
+        };
+        sum += f16_to_f32(u16::from_le_bytes([b[208], b[209]])) * by.d * isum as f32;
     }
     sum
 }
@@ -495,6 +627,55 @@ mod tests {
             // SAFETY: AVX2, FMA and F16C were detected above.
             let got = unsafe { dot_q4_1_q8_1_avx2(&row, &y) };
             assert_eq!(got.to_bits(), want.to_bits(), "{nb} blocks");
+        }
+    }
+
+    /// The AVX2 K-quant dots equal the scalar ones bit for bit, on random blocks and on the
+    /// extremes of the i16 pair sums (every 6-bit value 63 or 5-bit value 31 against -128).
+    #[test]
+    fn k_quant_dots_equal_the_scalar_reference() {
+        use crate::ggml_type::GgmlType;
+        use crate::selftest::random_quant_row;
+        use crate::tensor::{Activation, QK_K};
+        if !is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut rng = Rng::new(12);
+        for ty in [GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
+            for nb in [0, 1, 2, 7] {
+                let mut row = random_quant_row(ty, nb, &mut rng);
+                let Activation::Q8K(mut y) = Activation::new(ty, &rng.vec(nb * QK_K)) else {
+                    unreachable!("K-quants pair with Q8_K")
+                };
+                for extreme in [false, true] {
+                    if extreme {
+                        let quants = if ty == GgmlType::Q6K { 0..192 } else { 16..ty.block_bytes() };
+                        for b in row.chunks_exact_mut(ty.block_bytes()) {
+                            b[quants.clone()].fill(0xff);
+                        }
+                        for b in &mut y {
+                            b.qs = [-128; QK_K];
+                            b.bsums = [-128 * 16; QK_K / 16];
+                        }
+                    }
+                    // SAFETY: AVX2 was detected above.
+                    let (got, want) = unsafe {
+                        match ty {
+                            GgmlType::Q6K => {
+                                (dot_q6_k_q8_k_avx2(&row, &y), super::super::scalar::dot_q6_k_q8_k(&row, &y))
+                            }
+                            _ => {
+                                let q5 = ty == GgmlType::Q5K;
+                                (
+                                    dot_k4_q8_k_avx2(q5, &row, &y),
+                                    super::super::scalar::dot_k4_q8_k(q5, &row, &y),
+                                )
+                            }
+                        }
+                    };
+                    assert_eq!(got.to_bits(), want.to_bits(), "{ty} {nb} blocks extreme {extreme}");
+                }
+            }
         }
     }
 
