@@ -411,6 +411,92 @@ pub fn render_kernel(jobs: &[KernelJob], counts: &[u64]) -> String {
     out
 }
 
+/// The weight types `bench-insn --kernel matvec` counts: every quantized type with a kernel.
+pub const MATVEC_TYPES: [&str; 8] = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_k", "q5_k", "q6_k"];
+/// MiB of weights per counted matrix-vector product.
+const MATVEC_MIB: &str = "1";
+
+/// One matrix-vector product (`hartlm bench-kernel matvec`, one call) of a weight type.
+#[derive(Clone, Debug)]
+pub struct MatvecJob {
+    pub ty: &'static str,
+    pub tier: &'static Tier,
+    pub vlen: Option<u32>,
+}
+
+/// Every type at the scalar tier and at rv64gcv at every VLEN.
+pub fn matvec_jobs() -> Result<Vec<MatvecJob>> {
+    let find = |id: &str| tier::find(id).with_context(|| format!("tier {id} missing from tiers.toml"));
+    let (gc, gcv) = (find("rv64gc")?, find("rv64gcv")?);
+    let mut out = Vec::new();
+    for ty in MATVEC_TYPES {
+        out.push(MatvecJob { ty, tier: gc, vlen: None });
+        out.extend(VLENS.iter().map(|&v| MatvecJob { ty, tier: gcv, vlen: Some(v) }));
+    }
+    Ok(out)
+}
+
+/// Instructions of the one timed product of `job` (activation quantization included).
+pub fn run_matvec_job(c: &Counter, job: &MatvecJob) -> Result<u64> {
+    let args = ["bench-kernel", "matvec", "--type", job.ty, "--size-mib", MATVEC_MIB, "-t", "1", "-r", "1"];
+    let label = format!("matvec-{}", job.ty);
+    let run = Run { label: &label, tier: job.tier, vlen: job.vlen, args: args.map(OsString::from).to_vec() };
+    let segs = count(c, &run)?;
+    if segs.len() != 3 {
+        bail!("expected 2 clock markers around the product, found {}", segs.len().saturating_sub(1));
+    }
+    Ok(segs[1].values().sum())
+}
+
+/// The matvec table: instructions per product, relative to rv64gc, and whether every VLEN
+/// doubling at least nearly halves the count (1024 / 256 <= 0.5 is the model-level target).
+pub fn render_matvec(jobs: &[MatvecJob], counts: &[u64]) -> String {
+    let get = |ty: &str, tier: &str, vlen: Option<u32>| {
+        jobs.iter()
+            .zip(counts)
+            .find(|(j, _)| j.ty == ty && j.tier.id.0 == tier && j.vlen == vlen)
+            .map(|(_, &c)| c)
+    };
+    let mut out = format!(
+        "matrix-vector product over {MATVEC_MIB} MiB of weights, one thread: dynamic instructions (exact, \
+         qemu; in brackets relative to the rv64gc tier)\n\n| type | rv64gc |"
+    );
+    for v in VLENS {
+        out += &format!(" rv64gcv @{v} |");
+    }
+    out += " @1024 / @256 |\n|---|---:|";
+    out += &"---:|".repeat(VLENS.len() + 1);
+    out += "\n";
+    let mut verdicts = Vec::new();
+    for ty in MATVEC_TYPES {
+        let Some(scalar) = get(ty, "rv64gc", None) else { continue };
+        out += &format!("| {ty} | {scalar} |");
+        let vec: Vec<Option<u64>> = VLENS.iter().map(|&v| get(ty, "rv64gcv", Some(v))).collect();
+        for c in &vec {
+            match c {
+                Some(c) => out += &format!(" {c} ({:.3}) |", *c as f64 / scalar.max(1) as f64),
+                None => out += " - |",
+            }
+        }
+        match (vec[1], vec[3]) {
+            (Some(v256), Some(v1024)) => {
+                let r = v1024 as f64 / v256.max(1) as f64;
+                out += &format!(" {r:.3} |\n");
+                verdicts.push(format!(
+                    "{ty}: rv64gcv VLEN 1024 / VLEN 256 = {r:.3} (<= 0.5: {})",
+                    if r <= 0.5 { "met" } else { "MISSED" }
+                ));
+            }
+            _ => out += " - |\n",
+        }
+    }
+    out += "\nscaling with VLEN\n\n";
+    for v in verdicts {
+        out += &format!("- {v}\n");
+    }
+    out
+}
+
 fn millions(n: u64) -> String {
     format!("{:.3}", n as f64 / 1e6)
 }
@@ -554,6 +640,29 @@ mod tests {
         let e = "bench: pp8\nhartlm: tier rv64gcv (forced by HARTLM_TIER): /x/lib/libhartlm-rv64gcv.so loaded at 0x7fff1000\n";
         assert_eq!(parse_base(e), Some(0x7fff_1000));
         assert_eq!(parse_base("nothing"), None);
+    }
+
+    #[test]
+    fn matvec_table_judges_the_vlen_scaling() {
+        let jobs = matvec_jobs().unwrap();
+        assert_eq!(jobs.len(), MATVEC_TYPES.len() * (1 + VLENS.len()));
+        // q4_0 halves with every doubling; q4_k stalls at VLEN 256 (vl fixed at 32).
+        let counts: Vec<u64> = jobs
+            .iter()
+            .map(|j| match (j.ty, j.vlen) {
+                (_, None) => 10_000,
+                ("q4_k", Some(v)) => 1_600 - v as u64 / 8,
+                (_, Some(v)) => 256_000 / v as u64,
+            })
+            .collect();
+        let table = render_matvec(&jobs, &counts);
+        assert!(
+            table.contains(
+                "| q4_0 | 10000 | 2000 (0.200) | 1000 (0.100) | 500 (0.050) | 250 (0.025) | 0.250 |"
+            )
+        );
+        assert!(table.contains("q4_0: rv64gcv VLEN 1024 / VLEN 256 = 0.250 (<= 0.5: met)"), "{table}");
+        assert!(table.contains("q4_k: rv64gcv VLEN 1024 / VLEN 256 = 0.939 (<= 0.5: MISSED)"), "{table}");
     }
 
     #[test]

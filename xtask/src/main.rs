@@ -129,8 +129,9 @@ enum Command {
         #[arg(long)]
         model: Option<String>,
         /// Count one kernel on its own instead of models (`ssm_conv`: d_inner 1536, 4 taps,
-        /// T = 4, 16, 64, 512, upstream's loop and every tier and VLEN).
-        #[arg(long, value_parser = ["ssm_conv"], conflicts_with = "model")]
+        /// T = 4, 16, 64, 512, upstream's loop and every tier and VLEN; `matvec`: one 1 MiB
+        /// matrix-vector product of every quantized type at rv64gc and rv64gcv at every VLEN).
+        #[arg(long, value_parser = ["ssm_conv", "matvec"], conflicts_with = "model")]
         kernel: Option<String>,
     },
     /// The full test: fmt, clippy, unit tests, two reproducible `dist` runs, `test-qemu`.
@@ -189,6 +190,7 @@ fn main() {
         Command::Bench { n_prompt, n_gen, reps, threads, tiers } => {
             bench(&ws, bench::Spec { n_prompt, n_gen, reps, threads }, tiers)
         }
+        Command::BenchInsn { kernel: Some(k), .. } if k == "matvec" => bench_insn_matvec(&ws),
         Command::BenchInsn { kernel: Some(_), .. } => bench_insn_kernel(&ws),
         Command::BenchInsn { model, kernel: None } => bench_insn(&ws, model.as_deref()),
         Command::Test => test(&ws),
@@ -262,6 +264,17 @@ fn bench_insn_kernel(ws: &Workspace) -> Result<()> {
     };
     let counts = c.all(&jobs, label, insn::run_kernel_job)?;
     println!("{}", insn::render_kernel(&jobs, &counts));
+    Ok(())
+}
+
+/// `bench-insn --kernel matvec`: one matrix-vector product per type, tier and VLEN.
+fn bench_insn_matvec(ws: &Workspace) -> Result<()> {
+    let c = insn_counter(ws)?;
+    let jobs = insn::matvec_jobs()?;
+    let label =
+        |j: &insn::MatvecJob| format!("matvec {} {} VLEN {}", j.ty, j.tier.id, insn::vlen_label(j.vlen));
+    let counts = c.all(&jobs, label, insn::run_matvec_job)?;
+    println!("{}", insn::render_matvec(&jobs, &counts));
     Ok(())
 }
 
