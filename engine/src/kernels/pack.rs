@@ -162,13 +162,7 @@ fn pack_k_block(ty: GgmlType, blk: &[u8], dst: &mut [u8], r: usize, i: usize) {
         for g in 0..16 {
             dst[(4 + g) * r + i] = blk[192 + g];
         }
-        for (k, at) in (0..64)
-            .flat_map(|nj| {
-                let (n, j) = (nj / 32, nj % 32);
-                [64 * n + j, 64 * n + 32 + j, 128 + 32 * n + j]
-            })
-            .enumerate()
-        {
+        for (k, at) in (0..64).flat_map(q6k_panel_bytes).enumerate() {
             dst[(20 + k) * r + i] = blk[at];
         }
         return;
@@ -182,19 +176,29 @@ fn pack_k_block(ty: GgmlType, blk: &[u8], dst: &mut [u8], r: usize, i: usize) {
         dst[(16 + s) * r + i] = mn;
     }
     let (qs, qh) = if q5 { (&blk[48..176], &blk[16..48]) } else { (&blk[16..144], &[][..]) };
-    let step = if q5 { r + 2 * rb } else { r };
-    for c in 0..4 {
-        for j in 0..32 {
-            let at = 24 * r + (32 * c + j) * step;
-            dst[at + i] = qs[32 * c + j];
-            if q5 {
-                for h in 0..2 {
-                    let bit = qh[j] >> (2 * c + h) & 1;
-                    dst[at + r + h * rb + i / 8] |= bit << (i % 8);
-                }
+    for (cj, &q) in qs.iter().enumerate() {
+        let at = k4_panel_byte(q5, r, cj);
+        dst[at + i] = q;
+        if q5 {
+            for h in 0..2 {
+                let bit = qh[cj % 32] >> (2 * (cj / 32) + h) & 1;
+                dst[at + r + h * rb + i / 8] |= bit << (i % 8);
             }
         }
     }
+}
+
+/// Where in a Q4_K/Q5_K block column nibble byte `cj` (= 32c + j) of row 0 lies; Q5_K's two
+/// bit planes of that byte follow its r bytes.
+fn k4_panel_byte(q5: bool, r: usize, cj: usize) -> usize {
+    24 * r + cj * if q5 { r + r / 4 } else { r }
+}
+
+/// The ggml block bytes behind Q6_K panel rows 3nj, 3nj + 1, 3nj + 2 (half n = nj / 32, byte
+/// j = nj % 32): the two low-nibble bytes and the high-bits byte of elements 128n + j + 32k.
+fn q6k_panel_bytes(nj: usize) -> [usize; 3] {
+    let (n, j) = (nj / 32, nj % 32);
+    [64 * n + j, 64 * n + 32 + j, 128 + 32 * n + j]
 }
 
 /// The quant bytes of row `i` of a K-quant block column, back at their places in a ggml block
@@ -204,19 +208,15 @@ fn ggml_quants_k(ty: GgmlType, c: &[u8], r: usize, i: usize) -> [u8; 210] {
     let rb = r / 8;
     match ty {
         GgmlType::Q6K => {
-            for nj in 0..64 {
-                let (n, j) = (nj / 32, nj % 32);
-                for (k, at) in [64 * n + j, 64 * n + 32 + j, 128 + 32 * n + j].into_iter().enumerate() {
-                    b[at] = c[(20 + 3 * nj + k) * r + i];
-                }
+            for (k, at) in (0..64).flat_map(q6k_panel_bytes).enumerate() {
+                b[at] = c[(20 + k) * r + i];
             }
         }
         _ => {
             let q5 = ty == GgmlType::Q5K;
-            let step = if q5 { r + 2 * rb } else { r };
             let qs_at = if q5 { 48 } else { 16 };
             for cj in 0..128 {
-                let at = 24 * r + cj * step;
+                let at = k4_panel_byte(q5, r, cj);
                 b[qs_at + cj] = c[at + i];
                 if q5 {
                     for h in 0..2 {
