@@ -345,8 +345,15 @@ pub fn run_kernel_job(c: &Counter, job: &KernelJob) -> Result<u64> {
     let (ch, k, t) = (CONV_CHANNELS.to_string(), CONV_TAPS.to_string(), job.tokens.to_string());
     let args = ["bench-kernel", "ssm-conv", "-c", &ch, "-k", &k, "-T", &t, "-r", "1", "--impl", job.which];
     let label = format!("ssm_conv-{}-T{}", job.which, job.tokens);
-    let run = Run { label: &label, tier: job.tier, vlen: job.vlen, args: args.map(OsString::from).to_vec() };
-    let segs = count(c, &run)?;
+    one_timed_call(
+        c,
+        &Run { label: &label, tier: job.tier, vlen: job.vlen, args: args.map(OsString::from).to_vec() },
+    )
+}
+
+/// Instructions of the single timed call of a `hartlm bench-kernel ... -r 1` run.
+fn one_timed_call(c: &Counter, run: &Run) -> Result<u64> {
+    let segs = count(c, run)?;
     // Segments: 0 setup, 1 the call, 2 printing and exit.
     if segs.len() != 3 {
         bail!("expected 2 clock markers around the kernel call, found {}", segs.len().saturating_sub(1));
@@ -440,12 +447,10 @@ pub fn matvec_jobs() -> Result<Vec<MatvecJob>> {
 pub fn run_matvec_job(c: &Counter, job: &MatvecJob) -> Result<u64> {
     let args = ["bench-kernel", "matvec", "--type", job.ty, "--size-mib", MATVEC_MIB, "-t", "1", "-r", "1"];
     let label = format!("matvec-{}", job.ty);
-    let run = Run { label: &label, tier: job.tier, vlen: job.vlen, args: args.map(OsString::from).to_vec() };
-    let segs = count(c, &run)?;
-    if segs.len() != 3 {
-        bail!("expected 2 clock markers around the product, found {}", segs.len().saturating_sub(1));
-    }
-    Ok(segs[1].values().sum())
+    one_timed_call(
+        c,
+        &Run { label: &label, tier: job.tier, vlen: job.vlen, args: args.map(OsString::from).to_vec() },
+    )
 }
 
 /// The matvec table: instructions per product, relative to rv64gc, and whether every VLEN
