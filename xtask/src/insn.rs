@@ -372,21 +372,17 @@ pub fn render_kernel(jobs: &[KernelJob], counts: &[u64]) -> String {
     };
     let mut out = format!(
         "ssm_conv, {CONV_CHANNELS} channels, {CONV_TAPS} taps: dynamic instructions of one call (exact, \
-         qemu); in brackets relative to the rv64gc tier\n\n| T | upstream loop @rv64gc | rv64gc |"
+         qemu); in brackets relative to the rv64gc tier\n\n"
     );
-    for v in VLENS {
-        out += &format!(" rv64gcv @{v} |");
-    }
-    out += " gem5 study: best RVV / scalar |\n|---:|---:|---:|";
-    out += &"---:|".repeat(VLENS.len() + 1);
-    out += "\n";
+    out += &vlen_table_head(
+        "| T | upstream loop @rv64gc | rv64gc |",
+        "|---:|---:|---:|",
+        "gem5 study: best RVV / scalar",
+    );
     let mut verdicts = Vec::new();
     for (t, gem5) in GEM5_RATIOS {
         let Some(scalar) = get(t, "tier", "rv64gc", None) else { continue };
-        let rel = |c: Option<u64>| match c {
-            Some(c) => format!("{c} ({:.3})", c as f64 / scalar.max(1) as f64),
-            None => "-".into(),
-        };
+        let rel = |c: Option<u64>| c.map_or("-".into(), |c| relative(c, scalar));
         out += &format!("| {t} | {} | {scalar} |", rel(get(t, "ggml", "rv64gc", None)));
         let vec: Vec<Option<u64>> = VLENS.iter().map(|&v| get(t, "tier", "rv64gcv", Some(v))).collect();
         for c in &vec {
@@ -464,24 +460,16 @@ pub fn render_matvec(jobs: &[MatvecJob], counts: &[u64]) -> String {
     };
     let mut out = format!(
         "matrix-vector product over {MATVEC_MIB} MiB of weights, one thread: dynamic instructions (exact, \
-         qemu; in brackets relative to the rv64gc tier)\n\n| type | rv64gc |"
+         qemu; in brackets relative to the rv64gc tier)\n\n"
     );
-    for v in VLENS {
-        out += &format!(" rv64gcv @{v} |");
-    }
-    out += " @1024 / @256 |\n|---|---:|";
-    out += &"---:|".repeat(VLENS.len() + 1);
-    out += "\n";
+    out += &vlen_table_head("| type | rv64gc |", "|---|---:|", "@1024 / @256");
     let mut verdicts = Vec::new();
     for ty in MATVEC_TYPES {
         let Some(scalar) = get(ty, "rv64gc", None) else { continue };
         out += &format!("| {ty} | {scalar} |");
         let vec: Vec<Option<u64>> = VLENS.iter().map(|&v| get(ty, "rv64gcv", Some(v))).collect();
         for c in &vec {
-            match c {
-                Some(c) => out += &format!(" {c} ({:.3}) |", *c as f64 / scalar.max(1) as f64),
-                None => out += " - |",
-            }
+            out += &format!(" {} |", c.map_or("-".into(), |c| relative(c, scalar)));
         }
         match (vec[1], vec[3]) {
             (Some(v256), Some(v1024)) => {
@@ -500,6 +488,17 @@ pub fn render_matvec(jobs: &[MatvecJob], counts: &[u64]) -> String {
         out += &format!("- {v}\n");
     }
     out
+}
+
+/// A table's header and rule: the `lead` columns, one rv64gcv column per VLEN, then `tail`.
+fn vlen_table_head(lead: &str, lead_rule: &str, tail: &str) -> String {
+    let vlens: String = VLENS.iter().map(|v| format!(" rv64gcv @{v} |")).collect();
+    format!("{lead}{vlens} {tail} |\n{lead_rule}{}\n", "---:|".repeat(VLENS.len() + 1))
+}
+
+/// A count with its ratio to `base`, as "count (ratio)".
+fn relative(count: u64, base: u64) -> String {
+    format!("{count} ({:.3})", count as f64 / base.max(1) as f64)
 }
 
 fn millions(n: u64) -> String {
