@@ -2,7 +2,7 @@
 //! pairs with each type (Q8_0, Q8_1, Q8_K, F16, F32), and row · activation dot products.
 //!
 //! Formulas follow ggml's reference code (`ggml-quants.c`) so results match llama.cpp; the
-//! SIMD kernels in `kernels` take over for the hot Q4_0 and Q8_0 paths.
+//! SIMD kernels in `kernels` take over the quantized dots, panels and prompt tiles.
 
 use crate::ggml_type::GgmlType;
 use crate::kernels::tile::{self, Tokens};

@@ -140,35 +140,23 @@ pub fn dot_q4_1_q8_1(row: &[u8], y: &[crate::tensor::BlockQ8_1]) -> f32 {
 /// A Q6_K weight row (raw block bytes) with Q8_K activations, block by block; bit-identical to
 /// the scalar dot on every tier.
 pub fn dot_q6_k_q8_k(row: &[u8], y: &[crate::tensor::BlockQ8K]) -> f32 {
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    {
-        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V (see module docs).
-        return unsafe { rvv::dot_q6_k_q8_k(row, y) };
-    }
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-    {
-        // SAFETY: this build requires AVX2, present on every CPU that loads it.
-        return unsafe { x86::dot_q6_k_q8_k_avx2(row, y) };
-    }
-    #[allow(unreachable_code)]
-    scalar::dot_q6_k_q8_k(row, y)
+    dispatch!(
+        rvv => rvv::dot_q6_k_q8_k(row, y),
+        avx512 => x86::dot_q6_k_q8_k_avx2(row, y),
+        avx2 => x86::dot_q6_k_q8_k_avx2(row, y),
+        scalar => scalar::dot_q6_k_q8_k(row, y),
+    )
 }
 
 /// A Q4_K (`q5` false) or Q5_K weight row (raw block bytes) with Q8_K activations;
 /// bit-identical to the scalar dot on every tier.
 pub fn dot_k4_q8_k(q5: bool, row: &[u8], y: &[crate::tensor::BlockQ8K]) -> f32 {
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    {
-        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V (see module docs).
-        return unsafe { rvv::dot_k4_q8_k(q5, row, y) };
-    }
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-    {
-        // SAFETY: this build requires AVX2, present on every CPU that loads it.
-        return unsafe { x86::dot_k4_q8_k_avx2(q5, row, y) };
-    }
-    #[allow(unreachable_code)]
-    scalar::dot_k4_q8_k(q5, row, y)
+    dispatch!(
+        rvv => rvv::dot_k4_q8_k(q5, row, y),
+        avx512 => x86::dot_k4_q8_k_avx2(q5, row, y),
+        avx2 => x86::dot_k4_q8_k_avx2(q5, row, y),
+        scalar => scalar::dot_k4_q8_k(q5, row, y),
+    )
 }
 
 /// Dot product of Q8_0 weights with Q8_0 activations, block by block.

@@ -639,9 +639,10 @@ pub unsafe fn panel_q4_1(panel: &[u8], nb: usize, y: &PanelInput, out: *mut f32,
 
 /// asm lines shared by the Q5_0 and Q5_1 panel kernels: the integer sums of one block column
 /// of unsigned 5-bit values, left as e32 in v8 (vtype e32/m4). Bit planes start `r << shift`
-/// bytes into the column, the nibbles 4 r bytes after them; each plane, loaded as a mask,
-/// sets bit 4 of its element by a masked `vor` with `{sixteen}` (vtype mu). A product is at most 31 * 127, so
-/// each e16 accumulator takes 8 of them (v4/v6 for j < 8, v24/v26 after): no overflow.
+/// bytes into the column, the nibbles 4 r bytes after them; each plane, loaded as a mask, sets
+/// bit 4 of its element by a masked `vor` with `{sixteen}` (vtype mu). A product is at most
+/// 31 * 127, so each e16 accumulator takes 8 of them (v4/v6 for j < 8, v24/v26 after): no
+/// overflow.
 macro_rules! q5_panel_sums {
     ($shift:literal) => {
         concat!(
