@@ -147,16 +147,14 @@ fn q4_rows(rng: &mut Rng, blocks: usize) -> Vec<BlockQ4_0> {
 }
 
 /// `nb` blocks of random activations quantized to Q8_K.
-fn q8_k_rows(rng: &mut Rng, nb: usize) -> Vec<crate::tensor::BlockQ8K> {
-    use crate::tensor::{BlockQ8K, QK_K, quantize_row_q8_k};
+fn q8_k_rows(rng: &mut Rng, nb: usize) -> Vec<BlockQ8K> {
     let mut y = vec![BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] }; nb];
-    quantize_row_q8_k(&rng.vec(nb * QK_K), &mut y);
+    crate::tensor::quantize_row_q8_k(&rng.vec(nb * QK_K), &mut y);
     y
 }
 
 /// Q6_K rows against Q8_K activations: exact integer block sums, so bit-identical results.
 fn q6_k_check(rng: &mut Rng) -> KernelReport {
-    use crate::tensor::QK_K;
     let mut t = Tracker::new("dot_q6_k_q8_k");
     for &nb in BLOCK_COUNTS.iter().filter(|&&n| n <= 40) {
         let row = random_quant_row(GgmlType::Q6K, nb, rng);
@@ -182,7 +180,6 @@ fn q6_k_check(rng: &mut Rng) -> KernelReport {
 /// Q4_K / Q5_K rows against Q8_K: exact (integer block sums, f32 in block order), on random
 /// blocks and on the extremes (every value 15 or 31, scales and mins 63, +-127 activations).
 fn k4_check(rng: &mut Rng, q5: bool) -> KernelReport {
-    use crate::tensor::QK_K;
     let ty = if q5 { GgmlType::Q5K } else { GgmlType::Q4K };
     let mut t = Tracker::new(if q5 { "dot_q5_k_q8_k" } else { "dot_q4_k_q8_k" });
     for &nb in BLOCK_COUNTS.iter().filter(|&&n| n <= 40) {
