@@ -24,6 +24,8 @@ struct TierRow {
     rustc_features: Vec<String>,
     requires: Vec<String>,
     #[serde(default)]
+    kernels: Vec<String>,
+    #[serde(default)]
     min_vlen: Option<u32>,
     #[serde(default)]
     qemu_cpu: Option<String>,
@@ -113,7 +115,7 @@ fn main() {
         writeln!(
             out,
             "    Tier {{ id: TierId({:?}), triple: {:?}, arch: Arch::{arch}, rank: {}, rustc_cpu: {}, \
-             rustc_features: {}, requires: {}, min_vlen: {}, qemu_cpu: {}, qemu_assume: {}, \
+             rustc_features: {}, requires: {}, kernels: {}, min_vlen: {}, qemu_cpu: {}, qemu_assume: {}, \
              summary: {:?}, note: {}, matrix_unit: {} }},",
             t.id,
             t.triple,
@@ -121,6 +123,7 @@ fn main() {
             opt(&t.rustc_cpu),
             strs(&t.rustc_features),
             strs(&t.requires),
+            strs(&t.kernels),
             opt(&t.min_vlen),
             opt(&t.qemu_cpu),
             strs(&t.qemu_assume),

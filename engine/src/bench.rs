@@ -294,7 +294,7 @@ const MATVEC_COLS: usize = 4096;
 /// batch is prompt processing. Returns the samples (after one untimed warm-up product), the
 /// exact weight bytes read per product and its multiply-adds.
 pub fn time_matvec(
-    ty: crate::ggml_type::GgmlType,
+    ty: crate::types::GgmlType,
     bytes: usize,
     batch: usize,
     pool: &crate::pool::Pool,
@@ -306,7 +306,8 @@ pub fn time_matvec(
     let mut rng = crate::selftest::Rng::new(11);
     let data = crate::selftest::random_quant_row(ty, rows * blocks, &mut rng);
     let plain = crate::tensor::Weight { ty, rows, cols: MATVEC_COLS, data: &data, packed: None };
-    let packed = crate::kernels::panel_rows().and_then(|r| crate::kernels::pack::Packed::new(&plain, r));
+    let packed = crate::kernels::panel_rows()
+        .and_then(|r| crate::kernels::pack::Packed::new(ty, rows, MATVEC_COLS, &data, r));
     let weight = crate::tensor::Weight { packed: packed.as_ref(), ..plain };
     let x = rng.vec(MATVEC_COLS * batch);
     let mut out = vec![0.0f32; rows * batch];

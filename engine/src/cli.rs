@@ -10,13 +10,13 @@ use clap::{Parser, Subcommand};
 
 use crate::chat::ChatFormat;
 use crate::eval::Session;
-use crate::ggml_type::GgmlType;
 use crate::gguf::Value;
 use crate::model::{CacheType, LayerKind, Model};
 use crate::pool::Threads;
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::tier::Launch;
 use crate::tokenizer::{StreamDecoder, Tokenizer};
+use crate::types::GgmlType;
 
 #[derive(Parser)]
 #[command(
@@ -496,8 +496,8 @@ fn bench(path: &Path, mut spec: crate::bench::Spec, format: BenchFormat, launch:
 fn quantize(path: &Path, output: &Path, ty: QuantType, pure: bool) -> Result<()> {
     let file = crate::gguf::GgufFile::open(path).with_context(|| format!("{}", path.display()))?;
     let ty = match ty {
-        QuantType::Q4_0 => crate::ggml_type::GgmlType::Q4_0,
-        QuantType::Q8_0 => crate::ggml_type::GgmlType::Q8_0,
+        QuantType::Q4_0 => crate::types::GgmlType::Q4_0,
+        QuantType::Q8_0 => crate::types::GgmlType::Q8_0,
     };
     crate::quantize::quantize(&file, output, ty, pure, |i, n, name| {
         eprint!("\rquantize: [{i}/{n}] {name:<40}");

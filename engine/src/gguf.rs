@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
-use crate::ggml_type::GgmlType;
+use crate::types::GgmlType;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GgufError {

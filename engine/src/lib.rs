@@ -5,21 +5,19 @@ pub mod bench;
 pub mod chat;
 pub mod cli;
 pub mod eval;
-pub mod ggml_type;
 pub mod gguf;
 pub mod kernels;
 pub mod model;
 pub mod npy;
-pub mod oracle;
 pub mod pool;
 pub mod pretokenize;
-pub mod quant;
 pub mod quantize;
 pub mod sampler;
 pub mod selftest;
 pub mod tensor;
 pub mod tier;
 pub mod tokenizer;
+pub mod types;
 
 use std::ffi::{CStr, OsString, c_char, c_int};
 use std::os::unix::ffi::OsStringExt;
@@ -52,7 +50,7 @@ pub unsafe extern "C" fn hartlm_calibrate(
     }
     let measured = std::panic::catch_unwind(|| {
         let pool = pool::Pool::pinned(threads, &launch.cores);
-        bench::time_matvec(ggml_type::GgmlType::Q4_0, (size_mib as usize) << 20, 1, &pool, reps as usize)
+        bench::time_matvec(types::GgmlType::Q4_0, (size_mib as usize) << 20, 1, &pool, reps as usize)
     });
     let Ok((samples, bytes, _)) = measured else { return 101 };
     let timing = MatvecTiming { median_ns: bench::median(&samples), bytes: bytes as u64 };

@@ -8,12 +8,11 @@
 
 use std::path::Path;
 
-use crate::ggml_type::GgmlType;
 use crate::gguf::{GgufError, GgufFile, TensorInfo, Value};
 use crate::kernels::{self, pack::Packed};
 use crate::pool::{Pool, Threads};
-use crate::quant::{f16_to_f32, f32_to_f16};
 use crate::tensor::{self, Weight};
+use crate::types::{self, GgmlType, f16_to_f32, f32_to_f16};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -184,7 +183,10 @@ impl Loader<'_> {
     }
     fn matrix(&self, name: &str, want: &[usize]) -> Result<Matrix> {
         let t = self.tensor(name, want)?;
-        let packed = kernels::panel_rows().and_then(|r| Packed::new(&weight(self.file, &t, None), r));
+        let packed = kernels::panel_rows().and_then(|r| {
+            let w = weight(self.file, &t, None);
+            Packed::new(w.ty, w.rows, w.cols, w.data, r)
+        });
         Ok(Matrix { t, packed })
     }
     /// A small float tensor of shape `dims`, as f32.
@@ -194,7 +196,7 @@ impl Loader<'_> {
             return Err(ModelError::NotFloat { name: name.into(), ty: t.ty });
         }
         let mut v = vec![0.0; dims.iter().product()];
-        tensor::dequantize(t.ty, self.file.tensor_bytes(&t), &mut v);
+        types::dequantize(t.ty, self.file.tensor_bytes(&t), &mut v);
         Ok(v)
     }
     fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {

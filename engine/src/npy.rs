@@ -1,7 +1,5 @@
-//! NumPy `.npy` (format 1.0) for float32 matrices: written by `hartlm logits`, read by tests
-//! that compare against reference outputs. Little-endian `<f4`, C order only.
-
-use std::path::Path;
+//! NumPy `.npy` (format 1.0) for float32 matrices as `hartlm logits` writes them: little-endian
+//! `<f4`, C order. The tests' reader is `hartlm_test_support::npy`.
 
 /// Encodes a `[rows, cols]` float32 array.
 pub fn encode_f32(data: &[f32], rows: usize, cols: usize) -> Vec<u8> {
@@ -20,43 +18,10 @@ pub fn encode_f32(data: &[f32], rows: usize, cols: usize) -> Vec<u8> {
     out
 }
 
-/// Decodes a 1-D or 2-D little-endian float32 array; returns (data, shape).
-pub fn decode_f32(bytes: &[u8]) -> Result<(Vec<f32>, Vec<usize>), String> {
-    let rest = bytes.strip_prefix(b"\x93NUMPY").ok_or("not an .npy file")?;
-    let (&[major, _], rest) = rest.split_first_chunk::<2>().ok_or("truncated .npy")?;
-    let (hlen, rest) = match major {
-        1 => rest.split_first_chunk::<2>().map(|(h, r)| (u16::from_le_bytes(*h) as usize, r)),
-        _ => rest.split_first_chunk::<4>().map(|(h, r)| (u32::from_le_bytes(*h) as usize, r)),
-    }
-    .ok_or("truncated .npy header")?;
-    let header =
-        std::str::from_utf8(rest.get(..hlen).ok_or("truncated .npy header")?).map_err(|e| e.to_string())?;
-    if !header.contains("'descr': '<f4'") || header.contains("'fortran_order': True") {
-        return Err(format!("unsupported .npy header {header}"));
-    }
-    let shape_txt = header.split("'shape': (").nth(1).and_then(|s| s.split(')').next()).ok_or("no shape")?;
-    let shape: Vec<usize> = shape_txt
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().map_err(|_| "bad shape"))
-        .collect::<Result<_, _>>()?;
-    let data: Vec<f32> =
-        rest[hlen..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-    if data.len() != shape.iter().product::<usize>() {
-        return Err(format!("{} values for shape {shape:?}", data.len()));
-    }
-    Ok((data, shape))
-}
-
-pub fn read_f32(path: &Path) -> Result<(Vec<f32>, Vec<usize>), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    decode_f32(&bytes).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hartlm_test_support::npy::decode_f32;
 
     #[test]
     fn round_trip_and_alignment() {

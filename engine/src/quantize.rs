@@ -7,9 +7,9 @@
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use crate::ggml_type::GgmlType;
 use crate::gguf::{GgufFile, TensorInfo};
-use crate::quant::{self, BlockQ4_0, BlockQ8_0, QK};
+use crate::types::GgmlType;
+use crate::types::QK;
 
 /// llama.cpp's `general.file_type` values.
 fn file_type(t: GgmlType) -> u32 {
@@ -45,22 +45,12 @@ fn convert(file: &GgufFile, t: &TensorInfo, to: GgmlType) -> Vec<u8> {
     let cols = t.dims[0] as usize;
     let rows = (t.n_elements() / t.dims[0]) as usize;
     let in_row = t.ty.bytes_for(cols as u64).unwrap() as usize;
+    let quantizer = to.traits().quantize.unwrap_or_else(|| panic!("hartlm quantize cannot write {to}"));
     let mut f = vec![0.0f32; cols];
     let mut out = Vec::with_capacity(to.bytes_for(t.n_elements()).unwrap_or(0) as usize);
     for r in 0..rows {
-        crate::tensor::dequantize(t.ty, &src[r * in_row..(r + 1) * in_row], &mut f);
-        match to {
-            GgmlType::Q4_0 => {
-                let mut b = vec![BlockQ4_0::default(); cols / QK];
-                quant::quantize_row_q4_0(&f, &mut b);
-                out.extend_from_slice(bytemuck::cast_slice(&b));
-            }
-            _ => {
-                let mut b = vec![BlockQ8_0::default(); cols / QK];
-                quant::quantize_row_q8_0_reference(&f, &mut b);
-                out.extend_from_slice(bytemuck::cast_slice(&b));
-            }
-        }
+        crate::types::dequantize(t.ty, &src[r * in_row..(r + 1) * in_row], &mut f);
+        out.extend_from_slice(&quantizer(&f));
     }
     out
 }

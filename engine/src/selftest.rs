@@ -1,11 +1,12 @@
 //! `hartlm selftest`: runs every kernel this tier dispatches to against its scalar reference on
 //! random inputs of awkward lengths and reports the worst error; non-zero exit on a mismatch.
 
-use crate::ggml_type::GgmlType;
 use crate::kernels::{self, pack::ActivationAux, pack::Packed, scalar};
-use crate::quant::{self, BlockQ4_0, BlockQ8_0, QK, f16_to_f32, f32_to_f16};
-use crate::tensor::{Activation, BlockQ8K, QK_K, Weight};
 use crate::tier::{self, Launch};
+use crate::types::{
+    Activation, BlockQ4_0, BlockQ8_0, BlockQ8K, GgmlType, QK, QK_K, f16_to_f32, f32_to_f16, float, k4, q4_0,
+    q4_1, q6_k, q8_0, q8_k,
+};
 
 /// xorshift64*: deterministic, dependency-free inputs.
 pub struct Rng(u64);
@@ -63,7 +64,7 @@ pub fn tile_case(ty: GgmlType, nb: usize, tokens: usize, rng: &mut Rng) -> (Vec<
             if t == 2 {
                 x.fill(0.0);
             }
-            Activation::new(ty, &x)
+            kernels::activation(ty, &x)
         })
         .collect();
     (rows, acts)
@@ -136,20 +137,20 @@ fn abs_terms(x: &[i8; QK], dx: u16, y: &BlockQ8_0) -> f64 {
 
 fn q8_rows(rng: &mut Rng, blocks: usize) -> Vec<BlockQ8_0> {
     let mut out = vec![BlockQ8_0::default(); blocks];
-    quant::quantize_row_q8_0(&rng.vec(blocks * QK), &mut out);
+    q8_0::quantize_row_q8_0(&rng.vec(blocks * QK), &mut out);
     out
 }
 
 fn q4_rows(rng: &mut Rng, blocks: usize) -> Vec<BlockQ4_0> {
     let mut out = vec![BlockQ4_0::default(); blocks];
-    quant::quantize_row_q4_0(&rng.vec(blocks * QK), &mut out);
+    q4_0::quantize_row_q4_0(&rng.vec(blocks * QK), &mut out);
     out
 }
 
 /// `nb` blocks of random activations quantized to Q8_K.
 fn q8_k_rows(rng: &mut Rng, nb: usize) -> Vec<BlockQ8K> {
-    let mut y = vec![BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] }; nb];
-    crate::tensor::quantize_row_q8_k(&rng.vec(nb * QK_K), &mut y);
+    let mut y = vec![BlockQ8K::ZERO; nb];
+    q8_k::quantize_row_q8_k(&rng.vec(nb * QK_K), &mut y);
     y
 }
 
@@ -159,12 +160,12 @@ fn q6_k_check(rng: &mut Rng) -> KernelReport {
     for &nb in BLOCK_COUNTS.iter().filter(|&&n| n <= 40) {
         let row = random_quant_row(GgmlType::Q6K, nb, rng);
         let y = q8_k_rows(rng, nb);
-        t.check(kernels::dot_q6_k_q8_k(&row, &y), scalar::dot_q6_k_q8_k(&row, &y), 1.0, EXACT);
+        t.check(kernels::dot_q6_k_q8_k(&row, &y), q6_k::dot_q6_k_q8_k(&row, &y), 1.0, EXACT);
     }
     // Extremes: every value -32 (all bits clear) with scales -128 against +-127 activations.
     let nb = 9;
-    let mut row = vec![0u8; nb * scalar::Q6K_BYTES];
-    for b in row.chunks_exact_mut(scalar::Q6K_BYTES) {
+    let mut row = vec![0u8; nb * q6_k::Q6K_BYTES];
+    for b in row.chunks_exact_mut(q6_k::Q6K_BYTES) {
         b[192..208].fill(0x80);
         b[208..210].copy_from_slice(&f32_to_f16(0.5).to_le_bytes());
     }
@@ -173,7 +174,7 @@ fn q6_k_check(rng: &mut Rng) -> KernelReport {
         b.qs = [if i % 2 == 0 { 127 } else { -127 }; QK_K];
         b.bsums = [16 * b.qs[0] as i16; QK_K / 16];
     }
-    t.check(kernels::dot_q6_k_q8_k(&row, &y), scalar::dot_q6_k_q8_k(&row, &y), 1.0, EXACT);
+    t.check(kernels::dot_q6_k_q8_k(&row, &y), q6_k::dot_q6_k_q8_k(&row, &y), 1.0, EXACT);
     t.0
 }
 
@@ -185,7 +186,7 @@ fn k4_check(rng: &mut Rng, q5: bool) -> KernelReport {
     for &nb in BLOCK_COUNTS.iter().filter(|&&n| n <= 40) {
         let row = random_quant_row(ty, nb, rng);
         let y = q8_k_rows(rng, nb);
-        t.check(kernels::dot_k4_q8_k(q5, &row, &y), scalar::dot_k4_q8_k(q5, &row, &y), 1.0, EXACT);
+        t.check(kernels::dot_k4_q8_k(q5, &row, &y), k4::dot_k4_q8_k(q5, &row, &y), 1.0, EXACT);
     }
     let nb = 9;
     let mut row = vec![0xffu8; nb * ty.block_bytes()];
@@ -198,7 +199,7 @@ fn k4_check(rng: &mut Rng, q5: bool) -> KernelReport {
         b.qs = [if i % 2 == 0 { 127 } else { -127 }; QK_K];
         b.bsums = [if i % 2 == 0 { 127 * 16 } else { -127 * 16 }; QK_K / 16];
     }
-    t.check(kernels::dot_k4_q8_k(q5, &row, &y), scalar::dot_k4_q8_k(q5, &row, &y), 1.0, EXACT);
+    t.check(kernels::dot_k4_q8_k(q5, &row, &y), k4::dot_k4_q8_k(q5, &row, &y), 1.0, EXACT);
     t.0
 }
 
@@ -212,7 +213,7 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
             let b = rng.vec(n + offset);
             let (a, b) = (&a[offset..], &b[offset..]);
             let scale: f64 = a.iter().zip(b).map(|(x, y)| (x * y).abs() as f64).sum();
-            dot.check(kernels::dot_f32(a, b), scalar::dot_f32(a, b), scale, tolerance(n, 1.0));
+            dot.check(kernels::dot_f32(a, b), float::dot_f32(a, b), scale, tolerance(n, 1.0));
         }
     }
     let mut q4 = Tracker::new("dot_q4_0_q8_0");
@@ -226,8 +227,8 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
         let scale4: f64 = x4.iter().zip(&y).map(|(a, b)| abs_terms(&q4_values(a), a.d, b)).sum();
         let scale8: f64 = x8.iter().zip(&y).map(|(a, b)| abs_terms(&a.qs, a.d, b)).sum();
         // Quantized dots accumulate exact integer block sums in block order on every tier: exact.
-        q4.check(kernels::dot_q4_0_q8_0(&x4, &y), scalar::dot_q4_0_q8_0(&x4, &y), scale4, EXACT);
-        q8.check(kernels::dot_q8_0_q8_0(&x8, &y), scalar::dot_q8_0_q8_0(&x8, &y), scale8, EXACT);
+        q4.check(kernels::dot_q4_0_q8_0(&x4, &y), q4_0::dot_q4_0_q8_0(&x4, &y), scale4, EXACT);
+        q8.check(kernels::dot_q8_0_q8_0(&x8, &y), q8_0::dot_q8_0_q8_0(&x8, &y), scale8, EXACT);
         // One weight row against four activation rows must equal four single dots.
         let ys: Vec<Vec<BlockQ8_0>> = (0..4).map(|_| q8_rows(&mut rng, nb)).collect();
         let four = [&ys[0][..], &ys[1][..], &ys[2][..], &ys[3][..]];
@@ -238,12 +239,12 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
         {
             let s4: f64 = x4.iter().zip(&ys[t]).map(|(w, v)| abs_terms(&q4_values(w), w.d, v)).sum();
             let s8: f64 = x8.iter().zip(&ys[t]).map(|(w, v)| abs_terms(&w.qs, w.d, v)).sum();
-            q4x4.check(a, scalar::dot_q4_0_q8_0(&x4, &ys[t]), s4, EXACT);
-            q8x4.check(b, scalar::dot_q8_0_q8_0(&x8, &ys[t]), s8, EXACT);
+            q4x4.check(a, q4_0::dot_q4_0_q8_0(&x4, &ys[t]), s4, EXACT);
+            q8x4.check(b, q8_0::dot_q8_0_q8_0(&x8, &ys[t]), s8, EXACT);
         }
     }
     // Extremes: every value at +-127 (the largest products) and all-zero blocks.
-    let mut extreme = vec![BlockQ8_0 { d: quant::f32_to_f16(0.5), qs: [127; QK] }; 33];
+    let mut extreme = vec![BlockQ8_0 { d: f32_to_f16(0.5), qs: [127; QK] }; 33];
     for (i, b) in extreme.iter_mut().enumerate() {
         if i % 2 == 1 {
             b.qs = [-127; QK];
@@ -253,29 +254,30 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
     let scale = 33.0 * 127.0 * 127.0 * 32.0 * 0.25;
     q8.check(
         kernels::dot_q8_0_q8_0(&extreme, &extreme),
-        scalar::dot_q8_0_q8_0(&extreme, &extreme),
+        q8_0::dot_q8_0_q8_0(&extreme, &extreme),
         scale,
         tolerance(33, 3.0),
     );
     q8.check(kernels::dot_q8_0_q8_0(&zeros, &extreme), 0.0, 1.0, tolerance(33, 3.0));
-    let q4_min = vec![BlockQ4_0 { d: quant::f32_to_f16(1.0), qs: [0; QK / 2] }; 33];
+    let q4_min = vec![BlockQ4_0 { d: f32_to_f16(1.0), qs: [0; QK / 2] }; 33];
     let scale = 33.0 * 8.0 * 127.0 * 32.0 * 0.5;
     q4.check(
         kernels::dot_q4_0_q8_0(&q4_min, &extreme),
-        scalar::dot_q4_0_q8_0(&q4_min, &extreme),
+        q4_0::dot_q4_0_q8_0(&q4_min, &extreme),
         scale,
         tolerance(33, 3.0),
     );
     let mut q4_1 = Tracker::new("dot_q4_1_q8_1");
     for &nb in BLOCK_COUNTS {
         let row = random_quant_row(GgmlType::Q4_1, nb, &mut rng);
-        let Activation::Q8_1(y) = Activation::new(GgmlType::Q4_1, &rng.vec(nb * QK)) else {
+        let Activation::Q8_1(y) = kernels::activation(GgmlType::Q4_1, &rng.vec(nb * QK)) else {
             unreachable!("Q4_1 pairs with Q8_1")
         };
-        let want = crate::tensor::dot_x_1_q8_1(GgmlType::Q4_1, &row, &y);
+        let want = q4_1::dot_q4_1_q8_1(&row, &y);
         q4_1.check(kernels::dot_q4_1_q8_1(&row, &y), want, want.abs().max(1.0) as f64, EXACT);
     }
-    let mut reports = vec![dot.0, q4.0, q8.0, q4_1.0, q4x4.0, q8x4.0, q6_k_check(&mut rng)];
+    let mut reports =
+        vec![dot.0, q4.0, q8.0, q4_1.0, q4x4.0, q8x4.0, q6_k_check(&mut rng), row_dot_check(&mut rng)];
     reports.extend([false, true].map(|q5| k4_check(&mut rng, q5)));
     reports.extend(panel_checks(&mut rng));
     reports.extend(tile_checks(&mut rng));
@@ -283,6 +285,31 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
     reports.extend(row_op_checks(&mut rng));
     reports.push(ssm_conv_checks(&mut rng));
     reports
+}
+
+/// Every type's row dot as this tier dispatches it (`kernels::ROW_KERNELS`) against the type's
+/// own scalar reference (`types::TYPES`), on the same activation: quantized types exactly (exact
+/// integer block sums, f32 in block order), F32 and F16 within a summation-order bound.
+fn row_dot_check(rng: &mut Rng) -> KernelReport {
+    let mut t = Tracker::new("row_dot");
+    for ty in GgmlType::ALL {
+        let traits = ty.traits();
+        for &nb in BLOCK_COUNTS.iter().filter(|&&n| n * ty.block_len() <= 4096) {
+            let blocks = if ty.block_len() == 1 { nb * 32 + 1 } else { nb };
+            let row = random_quant_row(ty, blocks, rng);
+            let act = kernels::activation(ty, &rng.vec(blocks * ty.block_len()));
+            let (got, want) = (kernels::dot(ty, &row, &act), (traits.dot_reference)(&row, &act));
+            if matches!(ty, GgmlType::F32 | GgmlType::F16) {
+                let mut w = vec![0.0; blocks];
+                (traits.dequantize)(&row, &mut w);
+                let scale: f64 = w.iter().zip(act.dequantized()).map(|(a, b)| (a * b).abs() as f64).sum();
+                t.check(got, want, scale, tolerance(blocks, 1.0));
+            } else {
+                t.check(got, want, want.abs().max(1.0) as f64, EXACT);
+            }
+        }
+    }
+    t.0
 }
 
 /// Activation quantization (exact: the same bytes) and SwiGLU's silu(g) * u, whose vector exp
@@ -306,7 +333,7 @@ fn elementwise_checks(rng: &mut Rng) -> Vec<KernelReport> {
         let mut got = vec![BlockQ8_0::default(); nb];
         let mut want = vec![BlockQ8_0::default(); nb];
         kernels::quantize_row_q8_0(&x, &mut got);
-        quant::quantize_row_q8_0(&x, &mut want);
+        q8_0::quantize_row_q8_0(&x, &mut want);
         for (g, w) in got.iter().zip(&want) {
             q.check(if g == w { 0.0 } else { 1.0 }, 0.0, 1.0, EXACT);
         }
@@ -323,7 +350,7 @@ fn elementwise_checks(rng: &mut Rng) -> Vec<KernelReport> {
         let blank = BlockQ8K { d: 1.0, qs: [1; QK_K], bsums: [1; QK_K / 16] };
         let (mut got, mut want) = (vec![blank; xk.len() / QK_K], vec![blank; xk.len() / QK_K]);
         kernels::quantize_row_q8_k(&xk, &mut got);
-        crate::tensor::quantize_row_q8_k(&xk, &mut want);
+        q8_k::quantize_row_q8_k(&xk, &mut want);
         for (g, w) in got.iter().zip(&want) {
             let same = g.d.to_bits() == w.d.to_bits() && g.qs == w.qs && g.bsums == w.bsums;
             qk.check(if same { 0.0 } else { 1.0 }, 0.0, 1.0, EXACT);
@@ -354,7 +381,7 @@ fn elementwise_checks(rng: &mut Rng) -> Vec<KernelReport> {
         let a: Vec<u16> = rng.vec(n).iter().map(|&v| f32_to_f16(v)).collect();
         let b: Vec<u16> = rng.vec(n).iter().map(|&v| f32_to_f16(v)).collect();
         let scale: f64 = a.iter().zip(&b).map(|(&x, &y)| (f16_to_f32(x) * f16_to_f32(y)).abs() as f64).sum();
-        dot16.check(kernels::dot_f16(&a, &b), scalar::dot_f16(&a, &b), scale, tolerance(n, 1.0));
+        dot16.check(kernels::dot_f16(&a, &b), float::dot_f16(&a, &b), scale, tolerance(n, 1.0));
     }
     vec![q.0, qk.0, silu.0, conv.0, dot16.0]
 }
@@ -422,7 +449,7 @@ fn row_op_checks(rng: &mut Rng) -> Vec<KernelReport> {
             let (mut got, mut want) = (o.clone(), o.clone());
             kernels::axpy_rows(&mut got, &p, &v, stride);
             scalar::axpy_rows(&mut want, &p, &v, stride);
-            let tol = if kernels::BACKEND == "rvv" { 4.0 * (rows + 1) as f64 * U } else { EXACT };
+            let tol = if kernels::backend() == "rvv" { 4.0 * (rows + 1) as f64 * U } else { EXACT };
             for (j, (&g, &wv)) in got.iter().zip(&want).enumerate() {
                 let terms: f64 =
                     p.iter().enumerate().map(|(t, &a)| (a * v[t * stride + j]).abs() as f64).sum();
@@ -493,15 +520,15 @@ fn panel_checks(rng: &mut Rng) -> Vec<KernelReport> {
             for rows in [1, r - 1, r + 1, 2 * r + 3] {
                 let cols = nb * ty.block_len();
                 let data: Vec<u8> = (0..rows).flat_map(|_| random_quant_row(ty, nb, rng)).collect();
-                let w = Weight { ty, rows, cols, data: &data, packed: None };
-                let packed = Packed::new(&w, r).expect("packable type");
-                let act = Activation::new(ty, &rng.vec(cols));
+                let packed = Packed::new(ty, rows, cols, &data, r).expect("packable type");
+                let row_bytes = nb * ty.block_bytes();
+                let act = kernels::activation(ty, &rng.vec(cols));
                 let aux = ActivationAux::new(ty, &act);
                 let mut out = vec![f32::NAN; r];
                 for p in 0..packed.panels() {
                     kernels::panel_dot(&packed, p, &act, &aux, &mut out);
                     for (i, &got) in out[..packed.panel_rows(p)].iter().enumerate() {
-                        let want = act.dot(ty, w.row(p * r + i));
+                        let want = kernels::dot(ty, &data[(p * r + i) * row_bytes..][..row_bytes], &act);
                         t.check(got, want, want.abs().max(1.0) as f64, EXACT);
                     }
                 }
@@ -528,7 +555,7 @@ fn tile_checks(rng: &mut Rng) -> Vec<KernelReport> {
                 let got = tile(ty, [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]], &y);
                 for (row, got) in rows.iter().zip(got) {
                     for (act, &got) in acts.iter().zip(&got) {
-                        let want = act.dot(ty, row);
+                        let want = kernels::dot(ty, row, act);
                         t.check(got, want, want.abs().max(1.0) as f64, EXACT);
                     }
                 }
@@ -539,13 +566,17 @@ fn tile_checks(rng: &mut Rng) -> Vec<KernelReport> {
     reports
 }
 
+fn families(list: &[&str]) -> String {
+    if list.is_empty() { "scalar".into() } else { list.join(", ") }
+}
+
 /// Prints the report; returns the process exit status.
 pub fn command(seed: u64, launch: &Launch) -> i32 {
     let vlen = tier::vlen_bits();
     println!(
         "hartlm selftest: tier {} (backend {}), VLEN {}",
         tier::TIER_ID,
-        kernels::BACKEND,
+        kernels::backend(),
         if vlen == 0 { "n/a".to_string() } else { vlen.to_string() }
     );
     let mut ok = true;
@@ -555,6 +586,34 @@ pub fn command(seed: u64, launch: &Launch) -> i32 {
              the installation is mixed up, reinstall the tarball",
             launch.tier_id,
             tier::TIER_ID
+        );
+        ok = false;
+    }
+    // The kernel families compiled in must be the ones tiers.toml gives the tier the launcher
+    // chose, and rustc must have been told to assume each family's x86 features.
+    let compiled = kernels::compiled_families();
+    let expected = tier::kernels_of(&launch.tier_id).unwrap_or(tier::KERNEL_FAMILIES);
+    let same_set = compiled.len() == expected.len() && expected.iter().all(|k| compiled.contains(k));
+    println!(
+        "kernel families: {} (tiers.toml for {}: {})",
+        families(&compiled),
+        launch.tier_id,
+        families(expected)
+    );
+    if !same_set {
+        eprintln!(
+            "hartlm: selftest: this library runs the {} kernels, but tier {} has {}; the installation is mixed up, reinstall the tarball",
+            families(&compiled),
+            launch.tier_id,
+            families(expected)
+        );
+        ok = false;
+    }
+    let unassumed = kernels::families_without_target_features();
+    if !unassumed.is_empty() {
+        eprintln!(
+            "hartlm: selftest: kernel families {} were built without their target features",
+            families(&unassumed)
         );
         ok = false;
     }
@@ -617,8 +676,7 @@ mod tests {
             let y = q8_rows(&mut rng, nb);
             let a = rng.vec(nb * 7 + 1);
             let b = rng.vec(nb * 7 + 1);
-            let want =
-                [scalar::dot_f32(&a, &b), scalar::dot_q4_0_q8_0(&x4, &y), scalar::dot_q8_0_q8_0(&x8, &y)];
+            let want = [float::dot_f32(&a, &b), q4_0::dot_q4_0_q8_0(&x4, &y), q8_0::dot_q8_0_q8_0(&x8, &y)];
             // f32 dots add lane-wise (1e-3 relative); the quantized ones add block sums in the
             // scalar order, so they must be bit-identical.
             let close =
@@ -650,7 +708,7 @@ mod tests {
                 let (mut got, mut want) = (vec![BlockQ8_0::default(); nb], vec![BlockQ8_0::default(); nb]);
                 // SAFETY: AVX2 and F16C were detected at run time.
                 unsafe { x86::quantize_row_q8_0_avx2(&x, &mut got) };
-                quant::quantize_row_q8_0(&x, &mut want);
+                q8_0::quantize_row_q8_0(&x, &mut want);
                 assert_eq!(got, want, "avx2 quantize_row_q8_0 at {nb} blocks");
             }
             if is_x86_feature_detected!("avx512f") {
@@ -665,8 +723,8 @@ mod tests {
                 let (g4, g8) =
                     unsafe { (x86::dot_q4_0_q8_0_x4_avx2(&x4, four), x86::dot_q8_0_q8_0_x4_avx2(&x8, four)) };
                 for t in 0..4 {
-                    assert_eq!(g4[t], scalar::dot_q4_0_q8_0(&x4, &ys[t]), "q4_0 x4 lane {t} at {nb} blocks");
-                    assert_eq!(g8[t], scalar::dot_q8_0_q8_0(&x8, &ys[t]), "q8_0 x4 lane {t} at {nb} blocks");
+                    assert_eq!(g4[t], q4_0::dot_q4_0_q8_0(&x4, &ys[t]), "q4_0 x4 lane {t} at {nb} blocks");
+                    assert_eq!(g8[t], q8_0::dot_q8_0_q8_0(&x8, &ys[t]), "q8_0 x4 lane {t} at {nb} blocks");
                 }
             }
         }

@@ -5,10 +5,13 @@ use std::ffi::CStr;
 
 use hartlm_abi::LaunchInfo;
 
-pub const TIER_ID: &str = match option_env!("HARTLM_TIER_ID") {
-    Some(id) => id,
-    None => "host",
-};
+// TIER_ID, KERNEL_FAMILIES and TIER_KERNELS, written by engine/build.rs from variants/tiers.toml.
+include!(concat!(env!("OUT_DIR"), "/tier_gen.rs"));
+
+/// The kernel families variants/tiers.toml gives tier `id` of this architecture, if it has one.
+pub fn kernels_of(id: &str) -> Option<&'static [&'static str]> {
+    TIER_KERNELS.iter().find(|(t, _)| *t == id).map(|&(_, k)| k)
+}
 
 /// The launcher's choice, or this library's own defaults when called without one (tests).
 #[derive(Clone, Debug)]
@@ -67,15 +70,7 @@ impl Launch {
     }
 }
 
-/// The vector length this code runs with: read from `vlenb` in V tiers, 0 elsewhere.
+/// The vector length this code runs with: read from `vlenb` in V tiers (once), 0 elsewhere.
 pub fn vlen_bits() -> u32 {
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    {
-        let vlenb: u64;
-        // SAFETY: V tiers are only loaded on CPUs with V enabled, where vlenb is readable.
-        unsafe { core::arch::asm!("csrr {0}, 0xc22", out(reg) vlenb, options(nomem, nostack)) };
-        return u32::try_from(vlenb * 8).unwrap_or(u32::MAX);
-    }
-    #[allow(unreachable_code)]
-    0
+    crate::kernels::vlen_bits()
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use hartlm_engine::eval::{Session, all_logits, logits_in_calls};
 use hartlm_engine::model::Model;
-use hartlm_engine::oracle::{CASES, GENERATED_CASES, Oracle};
 use hartlm_engine::pool::Threads;
+use hartlm_test_support::oracle::{CASES, GENERATED_CASES, Oracle};
 
 fn fixtures() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
@@ -71,7 +71,7 @@ fn lfm2_micro() {
 /// call) are matched at the same tolerances. Dropping the state moves later logits by 8-12.
 #[test]
 fn lfm2_chunked_prompts_match_llama_cpp() {
-    use hartlm_engine::oracle::Chunking;
+    use hartlm_test_support::oracle::Chunking;
     let dir = fixtures();
     for case in CASES.iter().filter(|c| c.name.starts_with("lfm2-")) {
         let model = Model::open(&dir.join(format!("models/{}.gguf", case.name))).unwrap();

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use hartlm_engine::ggml_type::GgmlType;
 use hartlm_engine::gguf::GgufFile;
 use hartlm_engine::quantize::quantize;
+use hartlm_engine::types::GgmlType;
 
 fn check(src: &str, reference: &str, ty: GgmlType, pure: bool) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/models");

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use hartlm_engine::eval::{Session, all_logits, generate};
 use hartlm_engine::model::Model;
-use hartlm_engine::npy;
 use hartlm_engine::sampler::{Sampler, SamplerConfig, argmax};
 use hartlm_engine::tokenizer::{StreamDecoder, Tokenizer};
+use hartlm_test_support::npy;
 
 const PROMPT: &str = "Once upon a time, there was a little cat named Tom.";
 

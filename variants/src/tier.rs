@@ -61,6 +61,8 @@ pub struct Tier {
     pub rustc_cpu: Option<&'static str>,
     pub rustc_features: &'static [&'static str],
     pub requires: &'static [&'static str],
+    /// The engine's kernel families this tier compiles in (engine/build.rs reads the same rows).
+    pub kernels: &'static [&'static str],
     pub min_vlen: Option<u32>,
     pub qemu_cpu: Option<&'static str>,
     pub qemu_assume: &'static [&'static str],
@@ -94,11 +96,6 @@ impl Tier {
     /// The library's file name inside the tarball's `lib/` directory.
     pub fn library_file(&self) -> String {
         hartlm_abi::library_file_name(self.id.0)
-    }
-
-    /// Feature names without the leading `+`, as the engine sees them in `cfg(hartlm_feature)`.
-    pub fn rustc_feature_names(&self) -> impl Iterator<Item = &'static str> {
-        self.rustc_features.iter().map(|f| f.trim_start_matches('+'))
     }
 }
 

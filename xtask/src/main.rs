@@ -543,6 +543,7 @@ fn clippy_rvv(ws: &Workspace) -> Result<()> {
         "cargo clippy --locked -p hartlm-engine -p hartlm-variants --target {triple} --target-dir {target_dir} -- -D warnings"
     )
     .env(tierbuild::rustflags_var(triple), tierbuild::tier_rustflags(tier, &[]).join(" "))
+    .env("HARTLM_TIER_ID", tier.id.0)
     .run()?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use std::path::Path;
 
-use hartlm_engine::oracle::{CASES, Case, Chunking, GENERATED_CASES, Oracle};
+use hartlm_test_support::oracle::{CASES, Case, Chunking, GENERATED_CASES, Oracle};
 use hartlm_variants::{Arch, tier};
 
 use crate::qemu::{CpuEntry, Unpacked, parallel_map, run_guest};
@@ -164,7 +164,7 @@ fn logits_cell(
     let cell = if run.code != Some(0) {
         Err(format!("{}: {}", run.describe(), run.stderr.lines().last().unwrap_or("")))
     } else {
-        hartlm_engine::npy::read_f32(&out).and_then(|(logits, _)| {
+        hartlm_test_support::npy::read_f32(&out).and_then(|(logits, _)| {
             let cmp = c.oracle.compare(&logits, case.margin);
             if cmp.passes(case) {
                 Ok(cmp.max_abs)

@@ -15,8 +15,9 @@ pub fn rustflags_var(triple: &str) -> String {
     format!("CARGO_TARGET_{}_RUSTFLAGS", triple.to_uppercase().replace(['-', '.'], "_"))
 }
 
-/// The rustc flags of a tier: CPU, features, and the cfgs the engine dispatches on.
-/// `remaps` rewrite local paths so the libraries do not depend on where they were built.
+/// The rustc flags of a tier: CPU and features (the engine's build script derives its kernel
+/// cfgs from HARTLM_TIER_ID). `remaps` rewrite local paths so the libraries do not depend on
+/// where they were built.
 pub fn tier_rustflags(tier: &Tier, remaps: &[(String, &str)]) -> Vec<String> {
     let mut f = Vec::new();
     if let Some(cpu) = tier.rustc_cpu {
@@ -24,12 +25,6 @@ pub fn tier_rustflags(tier: &Tier, remaps: &[(String, &str)]) -> Vec<String> {
     }
     if !tier.rustc_features.is_empty() {
         f.push(format!("-Ctarget-feature={}", tier.rustc_features.join(",")));
-    }
-    f.push("--cfg".into());
-    f.push(format!("hartlm_tier=\"{}\"", tier.id));
-    for name in tier.rustc_feature_names() {
-        f.push("--cfg".into());
-        f.push(format!("hartlm_feature=\"{name}\""));
     }
     f.extend(remap_flags(remaps));
     f
@@ -242,24 +237,10 @@ mod tests {
     }
 
     #[test]
-    fn tier_flags_carry_features_and_cfgs() {
+    fn tier_flags_carry_features_and_remaps() {
         let t = find("rv64gcv_zvfh").unwrap();
         let f = tier_rustflags(t, &[("/work/x".into(), "/hartlm"), ("/a b".into(), "/c")]);
-        assert_eq!(
-            f,
-            [
-                "-Ctarget-feature=+v,+zfh,+zvfh",
-                "--cfg",
-                "hartlm_tier=\"rv64gcv_zvfh\"",
-                "--cfg",
-                "hartlm_feature=\"v\"",
-                "--cfg",
-                "hartlm_feature=\"zfh\"",
-                "--cfg",
-                "hartlm_feature=\"zvfh\"",
-                "--remap-path-prefix=/work/x=/hartlm",
-            ]
-        );
+        assert_eq!(f, ["-Ctarget-feature=+v,+zfh,+zvfh", "--remap-path-prefix=/work/x=/hartlm",]);
         let v3 = tier_rustflags(find("x86-64-v3").unwrap(), &[]);
         assert_eq!(v3[0], "-Ctarget-cpu=x86-64-v3");
     }

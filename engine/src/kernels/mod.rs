@@ -1,9 +1,32 @@
-//! Hot compute kernels and their per-tier dispatch. Each kernel has a scalar reference in
-//! `scalar`; SIMD versions live in one module per instruction set and are chosen at compile time.
+//! The compute kernels of this tier and the one mechanism that picks them: [`dispatch!`], keyed on
+//! the kernel families the build compiled in, and [`ROW_KERNELS`], one row per weight type.
 //!
-//! A tier library is only loaded on CPUs with the tier's features (the launcher guarantees it),
-//! so the choice is static: `cfg(hartlm_feature = "v")` for RVV (stable rustc keeps `v` out of
-//! `target_feature`), `cfg(target_feature = ...)` on x86-64.
+//! A tier's families (`kernels` in variants/tiers.toml) reach the code as
+//! `cfg(hartlm_kernels = "<family>")`, emitted by engine/build.rs, which refuses a table whose
+//! tier lacks a CPU feature a family's kernels use. The launcher loads a tier only on CPUs with
+//! all of its `requires`, so the choice is static. Each family has one module (`rvv`, `x86`)
+//! whose functions carry the generic name plus, where an ISA has several widths, a suffix; the
+//! scalar references live with their types (`crate::types`) or in `scalar`.
+
+/// `dispatch!("rvv" => rvv::k(..), "avx2" => x86::k_avx2(..), scalar => scalar::k(..))`: the first
+/// arm whose family this build compiled in runs; the scalar arm otherwise. It must be the whole
+/// body of the function (an arm returns). List arms in [`FAMILIES`] order.
+macro_rules! dispatch {
+    ($($family:literal => $kernel:expr,)* scalar => $scalar:expr $(,)?) => {{
+        $(
+            #[cfg(hartlm_kernels = $family)]
+            #[allow(unreachable_code, unused_unsafe)]
+            {
+                // SAFETY: engine/build.rs compiles a family in only for a tier whose tiers.toml
+                // row requires every CPU feature the family's kernels use, and the launcher
+                // loads a tier only on CPUs that have all of them.
+                return unsafe { $kernel };
+            }
+        )*
+        #[allow(unreachable_code)]
+        $scalar
+    }};
+}
 
 pub mod pack;
 pub mod scalar;
@@ -16,199 +39,239 @@ pub mod x86;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_tile;
 
-use crate::quant::{BlockQ4_0, BlockQ8_0};
-use crate::tensor::Activation;
+use crate::types::{
+    Activation, BlockQ4_0, BlockQ8_0, BlockQ8_1, BlockQ8K, GgmlType, blocks, dot_on, float, q4_1, q5_0, q5_1,
+    q8_0, q8_1, q8_k,
+};
 use pack::{ActivationAux, Packed};
 
-/// Which implementation family this build dispatches to.
-pub const BACKEND: &str = backend_name();
+/// Every kernel family the engine knows, in dispatch priority order within an architecture.
+pub const FAMILIES: [&str; 5] = ["rvv", "zvfh", "avx512", "avx2", "ssse3"];
 
-const fn backend_name() -> &'static str {
-    if cfg!(all(target_arch = "riscv64", hartlm_feature = "v")) {
-        "rvv"
-    } else if cfg!(all(target_arch = "x86_64", target_feature = "avx512bw", target_feature = "avx512f")) {
-        "avx512"
-    } else if cfg!(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")) {
-        "avx2"
-    } else if cfg!(all(target_arch = "x86_64", target_feature = "ssse3")) {
-        "ssse3"
-    } else {
-        "scalar"
-    }
+/// The families this build compiled in (a subset of [`FAMILIES`]), read back from the cfgs.
+pub fn compiled_families() -> Vec<&'static str> {
+    let on = [
+        cfg!(hartlm_kernels = "rvv"),
+        cfg!(hartlm_kernels = "zvfh"),
+        cfg!(hartlm_kernels = "avx512"),
+        cfg!(hartlm_kernels = "avx2"),
+        cfg!(hartlm_kernels = "ssse3"),
+    ];
+    FAMILIES.into_iter().zip(on).filter(|&(_, on)| on).map(|(f, _)| f).collect()
 }
 
-// One `dispatch!` per kernel: the body after `rvv =>` etc. runs when that backend is compiled in
-// (`ssse3 =>`, optional, on x86-64-v2 builds).
-macro_rules! dispatch {
-    (
-        rvv => $rvv:expr,
-        avx512 => $avx512:expr,
-        avx2 => $avx2:expr,
-        $(ssse3 => $ssse3:expr,)?
-        scalar => $scalar:expr $(,)?
-    ) => {{
-        #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-        {
-            // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V (see module docs).
-            return unsafe { $rvv };
-        }
-        #[cfg(all(target_arch = "x86_64", target_feature = "avx512bw", target_feature = "avx512f"))]
-        {
-            // SAFETY: this build requires AVX-512F/BW, present on every CPU that loads it.
-            return unsafe { $avx512 };
-        }
-        #[cfg(all(
-            target_arch = "x86_64",
-            target_feature = "avx2",
-            target_feature = "fma",
-            not(all(target_feature = "avx512bw", target_feature = "avx512f"))
-        ))]
-        {
-            // SAFETY: this build requires AVX2 and FMA, present on every CPU that loads it.
-            return unsafe { $avx2 };
-        }
-        $(
-            #[cfg(all(target_arch = "x86_64", target_feature = "ssse3", not(target_feature = "avx2")))]
-            {
-                // SAFETY: this build requires SSSE3 (tier x86-64-v2), present on every CPU
-                // that loads it.
-                return unsafe { $ssse3 };
-            }
-        )?
-        #[allow(unreachable_code)]
-        $scalar
-    }};
+/// Compiled families whose x86 features rustc was not told to assume in this build (stable
+/// rustc keeps RISC-V's out of `cfg`, so those cannot be checked here).
+pub fn families_without_target_features() -> Vec<&'static str> {
+    let missing = [
+        (
+            "avx512",
+            cfg!(hartlm_kernels = "avx512")
+                && !cfg!(all(target_feature = "avx512f", target_feature = "avx512bw")),
+        ),
+        (
+            "avx2",
+            cfg!(hartlm_kernels = "avx2")
+                && !cfg!(all(target_feature = "avx2", target_feature = "fma", target_feature = "f16c")),
+        ),
+        ("ssse3", cfg!(hartlm_kernels = "ssse3") && !cfg!(target_feature = "ssse3")),
+    ];
+    missing.into_iter().filter(|&(_, m)| m).map(|(f, _)| f).collect()
+}
+
+/// The implementation family the row kernels of this build run: the first compiled family.
+pub fn backend() -> &'static str {
+    compiled_families().into_iter().find(|f| *f != "zvfh").unwrap_or("scalar")
+}
+
+/// The kernels of one weight type in this build, as ggml's `type_traits_cpu` row: the scalar
+/// references are the type's own (`types::TYPES`).
+pub struct RowKernels {
+    pub ty: GgmlType,
+    /// Quantizes an activation row into the format the type's dot takes.
+    pub activation: fn(x: &[f32]) -> Activation,
+    /// One weight row (raw block bytes, any alignment) · an activation from `activation`.
+    pub dot: fn(row: &[u8], act: &Activation) -> f32,
+}
+
+/// One row per [`GgmlType`], in its declaration order.
+pub static ROW_KERNELS: [RowKernels; 12] = [
+    RowKernels {
+        ty: GgmlType::F32,
+        activation: float::F32.activation_reference,
+        dot: dot_on!(F32, |row: &[u8], x: &[f32]| match bytemuck::try_cast_slice(row) {
+            Ok(w) => dot_f32(w, x),
+            Err(_) => float::dot_f32_row(row, x),
+        }),
+    },
+    RowKernels {
+        ty: GgmlType::F16,
+        activation: float::activation_f16,
+        dot: dot_on!(F16, |row: &[u8], x: &[u16]| match bytemuck::try_cast_slice::<u8, u16>(row) {
+            Ok(w) => dot_f16(w, x),
+            Err(_) => dot_f16(&bytemuck::pod_collect_to_vec::<u8, u16>(row), x),
+        }),
+    },
+    RowKernels {
+        ty: GgmlType::Q4_0,
+        activation: activation_q8_0,
+        dot: dot_on!(Q8_0, |row: &[u8], y: &[BlockQ8_0]| dot_q4_0_q8_0(&blocks(row), y)),
+    },
+    RowKernels { ty: GgmlType::Q4_1, activation: activation_q8_1, dot: dot_on!(Q8_1, dot_q4_1_q8_1) },
+    RowKernels { ty: GgmlType::Q5_0, activation: activation_q8_0, dot: dot_on!(Q8_0, q5_0::dot_q5_0_q8_0) },
+    RowKernels { ty: GgmlType::Q5_1, activation: activation_q8_1, dot: dot_on!(Q8_1, q5_1::dot_q5_1_q8_1) },
+    RowKernels {
+        ty: GgmlType::Q8_0,
+        activation: activation_q8_0,
+        dot: dot_on!(Q8_0, |row: &[u8], y: &[BlockQ8_0]| dot_q8_0_q8_0(&blocks(row), y)),
+    },
+    RowKernels {
+        ty: GgmlType::Q4K,
+        activation: activation_q8_k,
+        dot: dot_on!(Q8K, |row: &[u8], y: &[BlockQ8K]| dot_k4_q8_k(false, row, y)),
+    },
+    RowKernels {
+        ty: GgmlType::Q5K,
+        activation: activation_q8_k,
+        dot: dot_on!(Q8K, |row: &[u8], y: &[BlockQ8K]| dot_k4_q8_k(true, row, y)),
+    },
+    RowKernels { ty: GgmlType::Q6K, activation: activation_q8_k, dot: dot_on!(Q8K, dot_q6_k_q8_k) },
+    RowKernels { ty: GgmlType::Q8K, activation: activation_q8_k, dot: dot_on!(Q8K, q8_k::dot_q8_k_q8_k) },
+    RowKernels {
+        ty: GgmlType::BF16,
+        activation: float::activation_bf16,
+        dot: dot_on!(F32, float::dot_bf16_row),
+    },
+];
+
+/// `x` in the activation format of `ty` weights, quantized by this tier's kernels.
+pub fn activation(ty: GgmlType, x: &[f32]) -> Activation {
+    (ROW_KERNELS[ty as usize].activation)(x)
+}
+
+/// One weight row of type `ty` · `act` (which must come from [`activation`] for `ty`).
+pub fn dot(ty: GgmlType, row: &[u8], act: &Activation) -> f32 {
+    (ROW_KERNELS[ty as usize].dot)(row, act)
+}
+
+fn activation_q8_0(x: &[f32]) -> Activation {
+    let mut q = vec![BlockQ8_0::default(); x.len() / crate::types::QK];
+    quantize_row_q8_0(x, &mut q);
+    Activation::Q8_0(q)
+}
+
+fn activation_q8_1(x: &[f32]) -> Activation {
+    q8_1::activation_with(x, quantize_row_q8_0)
+}
+
+fn activation_q8_k(x: &[f32]) -> Activation {
+    let mut q = vec![BlockQ8K::ZERO; x.len() / crate::types::QK_K];
+    quantize_row_q8_k(x, &mut q);
+    Activation::Q8K(q)
 }
 
 /// `sum(a[i] * b[i])` over the shorter length.
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     dispatch!(
-        rvv => rvv::dot_f32(a, b),
-        avx512 => x86::dot_f32_avx512(a, b),
-        avx2 => x86::dot_f32_avx2(a, b),
-        scalar => scalar::dot_f32(a, b),
+        "rvv" => rvv::dot_f32(a, b),
+        "avx512" => x86::dot_f32_avx512(a, b),
+        "avx2" => x86::dot_f32_avx2(a, b),
+        scalar => float::dot_f32(a, b),
     )
 }
 
 /// Dot product of Q4_0 weights with Q8_0 activations, block by block.
 pub fn dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
+    // A 512-bit version ran 3% slower on this project's Zen 4 host (16 MiB Q4_0 matvec, one
+    // thread), whose AVX-512 units are 256 bits wide: the AVX2 kernel serves v4 too.
     dispatch!(
-        rvv => rvv::dot_q4_0_q8_0(x, y),
-        // A 512-bit version ran 3% slower on this project's Zen 4 host (16 MiB Q4_0 matvec, one
-        // thread), whose AVX-512 units are 256 bits wide: the AVX2 kernel serves v4 too.
-        avx512 => x86::dot_q4_0_q8_0_avx2(x, y),
-        avx2 => x86::dot_q4_0_q8_0_avx2(x, y),
-        ssse3 => x86::dot_q4_0_q8_0_ssse3(x, y),
-        scalar => scalar::dot_q4_0_q8_0(x, y),
+        "rvv" => rvv::dot_q4_0_q8_0(x, y),
+        "avx2" => x86::dot_q4_0_q8_0_avx2(x, y),
+        "ssse3" => x86::dot_q4_0_q8_0_ssse3(x, y),
+        scalar => crate::types::q4_0::dot_q4_0_q8_0(x, y),
     )
 }
 
 /// One Q4_0 weight row with four Q8_0 activation rows; equal to four [`dot_q4_0_q8_0`] calls.
 pub fn dot_q4_0_q8_0_x4(x: &[BlockQ4_0], y: [&[BlockQ8_0]; 4]) -> [f32; 4] {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
-    {
-        // SAFETY: this build requires AVX2 and F16C, present on every CPU that loads it.
-        return unsafe { x86::dot_q4_0_q8_0_x4_avx2(x, y) };
-    }
-    #[allow(unreachable_code)]
-    y.map(|y| dot_q4_0_q8_0(x, y))
+    dispatch!(
+        "avx2" => x86::dot_q4_0_q8_0_x4_avx2(x, y),
+        scalar => y.map(|y| dot_q4_0_q8_0(x, y)),
+    )
 }
 
 /// One Q8_0 weight row with four Q8_0 activation rows; equal to four [`dot_q8_0_q8_0`] calls.
 pub fn dot_q8_0_q8_0_x4(x: &[BlockQ8_0], y: [&[BlockQ8_0]; 4]) -> [f32; 4] {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
-    {
-        // SAFETY: this build requires AVX2 and F16C, present on every CPU that loads it.
-        return unsafe { x86::dot_q8_0_q8_0_x4_avx2(x, y) };
-    }
-    #[allow(unreachable_code)]
-    y.map(|y| dot_q8_0_q8_0(x, y))
+    dispatch!(
+        "avx2" => x86::dot_q8_0_q8_0_x4_avx2(x, y),
+        scalar => y.map(|y| dot_q8_0_q8_0(x, y)),
+    )
 }
 
 /// A Q4_1 weight row (raw block bytes) with Q8_1 activations, block by block; bit-identical
 /// to the scalar dot on every tier.
-pub fn dot_q4_1_q8_1(row: &[u8], y: &[crate::tensor::BlockQ8_1]) -> f32 {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
-    {
-        // SAFETY: this build requires AVX2, FMA and F16C, present on every CPU that loads it.
-        return unsafe { x86::dot_q4_1_q8_1_avx2(row, y) };
-    }
-    #[allow(unreachable_code)]
-    crate::tensor::dot_x_1_q8_1(crate::ggml_type::GgmlType::Q4_1, row, y)
+pub fn dot_q4_1_q8_1(row: &[u8], y: &[BlockQ8_1]) -> f32 {
+    dispatch!(
+        "avx2" => x86::dot_q4_1_q8_1_avx2(row, y),
+        scalar => q4_1::dot_q4_1_q8_1(row, y),
+    )
 }
 
 /// A Q6_K weight row (raw block bytes) with Q8_K activations, block by block; bit-identical to
 /// the scalar dot on every tier.
-pub fn dot_q6_k_q8_k(row: &[u8], y: &[crate::tensor::BlockQ8K]) -> f32 {
+pub fn dot_q6_k_q8_k(row: &[u8], y: &[BlockQ8K]) -> f32 {
     dispatch!(
-        rvv => rvv::dot_q6_k_q8_k(row, y),
-        avx512 => x86::dot_q6_k_q8_k_avx2(row, y),
-        avx2 => x86::dot_q6_k_q8_k_avx2(row, y),
-        scalar => scalar::dot_q6_k_q8_k(row, y),
+        "rvv" => rvv::dot_q6_k_q8_k(row, y),
+        "avx2" => x86::dot_q6_k_q8_k_avx2(row, y),
+        scalar => crate::types::q6_k::dot_q6_k_q8_k(row, y),
     )
 }
 
 /// A Q4_K (`q5` false) or Q5_K weight row (raw block bytes) with Q8_K activations;
 /// bit-identical to the scalar dot on every tier.
-pub fn dot_k4_q8_k(q5: bool, row: &[u8], y: &[crate::tensor::BlockQ8K]) -> f32 {
+pub fn dot_k4_q8_k(q5: bool, row: &[u8], y: &[BlockQ8K]) -> f32 {
     dispatch!(
-        rvv => rvv::dot_k4_q8_k(q5, row, y),
-        avx512 => x86::dot_k4_q8_k_avx2(q5, row, y),
-        avx2 => x86::dot_k4_q8_k_avx2(q5, row, y),
-        scalar => scalar::dot_k4_q8_k(q5, row, y),
+        "rvv" => rvv::dot_k4_q8_k(q5, row, y),
+        "avx2" => x86::dot_k4_q8_k_avx2(q5, row, y),
+        scalar => crate::types::k4::dot_k4_q8_k(q5, row, y),
     )
 }
 
 /// Dot product of Q8_0 weights with Q8_0 activations, block by block.
 pub fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
+    // The AVX2 kernel serves v4 too, as for Q4_0.
     dispatch!(
-        rvv => rvv::dot_q8_0_q8_0(x, y),
-        // A 512-bit version ran 3% slower on this project's Zen 4 host (16 MiB Q4_0 matvec, one
-        // thread), whose AVX-512 units are 256 bits wide: the AVX2 kernel serves v4 too.
-        avx512 => x86::dot_q8_0_q8_0_avx2(x, y),
-        avx2 => x86::dot_q8_0_q8_0_avx2(x, y),
-        ssse3 => x86::dot_q8_0_q8_0_ssse3(x, y),
-        scalar => scalar::dot_q8_0_q8_0(x, y),
+        "rvv" => rvv::dot_q8_0_q8_0(x, y),
+        "avx2" => x86::dot_q8_0_q8_0_avx2(x, y),
+        "ssse3" => x86::dot_q8_0_q8_0_ssse3(x, y),
+        scalar => q8_0::dot_q8_0_q8_0(x, y),
     )
 }
 
-/// Q8_0 activation quantization, bit-identical to `quant::quantize_row_q8_0` on every tier.
+/// Q8_0 activation quantization, bit-identical to [`q8_0::quantize_row_q8_0`] on every tier.
 pub fn quantize_row_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    {
-        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V.
-        return unsafe { rvv::quantize_row_q8_0(x, out) };
-    }
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
-    {
-        // SAFETY: this build requires AVX2 and F16C, present on every CPU that loads it.
-        return unsafe { x86::quantize_row_q8_0_avx2(x, out) };
-    }
-    #[allow(unreachable_code)]
-    crate::quant::quantize_row_q8_0(x, out)
+    dispatch!(
+        "rvv" => rvv::quantize_row_q8_0(x, out),
+        "avx2" => x86::quantize_row_q8_0_avx2(x, out),
+        scalar => q8_0::quantize_row_q8_0(x, out),
+    )
 }
 
-/// Q8_K activation quantization, bit-identical to `tensor::quantize_row_q8_k` on every tier.
-pub fn quantize_row_q8_k(x: &[f32], out: &mut [crate::tensor::BlockQ8K]) {
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    {
-        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V.
-        return unsafe { rvv::quantize_row_q8_k(x, out) };
-    }
-    #[allow(unreachable_code)]
-    crate::tensor::quantize_row_q8_k(x, out)
+/// Q8_K activation quantization, bit-identical to [`q8_k::quantize_row_q8_k`] on every tier.
+pub fn quantize_row_q8_k(x: &[f32], out: &mut [BlockQ8K]) {
+    dispatch!(
+        "rvv" => rvv::quantize_row_q8_k(x, out),
+        scalar => q8_k::quantize_row_q8_k(x, out),
+    )
 }
 
 /// `g[i] = silu(g[i]) * u[i]`, SwiGLU's gate. Vector tiers use a polynomial exp (selftest bounds
 /// its error); the others libm's.
 pub fn silu_mul(g: &mut [f32], u: &[f32]) {
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    {
-        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V.
-        return unsafe { rvv::silu_mul(g, u) };
-    }
-    #[allow(unreachable_code)]
-    scalar::silu_mul(g, u)
+    dispatch!(
+        "rvv" => rvv::silu_mul(g, u),
+        scalar => scalar::silu_mul(g, u),
+    )
 }
 
 /// ggml's RMSNorm, `out[i] = x[i] * scale * w[i]` with `scale = 1 / sqrt(mean(x^2) + eps)`,
@@ -216,79 +279,66 @@ pub fn silu_mul(g: &mut [f32], u: &[f32]) {
 pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     let n = x.len().min(w.len()).min(out.len());
     let scale = rms_scale(&x[..n], eps);
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    {
-        // SAFETY: V tiers run on CPUs with V; n floats of x and w are read, n of out written.
-        return unsafe { rvv::scale_mul(x.as_ptr(), scale, w.as_ptr(), out.as_mut_ptr(), n) };
-    }
-    #[allow(unreachable_code)]
-    scalar::scale_mul(x, scale, w, out)
+    // rvv: n floats of x and w are read, n of out written.
+    dispatch!(
+        "rvv" => rvv::scale_mul(x.as_ptr(), scale, w.as_ptr(), out.as_mut_ptr(), n),
+        scalar => scalar::scale_mul(x, scale, w, out),
+    )
 }
 
 /// [`rms_norm`] with `x` as its own output.
 pub fn rms_norm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
     let n = x.len().min(w.len());
     let scale = rms_scale(&x[..n], eps);
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    {
-        // SAFETY: V tiers run on CPUs with V; element i is read before it is written.
-        return unsafe { rvv::scale_mul(x.as_ptr(), scale, w.as_ptr(), x.as_mut_ptr(), n) };
-    }
-    #[allow(unreachable_code)]
-    for (v, &g) in x.iter_mut().zip(w) {
-        *v = *v * scale * g;
-    }
+    // rvv: element i is read before it is written.
+    dispatch!(
+        "rvv" => rvv::scale_mul(x.as_ptr(), scale, w.as_ptr(), x.as_mut_ptr(), n),
+        scalar => scalar::scale_mul_in_place(x, scale, w),
+    )
 }
 
 fn rms_scale(x: &[f32], eps: f32) -> f32 {
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    // SAFETY: V tiers run on CPUs with V.
-    let sum = unsafe { rvv::sum_squares_f64(x) };
-    #[cfg(not(all(target_arch = "riscv64", hartlm_feature = "v")))]
-    let sum = scalar::sum_squares_f64(x);
-    1.0 / ((sum / x.len() as f64) as f32 + eps).sqrt()
+    1.0 / ((sum_squares_f64(x) / x.len() as f64) as f32 + eps).sqrt()
+}
+
+/// `sum(x[i] * x[i])`, each square rounded to f32, summed in f64.
+fn sum_squares_f64(x: &[f32]) -> f64 {
+    dispatch!(
+        "rvv" => rvv::sum_squares_f64(x),
+        scalar => scalar::sum_squares_f64(x),
+    )
 }
 
 /// Softmax in place ([`scalar::softmax`]); vector tiers use the polynomial exp of [`silu_mul`]
 /// and sum in another order.
 pub fn softmax(x: &mut [f32]) {
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    {
-        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V.
-        return unsafe { rvv::softmax(x) };
-    }
-    #[allow(unreachable_code)]
-    scalar::softmax(x)
+    dispatch!(
+        "rvv" => rvv::softmax(x),
+        scalar => scalar::softmax(x),
+    )
 }
 
 /// RoPE ([`scalar::rope`]), equal to the scalar reference bit for bit on every tier.
 pub fn rope(x: &mut [f32], hd: usize, neox: bool, cos: &[f32], sin: &[f32]) {
     let half = cos.len().min(sin.len());
     assert!(2 * half <= hd, "rope: {half} pairs in a head of {hd}");
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    {
-        if half > 0 {
+    // rvv: 2 half <= hd floats of each head are rewritten, half of cos and sin read.
+    dispatch!(
+        "rvv" => if half > 0 {
             for head in x.chunks_exact_mut(hd) {
-                // SAFETY: V tiers run on CPUs with V; 2 half <= hd floats of the head are
-                // rewritten, half of cos and sin read.
-                unsafe { rvv::rope_head(head.as_mut_ptr(), neox, cos.as_ptr(), sin.as_ptr(), half) };
+                rvv::rope_head(head.as_mut_ptr(), neox, cos.as_ptr(), sin.as_ptr(), half)
             }
-        }
-        return;
-    }
-    #[allow(unreachable_code)]
-    scalar::rope(x, hd, neox, &cos[..half], &sin[..half])
+        },
+        scalar => scalar::rope(x, hd, neox, &cos[..half], &sin[..half]),
+    )
 }
 
 /// `out[i] += a * v[i]`; vector tiers fuse the multiply-add (one rounding instead of two).
 pub fn axpy(out: &mut [f32], a: f32, v: &[f32]) {
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    {
-        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V.
-        return unsafe { rvv::axpy(out, a, v) };
-    }
-    #[allow(unreachable_code)]
-    scalar::axpy(out, a, v)
+    dispatch!(
+        "rvv" => rvv::axpy(out, a, v),
+        scalar => scalar::axpy(out, a, v),
+    )
 }
 
 /// [`scalar::axpy_rows`]: `out[j] += Σ_t p[t] * v[t * stride + j]` for rows `t < p.len()`. x86
@@ -303,102 +353,59 @@ pub fn axpy_rows(out: &mut [f32], p: &[f32], v: &[f32], stride: usize) {
         v.len()
     );
     dispatch!(
-        rvv => p.iter().enumerate().for_each(|(t, &a)| rvv::axpy(out, a, &v[t * stride..][..n])),
-        avx512 => x86::axpy_rows_avx512(out, p, v.as_ptr(), stride),
-        avx2 => x86::axpy_rows_avx2(out, p, v.as_ptr(), stride),
+        "rvv" => p.iter().enumerate().for_each(|(t, &a)| rvv::axpy(out, a, &v[t * stride..][..n])),
+        "avx512" => x86::axpy_rows_avx512(out, p, v.as_ptr(), stride),
+        "avx2" => x86::axpy_rows_avx2(out, p, v.as_ptr(), stride),
         scalar => scalar::axpy_rows(out, p, v, stride),
     )
 }
 
 /// `dst[i] = f16 src[i]` as f32 (exact on every tier).
 pub fn f16_to_f32_row(src: &[u16], dst: &mut [f32]) {
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    {
-        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V (and zvfh ones with zvfh).
-        return unsafe { rvv::f16_to_f32_row(src, dst) };
-    }
-    #[allow(unreachable_code)]
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d = crate::quant::f16_to_f32(s);
-    }
+    dispatch!(
+        "rvv" => rvv::f16_to_f32_row(src, dst),
+        scalar => scalar::f16_to_f32_row(src, dst),
+    )
 }
 
 /// `sum(a[i] * b[i])` of two f16 vectors, in f32.
 pub fn dot_f16(a: &[u16], b: &[u16]) -> f32 {
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    {
-        // SAFETY: V tiers are only loaded on CPUs with kernel-enabled V (and zvfh ones with zvfh).
-        return unsafe { rvv::dot_f16(a, b) };
-    }
-    #[allow(unreachable_code)]
-    scalar::dot_f16(a, b)
+    dispatch!(
+        "rvv" => rvv::dot_f16(a, b),
+        scalar => float::dot_f16(a, b),
+    )
+}
+
+/// The vector length in bits this code runs with (0 without vector kernels): read from the
+/// hardware once per process.
+pub fn vlen_bits() -> u32 {
+    dispatch!(
+        "rvv" => u32::try_from(rvv::vlenb() * 8).unwrap_or(u32::MAX),
+        scalar => 0,
+    )
 }
 
 /// Rows per panel the matmul kernels of this build want weights packed into
 /// ([`pack::Packed`]), or None when they multiply ggml's row layout directly.
 pub fn panel_rows() -> Option<usize> {
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    {
-        return Some(rvv::vlenb());
-    }
-    #[allow(unreachable_code)]
-    None
+    dispatch!(
+        "rvv" => Some(rvv::vlenb()),
+        scalar => None,
+    )
 }
 
 /// `out[i] = row i of panel p · act` for the rows of panel `p` that exist (`out` holds at least
 /// that many). `aux` must come from `act`, whose type must be the one ggml pairs with `w.ty`.
 pub fn panel_dot(w: &Packed, p: usize, act: &Activation, aux: &ActivationAux, out: &mut [f32]) {
-    let n_out = w.panel_rows(p);
-    let out = &mut out[..n_out];
-    let panel = w.panel(p);
-    let nb = w.blocks();
-    if nb == 0 {
+    let out = &mut out[..w.panel_rows(p)];
+    if w.blocks() == 0 {
         out.fill(0.0);
         return;
     }
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    if w.r == rvv::vlenb() {
-        let (q, stride) = match act {
-            Activation::Q8_0(y) => (y.as_ptr().cast::<u8>().wrapping_add(2), size_of::<BlockQ8_0>()),
-            Activation::Q8_1(y) => {
-                (y.as_ptr().cast::<u8>().wrapping_add(4), size_of::<crate::tensor::BlockQ8_1>())
-            }
-            Activation::Q8K(y) => (y[0].qs.as_ptr().cast::<u8>(), size_of::<crate::tensor::BlockQ8K>()),
-            _ => panic!("panel_dot: {} weights need a Q8_0, Q8_1 or Q8_K activation", w.ty),
-        };
-        let y = rvv::PanelInput {
-            q: q.cast(),
-            stride,
-            d: aux.d.as_ptr(),
-            corr: aux.corr.as_ptr(),
-            s: aux.s.as_ptr(),
-        };
-        // SAFETY: V tiers only run on CPUs with V; the panel has r = vlenb rows and nb >= 1
-        // columns, the activation and aux hold nb blocks, out holds n_out <= r floats.
-        unsafe {
-            match w.ty {
-                crate::ggml_type::GgmlType::Q4_0 => rvv::panel_q4_0(panel, nb, &y, out.as_mut_ptr(), n_out),
-                crate::ggml_type::GgmlType::Q4_1 => rvv::panel_q4_1(panel, nb, &y, out.as_mut_ptr(), n_out),
-                crate::ggml_type::GgmlType::Q5_0 => rvv::panel_q5_0(panel, nb, &y, out.as_mut_ptr(), n_out),
-                crate::ggml_type::GgmlType::Q5_1 => rvv::panel_q5_1(panel, nb, &y, out.as_mut_ptr(), n_out),
-                crate::ggml_type::GgmlType::Q4K => rvv::panel_q4_k(panel, nb, &y, out.as_mut_ptr(), n_out),
-                crate::ggml_type::GgmlType::Q5K => rvv::panel_q5_k(panel, nb, &y, out.as_mut_ptr(), n_out),
-                crate::ggml_type::GgmlType::Q6K => rvv::panel_q6_k(panel, nb, &y, out.as_mut_ptr(), n_out),
-                _ => rvv::panel_q8_0(panel, nb, &y, out.as_mut_ptr(), n_out),
-            }
-        }
-        return;
-    }
-    if let Activation::Q8K(y) = act {
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = pack::panel_row_dot_reference_k(w.ty, w.r, panel, i, y);
-        }
-        return;
-    }
-    let yq = pack::activation_quants(act);
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = pack::panel_row_dot_reference(w.ty, w.r, panel, i, &yq, aux);
-    }
+    dispatch!(
+        "rvv" => rvv::panel_dot(w, p, act, aux, out),
+        scalar => pack::panel_dot_reference(w, p, act, aux, out),
+    )
 }
 
 /// LFM2's short convolution ([`scalar::ssm_conv`]): `x` is `k - 1 + t` time-major rows of `e`
@@ -417,11 +424,44 @@ pub fn ssm_conv(x: &[f32], w: &[f32], e: usize, out: &mut [f32]) {
         out.fill(0.0);
         return;
     }
-    #[cfg(all(target_arch = "riscv64", hartlm_feature = "v"))]
-    {
-        // SAFETY: V tiers are only loaded on CPUs with V; the lengths were checked above.
-        return unsafe { rvv::ssm_conv(x.as_ptr(), w.as_ptr(), e, k, t, out.as_mut_ptr()) };
+    // rvv: the lengths were checked above.
+    dispatch!(
+        "rvv" => rvv::ssm_conv(x.as_ptr(), w.as_ptr(), e, k, t, out.as_mut_ptr()),
+        scalar => scalar::ssm_conv(x, w, e, out),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::selftest::{Rng, random_quant_row};
+    use crate::types::dequantize;
+
+    #[test]
+    fn dot_equals_dequantized_dot_for_every_type() {
+        let mut rng = Rng::new(11);
+        for ty in GgmlType::ALL {
+            let blocks = if ty.block_len() == 1 { 512 } else { 1024 / ty.block_len() };
+            let n = blocks * ty.block_len();
+            let row = random_quant_row(ty, blocks, &mut rng);
+            let x = rng.vec(n);
+            let act = activation(ty, &x);
+            let mut w = vec![0.0; n];
+            dequantize(ty, &row, &mut w);
+            let xa = act.dequantized();
+            let want: f64 = w.iter().zip(&xa).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let scale: f64 = w.iter().zip(&xa).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+            let got = dot(ty, &row, &act) as f64;
+            // The `_1` types add m_x * s_y where ggml stores s_y = d_y * sum(q_y) as f16 (2^-11).
+            let tol = if matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1) { 2e-3 } else { 1e-5 };
+            assert!((got - want).abs() <= tol * scale.max(1e-6), "{ty}: {got} vs {want} (scale {scale})");
+        }
     }
-    #[allow(unreachable_code)]
-    scalar::ssm_conv(x, w, e, out)
+
+    #[test]
+    fn the_kernel_table_follows_the_type_table() {
+        for (k, t) in ROW_KERNELS.iter().zip(&crate::types::TYPES) {
+            assert_eq!(k.ty, t.ty);
+        }
+    }
 }

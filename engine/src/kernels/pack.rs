@@ -28,10 +28,9 @@
 //! | Q5_K | as Q4_K, per (c, j): qs[r], plane(64c+j)[r/8], plane(64c+32+j)[r/8]     | 184 r |
 //! | Q6_K | d[r] f32, sc[16][r] i8, per (n, j): ql[64n+j][r], ql[64n+32+j][r], qh[32n+j][r] | 212 r |
 
-use super::scalar::{k4_values, q6k_values, scale_min_k4};
-use crate::ggml_type::GgmlType;
-use crate::quant::{QK, f16_to_f32};
-use crate::tensor::{Activation, BlockQ8K, Weight};
+use crate::types::k4::{k4_values, scale_min_k4};
+use crate::types::q6_k::q6k_values;
+use crate::types::{Activation, BlockQ8K, GgmlType, QK, f16_to_f32};
 
 /// A weight matrix in panel layout.
 pub struct Packed {
@@ -84,34 +83,34 @@ fn quants_at(ty: GgmlType, r: usize) -> (usize, Option<usize>) {
 }
 
 impl Packed {
-    /// Repacks `w` into panels of `r` rows (`r` a multiple of 8), or None for other types.
-    pub fn new(w: &Weight, r: usize) -> Option<Packed> {
-        if !packable(w.ty) || r == 0 || !r.is_multiple_of(8) {
+    /// Repacks the row-major `rows` x `cols` matrix of `ty` in `data` into panels of `r` rows
+    /// (`r` a multiple of 8), or None for types without a panel layout.
+    pub fn new(ty: GgmlType, rows: usize, cols: usize, data: &[u8], r: usize) -> Option<Packed> {
+        if !packable(ty) || r == 0 || !r.is_multiple_of(8) {
             return None;
         }
-        let nb = w.cols / w.ty.block_len();
-        let panels = w.rows.div_ceil(r);
-        let col = column_bytes(w.ty, r);
-        let mut data = vec![0u64; (panels * nb * col).div_ceil(8)];
-        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut data);
-        let bb = w.ty.block_bytes();
-        for row in 0..w.rows {
+        let nb = cols / ty.block_len();
+        let panels = rows.div_ceil(r);
+        let col = column_bytes(ty, r);
+        let mut data_out = vec![0u64; (panels * nb * col).div_ceil(8)];
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut data_out);
+        let bb = ty.block_bytes();
+        for (row, src) in data.chunks_exact(nb * bb).take(rows).enumerate() {
             let (p, i) = (row / r, row % r);
-            let src = w.row(row);
             for b in 0..nb {
                 let blk = &src[b * bb..(b + 1) * bb];
                 let dst = &mut bytes[(p * nb + b) * col..][..col];
-                if is_k(w.ty) {
-                    pack_k_block(w.ty, blk, dst, r, i);
+                if is_k(ty) {
+                    pack_k_block(ty, blk, dst, r, i);
                     continue;
                 }
                 let f16 = |at: usize| f16_to_f32(u16::from_le_bytes([blk[at], blk[at + 1]]));
                 dst[4 * i..4 * i + 4].copy_from_slice(&f16(0).to_le_bytes());
-                if matches!(w.ty, GgmlType::Q4_1 | GgmlType::Q5_1) {
+                if matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1) {
                     dst[4 * (r + i)..4 * (r + i) + 4].copy_from_slice(&f16(2).to_le_bytes());
                 }
-                let (at, planes) = quants_at(w.ty, r);
-                let qs = match w.ty {
+                let (at, planes) = quants_at(ty, r);
+                let qs = match ty {
                     GgmlType::Q4_0 => &blk[2..18],
                     GgmlType::Q4_1 => &blk[4..20],
                     GgmlType::Q5_0 => &blk[6..22],
@@ -122,7 +121,7 @@ impl Packed {
                     dst[at + j * r + i] = q;
                 }
                 if let Some(planes) = planes {
-                    let qh_at = if w.ty == GgmlType::Q5_1 { 4 } else { 2 };
+                    let qh_at = if ty == GgmlType::Q5_1 { 4 } else { 2 };
                     let qh = u32::from_le_bytes(blk[qh_at..qh_at + 4].try_into().unwrap());
                     for k in (0..QK).filter(|k| qh >> k & 1 == 1) {
                         dst[planes + k * (r / 8) + i / 8] |= 1 << (i % 8);
@@ -130,7 +129,7 @@ impl Packed {
                 }
             }
         }
-        Some(Packed { ty: w.ty, rows: w.rows, cols: w.cols, r, data })
+        Some(Packed { ty, rows, cols, r, data: data_out })
     }
 
     pub fn blocks(&self) -> usize {
@@ -261,6 +260,22 @@ pub fn panel_row_dot_reference_k(ty: GgmlType, r: usize, panel: &[u8], i: usize,
     sum
 }
 
+/// Every existing row of panel `p` dotted with `act` by the scalar references (what a build
+/// without panel kernels runs); `out` holds [`Packed::panel_rows`] floats.
+pub fn panel_dot_reference(w: &Packed, p: usize, act: &Activation, aux: &ActivationAux, out: &mut [f32]) {
+    let panel = w.panel(p);
+    if let Activation::Q8K(y) = act {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = panel_row_dot_reference_k(w.ty, w.r, panel, i, y);
+        }
+        return;
+    }
+    let yq = activation_quants(act);
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = panel_row_dot_reference(w.ty, w.r, panel, i, &yq, aux);
+    }
+}
+
 /// Per-block activation values the panel kernels read as scalars, computed once per token.
 pub struct ActivationAux {
     /// Scale of each block as f32.
@@ -364,6 +379,7 @@ pub fn panel_row_dot_reference(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::{activation, dot};
     use crate::selftest::{Rng, random_quant_row};
 
     #[test]
@@ -373,19 +389,23 @@ mod tests {
             for (rows, blocks, r) in [(5, 1, 8), (37, 3, 16), (64, 9, 32), (130, 2, 128)] {
                 let cols = blocks * QK;
                 let data: Vec<u8> = (0..rows).flat_map(|_| random_quant_row(ty, blocks, &mut rng)).collect();
-                let w = Weight { ty, rows, cols, data: &data, packed: None };
-                let p = Packed::new(&w, r).unwrap();
+                let p = Packed::new(ty, rows, cols, &data, r).unwrap();
                 assert_eq!(p.panels(), rows.div_ceil(r));
                 let x = rng.vec(cols);
-                let act = Activation::new(ty, &x);
+                let act = activation(ty, &x);
                 let (yq, aux) = (activation_quants(&act), ActivationAux::new(ty, &act));
                 for row in 0..rows {
                     let got = panel_row_dot_reference(ty, r, p.panel(row / r), row % r, &yq, &aux);
-                    let want = act.dot(ty, w.row(row));
+                    let want = dot(ty, row_of(&data, rows, row), &act);
                     assert_eq!(got.to_bits(), want.to_bits(), "{ty} rows {rows} r {r} row {row}");
                 }
             }
         }
+    }
+
+    fn row_of(data: &[u8], rows: usize, row: usize) -> &[u8] {
+        let n = data.len() / rows;
+        &data[row * n..(row + 1) * n]
     }
 
     #[test]
@@ -395,14 +415,13 @@ mod tests {
             for (rows, blocks, r) in [(5, 1, 8), (37, 2, 16), (33, 3, 32), (130, 1, 128)] {
                 let cols = blocks * 256;
                 let data: Vec<u8> = (0..rows).flat_map(|_| random_quant_row(ty, blocks, &mut rng)).collect();
-                let w = Weight { ty, rows, cols, data: &data, packed: None };
-                let p = Packed::new(&w, r).unwrap();
+                let p = Packed::new(ty, rows, cols, &data, r).unwrap();
                 assert_eq!((p.panels(), p.blocks()), (rows.div_ceil(r), blocks));
-                let act = Activation::new(ty, &rng.vec(cols));
+                let act = activation(ty, &rng.vec(cols));
                 let Activation::Q8K(y) = &act else { panic!("{ty} takes Q8_K") };
                 for row in 0..rows {
                     let got = panel_row_dot_reference_k(ty, r, p.panel(row / r), row % r, y);
-                    let want = act.dot(ty, w.row(row));
+                    let want = dot(ty, row_of(&data, rows, row), &act);
                     assert_eq!(got.to_bits(), want.to_bits(), "{ty} rows {rows} r {r} row {row}");
                 }
             }
@@ -413,13 +432,11 @@ mod tests {
     fn padding_rows_are_zero_and_other_types_are_not_packed() {
         let mut rng = Rng::new(6);
         let data = random_quant_row(GgmlType::Q4_0, 2, &mut rng);
-        let w = Weight { ty: GgmlType::Q4_0, rows: 1, cols: 64, data: &data, packed: None };
-        let p = Packed::new(&w, 16).unwrap();
+        let p = Packed::new(GgmlType::Q4_0, 1, 64, &data, 16).unwrap();
         assert_eq!(p.panel_rows(0), 1);
         let panel = p.panel(0);
         assert!(panel[4..64].iter().all(|&b| b == 0), "scales of missing rows are zero");
-        let f = Weight { ty: GgmlType::F32, rows: 1, cols: 64, data: &[0; 256], packed: None };
-        assert!(Packed::new(&f, 16).is_none());
-        assert!(Packed::new(&w, 12).is_none(), "r must be a multiple of 8");
+        assert!(Packed::new(GgmlType::F32, 1, 64, &[0; 256], 16).is_none());
+        assert!(Packed::new(GgmlType::Q4_0, 1, 64, &data, 12).is_none(), "r must be a multiple of 8");
     }
 }

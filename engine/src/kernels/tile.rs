@@ -5,9 +5,7 @@
 //! (`(sumi * dx) * dy` for Q4_0, `sumi * (dx * dy)` for Q8_0, `(dx * dy) * sumi + mx * sy` for
 //! Q4_1, added in block order), so a tile is bit-identical to the row dots it replaces.
 
-use crate::ggml_type::GgmlType;
-use crate::quant::{QK, f16_to_f32};
-use crate::tensor::Activation;
+use crate::types::{Activation, GgmlType, QK, f16_to_f32};
 
 /// Tokens per tile: one 32-bit lane per token of a 512-bit vector (two 256-bit halves on AVX2,
 /// where sharing each weight unpack between 16 tokens rather than 8 also paid).
@@ -80,12 +78,7 @@ impl Tokens {
 
 /// Whether this build has a tile kernel for weights of type `ty`.
 pub fn supported(ty: GgmlType) -> bool {
-    cfg!(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma",
-        target_feature = "f16c"
-    )) && matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0)
+    cfg!(hartlm_kernels = "avx2") && matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0)
 }
 
 /// `out[i][t] = rows[i] · token t` for four rows of `ty` (Q4_0 and Q8_0 with Q8_0 tokens, Q4_1
@@ -97,26 +90,12 @@ pub fn tile(ty: GgmlType, rows: [&[u8]; 4], y: &Tokens) -> [[f32; TOKENS]; 4] {
             && rows.iter().all(|r| r.len() >= nb * ty.block_bytes()),
         "tile: {ty} rows shorter than {nb} blocks"
     );
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f", target_feature = "avx512bw"))]
-    {
-        // SAFETY: this build requires AVX-512F/BW, AVX2, FMA and F16C; VNNI is used only when
-        // detected; row lengths were checked above.
-        return unsafe { super::x86_tile::tile_avx512(ty, rows, &y.0) };
-    }
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma",
-        target_feature = "f16c",
-        not(all(target_feature = "avx512f", target_feature = "avx512bw"))
-    ))]
-    {
-        // SAFETY: this build requires AVX2, FMA and F16C; VNNI is used only when detected; row
-        // lengths were checked above.
-        return unsafe { super::x86_tile::tile_avx2(ty, rows, &y.0) };
-    }
-    #[allow(unreachable_code)]
-    tile_reference(ty, rows, y)
+    // x86: VNNI is used only when detected; row lengths were checked above.
+    dispatch!(
+        "avx512" => super::x86_tile::tile_avx512(ty, rows, &y.0),
+        "avx2" => super::x86_tile::tile_avx2(ty, rows, &y.0),
+        scalar => tile_reference(ty, rows, y),
+    )
 }
 
 /// The scalar reference of [`tile`].
@@ -163,7 +142,7 @@ mod tests {
 
     /// The rows · tokens products as the engine's own row dots compute them.
     fn row_dots(ty: GgmlType, rows: &[Vec<u8>], acts: &[Activation]) -> Vec<Vec<f32>> {
-        rows.iter().map(|r| acts.iter().map(|a| a.dot(ty, r)).collect()).collect()
+        rows.iter().map(|r| acts.iter().map(|a| crate::kernels::dot(ty, r, a)).collect()).collect()
     }
 
     /// The first `n` tokens of each row.
@@ -192,13 +171,13 @@ mod tests {
     #[test]
     fn token_sets_hold_one_to_sixteen_activations_of_one_q8_kind() {
         let x = vec![0.5f32; 64];
-        let q8_0 = || Activation::new(GgmlType::Q4_0, &x);
+        let q8_0 = || crate::kernels::activation(GgmlType::Q4_0, &x);
         assert!(Tokens::new(&[q8_0(), q8_0(), q8_0()]).is_some());
         assert!(Tokens::new(&[]).is_none());
         assert!(Tokens::new(&(0..16).map(|_| q8_0()).collect::<Vec<_>>()).is_some());
         assert!(Tokens::new(&(0..17).map(|_| q8_0()).collect::<Vec<_>>()).is_none());
-        let q8_1 = Activation::new(GgmlType::Q4_1, &x);
+        let q8_1 = crate::kernels::activation(GgmlType::Q4_1, &x);
         assert!(Tokens::new(&[q8_0(), q8_1]).is_none());
-        assert!(Tokens::new(&[Activation::new(GgmlType::F32, &x)]).is_none());
+        assert!(Tokens::new(&[crate::kernels::activation(GgmlType::F32, &x)]).is_none());
     }
 }

@@ -3,8 +3,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::quant::{BlockQ4_0, BlockQ8_0, f16_to_f32};
-use crate::tensor::{BlockQ8_1, BlockQ8K};
+use crate::types::{BlockQ4_0, BlockQ8_0, BlockQ8_1, BlockQ8K, f16_to_f32};
 
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -40,7 +39,7 @@ pub unsafe fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-    hsum256(v) + super::scalar::dot_f32(&a[i..n], &b[i..n])
+    hsum256(v) + crate::types::float::dot_f32(&a[i..n], &b[i..n])
 }
 
 /// 32 signed bytes of `x` times 32 signed bytes of `y`, as eight i32 partial sums.
@@ -227,7 +226,7 @@ fn k4_mins_avx2(mn: [u8; 8], y: &BlockQ8K) -> i32 {
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]
 pub unsafe fn dot_k4_q8_k_avx2(q5: bool, row: &[u8], y: &[BlockQ8K]) -> f32 {
-    use super::scalar::{k4_block_bytes, k4_combine, k4_scales_mins};
+    use crate::types::k4::{k4_block_bytes, k4_combine, k4_scales_mins};
     let bb = k4_block_bytes(q5);
     let (m4, one) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(1));
     let mut sum = 0.0f32;
@@ -273,7 +272,7 @@ pub unsafe fn dot_k4_q8_k_avx2(q5: bool, row: &[u8], y: &[BlockQ8K]) -> f32 {
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]
 pub unsafe fn dot_q6_k_q8_k_avx2(row: &[u8], y: &[BlockQ8K]) -> f32 {
-    use super::scalar::Q6K_BYTES;
+    use crate::types::q6_k::Q6K_BYTES;
     let (m4, m30) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(0x30));
     let mut sum = 0.0f32;
     for (b, by) in row.chunks_exact(Q6K_BYTES).zip(y) {
@@ -493,7 +492,7 @@ pub unsafe fn quantize_row_q8_0_avx2(x: &[f32], out: &mut [BlockQ8_0]) {
         let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
         let amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
         let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-        block.d = crate::quant::f32_to_f16(amax / 127.0);
+        block.d = crate::types::f32_to_f16(amax / 127.0);
         let q = v.map(|v| {
             let r = _mm256_round_ps(
                 _mm256_mul_ps(v, _mm256_set1_ps(id)),
@@ -576,8 +575,9 @@ pub unsafe fn axpy_rows_avx2(out: &mut [f32], p: &[f32], v: *const f32, stride: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::{quantize_row_q4_0, quantize_row_q8_0};
     use crate::selftest::Rng;
+    use crate::types::q4_0::quantize_row_q4_0;
+    use crate::types::q8_0::quantize_row_q8_0;
 
     /// The SSSE3 dots (tier x86-64-v2) equal the scalar reference bit for bit; AVX2 and AVX-512
     /// are checked by `selftest` on their own tiers.
@@ -598,8 +598,8 @@ mod tests {
             for y in [y, q8.clone()] {
                 // SAFETY: every x86-64 machine this test runs on has SSSE3 (x86-64-v2 and up).
                 let (a, b) = unsafe { (dot_q4_0_q8_0_ssse3(&q4, &y), dot_q8_0_q8_0_ssse3(&q8, &y)) };
-                assert_eq!(a.to_bits(), super::super::scalar::dot_q4_0_q8_0(&q4, &y).to_bits(), "q4_0 {nb}");
-                assert_eq!(b.to_bits(), super::super::scalar::dot_q8_0_q8_0(&q8, &y).to_bits(), "q8_0 {nb}");
+                assert_eq!(a.to_bits(), crate::types::q4_0::dot_q4_0_q8_0(&q4, &y).to_bits(), "q4_0 {nb}");
+                assert_eq!(b.to_bits(), crate::types::q8_0::dot_q8_0_q8_0(&q8, &y).to_bits(), "q8_0 {nb}");
             }
         }
     }
@@ -620,10 +620,10 @@ mod tests {
         }
         let mut rng = Rng::new(4);
         for nb in [0, 1, 3, 4, 5, 8, 17, 64] {
-            let row = crate::selftest::random_quant_row(crate::ggml_type::GgmlType::Q4_1, nb, &mut rng);
-            let act = crate::tensor::Activation::new(crate::ggml_type::GgmlType::Q4_1, &rng.vec(nb * 32));
-            let crate::tensor::Activation::Q8_1(y) = act else { unreachable!("Q4_1 pairs with Q8_1") };
-            let want = crate::tensor::dot_x_1_q8_1(crate::ggml_type::GgmlType::Q4_1, &row, &y);
+            let row = crate::selftest::random_quant_row(crate::types::GgmlType::Q4_1, nb, &mut rng);
+            let act = crate::kernels::activation(crate::types::GgmlType::Q4_1, &rng.vec(nb * 32));
+            let crate::types::Activation::Q8_1(y) = act else { unreachable!("Q4_1 pairs with Q8_1") };
+            let want = crate::types::q4_1::dot_q4_1_q8_1(&row, &y);
             // SAFETY: AVX2, FMA and F16C were detected above.
             let got = unsafe { dot_q4_1_q8_1_avx2(&row, &y) };
             assert_eq!(got.to_bits(), want.to_bits(), "{nb} blocks");
@@ -634,9 +634,9 @@ mod tests {
     /// extremes of the i16 pair sums (every 6-bit value 63 or 5-bit value 31 against -128).
     #[test]
     fn k_quant_dots_equal_the_scalar_reference() {
-        use crate::ggml_type::GgmlType;
         use crate::selftest::random_quant_row;
-        use crate::tensor::{Activation, QK_K};
+        use crate::types::GgmlType;
+        use crate::types::{Activation, QK_K};
         if !is_x86_feature_detected!("avx2") {
             return;
         }
@@ -644,7 +644,7 @@ mod tests {
         for ty in [GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
             for nb in [0, 1, 2, 7] {
                 let mut row = random_quant_row(ty, nb, &mut rng);
-                let Activation::Q8K(mut y) = Activation::new(ty, &rng.vec(nb * QK_K)) else {
+                let Activation::Q8K(mut y) = crate::kernels::activation(ty, &rng.vec(nb * QK_K)) else {
                     unreachable!("K-quants pair with Q8_K")
                 };
                 for extreme in [false, true] {
@@ -662,14 +662,11 @@ mod tests {
                     let (got, want) = unsafe {
                         match ty {
                             GgmlType::Q6K => {
-                                (dot_q6_k_q8_k_avx2(&row, &y), super::super::scalar::dot_q6_k_q8_k(&row, &y))
+                                (dot_q6_k_q8_k_avx2(&row, &y), crate::types::q6_k::dot_q6_k_q8_k(&row, &y))
                             }
                             _ => {
                                 let q5 = ty == GgmlType::Q5K;
-                                (
-                                    dot_k4_q8_k_avx2(q5, &row, &y),
-                                    super::super::scalar::dot_k4_q8_k(q5, &row, &y),
-                                )
+                                (dot_k4_q8_k_avx2(q5, &row, &y), crate::types::k4::dot_k4_q8_k(q5, &row, &y))
                             }
                         }
                     };

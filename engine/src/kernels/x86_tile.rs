@@ -7,7 +7,7 @@
 use core::arch::x86_64::*;
 
 use super::tile::{TOKENS, TokensBlock};
-use crate::ggml_type::GgmlType;
+use crate::types::GgmlType;
 
 const Q4_0: u8 = 0;
 const Q4_1: u8 = 1;
