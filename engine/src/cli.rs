@@ -586,17 +586,7 @@ fn logits(path: &Path, tokens: &[u32], output: &Path, batch: usize, eval: &EvalA
     Ok(())
 }
 
-/// Writes to a temporary file in the same directory, then renames: no half-written outputs.
+/// [`hartlm_abi::atomic::write_atomic`] with the path in the error.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
+    hartlm_abi::atomic::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }

@@ -4,7 +4,7 @@
 //! The mix follows llama-quantize: norms and biases stay as they are; `output.weight` becomes
 //! Q8_0 where llama.cpp would pick Q6_K (hartlm has no K-quant quantizer yet) unless `pure`.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use crate::gguf::{GgufFile, TensorInfo};
@@ -93,14 +93,7 @@ pub fn quantize(
     }
     header.resize(header.len().next_multiple_of(ALIGN as usize), 0);
 
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        out.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut w = BufWriter::new(std::fs::File::create(&tmp)?);
+    hartlm_abi::atomic::write_atomic_with(out, |w| {
         w.write_all(&header)?;
         let mut written = 0u64;
         for (i, (t, ty, size)) in plan.iter().enumerate() {
@@ -113,11 +106,6 @@ pub fn quantize(
             w.write_all(&vec![0u8; pad as usize])?;
             written += pad;
         }
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, out)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+        Ok(())
+    })
 }

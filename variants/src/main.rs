@@ -369,7 +369,7 @@ fn calibrate_command(
     }
     let cal = Calibration::new(fingerprint.to_string(), size_mib as usize, pairs);
     let text = serde_json::to_string_pretty(&cal).map_err(|e| fail(1, format!("cannot encode: {e}")))?;
-    write_atomically(&path, text.as_bytes())
+    hartlm_abi::atomic::write_atomic(&path, text.as_bytes())
         .map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))?;
     println!("| tier | cluster | cores | best GB/s | generation threads |");
     println!("| --- | --- | --- | ---: | ---: |");
@@ -425,15 +425,4 @@ fn measure_pair(p: &Placement, cluster: &Cluster, lib_dir: &Path, size_mib: u32,
         samples.push(Sample { threads, gbps });
     }
     samples
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }

@@ -4,10 +4,10 @@
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
+use hartlm_abi::atomic::write_atomic;
 use hartlm_release::archive::{self, Entry};
 use hartlm_release::manifest::{self, ArchiveRecord, FileRecord, Manifest, ReleaseManifest, TierRecord};
 use hartlm_release::sums::{sha256_hex, sha256sums};
-use hartlm_release::write_atomic;
 use hartlm_variants::{Arch, Tier};
 
 use crate::tierbuild::{Built, relative};

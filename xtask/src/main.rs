@@ -507,7 +507,7 @@ fn workflow_files(ws: &Workspace) -> Result<Vec<(&'static str, String)>> {
 
 fn ci_generate(ws: &Workspace) -> Result<()> {
     for (path, text) in workflow_files(ws)? {
-        hartlm_release::write_atomic(&ws.root.join(path), text.as_bytes())?;
+        hartlm_abi::atomic::write_atomic(&ws.root.join(path), text.as_bytes())?;
         println!("wrote {path}");
     }
     Ok(())

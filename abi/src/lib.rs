@@ -1,8 +1,10 @@
 //! The contract between the `hartlm` launcher and the per-tier engine libraries it dlopens:
 //! exported symbol names, the launch record passed to the entry point, and library file names.
+//! Also the mechanisms both sides share: CPU affinity (`affinity`) and file writes (`atomic`).
 use core::ffi::{c_char, c_int};
 
 pub mod affinity;
+pub mod atomic;
 
 /// Bump whenever [`LaunchInfo`], [`EntryFn`] or the exported symbols change.
 pub const ABI_VERSION: u32 = 3;
