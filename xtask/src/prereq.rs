@@ -1,6 +1,7 @@
 //! Prerequisites (rustup targets, the riscv64 cross toolchain, qemu-user >= 8, other apt packages,
 //! pip packages): what is missing, the plan to install it (pure, tested), and carrying it out.
 
+use crate::workspace::Workspace;
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 use xshell::{Shell, cmd};
@@ -285,6 +286,14 @@ pub fn ensure(sh: &Shell, needs: Needs) -> Result<()> {
     if !after.is_empty() {
         bail!("prerequisites still missing after installing: {after:?}");
     }
+    Ok(())
+}
+
+/// `cargo xtask setup`.
+pub fn setup(ws: &Workspace) -> Result<()> {
+    let all = [Arch::Riscv64, Arch::X86_64];
+    ensure(&ws.shell()?, Needs::build(&all).with_qemu(&all))?;
+    eprintln!("xtask: all prerequisites present");
     Ok(())
 }
 

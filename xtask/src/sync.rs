@@ -2,6 +2,7 @@
 //! a temporary worktree, tests, and only then pushes, moves the nightly tag and publishes.
 //! Conflicts and failures go to one `upstream-sync` issue; our branch is never touched before tests pass.
 
+use crate::workspace::Workspace;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -393,6 +394,23 @@ fn report(env: &Env, c: &Config, title: &str, body: &str) -> Result<()> {
     let (n, created) = IssueTracker::new(gh)?.report(&c.issue_label, title, body)?;
     println!("sync: {} issue #{n}", if created { "opened" } else { "updated" });
     Ok(())
+}
+
+/// `cargo xtask sync`: exits 3 on a conflict, 4 on a failed step.
+pub fn command(ws: &Workspace, dry_run: bool) -> Result<()> {
+    let text = std::fs::read_to_string(ws.root.join("ci/sync.toml")).context("reading ci/sync.toml")?;
+    let config = load_config(&text)?;
+    // Issues need a repository and a token; without them conflicts are only printed.
+    let github = crate::publish::github_config(None, None, None).ok().filter(|c| c.token.is_some());
+    let git_env = github.as_ref().and_then(|c| c.token.as_deref()).map(github_push_auth).unwrap_or_default();
+    let outcome = run(&Env { repo: &ws.root, github, dry_run, git_env }, &config)?;
+    match outcome.exit_code() {
+        0 => Ok(()),
+        code => {
+            eprintln!("xtask: sync: {outcome:?}");
+            std::process::exit(code.into())
+        }
+    }
 }
 
 #[cfg(test)]

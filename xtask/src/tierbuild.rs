@@ -1,6 +1,7 @@
 //! `cargo xtask build`: one engine cdylib per tier, each in its own target dir with flags given
 //! only through CARGO_TARGET_<TRIPLE>_RUSTFLAGS, plus one baseline launcher per architecture.
 
+use crate::prereq::{self, Needs};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -221,6 +222,22 @@ pub fn clean_own_crates(sh: &Shell, ws: &Workspace, tiers: &[&'static Tier]) -> 
 
 pub fn relative<'a>(root: &Path, p: &'a Path) -> &'a Path {
     p.strip_prefix(root).unwrap_or(p)
+}
+
+/// `cargo xtask build`.
+pub fn command(ws: &Workspace, arches: &[Arch], only: Option<&str>) -> Result<()> {
+    let sh = ws.shell()?;
+    let tiers = select_tiers(arches, only)?;
+    let arches: Vec<Arch> = arches.iter().copied().filter(|a| tiers.iter().any(|t| t.arch == *a)).collect();
+    prereq::ensure(&sh, Needs::build(&arches))?;
+    let built = build_all(&sh, ws, &arches, &tiers)?;
+    for b in &built.tiers {
+        println!("{:<32} {}", b.tier.id, relative(&ws.root, &b.library).display());
+    }
+    for (arch, path) in &built.launchers {
+        println!("{:<32} {}", format!("launcher ({})", arch.name()), relative(&ws.root, path).display());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

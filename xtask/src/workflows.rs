@@ -4,6 +4,8 @@
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use crate::test::Job as TestJob;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -237,6 +239,11 @@ fn build_and_qemu<'a>(c: &'a Config, cpus: &'a [String], git_ref: Option<&'a str
     ]
 }
 
+/// The steps of `cargo xtask test` (`test::STEPS`) that belong to `job`, as workflow steps.
+fn steps(job: TestJob) -> impl Iterator<Item = String> {
+    crate::test::steps_of(job).map(|s| run(s.name, &root(s.command)))
+}
+
 fn ci(c: &Config, cpus: &[String]) -> String {
     let mut jobs = vec![
         Job::hosted(
@@ -244,31 +251,14 @@ fn ci(c: &Config, cpus: &[String]) -> String {
             "lint",
             "fmt, clippy, workflows, unit tests",
             60,
-            vec![
-                checkout(None, false),
-                fixtures(c),
-                setup(),
-                run("Formatting", &root("cargo fmt --all -- --check")),
-                run("Clippy", &root("cargo clippy --workspace --all-targets --locked -- -D warnings")),
-                run("Clippy for the RVV code", &root("cargo xtask clippy-rvv")),
-                run(
-                    "Workflows match their sources; actionlint, zizmor, shellcheck",
-                    &root("cargo xtask ci check"),
-                ),
-                run("Fetch the real model and generate fixtures", &root("cargo xtask fetch-models")),
-                run("Unit and fixture tests", &root("cargo test --workspace --locked")),
-            ],
+            [checkout(None, false), fixtures(c), setup()].into_iter().chain(steps(TestJob::Lint)).collect(),
         ),
         Job::hosted(
             c,
             "reproducible",
             "reproducible release archives",
             90,
-            vec![
-                checkout(None, false),
-                setup(),
-                run("Build twice and compare", &root("cargo xtask reproducible")),
-            ],
+            [checkout(None, false), setup()].into_iter().chain(steps(TestJob::Reproducible)).collect(),
         ),
     ];
     jobs.extend(build_and_qemu(c, cpus, None));

@@ -1,0 +1,154 @@
+//! `cargo xtask`'s command line: every command and flag as clap types, apart from what they do
+//! (`main.rs` dispatches each to its module).
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use hartlm_variants::Arch;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "hartlm build, test and release tasks")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ArchArg {
+    Riscv64,
+    #[value(name = "x86_64")]
+    X86_64,
+    All,
+}
+
+impl ArchArg {
+    pub fn arches(self) -> Vec<Arch> {
+        match self {
+            ArchArg::Riscv64 => vec![Arch::Riscv64],
+            ArchArg::X86_64 => vec![Arch::X86_64],
+            ArchArg::All => vec![Arch::Riscv64, Arch::X86_64],
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Part {
+    All,
+    Cpus,
+    Checks,
+}
+
+#[derive(Subcommand)]
+pub enum CiAction {
+    /// Write .github/workflows/ from ci/workflows.toml, ci/qemu-matrix.toml and variants/tiers.toml.
+    Generate,
+    /// Fail if a workflow differs from what `generate` writes; run actionlint, zizmor, shellcheck.
+    Check,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Install missing prerequisites (as root with apt) or print the commands that would.
+    Setup,
+    /// Build one engine library per tier and the launcher of each architecture.
+    Build {
+        #[arg(long, value_enum, default_value = "all")]
+        arch: ArchArg,
+        /// Build only this tier (and its architecture's launcher).
+        #[arg(long)]
+        tier: Option<String>,
+    },
+    /// Build everything and write target/dist/: one tarball per architecture, SHA256SUMS, manifest.json.
+    Dist {
+        #[arg(long, value_enum, default_value = "all")]
+        arch: ArchArg,
+    },
+    /// Run the packaged launcher on every CPU of ci/qemu-matrix.toml and print CPU × tier.
+    TestQemu {
+        #[arg(long, value_enum, default_value = "all")]
+        arch: ArchArg,
+        /// Use the tarballs already in target/dist instead of running `dist` first.
+        #[arg(long)]
+        no_build: bool,
+        /// Only these CPU rows (names from ci/qemu-matrix.toml, or `tier:<id>`); implies `--part cpus`.
+        #[arg(long, value_delimiter = ',')]
+        cpu: Vec<String>,
+        /// `cpus`: the CPU × tier table only; `checks`: only the launcher fault, placement and
+        /// fixture-model checks. CI runs each CPU and the checks as separate jobs.
+        #[arg(long, value_enum, default_value = "all")]
+        part: Part,
+    },
+    /// Download the real models tests use (SmolLM2-135M Q4_1) into target/models/ and generate
+    /// the qwen2 fixtures with their numpy reference logits into target/fixtures-gen/.
+    FetchModels,
+    /// Benchmark every x86-64 tier the host can run, side by side, against llama.cpp's figures.
+    Bench {
+        /// Prompt tokens (ppN).
+        #[arg(short = 'p', long, default_value_t = 512)]
+        n_prompt: usize,
+        /// Generated tokens (tgN).
+        #[arg(short = 'n', long, default_value_t = 128)]
+        n_gen: usize,
+        /// Repetitions per test.
+        #[arg(short = 'r', long, default_value_t = 5)]
+        reps: usize,
+        /// Thread counts.
+        #[arg(short = 't', long, default_value = "1,2")]
+        threads: String,
+        /// Only these tiers (comma-separated ids).
+        #[arg(long, value_delimiter = ',')]
+        tiers: Vec<String>,
+    },
+    /// Exact dynamic instruction counts per prompt and generated token of every riscv64 tier at
+    /// VLEN 128-1024 under a plugin-enabled qemu (built once into target/qemu-plugin/).
+    BenchInsn {
+        /// Only models whose name contains this (s288-q4_0, smollm2-q4_1, lfm2-micro-q4_0,
+        /// qwen2-micro-f16).
+        #[arg(long)]
+        model: Option<String>,
+        /// Count one kernel on its own instead of models (`ssm_conv`: d_inner 1536, 4 taps,
+        /// T = 4, 16, 64, 512, upstream's loop and every tier and VLEN; `matvec`: one 1 MiB
+        /// matrix-vector product of every quantized type at rv64gc and rv64gcv at every VLEN).
+        #[arg(long, value_parser = ["ssm_conv", "matvec"], conflicts_with = "model")]
+        kernel: Option<String>,
+    },
+    /// The full test: fmt, clippy, unit tests, two reproducible `dist` runs, `test-qemu`.
+    Test,
+    /// Build the release twice, recompiling in between, and require byte-identical archives.
+    Reproducible,
+    /// Clippy for the RVV code: the engine and launcher as the rv64gcv tier compiles them.
+    ClippyRvv,
+    /// Follow upstream (ci/sync.toml): merge in a temporary worktree, test, then push, move the
+    /// nightly tag and publish. Exit 3 on a merge conflict, 4 when a step failed.
+    Sync {
+        /// Print the decision and the plan only.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The GitHub workflows: generate them, or check they match their sources and lint them.
+    Ci {
+        #[command(subcommand)]
+        action: CiAction,
+    },
+    /// Publish target/dist as a GitHub release: draft, upload and verify every asset, then
+    /// undraft. Safe to re-run. Token from GITHUB_TOKEN.
+    Publish {
+        /// The release tag, `v` + the workspace version.
+        #[arg(long, required_unless_present = "nightly", conflicts_with = "nightly")]
+        tag: Option<String>,
+        /// Move the `nightly` tag to the built commit and replace that prerelease's assets.
+        #[arg(long)]
+        nightly: bool,
+        /// Print the plan (reads the remote release) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// `owner/name` (default: $GITHUB_REPOSITORY).
+        #[arg(long)]
+        repo: Option<String>,
+        /// API base (default: $GITHUB_API_URL, else https://api.github.com).
+        #[arg(long)]
+        api_url: Option<String>,
+        /// Upload base (default: derived from the API base for github.com and GitHub Enterprise).
+        #[arg(long)]
+        upload_url: Option<String>,
+    },
+}
