@@ -21,13 +21,32 @@ pub struct Provenance {
     pub source_date_epoch: u64,
 }
 
-/// Where one archive's files come from: (path inside the archive, local file, executable).
+/// What a file of an archive is: decides its mode and what the manifest records of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// `bin/hartlm`, executable, recorded as the manifest's launcher.
+    Launcher,
+    /// One tier's engine library, executable, recorded among the manifest's tiers.
+    Tier(&'static Tier),
+    /// README and LICENSE: plain files.
+    Doc,
+}
+
+/// One file of an archive: its path inside, where it is read from, and what it is.
+#[derive(Debug)]
+pub struct PlannedFile {
+    pub inside: String,
+    pub source: PathBuf,
+    pub role: Role,
+}
+
+/// One architecture's archive, planned from the built artifacts before anything is read.
+#[derive(Debug)]
 pub struct ArchivePlan {
     pub arch: Arch,
     pub file_name: String,
     pub root: String,
-    pub files: Vec<(String, PathBuf, bool)>,
-    pub tiers: Vec<&'static Tier>,
+    pub files: Vec<PlannedFile>,
 }
 
 pub fn archive_name(version: &str, arch: Arch) -> String {
@@ -43,15 +62,15 @@ pub fn plan_archive(
     built: &[Built],
 ) -> ArchivePlan {
     let root = archive_name(version, arch);
-    let mut files = vec![("bin/hartlm".to_string(), launcher.to_path_buf(), true)];
-    let mut tiers = Vec::new();
+    let file = |inside: String, source: PathBuf, role| PlannedFile { inside, source, role };
+    let mut files = vec![file("bin/hartlm".into(), launcher.to_path_buf(), Role::Launcher)];
     for b in built.iter().filter(|b| b.tier.arch == arch) {
-        files.push((format!("lib/{}", b.tier.library_file()), b.library.clone(), true));
-        tiers.push(b.tier);
+        files.push(file(format!("lib/{}", b.tier.library_file()), b.library.clone(), Role::Tier(b.tier)));
     }
-    files.push(("README.md".into(), ws_root.join("README.md"), false));
-    files.push(("LICENSE".into(), ws_root.join("LICENSE"), false));
-    ArchivePlan { arch, file_name: format!("{root}.tar.gz"), root, files, tiers }
+    for doc in ["README.md", "LICENSE"] {
+        files.push(file(doc.into(), ws_root.join(doc), Role::Doc));
+    }
+    ArchivePlan { arch, file_name: format!("{root}.tar.gz"), root, files }
 }
 
 fn read(p: &Path) -> Result<Vec<u8>> {
@@ -63,15 +82,12 @@ pub fn build_archive(plan: &ArchivePlan, prov: &Provenance) -> Result<(Vec<u8>, 
     let mut entries = Vec::new();
     let mut launcher = None;
     let mut tier_records = Vec::new();
-    for (inside, local, exec) in &plan.files {
-        let bytes = read(local)?;
-        let record =
-            FileRecord { file: inside.clone(), sha256: sha256_hex(&bytes), size: bytes.len() as u64 };
-        if inside == "bin/hartlm" {
-            launcher = Some(record.clone());
-        }
-        if let Some(t) = plan.tiers.iter().find(|t| *inside == format!("lib/{}", t.library_file())) {
-            tier_records.push(TierRecord {
+    for f in &plan.files {
+        let bytes = read(&f.source)?;
+        let record = FileRecord { file: f.inside.clone(), sha256: sha256_hex(&bytes), size: bytes.len() as u64 };
+        match f.role {
+            Role::Launcher => launcher = Some(record),
+            Role::Tier(t) => tier_records.push(TierRecord {
                 id: t.id.0.to_string(),
                 rank: t.rank,
                 rustc_features: t.rustc_features.iter().map(|s| s.to_string()).collect(),
@@ -80,12 +96,12 @@ pub fn build_archive(plan: &ArchivePlan, prov: &Provenance) -> Result<(Vec<u8>, 
                 file: record.file,
                 sha256: record.sha256,
                 size: record.size,
-            });
+            }),
+            Role::Doc => {}
         }
-        entries.push(if *exec {
-            Entry::executable(inside.clone(), bytes)
-        } else {
-            Entry::file(inside.clone(), bytes)
+        entries.push(match f.role {
+            Role::Launcher | Role::Tier(_) => Entry::executable(f.inside.clone(), bytes),
+            Role::Doc => Entry::file(f.inside.clone(), bytes),
         });
     }
     tier_records.sort_by_key(|t| std::cmp::Reverse(t.rank));
@@ -194,9 +210,10 @@ mod tests {
         ];
         let p = plan_archive(Path::new("/ws"), "1.2.3", Arch::Riscv64, Path::new("/t/hartlm"), &built);
         assert_eq!(p.file_name, "hartlm-1.2.3-riscv64gc-unknown-linux-gnu.tar.gz");
-        let inside: Vec<&str> = p.files.iter().map(|f| f.0.as_str()).collect();
+        let inside: Vec<&str> = p.files.iter().map(|f| f.inside.as_str()).collect();
         assert_eq!(inside, ["bin/hartlm", "lib/libhartlm-rv64gc.so", "README.md", "LICENSE"]);
-        assert_eq!(p.tiers.len(), 1);
+        let roles: Vec<Role> = p.files.iter().map(|f| f.role).collect();
+        assert_eq!(roles, [Role::Launcher, Role::Tier(find("rv64gc").unwrap()), Role::Doc, Role::Doc]);
     }
 
     #[test]
