@@ -4,8 +4,9 @@
 // families' kernels use fails the build here, not on a user's CPU.
 use std::fmt::Write as _;
 
-/// Each kernel family: its architecture and the probe features (tiers.toml `requires`) its
-/// kernels execute. Keep in step with `kernels::FAMILIES`.
+/// Each kernel family, in dispatch priority order: its architecture and the probe features
+/// (tiers.toml `requires`) its kernels execute. A family's kernels sit behind
+/// `cfg(hartlm_kernels = "<family>")` arms of `dispatch!` (engine/src/kernels/mod.rs).
 const FAMILIES: &[(&str, &str, &[&str])] = &[
     ("rvv", "riscv64", &["v"]),
     ("zvfh", "riscv64", &["v", "zfh", "zvfh"]),
@@ -109,6 +110,34 @@ fn main() {
         writeln!(out, "    ({:?}, {}),", t.id, list(&t.kernels)).unwrap();
     }
     out.push_str("];\n");
+    // The families as the compiler saw them, read back from the cfgs (selftest compares them with
+    // the tier's row), and those whose x86 features rustc was not told to assume.
+    writeln!(out, "/// Every kernel family the engine knows, in dispatch priority order.").unwrap();
+    writeln!(out, "pub const ALL_FAMILIES: &[&str] = &[{}];", names.join(", ")).unwrap();
+    writeln!(out, "/// The families compiled in, read back from `cfg(hartlm_kernels)`.").unwrap();
+    writeln!(out, "pub fn compiled_families() -> Vec<&'static str> {{\n    let mut v = Vec::new();").unwrap();
+    for (f, _, _) in FAMILIES {
+        writeln!(out, "    if cfg!(hartlm_kernels = {f:?}) {{ v.push({f:?}); }}").unwrap();
+    }
+    writeln!(out, "    v\n}}").unwrap();
+    writeln!(out, "/// Compiled families whose x86 target features this build does not assume (RISC-V's are")
+        .unwrap();
+    writeln!(out, "/// kept out of `cfg` by stable rustc, so only x86 can be checked).").unwrap();
+    writeln!(
+        out,
+        "pub fn families_without_target_features() -> Vec<&'static str> {{\n    let mut v = Vec::new();"
+    )
+    .unwrap();
+    for (f, _, needs) in FAMILIES.iter().filter(|f| f.1 == "x86_64") {
+        let all: Vec<String> = needs.iter().map(|n| format!("target_feature = {n:?}")).collect();
+        writeln!(
+            out,
+            "    if cfg!(hartlm_kernels = {f:?}) && !cfg!(all({})) {{ v.push({f:?}); }}",
+            all.join(", ")
+        )
+        .unwrap();
+    }
+    writeln!(out, "    v\n}}").unwrap();
     let path = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("tier_gen.rs");
     std::fs::write(path, out).expect("write tier_gen.rs");
 }

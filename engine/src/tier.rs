@@ -5,7 +5,8 @@ use std::ffi::CStr;
 
 use hartlm_abi::LaunchInfo;
 
-// TIER_ID, KERNEL_FAMILIES and TIER_KERNELS, written by engine/build.rs from variants/tiers.toml.
+// TIER_ID, KERNEL_FAMILIES, TIER_KERNELS, ALL_FAMILIES, compiled_families() and
+// families_without_target_features(), written by engine/build.rs from variants/tiers.toml.
 include!(concat!(env!("OUT_DIR"), "/tier_gen.rs"));
 
 /// The kernel families variants/tiers.toml gives tier `id` of this architecture, if it has one.

@@ -84,7 +84,8 @@ pub fn build_archive(plan: &ArchivePlan, prov: &Provenance) -> Result<(Vec<u8>, 
     let mut tier_records = Vec::new();
     for f in &plan.files {
         let bytes = read(&f.source)?;
-        let record = FileRecord { file: f.inside.clone(), sha256: sha256_hex(&bytes), size: bytes.len() as u64 };
+        let record =
+            FileRecord { file: f.inside.clone(), sha256: sha256_hex(&bytes), size: bytes.len() as u64 };
         match f.role {
             Role::Launcher => launcher = Some(record),
             Role::Tier(t) => tier_records.push(TierRecord {

@@ -10,7 +10,7 @@
 
 /// `dispatch!("rvv" => rvv::k(..), "avx2" => x86::k_avx2(..), scalar => scalar::k(..))`: the first
 /// arm whose family this build compiled in runs; the scalar arm otherwise. It must be the whole
-/// body of the function (an arm returns). List arms in [`FAMILIES`] order.
+/// body of the function (an arm returns). List arms in [`ALL_FAMILIES`] order.
 macro_rules! dispatch {
     ($($family:literal => $kernel:expr,)* scalar => $scalar:expr $(,)?) => {{
         $(
@@ -45,39 +45,7 @@ use crate::types::{
 };
 use pack::{ActivationAux, Packed};
 
-/// Every kernel family the engine knows, in dispatch priority order within an architecture.
-pub const FAMILIES: [&str; 5] = ["rvv", "zvfh", "avx512", "avx2", "ssse3"];
-
-/// The families this build compiled in (a subset of [`FAMILIES`]), read back from the cfgs.
-pub fn compiled_families() -> Vec<&'static str> {
-    let on = [
-        cfg!(hartlm_kernels = "rvv"),
-        cfg!(hartlm_kernels = "zvfh"),
-        cfg!(hartlm_kernels = "avx512"),
-        cfg!(hartlm_kernels = "avx2"),
-        cfg!(hartlm_kernels = "ssse3"),
-    ];
-    FAMILIES.into_iter().zip(on).filter(|&(_, on)| on).map(|(f, _)| f).collect()
-}
-
-/// Compiled families whose x86 features rustc was not told to assume in this build (stable
-/// rustc keeps RISC-V's out of `cfg`, so those cannot be checked here).
-pub fn families_without_target_features() -> Vec<&'static str> {
-    let missing = [
-        (
-            "avx512",
-            cfg!(hartlm_kernels = "avx512")
-                && !cfg!(all(target_feature = "avx512f", target_feature = "avx512bw")),
-        ),
-        (
-            "avx2",
-            cfg!(hartlm_kernels = "avx2")
-                && !cfg!(all(target_feature = "avx2", target_feature = "fma", target_feature = "f16c")),
-        ),
-        ("ssse3", cfg!(hartlm_kernels = "ssse3") && !cfg!(target_feature = "ssse3")),
-    ];
-    missing.into_iter().filter(|&(_, m)| m).map(|(f, _)| f).collect()
-}
+pub use crate::tier::{ALL_FAMILIES, compiled_families, families_without_target_features};
 
 /// The implementation family the row kernels of this build run: the first compiled family.
 pub fn backend() -> &'static str {
