@@ -97,6 +97,22 @@ pub fn run_all(
         &o,
     );
 
+    // The best tier's library copied over the next tier's file: it loads (the launcher does not
+    // check files yet), but selftest sees another tier's kernels and fails naming both.
+    let next_lib = lib.join(tier::find(next).context("next tier")?.library_file());
+    let saved = std::fs::read(&next_lib)?;
+    std::fs::copy(lib.join(ranked[top].library_file()), &next_lib)?;
+    let o = run(&launcher, &["selftest"], &[("HARTLM_TIER", next)])?;
+    check(
+        "another tier's library under this tier's name fails selftest naming both",
+        o.code == Some(1)
+            && o.stderr
+                .contains(&format!("the launcher selected {next} but this library was built as {host_tier}"))
+            && o.stderr.contains("does not belong"),
+        &o,
+    );
+    std::fs::write(&next_lib, saved)?;
+
     // A corrupt library for the best tier: warn once, fall back, still work.
     let best = lib.join(ranked[top].library_file());
     std::fs::write(&best, b"\x7fELF this is not a shared object")?;
