@@ -1,5 +1,6 @@
 //! Carries out a publish `Plan` against the GitHub REST API with octocrab: idempotent uploads
 //! verified by size and digest, retries that never create duplicates, undraft only at the end.
+//! `Client` lends the same connection and retry rules to other callers.
 
 use bytes::Bytes;
 use octocrab::Octocrab;
@@ -143,83 +144,37 @@ impl Publisher {
     }
 }
 
-/// Opens, updates and closes the one issue that carries a label (the `upstream-sync` issue):
-/// a problem reported every day updates the same issue instead of opening another.
-pub struct IssueTracker {
+/// Blocking JSON calls on one repository's REST routes, for callers other than publishing (sync's
+/// issue lives in xtask): reads and idempotent writes are retried like publishing's own.
+pub struct Client {
     rt: tokio::runtime::Runtime,
     api: Api,
 }
 
-impl IssueTracker {
+impl Client {
     pub fn new(config: &Config) -> Result<Self> {
         let Publisher { rt, api } = Publisher::new(config, Box::new(|m| eprintln!("github: {m}")))?;
-        Ok(IssueTracker { rt, api })
+        Ok(Client { rt, api })
     }
 
-    fn route(&self, tail: &str) -> String {
-        format!("/repos/{}/{}/issues{tail}", self.api.owner, self.api.name)
+    /// `/repos/{owner}/{name}{tail}`.
+    pub fn repo_route(&self, tail: &str) -> String {
+        format!("/repos/{}/{}{tail}", self.api.owner, self.api.name)
     }
 
-    async fn open_issues(&self, label: &str) -> Result<Vec<u64>> {
-        let route = self.route("");
-        let query = [("labels", label), ("state", "open"), ("per_page", "100")];
-        let list: Vec<serde_json::Value> = self
-            .api
-            .retried(&format!("listing `{label}` issues"), || self.api.crab.get(&route, Some(&query)))
-            .await?;
-        // The issues endpoint also lists pull requests.
-        Ok(list
-            .iter()
-            .filter(|i| i.get("pull_request").is_none())
-            .filter_map(|i| i["number"].as_u64())
-            .collect())
+    /// GET, retried; `op` names the call in errors and progress.
+    pub fn get(&self, op: &str, route: &str, query: &[(&str, &str)]) -> Result<serde_json::Value> {
+        self.rt.block_on(self.api.retried(op, || self.api.crab.get(route, Some(&query))))
     }
 
-    /// Updates the open issue labelled `label` (the oldest, if several), or opens one.
-    /// Returns its number and whether it was created.
-    pub fn report(&self, label: &str, title: &str, body: &str) -> Result<(u64, bool)> {
-        self.rt.block_on(async {
-            if let Some(&n) = self.open_issues(label).await?.iter().min() {
-                let patch = serde_json::json!({ "title": title, "body": body });
-                let route = self.route(&format!("/{n}"));
-                let _: serde_json::Value = self
-                    .api
-                    .retried(&format!("updating issue #{n}"), || self.api.crab.patch(&route, Some(&patch)))
-                    .await?;
-                return Ok((n, false));
-            }
-            let new = serde_json::json!({ "title": title, "body": body, "labels": [label] });
-            let created: serde_json::Value = self
-                .api
-                .crab
-                .post(self.route(""), Some(&new))
-                .await
-                .map_err(|e| api(&format!("opening a `{label}` issue"), &e))?;
-            Ok((created["number"].as_u64().unwrap_or(0), true))
-        })
+    /// PATCH (idempotent), retried.
+    pub fn patch(&self, op: &str, route: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
+        self.rt.block_on(self.api.retried(op, || self.api.crab.patch(route, Some(body))))
     }
 
-    /// Comments on and closes every open issue labelled `label`; returns their numbers.
-    pub fn resolve(&self, label: &str, comment: &str) -> Result<Vec<u64>> {
-        self.rt.block_on(async {
-            let open = self.open_issues(label).await?;
-            for &n in &open {
-                let body = serde_json::json!({ "body": comment });
-                let _: serde_json::Value = self
-                    .api
-                    .crab
-                    .post(self.route(&format!("/{n}/comments")), Some(&body))
-                    .await
-                    .map_err(|e| api(&format!("commenting on issue #{n}"), &e))?;
-                let close = serde_json::json!({ "state": "closed" });
-                let route = self.route(&format!("/{n}"));
-                let _: serde_json::Value = self
-                    .api
-                    .retried(&format!("closing issue #{n}"), || self.api.crab.patch(&route, Some(&close)))
-                    .await?;
-            }
-            Ok(open)
-        })
+    /// POST, sent once: a retry after a lost answer could create a second object.
+    pub fn post(&self, op: &str, route: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
+        self.rt.block_on(self.api.crab.post(route, Some(body))).map_err(|e| api(op, &e))
     }
 }
 

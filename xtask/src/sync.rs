@@ -8,7 +8,10 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use xshell::{Shell, cmd};
 
-use hartlm_release::github::{Config as GitHubConfig, IssueTracker};
+use hartlm_release::github::Config as GitHubConfig;
+
+mod issues;
+use issues::IssueTracker;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
