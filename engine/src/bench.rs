@@ -261,7 +261,7 @@ pub fn ggml_ssm_conv_loop(x: &[f32], w_by_channel: &[f32], e: usize, t: usize, o
 /// with `taps` taps, on random data. Only the calls are inside the clock reads, so
 /// `cargo xtask bench-insn --kernel` counts exactly the kernel.
 pub fn time_ssm_conv(which: ConvImpl, channels: usize, taps: usize, tokens: usize, reps: usize) -> Vec<u64> {
-    let mut rng = crate::selftest::Rng::new(7);
+    let mut rng = crate::testdata::Rng::new(7);
     let x = rng.vec((taps - 1 + tokens) * channels);
     let w = rng.vec(taps * channels);
     let mut out = vec![0.0f32; tokens * channels];
@@ -303,8 +303,8 @@ pub fn time_matvec(
     let blocks = MATVEC_COLS / ty.block_len();
     let row_bytes = blocks * ty.block_bytes();
     let rows = (bytes / row_bytes).max(1);
-    let mut rng = crate::selftest::Rng::new(11);
-    let data = crate::selftest::random_quant_row(ty, rows * blocks, &mut rng);
+    let mut rng = crate::testdata::Rng::new(11);
+    let data = crate::testdata::random_quant_row(ty, rows * blocks, &mut rng);
     let plain = crate::tensor::Weight { ty, rows, cols: MATVEC_COLS, data: &data, packed: None };
     let packed = crate::kernels::panel_rows()
         .and_then(|r| crate::kernels::pack::Packed::new(ty, rows, MATVEC_COLS, &data, r));

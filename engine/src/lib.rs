@@ -2,6 +2,7 @@
 //! This file owns the exported C entry points; everything behind them is ordinary Rust.
 
 pub mod bench;
+pub mod build_info;
 pub mod chat;
 pub mod cli;
 pub mod eval;
@@ -15,6 +16,7 @@ pub mod quantize;
 pub mod sampler;
 pub mod selftest;
 pub mod tensor;
+pub mod testdata;
 pub mod tier;
 pub mod tokenizer;
 pub mod types;

@@ -1,74 +1,14 @@
 //! `hartlm selftest`: runs every kernel this tier dispatches to against its scalar reference on
 //! random inputs of awkward lengths and reports the worst error; non-zero exit on a mismatch.
 
+use crate::kernels::tile::tile_case;
 use crate::kernels::{self, pack::ActivationAux, pack::Packed, scalar};
+use crate::testdata::{Rng, random_quant_row};
 use crate::tier::{self, Launch};
 use crate::types::{
     Activation, BlockQ4_0, BlockQ8_0, BlockQ8K, GgmlType, QK, QK_K, f16_to_f32, f32_to_f16, float, k4, q4_0,
     q4_1, q6_k, q8_0, q8_k,
 };
-
-/// xorshift64*: deterministic, dependency-free inputs.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    /// Uniform in [-1, 1).
-    pub fn f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-    pub fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f32()).collect()
-    }
-}
-
-/// A random but well-formed row of `blocks` blocks of `ty`: random quants (every bit pattern,
-/// so extremes such as Q8_0's -128 occur) with small positive f16 scales.
-pub fn random_quant_row(ty: GgmlType, blocks: usize, rng: &mut Rng) -> Vec<u8> {
-    let mut row: Vec<u8> = (0..blocks * ty.block_bytes()).map(|_| rng.next_u64() as u8).collect();
-    let scale = |rng: &mut Rng| f32_to_f16(0.001 + (rng.f32().abs() * 0.05)).to_le_bytes();
-    for b in row.chunks_exact_mut(ty.block_bytes()) {
-        match ty {
-            GgmlType::F32 => b.copy_from_slice(&rng.f32().to_le_bytes()),
-            GgmlType::F16 => b.copy_from_slice(&f32_to_f16(rng.f32()).to_le_bytes()),
-            GgmlType::BF16 => b.copy_from_slice(&((rng.f32().to_bits() >> 16) as u16).to_le_bytes()),
-            GgmlType::Q6K => b[208..210].copy_from_slice(&scale(rng)),
-            GgmlType::Q8K => b[0..4].copy_from_slice(&0.01f32.to_le_bytes()),
-            GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K | GgmlType::Q5K => {
-                b[0..2].copy_from_slice(&scale(rng));
-                b[2..4].copy_from_slice(&scale(rng));
-            }
-            _ => b[0..2].copy_from_slice(&scale(rng)),
-        }
-    }
-    row
-}
-
-/// Four random weight rows of `ty` with `nb` blocks and `tokens` activations of the kind ggml
-/// pairs with it: a prompt tile's inputs. Token 3 has a large outlier (a coarse scale), token 2
-/// is all zero (scale 0).
-pub fn tile_case(ty: GgmlType, nb: usize, tokens: usize, rng: &mut Rng) -> (Vec<Vec<u8>>, Vec<Activation>) {
-    let rows = (0..4).map(|_| random_quant_row(ty, nb, rng)).collect();
-    let acts = (0..tokens)
-        .map(|t| {
-            let mut x = rng.vec(nb * QK);
-            x[0] = if t == 3 { 1e4 } else { x[0] };
-            if t == 2 {
-                x.fill(0.0);
-            }
-            kernels::activation(ty, &x)
-        })
-        .collect();
-    (rows, acts)
-}
 
 const F32_LENGTHS: &[usize] =
     &[0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 129, 255, 257, 1000, 1025, 4099];
@@ -542,7 +482,8 @@ fn panel_checks(rng: &mut Rng) -> Vec<KernelReport> {
 /// Prompt tiles (`kernels::tile`, four rows times this build's token count) against the row
 /// dots they replace: the same f32 operations in the same order, so exact.
 fn tile_checks(rng: &mut Rng) -> Vec<KernelReport> {
-    use kernels::tile::{TOKENS, Tokens, tile};
+    use kernels::prompt_tile;
+    use kernels::tile::{TOKENS, Tokens};
     let mut reports = Vec::new();
     for (ty, name) in
         [(GgmlType::Q4_0, "tile_q4_0"), (GgmlType::Q4_1, "tile_q4_1"), (GgmlType::Q8_0, "tile_q8_0")]
@@ -552,7 +493,7 @@ fn tile_checks(rng: &mut Rng) -> Vec<KernelReport> {
             for tokens in [1, TOKENS - 1, TOKENS] {
                 let (rows, acts) = tile_case(ty, nb, tokens, rng);
                 let y = Tokens::new(&acts).expect("Q8_0 or Q8_1 activations");
-                let got = tile(ty, [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]], &y);
+                let got = prompt_tile(ty, [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]], &y);
                 for (row, got) in rows.iter().zip(got) {
                     for (act, &got) in acts.iter().zip(&got) {
                         let want = kernels::dot(ty, row, act);

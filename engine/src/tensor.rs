@@ -94,7 +94,7 @@ impl<'a> Weight<'a> {
                 }
                 let four = [self.row(r0), self.row(r0 + 1), self.row(r0 + 2), self.row(r0 + 3)];
                 for (k, y) in token_sets.iter().enumerate() {
-                    for (i, v) in tile::tile(self.ty, four, y).into_iter().enumerate() {
+                    for (i, v) in kernels::prompt_tile(self.ty, four, y).into_iter().enumerate() {
                         let b0 = k * tile::TOKENS;
                         // Lanes past the batch are padding.
                         v.iter().take(batch - b0).enumerate().for_each(|(t, &v)| put(b0 + t, r0 + i, v));

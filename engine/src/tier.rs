@@ -5,14 +5,7 @@ use std::ffi::CStr;
 
 use hartlm_abi::LaunchInfo;
 
-// TIER_ID, KERNEL_FAMILIES, TIER_KERNELS, ALL_FAMILIES, compiled_families() and
-// families_without_target_features(), written by engine/build.rs from variants/tiers.toml.
-include!(concat!(env!("OUT_DIR"), "/tier_gen.rs"));
-
-/// The kernel families variants/tiers.toml gives tier `id` of this architecture, if it has one.
-pub fn kernels_of(id: &str) -> Option<&'static [&'static str]> {
-    TIER_KERNELS.iter().find(|(t, _)| *t == id).map(|&(_, k)| k)
-}
+pub use crate::build_info::{KERNEL_FAMILIES, TIER_ID, kernels_of};
 
 /// The launcher's choice, or this library's own defaults when called without one (tests).
 #[derive(Clone, Debug)]

@@ -45,7 +45,7 @@ use crate::types::{
 };
 use pack::{ActivationAux, Packed};
 
-pub use crate::tier::{ALL_FAMILIES, compiled_families, families_without_target_features};
+pub use crate::build_info::{ALL_FAMILIES, compiled_families, families_without_target_features};
 
 /// The implementation family the row kernels of this build run: the first compiled family.
 pub fn backend() -> &'static str {
@@ -376,6 +376,23 @@ pub fn panel_dot(w: &Packed, p: usize, act: &Activation, aux: &ActivationAux, ou
     )
 }
 
+/// A prompt tile (`tile`): `out[i][t] = rows[i] · token t` for four rows of `ty` (Q4_0 and Q8_0 with Q8_0 tokens, Q4_1
+/// with Q8_1 ones), each row holding at least `y.0.len()` blocks.
+pub fn prompt_tile(ty: GgmlType, rows: [&[u8]; 4], y: &tile::Tokens) -> [[f32; tile::TOKENS]; 4] {
+    let nb = y.0.len();
+    assert!(
+        matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0)
+            && rows.iter().all(|r| r.len() >= nb * ty.block_bytes()),
+        "tile: {ty} rows shorter than {nb} blocks"
+    );
+    // x86: VNNI is used only when detected; row lengths were checked above.
+    dispatch!(
+        "avx512" => x86_tile::tile_avx512(ty, rows, &y.0),
+        "avx2" => x86_tile::tile_avx2(ty, rows, &y.0),
+        scalar => tile::tile_reference(ty, rows, y),
+    )
+}
+
 /// LFM2's short convolution ([`scalar::ssm_conv`]): `x` is `k - 1 + t` time-major rows of `e`
 /// channels (carried state, then the batch), `w` the `k` taps tap-major, `out` `t` rows.
 /// Equal to the scalar reference on every tier.
@@ -402,7 +419,7 @@ pub fn ssm_conv(x: &[f32], w: &[f32], e: usize, out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::selftest::{Rng, random_quant_row};
+    use crate::testdata::{Rng, random_quant_row};
     use crate::types::dequantize;
 
     #[test]

@@ -380,7 +380,7 @@ pub fn panel_row_dot_reference(
 mod tests {
     use super::*;
     use crate::kernels::{activation, dot};
-    use crate::selftest::{Rng, random_quant_row};
+    use crate::testdata::{Rng, random_quant_row};
 
     #[test]
     fn packed_reference_equals_unpacked_dot_bit_for_bit() {

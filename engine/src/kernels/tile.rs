@@ -5,6 +5,7 @@
 //! (`(sumi * dx) * dy` for Q4_0, `sumi * (dx * dy)` for Q8_0, `(dx * dy) * sumi + mx * sy` for
 //! Q4_1, added in block order), so a tile is bit-identical to the row dots it replaces.
 
+use crate::testdata::{Rng, random_quant_row};
 use crate::types::{Activation, GgmlType, QK, f16_to_f32};
 
 /// Tokens per tile: one 32-bit lane per token of a 512-bit vector (two 256-bit halves on AVX2,
@@ -81,24 +82,7 @@ pub fn supported(ty: GgmlType) -> bool {
     cfg!(hartlm_kernels = "avx2") && matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0)
 }
 
-/// `out[i][t] = rows[i] · token t` for four rows of `ty` (Q4_0 and Q8_0 with Q8_0 tokens, Q4_1
-/// with Q8_1 ones), each row holding at least `y.0.len()` blocks.
-pub fn tile(ty: GgmlType, rows: [&[u8]; 4], y: &Tokens) -> [[f32; TOKENS]; 4] {
-    let nb = y.0.len();
-    assert!(
-        matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0)
-            && rows.iter().all(|r| r.len() >= nb * ty.block_bytes()),
-        "tile: {ty} rows shorter than {nb} blocks"
-    );
-    // x86: VNNI is used only when detected; row lengths were checked above.
-    dispatch!(
-        "avx512" => super::x86_tile::tile_avx512(ty, rows, &y.0),
-        "avx2" => super::x86_tile::tile_avx2(ty, rows, &y.0),
-        scalar => tile_reference(ty, rows, y),
-    )
-}
-
-/// The scalar reference of [`tile`].
+/// The scalar reference of [`super::prompt_tile`].
 pub fn tile_reference(ty: GgmlType, rows: [&[u8]; 4], tokens: &Tokens) -> [[f32; TOKENS]; 4] {
     let bb = ty.block_bytes();
     let mut out = [[0.0f32; TOKENS]; 4];
@@ -135,10 +119,28 @@ pub fn tile_reference(ty: GgmlType, rows: [&[u8]; 4], tokens: &Tokens) -> [[f32;
     out
 }
 
+/// Four random weight rows of `ty` with `nb` blocks and `tokens` activations of the kind ggml
+/// pairs with it: a prompt tile's inputs. Token 3 has a large outlier (a coarse scale), token 2
+/// is all zero (scale 0).
+pub fn tile_case(ty: GgmlType, nb: usize, tokens: usize, rng: &mut Rng) -> (Vec<Vec<u8>>, Vec<Activation>) {
+    let rows = (0..4).map(|_| random_quant_row(ty, nb, rng)).collect();
+    let acts = (0..tokens)
+        .map(|t| {
+            let mut x = rng.vec(nb * QK);
+            x[0] = if t == 3 { 1e4 } else { x[0] };
+            if t == 2 {
+                x.fill(0.0);
+            }
+            super::activation(ty, &x)
+        })
+        .collect();
+    (rows, acts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::selftest::{Rng, tile_case};
+    use crate::testdata::Rng;
 
     /// The rows · tokens products as the engine's own row dots compute them.
     fn row_dots(ty: GgmlType, rows: &[Vec<u8>], acts: &[Activation]) -> Vec<Vec<f32>> {
@@ -161,7 +163,10 @@ mod tests {
                 let want = row_dots(ty, &rows, &acts);
                 let r = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
                 let y = Tokens::new(&acts).expect("Q8_0 or Q8_1 activations");
-                for (name, got) in [("reference", tile_reference(ty, r, &y)), ("kernel", tile(ty, r, &y))] {
+                for (name, got) in [
+                    ("reference", tile_reference(ty, r, &y)),
+                    ("kernel", crate::kernels::prompt_tile(ty, r, &y)),
+                ] {
                     assert_eq!(first(&got, tokens), want, "{ty} {name}, {nb} blocks, {tokens} tokens");
                 }
             }

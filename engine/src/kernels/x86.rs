@@ -575,7 +575,7 @@ pub unsafe fn axpy_rows_avx2(out: &mut [f32], p: &[f32], v: *const f32, stride: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::selftest::Rng;
+    use crate::testdata::Rng;
     use crate::types::q4_0::quantize_row_q4_0;
     use crate::types::q8_0::quantize_row_q8_0;
 
@@ -620,7 +620,7 @@ mod tests {
         }
         let mut rng = Rng::new(4);
         for nb in [0, 1, 3, 4, 5, 8, 17, 64] {
-            let row = crate::selftest::random_quant_row(crate::types::GgmlType::Q4_1, nb, &mut rng);
+            let row = crate::testdata::random_quant_row(crate::types::GgmlType::Q4_1, nb, &mut rng);
             let act = crate::kernels::activation(crate::types::GgmlType::Q4_1, &rng.vec(nb * 32));
             let crate::types::Activation::Q8_1(y) = act else { unreachable!("Q4_1 pairs with Q8_1") };
             let want = crate::types::q4_1::dot_q4_1_q8_1(&row, &y);
@@ -634,7 +634,7 @@ mod tests {
     /// extremes of the i16 pair sums (every 6-bit value 63 or 5-bit value 31 against -128).
     #[test]
     fn k_quant_dots_equal_the_scalar_reference() {
-        use crate::selftest::random_quant_row;
+        use crate::testdata::random_quant_row;
         use crate::types::GgmlType;
         use crate::types::{Activation, QK_K};
         if !is_x86_feature_detected!("avx2") {

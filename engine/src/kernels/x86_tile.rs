@@ -379,8 +379,9 @@ tile512_fn!(tile512_vnni, "avx512f,avx512bw,avx512vnni,avx2,fma,f16c", sum_u4_vn
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::tile::tile_case;
     use crate::kernels::tile::{Tokens, tile_reference};
-    use crate::selftest::{Rng, tile_case};
+    use crate::testdata::Rng;
 
     fn has(features: &[&str]) -> bool {
         features.iter().all(|f| match *f {
