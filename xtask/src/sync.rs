@@ -2,7 +2,6 @@
 //! a temporary worktree, tests, and only then pushes, moves the nightly tag and publishes.
 //! Conflicts and failures go to one `upstream-sync` issue; our branch is never touched before tests pass.
 
-use crate::workspace::Workspace;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -12,6 +11,8 @@ use hartlm_release::github::Config as GitHubConfig;
 
 mod issues;
 use issues::IssueTracker;
+
+use crate::workspace::Workspace;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]

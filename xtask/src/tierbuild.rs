@@ -1,7 +1,6 @@
 //! `cargo xtask build`: one engine cdylib per tier, each in its own target dir with flags given
 //! only through CARGO_TARGET_<TRIPLE>_RUSTFLAGS, plus one baseline launcher per architecture.
 
-use crate::prereq::{self, Needs};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -9,6 +8,7 @@ use xshell::{Shell, cmd};
 
 use hartlm_variants::{Arch, Tier, tiers};
 
+use crate::prereq::{self, Needs};
 use crate::workspace::Workspace;
 
 /// `CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_RUSTFLAGS` for a triple.
