@@ -287,9 +287,31 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("hartlm: {e:#}");
-            1
+            if e.downcast_ref::<Refused>().is_some() { 2 } else { 1 }
         }
     }
+}
+
+/// A request refused before any work is done: exit 2, as for bad flags.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
+
+/// Refuses an output path that is the input file itself (the same device and inode, whatever
+/// the path says), so an output never destroys its input.
+fn refuse_overwriting_input(input: &Path, output: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(i), Ok(o)) = (std::fs::metadata(input), std::fs::metadata(output))
+        && (i.dev(), i.ino()) == (o.dev(), o.ino())
+    {
+        return Err(Refused(format!(
+            "{} is the input model {}; choose another output path",
+            output.display(),
+            input.display()
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 fn bench_kernel(kernel: KernelBench, launch: &Launch) -> Result<()> {
@@ -494,11 +516,29 @@ fn bench(path: &Path, mut spec: crate::bench::Spec, format: BenchFormat, launch:
 }
 
 fn quantize(path: &Path, output: &Path, ty: QuantType, pure: bool) -> Result<()> {
+    refuse_overwriting_input(path, output)?;
     let file = crate::gguf::GgufFile::open(path).with_context(|| format!("{}", path.display()))?;
     let ty = match ty {
         QuantType::Q4_0 => crate::types::GgmlType::Q4_0,
         QuantType::Q8_0 => crate::types::GgmlType::Q8_0,
     };
+    let mut quantized: Vec<&str> = file
+        .index
+        .tensors
+        .iter()
+        .filter(|t| t.dims.len() >= 2 && t.ty.block_len() > 1)
+        .map(|t| t.ty.name())
+        .collect();
+    quantized.sort_unstable();
+    quantized.dedup();
+    if !quantized.is_empty() {
+        eprintln!(
+            "quantize: note: {} already holds {} matrices; requantizing compounds their rounding error \
+             (quantize the F16/F32 model instead for the best result)",
+            path.display(),
+            quantized.join("/")
+        );
+    }
     crate::quantize::quantize(&file, output, ty, pure, |i, n, name| {
         eprint!("\rquantize: [{i}/{n}] {name:<40}");
     })
@@ -571,6 +611,8 @@ fn info(path: &Path) -> Result<()> {
 }
 
 fn logits(path: &Path, tokens: &[u32], output: &Path, batch: usize, eval: &EvalArgs) -> Result<()> {
+    refuse_overwriting_input(path, output)?;
+    refuse_overwriting_input(path, &output.with_extension("ids.json"))?;
     let m = open(path)?;
     if tokens.is_empty() {
         bail!("no tokens given");

@@ -46,3 +46,34 @@ fn default_q4_0_mix_matches_llama_quantize() {
     check("micro-f32.gguf", "micro-q4_0.gguf", GgmlType::Q4_0, false);
     check("s288-f32.gguf", "s288-q4_0.gguf", GgmlType::Q4_0, false);
 }
+
+/// Runs `hartlm ARGS` in-process, as the launcher would; returns the exit status.
+fn hartlm(args: &[&str]) -> i32 {
+    let argv = std::iter::once("hartlm").chain(args.iter().copied()).map(Into::into).collect();
+    hartlm_engine::cli::main(argv, &hartlm_engine::tier::Launch::local())
+}
+
+/// An output that is the input (by any name: the same path or a link to it) is refused with
+/// exit 2 before anything is written, for `quantize` and for `logits`.
+#[test]
+fn outputs_never_overwrite_the_input_model() {
+    let dir = std::env::temp_dir().join(format!("hartlm-same-file-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("m.gguf");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/models");
+    std::fs::copy(fixtures.join("micro-q4_0.gguf"), &model).unwrap();
+    let link = dir.join("link.gguf");
+    std::os::unix::fs::symlink(&model, &link).unwrap();
+    let before = std::fs::read(&model).unwrap();
+    let m = model.to_str().unwrap();
+    for out in [m, link.to_str().unwrap()] {
+        assert_eq!(hartlm(&["quantize", "-m", m, "-o", out, "--type", "q8_0"]), 2, "quantize -o {out}");
+        assert_eq!(hartlm(&["logits", "-m", m, "--tokens", "1,2", "-o", out]), 2, "logits -o {out}");
+    }
+    assert_eq!(std::fs::read(&model).unwrap(), before, "the input model is untouched");
+    // Another output path still works.
+    let other = dir.join("q8.gguf");
+    assert_eq!(hartlm(&["quantize", "-m", m, "-o", other.to_str().unwrap(), "--type", "q8_0"]), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
