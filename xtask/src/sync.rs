@@ -2,6 +2,8 @@
 //! a temporary worktree, tests, and only then pushes, moves the nightly tag and publishes.
 //! Conflicts and failures go to one `upstream-sync` issue; our branch is never touched before tests pass.
 
+mod issues;
+
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -9,7 +11,6 @@ use xshell::{Shell, cmd};
 
 use hartlm_release::github::Config as GitHubConfig;
 
-mod issues;
 use issues::IssueTracker;
 
 use crate::workspace::Workspace;

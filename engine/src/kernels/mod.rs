@@ -123,9 +123,7 @@ pub fn dot(ty: GgmlType, row: &[u8], act: &Activation) -> f32 {
 }
 
 fn activation_q8_0(x: &[f32]) -> Activation {
-    let mut q = vec![BlockQ8_0::default(); x.len() / crate::types::QK];
-    quantize_row_q8_0(x, &mut q);
-    Activation::Q8_0(q)
+    q8_0::activation_with(x, quantize_row_q8_0)
 }
 
 fn activation_q8_1(x: &[f32]) -> Activation {
@@ -133,9 +131,7 @@ fn activation_q8_1(x: &[f32]) -> Activation {
 }
 
 fn activation_q8_k(x: &[f32]) -> Activation {
-    let mut q = vec![BlockQ8K::ZERO; x.len() / crate::types::QK_K];
-    quantize_row_q8_k(x, &mut q);
-    Activation::Q8K(q)
+    q8_k::activation_with(x, quantize_row_q8_k)
 }
 
 /// `sum(a[i] * b[i])` over the shorter length.

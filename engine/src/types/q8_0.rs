@@ -37,8 +37,13 @@ pub const TRAITS: TypeTraits = TypeTraits {
 
 /// `x` as a Q8_0 activation, quantized by [`quantize_row_q8_0`].
 pub fn activation_reference(x: &[f32]) -> Activation {
+    activation_with(x, quantize_row_q8_0)
+}
+
+/// `x` as a Q8_0 activation, through `quantize` (a quantizer equal to [`quantize_row_q8_0`]).
+pub fn activation_with(x: &[f32], quantize: fn(&[f32], &mut [BlockQ8_0])) -> Activation {
     let mut q = vec![BlockQ8_0::default(); x.len() / QK];
-    quantize_row_q8_0(x, &mut q);
+    quantize(x, &mut q);
     Activation::Q8_0(q)
 }
 

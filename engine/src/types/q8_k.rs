@@ -43,8 +43,13 @@ fn dequantize(row: &[u8], out: &mut [f32]) {
 
 /// `x` as a Q8_K activation, quantized by [`quantize_row_q8_k`].
 pub fn activation_reference(x: &[f32]) -> Activation {
+    activation_with(x, quantize_row_q8_k)
+}
+
+/// `x` as a Q8_K activation, through `quantize` (a quantizer equal to [`quantize_row_q8_k`]).
+pub fn activation_with(x: &[f32], quantize: fn(&[f32], &mut [BlockQ8K])) -> Activation {
     let mut q = vec![BlockQ8K::ZERO; x.len() / QK_K];
-    quantize_row_q8_k(x, &mut q);
+    quantize(x, &mut q);
     Activation::Q8K(q)
 }
 
