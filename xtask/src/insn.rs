@@ -7,7 +7,6 @@
 //! library's symbols (its load address comes from HARTLM_VERBOSE=1); the rest is libc/libm.
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -18,14 +17,9 @@ use hartlm_variants::Arch;
 use hartlm_variants::tier::{self, Tier};
 
 use crate::prereq::{self, Needs};
+use crate::qemu_build;
 use crate::workspace::Workspace;
 
-const QEMU_VERSION: &str = "10.0.2";
-const QEMU_ORIG_URL: &str = "https://deb.debian.org/debian/pool/main/q/qemu/qemu_10.0.2+ds.orig.tar.xz";
-const QEMU_ORIG_SHA256: &str = "0901da33844a331bf8b3602b9c1fbd178e60b737c8e3ade678255bd090c9b9f1";
-const BUILD_PACKAGES: &[&str] =
-    &["libglib2.0-dev", "ninja-build", "flex", "bison", "pkg-config", "curl", "xz-utils"];
-const PIP_PACKAGES: &[&str] = &["meson", "pycotap"];
 const CLOCK_GETTIME: u32 = 113;
 const CLOCK_MONOTONIC: u32 = 1;
 pub const VLENS: [u32; 4] = [128, 256, 512, 1024];
@@ -40,49 +34,13 @@ pub struct PluginQemu {
     pub plugin: PathBuf,
 }
 
-/// Builds (once, cached under `target/qemu-plugin`) qemu-riscv64 with plugin support, and
-/// compiles the counting plugin (every time: it takes a second and follows source edits).
+/// Our patched qemu (`qemu_build`, built once) and the counting plugin, compiled every time:
+/// it takes a second and follows source edits.
 pub fn ensure_qemu(sh: &Shell, root: &Path, target_dir: &Path) -> Result<PluginQemu> {
-    let dir = target_dir.join("qemu-plugin");
-    let src = dir.join(format!("qemu-{QEMU_VERSION}"));
-    let qemu = src.join("build/qemu-riscv64");
-    ensure_build_tools(sh)?;
-    if !qemu.is_file() {
-        std::fs::create_dir_all(&dir)?;
-        let tarball = dir.join(format!("qemu_{QEMU_VERSION}+ds.orig.tar.xz"));
-        if !tarball.is_file() {
-            eprintln!("bench-insn: downloading Debian's qemu {QEMU_VERSION} source");
-            let tmp = tarball.with_extension("part");
-            cmd!(sh, "curl -fsSL --retry 3 -o {tmp} {QEMU_ORIG_URL}")
-                .run()
-                .context("downloading qemu source")?;
-            let got = format!("{:x}", Sha256::digest(std::fs::read(&tmp)?));
-            if got != QEMU_ORIG_SHA256 {
-                bail!("{QEMU_ORIG_URL} has sha256 {got}, expected {QEMU_ORIG_SHA256}; refusing to build it");
-            }
-            std::fs::rename(&tmp, &tarball)?;
-        }
-        if src.exists() {
-            std::fs::remove_dir_all(&src)?;
-        }
-        cmd!(sh, "tar -C {dir} -xf {tarball}").run()?;
-        let build = src.join("build");
-        std::fs::create_dir_all(&build)?;
-        let _d = sh.push_dir(&build);
-        eprintln!("bench-insn: configuring and building qemu-riscv64 with plugins (a few minutes, once)");
-        cmd!(
-            sh,
-            "../configure --target-list=riscv64-linux-user --enable-plugins --disable-system --disable-tools --disable-docs --disable-install-blobs"
-        )
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .context("configuring qemu")?;
-        cmd!(sh, "ninja qemu-riscv64").quiet().ignore_stdout().run().context("building qemu-riscv64")?;
-    }
-    let plugin = dir.join("insn_count.so");
+    let built = qemu_build::ensure(sh, root, target_dir)?;
+    let plugin = target_dir.join("qemu-hartlm/insn_count.so");
     let source = root.join("xtask/plugin/insn_count.c");
-    let include = src.join("include/qemu");
+    let include = built.source.join("include/qemu");
     let glib_cflags = cmd!(sh, "pkg-config --cflags glib-2.0").read()?;
     let glib_libs = cmd!(sh, "pkg-config --libs glib-2.0").read()?;
     let (cflags, libs): (Vec<&str>, Vec<&str>) =
@@ -90,15 +48,7 @@ pub fn ensure_qemu(sh: &Shell, root: &Path, target_dir: &Path) -> Result<PluginQ
     cmd!(sh, "gcc -O2 -shared -fPIC -Wall -Wextra -Werror -Wno-unused-parameter -I{include} {cflags...} -o {plugin} {source} {libs...}")
         .run()
         .context("compiling the counting plugin")?;
-    Ok(PluginQemu { qemu, plugin })
-}
-
-fn ensure_build_tools(sh: &Shell) -> Result<()> {
-    prereq::ensure(sh, Needs::default().with_apt(BUILD_PACKAGES))?;
-    if !prereq::python_has(sh, "mesonbuild") {
-        prereq::pip_install(sh, PIP_PACKAGES)?;
-    }
-    Ok(())
+    Ok(PluginQemu { qemu: built.qemu, plugin })
 }
 
 /// One counted run: a model at one tier on one qemu CPU.

@@ -16,6 +16,7 @@ mod models;
 mod prereq;
 mod publish;
 mod qemu;
+mod qemu_build;
 mod sync;
 mod test;
 mod testqemu;

@@ -187,6 +187,28 @@ pub fn unpack(tarball: &Path, into: &Path, arch: Arch) -> Result<Unpacked> {
     Ok(Unpacked { arch, launcher: into.join(root).join("bin").join("hartlm") })
 }
 
+/// Our patched qemu-riscv64 (`qemu_build`), set once by test-qemu before any IME CPU runs.
+static PATCHED_QEMU: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Whether a qemu `-cpu` string needs our patched qemu (stock qemu has no IME properties).
+pub fn needs_patched_qemu(qemu_cpu: &str) -> bool {
+    qemu_cpu.split(',').any(|p| p.starts_with("xsmtvdot"))
+}
+
+/// Makes [`run_guest`] run IME CPUs on `qemu`.
+pub fn use_patched_qemu(qemu: PathBuf) {
+    let _ = PATCHED_QEMU.set(qemu);
+}
+
+fn riscv_qemu(qemu_cpu: &str) -> Result<PathBuf> {
+    if !needs_patched_qemu(qemu_cpu) {
+        return Ok(PathBuf::from("qemu-riscv64"));
+    }
+    PATCHED_QEMU.get().cloned().with_context(|| {
+        format!("-cpu {qemu_cpu} needs hartlm's patched qemu; test-qemu builds it (qemu_build)")
+    })
+}
+
 pub fn run_guest(cpu: &CpuEntry, launcher: &Path, args: &[&str], forced: Option<&str>) -> Result<RunOut> {
     run_guest_env(cpu, launcher, args, forced, &[])
 }
@@ -202,7 +224,7 @@ pub fn run_guest_env(
 ) -> Result<RunOut> {
     let mut cmd = match (cpu.arch()?, &cpu.qemu_cpu) {
         (Arch::Riscv64, Some(c)) => {
-            let mut k = Command::new("qemu-riscv64");
+            let mut k = Command::new(riscv_qemu(c)?);
             k.args(["-L", RISCV_SYSROOT, "-cpu", c]).arg(launcher);
             k
         }

@@ -10,7 +10,7 @@ use hartlm_variants::Arch;
 use crate::flags::Part;
 use crate::prereq::{self, Needs};
 use crate::workspace::Workspace;
-use crate::{dist, faults, genfix, hetero, modelcheck, models, qemu};
+use crate::{dist, faults, genfix, hetero, modelcheck, models, qemu, qemu_build};
 
 /// `cargo xtask test-qemu`.
 pub fn command(
@@ -38,6 +38,13 @@ pub fn command(
         let dir = ws.target_dir.join("qemu-test").join(arch.baseline_triple());
         launchers.push(qemu::unpack(tarball, &dir, *arch)?);
     }
+    let patched = if arches.contains(&Arch::Riscv64) {
+        let built = qemu_build::ensure(&sh, &ws.root, &ws.target_dir)?;
+        qemu::use_patched_qemu(built.qemu.clone());
+        Some(built.qemu)
+    } else {
+        None
+    };
     let text = std::fs::read_to_string(ws.root.join("ci/qemu-matrix.toml"))
         .context("reading ci/qemu-matrix.toml")?;
     let mut entries = qemu::load_matrix(&text)?;
@@ -72,6 +79,16 @@ pub fn command(
             checks += 1;
             if !ok {
                 failures.push(format!("fault check `{name}`: {detail}"));
+            }
+        }
+    }
+    if let Some(patched) = &patched {
+        println!("IME emulator (xtask/qemu/xsmtvdot-test.c under {}):", qemu_build::PATCH);
+        for (name, ok, detail) in qemu_build::self_test(&sh, &ws.root, &ws.target_dir, patched)? {
+            println!("  {} {name}", if ok { "ok  " } else { "FAIL" });
+            checks += 1;
+            if !ok {
+                failures.push(format!("IME emulator `{name}`: {detail}"));
             }
         }
     }

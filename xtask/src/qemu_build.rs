@@ -1,0 +1,116 @@
+//! Our qemu-riscv64: Debian's qemu 10.0.2 source with `xtask/qemu/xsmtvdot.patch` (SpacemiT's
+//! IME instructions behind the `xsmtvdot`/`xsmtvdotii` CPU properties) and TCG plugins enabled.
+//!
+//! Built once per patch version into `target/qemu-hartlm/<patch hash>/` and shared by the IME
+//! rows of `test-qemu` and by `bench-insn`, whose counting plugin needs plugin support.
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use xshell::{Shell, cmd};
+
+use crate::prereq::{self, Needs};
+
+const QEMU_VERSION: &str = "10.0.2";
+const QEMU_ORIG_URL: &str = "https://deb.debian.org/debian/pool/main/q/qemu/qemu_10.0.2+ds.orig.tar.xz";
+const QEMU_ORIG_SHA256: &str = "0901da33844a331bf8b3602b9c1fbd178e60b737c8e3ade678255bd090c9b9f1";
+const BUILD_PACKAGES: &[&str] =
+    &["libglib2.0-dev", "ninja-build", "flex", "bison", "pkg-config", "curl", "xz-utils", "patch"];
+const PIP_PACKAGES: &[&str] = &["meson", "pycotap"];
+/// The patch, relative to the workspace root.
+pub const PATCH: &str = "xtask/qemu/xsmtvdot.patch";
+
+/// A built qemu-riscv64 and the source tree it came from (plugins compile against its headers).
+pub struct BuiltQemu {
+    pub qemu: PathBuf,
+    pub source: PathBuf,
+}
+
+/// The patched qemu, building it first if this version of the patch has not been built.
+pub fn ensure(sh: &Shell, root: &Path, target_dir: &Path) -> Result<BuiltQemu> {
+    let patch = root.join(PATCH);
+    let patch_text = std::fs::read(&patch).with_context(|| format!("reading {}", patch.display()))?;
+    let key = format!("{:x}", Sha256::digest(&patch_text));
+    let top = target_dir.join("qemu-hartlm");
+    let dir = top.join(&key[..12]);
+    let source = dir.join(format!("qemu-{QEMU_VERSION}"));
+    let qemu = source.join("build/qemu-riscv64");
+    ensure_build_tools(sh)?;
+    if qemu.is_file() {
+        return Ok(BuiltQemu { qemu, source });
+    }
+    std::fs::create_dir_all(&dir)?;
+    let tarball = top.join(format!("qemu_{QEMU_VERSION}+ds.orig.tar.xz"));
+    if !tarball.is_file() {
+        eprintln!("qemu: downloading Debian's qemu {QEMU_VERSION} source");
+        let tmp = tarball.with_extension("part");
+        cmd!(sh, "curl -fsSL --retry 3 -o {tmp} {QEMU_ORIG_URL}").run().context("downloading qemu source")?;
+        let got = format!("{:x}", Sha256::digest(std::fs::read(&tmp)?));
+        if got != QEMU_ORIG_SHA256 {
+            bail!("{QEMU_ORIG_URL} has sha256 {got}, expected {QEMU_ORIG_SHA256}; refusing to build it");
+        }
+        std::fs::rename(&tmp, &tarball)?;
+    }
+    if source.exists() {
+        std::fs::remove_dir_all(&source)?;
+    }
+    cmd!(sh, "tar -C {dir} -xf {tarball}").run()?;
+    cmd!(sh, "patch -d {source} -p1 --quiet -i {patch}").run().with_context(|| format!("applying {PATCH}"))?;
+    let build = source.join("build");
+    std::fs::create_dir_all(&build)?;
+    let _d = sh.push_dir(&build);
+    eprintln!("qemu: configuring and building qemu-riscv64 with {PATCH} and plugins (a few minutes, once)");
+    cmd!(
+        sh,
+        "../configure --target-list=riscv64-linux-user --enable-plugins --disable-system --disable-tools --disable-docs --disable-install-blobs"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()
+    .context("configuring qemu")?;
+    cmd!(sh, "ninja qemu-riscv64").quiet().ignore_stdout().run().context("building qemu-riscv64")?;
+    Ok(BuiltQemu { qemu, source })
+}
+
+fn ensure_build_tools(sh: &Shell) -> Result<()> {
+    prereq::ensure(sh, Needs::default().with_apt(BUILD_PACKAGES))?;
+    if !prereq::python_has(sh, "mesonbuild") {
+        prereq::pip_install(sh, PIP_PACKAGES)?;
+    }
+    Ok(())
+}
+
+/// The emulator's own tests: `xtask/qemu/xsmtvdot-test.c`, cross-compiled, run at each IME
+/// profile and, on a CPU without the extension, expected to raise SIGILL. (name, ok, output).
+pub fn self_test(sh: &Shell, root: &Path, target_dir: &Path, qemu: &Path) -> Result<Vec<(String, bool, String)>> {
+    let source = root.join("xtask/qemu/xsmtvdot-test.c");
+    let binary = target_dir.join("qemu-hartlm/xsmtvdot-test");
+    cmd!(sh, "riscv64-linux-gnu-gcc -O1 -march=rv64gcv -Wall -Wextra -Werror -o {binary} {source}")
+        .run()
+        .context("compiling the IME emulator tests")?;
+    const BASE: &str = "rv64i,m=true,a=true,f=true,d=true,c=true,zicsr=true,zifencei=true,v=true";
+    let cases = [
+        ("IME1 tiles at VLEN 256 (X60/X100)", format!("{BASE},vlen=256,xsmtvdot=true"), None),
+        ("IME1 tiles at VLEN 1024 (A100)", format!("{BASE},vlen=1024,xsmtvdot=true"), None),
+        (
+            "IME2 int4 tiles at VLEN 1024 (A100)",
+            format!("{BASE},vlen=1024,xsmtvdot=true,xsmtvdotii=true"),
+            Some("--int4"),
+        ),
+        ("SIGILL without the extension", format!("{BASE},vlen=256"), Some("--expect-sigill")),
+    ];
+    let mut out = Vec::new();
+    for (name, cpu, arg) in cases {
+        let run = std::process::Command::new(qemu)
+            .args(["-L", "/usr/riscv64-linux-gnu", "-cpu", &cpu])
+            .arg(&binary)
+            .args(arg)
+            .output()
+            .with_context(|| format!("running {}", binary.display()))?;
+        let text = String::from_utf8_lossy(&run.stdout).trim().to_string()
+            + &String::from_utf8_lossy(&run.stderr);
+        let last = text.lines().last().unwrap_or("").to_string();
+        out.push((format!("{name}: {last}"), run.status.success(), text));
+    }
+    Ok(out)
+}
