@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 /// (tiers.toml `requires`) its kernels execute. A family's kernels sit behind
 /// `cfg(hartlm_kernels = "<family>")` arms of `dispatch!` (engine/src/kernels/mod.rs).
 const FAMILIES: &[(&str, &str, &[&str])] = &[
+    ("ime", "riscv64", &["v", "xsmtvdot"]),
     ("rvv", "riscv64", &["v"]),
     ("zvfh", "riscv64", &["v", "zfh", "zvfh"]),
     ("avx512", "x86_64", &["avx512f", "avx512bw"]),

@@ -220,6 +220,7 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
         vec![dot.0, q4.0, q8.0, q4_1.0, q4x4.0, q8x4.0, q6_k_check(&mut rng), row_dot_check(&mut rng)];
     reports.extend([false, true].map(|q5| k4_check(&mut rng, q5)));
     reports.extend(panel_checks(&mut rng));
+    reports.extend(ime_checks(&mut rng));
     reports.extend(tile_checks(&mut rng));
     reports.extend(elementwise_checks(&mut rng));
     reports.extend(row_op_checks(&mut rng));
@@ -470,6 +471,43 @@ fn panel_checks(rng: &mut Rng) -> Vec<KernelReport> {
                     for (i, &got) in out[..packed.panel_rows(p)].iter().enumerate() {
                         let want = kernels::dot(ty, &data[(p * r + i) * row_bytes..][..row_bytes], &act);
                         t.check(got, want, want.abs().max(1.0) as f64, EXACT);
+                    }
+                }
+            }
+        }
+        reports.push(t.0);
+    }
+    reports
+}
+
+/// Matrix-unit panel products (`kernels::panel_batch`: IME tiles on the IME tier, their scalar
+/// reference elsewhere) against [`kernels::panel_dot`] per token: the same integer sums and float
+/// operations, so exact. Token counts straddle tiles, row counts panels.
+fn ime_checks(rng: &mut Rng) -> Vec<KernelReport> {
+    let r = kernels::panel_rows().unwrap_or(16);
+    let mut reports = Vec::new();
+    for (ty, name) in
+        [(GgmlType::Q4_0, "ime_q4_0"), (GgmlType::Q4_1, "ime_q4_1"), (GgmlType::Q8_0, "ime_q8_0")]
+    {
+        let mut t = Tracker::new(name);
+        for &nb in &[1, 2, 3, 9] {
+            for (rows, tokens) in [(1, 4), (r - 1, 5), (r + 1, 7), (2 * r + 3, 9)] {
+                let cols = nb * ty.block_len();
+                let data: Vec<u8> = (0..rows).flat_map(|_| random_quant_row(ty, nb, rng)).collect();
+                let packed = Packed::new(ty, rows, cols, &data, r).expect("packable type");
+                let acts: Vec<_> = (0..tokens).map(|_| kernels::activation(ty, &rng.vec(cols))).collect();
+                let tiles = kernels::ime::ImeTokens::new(ty, &acts).expect("Q8_0 or Q8_1 activations");
+                let got = std::cell::RefCell::new(vec![f32::NAN; tokens * rows]);
+                let mut scratch = Vec::new();
+                let mut want = vec![f32::NAN; r];
+                for p in 0..packed.panels() {
+                    let put = |tok: usize, i: usize, v: f32| got.borrow_mut()[tok * rows + p * r + i] = v;
+                    kernels::panel_batch(&packed, p, &tiles, &mut scratch, &put);
+                    for (tok, act) in acts.iter().enumerate() {
+                        kernels::panel_dot(&packed, p, act, &ActivationAux::new(ty, act), &mut want);
+                        for (i, &w) in want[..packed.panel_rows(p)].iter().enumerate() {
+                            t.check(got.borrow()[tok * rows + p * r + i], w, w.abs().max(1.0) as f64, EXACT);
+                        }
                     }
                 }
             }

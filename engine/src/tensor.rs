@@ -3,6 +3,7 @@
 //!
 //! The element types and their references are `crate::types`; the per-tier kernels `kernels`.
 
+use crate::kernels::ime;
 use crate::kernels::tile::{self, Tokens};
 use crate::kernels::{self, pack::ActivationAux, pack::Packed};
 use crate::pool::{Pool, split};
@@ -116,11 +117,31 @@ impl<'a> Weight<'a> {
 /// [`Weight::matmul`] on panels: each worker takes whole panels and runs every token of the
 /// batch through a panel while it is in cache.
 fn matmul_packed(p: &Packed, acts: &[Activation], out: &mut [f32], pool: &Pool) {
-    let aux: Vec<ActivationAux> = acts.iter().map(|a| ActivationAux::new(p.ty, a)).collect();
     let (rows, r) = (p.rows, p.r);
+    // A matrix unit takes whole tiles of tokens: from one tile's worth of tokens on.
+    let tiles = (acts.len() >= ime::M && kernels::panel_batch_supported(p.ty))
+        .then(|| ime::ImeTokens::new(p.ty, acts))
+        .flatten();
+    let aux: Vec<ActivationAux> = match tiles {
+        Some(_) => Vec::new(),
+        None => acts.iter().map(|a| ActivationAux::new(p.ty, a)).collect(),
+    };
+    let out_len = out.len();
     let out = SyncPtr(out.as_mut_ptr());
     let work = |panels: std::ops::Range<usize>| {
+        let mut scratch = Vec::new();
         for panel in panels {
+            if let Some(tokens) = &tiles {
+                let put = |t: usize, i: usize, v: f32| {
+                    let at = t * rows + panel * r + i;
+                    assert!(at < out_len);
+                    // SAFETY: (t, row panel * r + i) belongs to this worker's disjoint panel range
+                    // and `at` is in bounds; `run` joins before returning.
+                    unsafe { *out.get().add(at) = v }
+                };
+                kernels::panel_batch(p, panel, tokens, &mut scratch, &put);
+                continue;
+            }
             let n = p.panel_rows(panel);
             for (b, (act, aux)) in acts.iter().zip(&aux).enumerate() {
                 // SAFETY: rows [panel*r, panel*r + n) of token b belong to this worker's disjoint

@@ -55,7 +55,9 @@ pub fn ensure(sh: &Shell, root: &Path, target_dir: &Path) -> Result<BuiltQemu> {
         std::fs::remove_dir_all(&source)?;
     }
     cmd!(sh, "tar -C {dir} -xf {tarball}").run()?;
-    cmd!(sh, "patch -d {source} -p1 --quiet -i {patch}").run().with_context(|| format!("applying {PATCH}"))?;
+    cmd!(sh, "patch -d {source} -p1 --quiet -i {patch}")
+        .run()
+        .with_context(|| format!("applying {PATCH}"))?;
     let build = source.join("build");
     std::fs::create_dir_all(&build)?;
     let _d = sh.push_dir(&build);
@@ -82,7 +84,12 @@ fn ensure_build_tools(sh: &Shell) -> Result<()> {
 
 /// The emulator's own tests: `xtask/qemu/xsmtvdot-test.c`, cross-compiled, run at each IME
 /// profile and, on a CPU without the extension, expected to raise SIGILL. (name, ok, output).
-pub fn self_test(sh: &Shell, root: &Path, target_dir: &Path, qemu: &Path) -> Result<Vec<(String, bool, String)>> {
+pub fn self_test(
+    sh: &Shell,
+    root: &Path,
+    target_dir: &Path,
+    qemu: &Path,
+) -> Result<Vec<(String, bool, String)>> {
     let source = root.join("xtask/qemu/xsmtvdot-test.c");
     let binary = target_dir.join("qemu-hartlm/xsmtvdot-test");
     cmd!(sh, "riscv64-linux-gnu-gcc -O1 -march=rv64gcv -Wall -Wextra -Werror -o {binary} {source}")
@@ -107,8 +114,8 @@ pub fn self_test(sh: &Shell, root: &Path, target_dir: &Path, qemu: &Path) -> Res
             .args(arg)
             .output()
             .with_context(|| format!("running {}", binary.display()))?;
-        let text = String::from_utf8_lossy(&run.stdout).trim().to_string()
-            + &String::from_utf8_lossy(&run.stderr);
+        let text =
+            String::from_utf8_lossy(&run.stdout).trim().to_string() + &String::from_utf8_lossy(&run.stderr);
         let last = text.lines().last().unwrap_or("").to_string();
         out.push((format!("{name}: {last}"), run.status.success(), text));
     }

@@ -28,6 +28,7 @@ macro_rules! dispatch {
     }};
 }
 
+pub mod ime;
 pub mod pack;
 pub mod scalar;
 pub mod tile;
@@ -49,7 +50,7 @@ pub use crate::build_info::{ALL_FAMILIES, compiled_families, families_without_ta
 
 /// The implementation family the row kernels of this build run: the first compiled family.
 pub fn backend() -> &'static str {
-    compiled_families().into_iter().find(|f| *f != "zvfh").unwrap_or("scalar")
+    compiled_families().into_iter().find(|f| !matches!(*f, "zvfh" | "ime")).unwrap_or("scalar")
 }
 
 /// The kernels of one weight type in this build, as ggml's `type_traits_cpu` row: the scalar
@@ -369,6 +370,39 @@ pub fn panel_dot(w: &Packed, p: usize, act: &Activation, aux: &ActivationAux, ou
     dispatch!(
         "rvv" => rvv::panel_dot(w, p, act, aux, out),
         scalar => pack::panel_dot_reference(w, p, act, aux, out),
+    )
+}
+
+/// Whether this build multiplies a batch of tokens by `ty` panels on a matrix unit
+/// ([`panel_batch`]); the CPU's vector length must be the one its tiles are written for.
+pub fn panel_batch_supported(#[allow(unused_variables)] ty: GgmlType) -> bool {
+    dispatch!(
+        "ime" => rvv::ime::active() && ime::supported(ty),
+        scalar => false,
+    )
+}
+
+/// `put(t, i, row i of panel p · token t)` for every token of `tokens` and existing row of the
+/// panel, on the IME unit where [`panel_batch_supported`], else by the scalar reference of
+/// the same tiles. Bit-identical to [`panel_dot`] per token. `scratch` is reused between calls.
+pub fn panel_batch(
+    w: &Packed,
+    p: usize,
+    tokens: &ime::ImeTokens,
+    scratch: &mut Vec<u8>,
+    put: &dyn Fn(usize, usize, f32),
+) {
+    dispatch!(
+        "ime" => if rvv::ime::active() {
+            // SAFETY (both closures): this arm runs on IME tiers at VLEN 256 only; the records and
+            // tiles are sized by ime::panel_batch.
+            let records = |ty, panel: &[u8], r, nb, out: &mut [u8]| unsafe { rvv::ime::row_records(ty, panel, r, nb, out) };
+            let tile = |ty, rows: &[u8], tokens: &[u8]| unsafe { rvv::ime::tile(ty, rows, tokens) };
+            ime::panel_batch(w, p, tokens, scratch, put, &records, &tile)
+        } else {
+            ime::panel_batch(w, p, tokens, scratch, put, &ime::row_records_reference, &ime::tile_reference)
+        },
+        scalar => ime::panel_batch(w, p, tokens, scratch, put, &ime::row_records_reference, &ime::tile_reference),
     )
 }
 

@@ -29,6 +29,7 @@ macro_rules! asm_v {
 
 mod dots;
 mod elementwise;
+pub mod ime;
 mod panels;
 mod ssm_conv;
 
