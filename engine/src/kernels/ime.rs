@@ -154,6 +154,11 @@ pub fn row_records_reference(ty: GgmlType, panel: &[u8], r: usize, nb: usize, ou
     }
 }
 
+/// Writes one panel's row records (`ty`, panel bytes, rows per panel, block columns, out).
+pub type RecordsFn<'a> = &'a dyn Fn(GgmlType, &[u8], usize, usize, &mut [u8]);
+/// One tile from a row group's and a token group's records.
+pub type TileFn<'a> = &'a dyn Fn(GgmlType, &[u8], &[u8]) -> [[f32; N]; M];
+
 /// `put(t, i, row i of panel p · token t)` for every token of `tokens` and existing row of the
 /// panel, through `records` (a panel's row records, as [`row_records_reference`])
 /// and `tile` (one tile, as [`tile_reference`]). `scratch` holds the records between calls.
@@ -163,8 +168,8 @@ pub fn panel_batch(
     tokens: &ImeTokens,
     scratch: &mut Vec<u8>,
     put: &dyn Fn(usize, usize, f32),
-    records: &dyn Fn(GgmlType, &[u8], usize, usize, &mut [u8]),
-    tile: &dyn Fn(GgmlType, &[u8], &[u8]) -> [[f32; N]; M],
+    records: RecordsFn,
+    tile: TileFn,
 ) {
     let (nb, n_rows) = (w.blocks(), w.panel_rows(p));
     assert!(
