@@ -36,6 +36,8 @@ struct TierRow {
     note: Option<String>,
     #[serde(default)]
     matrix_unit: Option<String>,
+    #[serde(default)]
+    matrix_vlen: Vec<u32>,
 }
 
 fn arch_of(triple: &str) -> Result<&'static str, String> {
@@ -75,6 +77,9 @@ fn validate(table: &TableFile) -> Result<(), String> {
             && !t.requires.contains(m)
         {
             return Err(format!("tier `{}`: matrix_unit `{m}` must be among its requirements", t.id));
+        }
+        if t.matrix_unit.is_some() == t.matrix_vlen.is_empty() {
+            return Err(format!("tier `{}`: matrix_unit and matrix_vlen go together", t.id));
         }
         for f in &t.rustc_features {
             if !f.starts_with('+') || f.len() < 2 {
@@ -116,7 +121,7 @@ fn main() {
             out,
             "    Tier {{ id: TierId({:?}), triple: {:?}, arch: Arch::{arch}, rank: {}, rustc_cpu: {}, \
              rustc_features: {}, requires: {}, kernels: {}, min_vlen: {}, qemu_cpu: {}, qemu_assume: {}, \
-             summary: {:?}, note: {}, matrix_unit: {} }},",
+             summary: {:?}, note: {}, matrix_unit: {}, matrix_vlen: &{:?} }},",
             t.id,
             t.triple,
             t.rank,
@@ -130,6 +135,7 @@ fn main() {
             t.summary,
             opt(&t.note),
             opt(&t.matrix_unit),
+            t.matrix_vlen,
         )
         .unwrap();
     }

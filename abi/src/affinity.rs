@@ -34,3 +34,25 @@ pub fn set(cores: impl IntoIterator<Item = u32>) -> std::io::Result<()> {
     let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
     if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
+
+/// SpacemiT's interface for moving the calling thread onto the AI cluster (K3 A100), whose cores
+/// plain `sched_setaffinity` refuses with EINVAL.
+pub const AI_THREAD_PROC: &str = "/proc/set_ai_thread";
+
+/// Moves the calling thread onto the AI cores `cores` the vendor's way: writes `0` to
+/// [`AI_THREAD_PROC`], pins the thread among `cores`, then checks that it may run on no other
+/// CPU. The error says which step failed.
+pub fn enter_ai_cluster(cores: &[u32]) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(AI_THREAD_PROC)
+        .map_err(|e| format!("opening {AI_THREAD_PROC}: {e}"))?;
+    f.write_all(b"0").map_err(|e| format!("writing {AI_THREAD_PROC}: {e}"))?;
+    set(cores.iter().copied()).map_err(|e| format!("pinning among the AI cores after registering: {e}"))?;
+    let now = current();
+    if now.is_empty() || now.iter().any(|c| !cores.contains(c)) {
+        return Err(format!("after registering, the thread may still run on CPUs {now:?}"));
+    }
+    Ok(())
+}

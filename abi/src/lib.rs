@@ -7,7 +7,7 @@ pub mod affinity;
 pub mod atomic;
 
 /// Bump whenever [`LaunchInfo`], [`EntryFn`] or the exported symbols change.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// `extern "C" fn() -> u32` returning the library's [`ABI_VERSION`].
 pub const ABI_SYMBOL: &core::ffi::CStr = c"hartlm_abi_version";
@@ -32,6 +32,11 @@ pub struct LaunchInfo {
     /// own core; null (and 0) leaves threads on the whole placement.
     pub cores: *const u32,
     pub n_cores: u32,
+    /// `n_ai_cores` CPU numbers of an AI cluster that refuses plain affinity (SpacemiT K3 A100):
+    /// each worker thread enters it through `/proc/set_ai_thread` and checks where it landed
+    /// before taking work ([`affinity::enter_ai_cluster`]). Null (and 0): no such entry.
+    pub ai_cores: *const u32,
+    pub n_ai_cores: u32,
     /// NUL-terminated tier id the launcher selected.
     pub tier_id: *const c_char,
     /// NUL-terminated human-readable reason for the choice.

@@ -244,6 +244,7 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
     LAUNCH_THREADS.store(launch.threads as usize, relaxed);
     LAUNCH_GEN_THREADS.store(launch.gen_threads as usize, relaxed);
     crate::pool::set_worker_cores(launch.cores.clone());
+    crate::pool::set_ai_cores(launch.ai_cores.clone());
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {

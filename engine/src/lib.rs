@@ -51,6 +51,7 @@ pub unsafe extern "C" fn hartlm_calibrate(
         return 2;
     }
     let measured = std::panic::catch_unwind(|| {
+        pool::set_ai_cores(launch.ai_cores.clone());
         let pool = pool::Pool::pinned(threads, &launch.cores);
         bench::time_matvec(types::GgmlType::Q4_0, (size_mib as usize) << 20, 1, &pool, reps as usize)
     });

@@ -41,9 +41,14 @@ unsafe impl Sync for Shared {}
 // SAFETY: as above; the raw job pointer is only dereferenced during `run`.
 unsafe impl Send for Shared {}
 
+/// What a worker thread does before it takes work; a worker whose entry fails leaves the pool.
+pub type Entry = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 pub struct Pool {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
+    /// Workers (the caller included) that entered their cores and take work.
+    entered: usize,
     width: AtomicUsize,
     /// The creating thread's affinity before it was pinned as worker 0, restored on drop.
     caller_affinity: Option<Vec<u32>>,
@@ -61,6 +66,18 @@ impl Pool {
     /// one core per thread; otherwise threads keep the process's affinity. Pinning is best
     /// effort: a core the kernel refuses leaves that thread unpinned.
     pub fn pinned(n: usize, cores: &[u32]) -> Pool {
+        let ai = AI_CORES.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if ai.is_empty() {
+            return Pool::entering(n, cores, None);
+        }
+        // Each worker moves itself onto the AI cluster (the caller was moved by the launcher).
+        let entry: Entry = Arc::new(move || affinity::enter_ai_cluster(&ai));
+        Pool::entering(n, &[], Some(entry))
+    }
+
+    /// [`Pool::pinned`] where every spawned worker first runs `entry`; those for which it fails
+    /// exit at once (one line says how many and why), so no work runs where entry failed.
+    pub fn entering(n: usize, cores: &[u32], entry: Option<Entry>) -> Pool {
         let n = n.clamp(1, (1 << WIDTH_BITS) - 1);
         let cores: Option<Vec<u32>> = (cores.len() >= n).then(|| cores[..n].to_vec());
         let caller_affinity = cores.as_ref().map(|c| {
@@ -80,22 +97,41 @@ impl Pool {
             wake_workers: Condvar::new(),
             wake_caller: Condvar::new(),
         });
-        let workers = (1..n)
+        // Worker ids are handed out after entry, so the ones taking work stay 1..entered.
+        let next_id = Arc::new(AtomicUsize::new(1));
+        let (report, results) = std::sync::mpsc::channel::<Result<(), String>>();
+        let workers: Vec<JoinHandle<()>> = (1..n)
             .map(|i| {
                 let s = Arc::clone(&shared);
                 let core = cores.as_ref().map(|c| c[i]);
+                let (entry, next_id, report) = (entry.clone(), Arc::clone(&next_id), report.clone());
                 std::thread::Builder::new()
                     .name(format!("hartlm-worker-{i}"))
                     .spawn(move || {
                         if let Some(c) = core {
                             let _ = affinity::set([c]);
                         }
-                        worker(&s, i)
+                        let entered = entry.map_or(Ok(()), |e| e());
+                        let id = entered.is_ok().then(|| next_id.fetch_add(1, SeqCst));
+                        let _ = report.send(entered);
+                        if let Some(id) = id {
+                            worker(&s, id)
+                        }
                     })
                     .expect("spawning a worker thread")
             })
             .collect();
-        Pool { shared, workers, width: AtomicUsize::new(n), caller_affinity }
+        drop(report);
+        let failures: Vec<String> = results.iter().filter_map(Result::err).collect();
+        let entered = n - failures.len();
+        if let Some(why) = failures.first() {
+            eprintln!(
+                "hartlm: {} of {} worker threads could not enter their cores ({why}); running with {entered}",
+                failures.len(),
+                n - 1
+            );
+        }
+        Pool { shared, workers, entered, width: AtomicUsize::new(entered), caller_affinity }
     }
 
     /// The workers the next `run` uses.
@@ -103,9 +139,9 @@ impl Pool {
         self.width.load(SeqCst)
     }
 
-    /// Every worker the pool holds, active or not.
+    /// Every worker the pool holds that can take work, active or not.
     pub fn capacity(&self) -> usize {
-        self.workers.len() + 1
+        self.entered
     }
 
     /// Makes workers 0..n (clamped to 1..=capacity) take part in later runs; the rest stay idle.
@@ -228,6 +264,14 @@ pub fn split(len: usize, i: usize, n: usize) -> std::ops::Range<usize> {
 /// The cores the launcher placed this process on, one per worker in order (empty: none).
 static WORKER_CORES: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
+static AI_CORES: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Makes later pools' workers enter these AI cores through `/proc/set_ai_thread` (the launcher's
+/// placement on a K3's A100 cluster, once per process); empty: no such entry.
+pub fn set_ai_cores(cores: Vec<u32>) {
+    *AI_CORES.lock().unwrap_or_else(|e| e.into_inner()) = cores;
+}
+
 /// Makes later pools pin worker i to `cores[i]` (the launcher's placement, once per process).
 pub fn set_worker_cores(cores: Vec<u32>) {
     *WORKER_CORES.lock().unwrap_or_else(|e| e.into_inner()) = cores;
@@ -302,6 +346,29 @@ mod tests {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
         }
+    }
+
+    /// Workers that cannot enter their cores (a K3 A100 refusing registration) leave the pool:
+    /// the others take every job, with ids 0..entered.
+    #[test]
+    fn workers_whose_entry_fails_take_no_work() {
+        let tries = Arc::new(AtomicUsize::new(0));
+        let t = Arc::clone(&tries);
+        let entry: Entry =
+            Arc::new(move || if t.fetch_add(1, SeqCst) % 2 == 0 { Err("EINVAL".into()) } else { Ok(()) });
+        let pool = Pool::entering(5, &[], Some(entry));
+        assert_eq!(tries.load(SeqCst), 4);
+        assert_eq!((pool.capacity(), pool.threads()), (3, 3));
+        let hits: Vec<AtomicUsize> = (0..5).map(|_| AtomicUsize::new(0)).collect();
+        for _ in 0..100 {
+            pool.run(&|i| {
+                hits[i].fetch_add(1, SeqCst);
+            });
+        }
+        let got: Vec<usize> = hits.iter().map(|h| h.load(SeqCst)).collect();
+        assert_eq!(got, [100, 100, 100, 0, 0]);
+        pool.set_threads(5);
+        assert_eq!(pool.threads(), 3);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct Launch {
     pub gen_threads: u32,
     /// One CPU per worker to pin it to (empty: no per-core pinning).
     pub cores: Vec<u32>,
+    /// An AI cluster every worker must enter through `/proc/set_ai_thread` (empty: none).
+    pub ai_cores: Vec<u32>,
     pub reason: String,
 }
 
@@ -29,6 +31,7 @@ impl Launch {
             threads: 0,
             gen_threads: 0,
             cores: vec![],
+            ai_cores: vec![],
             reason: "direct call".into(),
         }
     }
@@ -58,6 +61,12 @@ impl Launch {
             } else {
                 // SAFETY: a non-null `cores` points to `n_cores` CPU numbers (caller's contract).
                 unsafe { std::slice::from_raw_parts(info.cores, info.n_cores as usize) }.to_vec()
+            },
+            ai_cores: if info.ai_cores.is_null() {
+                vec![]
+            } else {
+                // SAFETY: a non-null `ai_cores` points to `n_ai_cores` CPU numbers (caller's contract).
+                unsafe { std::slice::from_raw_parts(info.ai_cores, info.n_ai_cores as usize) }.to_vec()
             },
             reason: text(info.reason),
         }

@@ -72,34 +72,45 @@ fn missing(cpu: &CpuFeatures, id: &str) -> Vec<String> {
     }
 }
 
+/// The K1's IME unit is on cores 0-3 only: the chip as a whole (a process free to migrate to
+/// any core) has no IME, and gets the best standard tier.
 #[test]
-fn spacemit_k1_gets_its_ime_tier_and_never_the_k3_tier() {
+fn spacemit_k1_whole_chip_has_no_ime_and_never_the_k3_tier() {
     for kernel in [Kernel::Upstream, Kernel::Old(HWCAP_GCV)] {
         let cpu = detect("spacemit-k1.txt", kernel, 32);
         assert_eq!(cpu.vlen, Some(256));
-        assert!(cpu.has("zvfh") && cpu.has("xsmtvdot"), "{cpu:?}");
-        assert_eq!(chosen(&cpu), "spacemit_ime");
+        assert!(cpu.has("zvfh") && !cpu.has("xsmtvdot"), "{cpu:?}");
+        assert_eq!(chosen(&cpu), "rv64gcv_zvfh");
+        assert!(cpu.notes.iter().any(|n| n.contains("X60 (IME on cpus 0-3)")), "{:?}", cpu.notes);
         // Real K1 kernels list zicond (6.6+); zfa and zicbop are absent.
         assert_eq!(missing(&cpu, "rv64gcv_zvfh_zfa_zicond_zicbop"), ["zfa", "zicbop"]);
     }
 }
 
+/// K3: X100 (IME1) and A100 (IME2) both carry the unit, so the whole chip has it; its tiles at
+/// VLEN 256 are the X100's.
 #[test]
-fn spacemit_k3_whole_chip_uses_the_common_features_without_ime() {
+fn spacemit_k3_whole_chip_has_ime_on_every_core() {
     let cpu = detect("spacemit-k3.txt", Kernel::Upstream, 32);
-    assert!(!cpu.has("xsmtvdot"), "X100 cores have no IME, so the chip as a whole has none");
-    assert_eq!(chosen(&cpu), "rv64gcv_zvfh_zfa_zicond_zicbop");
-    assert!(cpu.notes.iter().any(|n| n.contains("A100 (IME)") && n.contains("X100")), "{:?}", cpu.notes);
+    assert!(cpu.has("xsmtvdot"), "X100 and A100 both carry the IME unit");
+    assert_eq!(chosen(&cpu), "spacemit_ime_rva23");
+    assert!(
+        cpu.notes.iter().any(|n| n.contains("A100 (IME)") && n.contains("X100 (IME)")),
+        "{:?}",
+        cpu.notes
+    );
 }
 
 #[test]
 fn spacemit_k3_clusters() {
     let x100 = detect("spacemit-k3-x100-cluster.txt", Kernel::Upstream, 32);
-    assert_eq!(chosen(&x100), "rv64gcv_zvfh_zfa_zicond_zicbop");
-    assert_eq!(missing(&x100, "spacemit_ime"), ["xsmtvdot"]);
+    assert_eq!(chosen(&x100), "spacemit_ime_rva23");
+    assert!(tier::find("spacemit_ime_rva23").unwrap().matrix_runs_on(&x100));
     let a100 = detect("spacemit-k3-a100-cluster.txt", Kernel::Upstream, 128);
     assert_eq!(a100.vlen, Some(1024));
-    assert_eq!(chosen(&a100), "spacemit_ime");
+    assert_eq!(chosen(&a100), "spacemit_ime_rva23");
+    // The IME1 tiles are written for VLEN 256: on A100 the tier runs its vector kernels.
+    assert!(!tier::find("spacemit_ime_rva23").unwrap().matrix_runs_on(&a100));
 }
 
 #[test]
@@ -151,13 +162,13 @@ fn report_explains_the_choice_and_the_ime_note() {
     let tiers = tier::for_arch(Arch::Riscv64);
     let r = report::build(&clusters, &tiers, (None, None), |t| t.id.0 != "rv64gcv_zvfh", &Cached::Missing);
     assert_eq!(r.selected.as_deref(), Some("spacemit_ime"));
-    assert!(r.reason.contains("IME matrix kernels are not written yet"), "{}", r.reason);
+    assert!(r.reason.contains("X60-ime has the xsmtvdot matrix unit"), "{}", r.reason);
     let text = report::render_text(&r);
     assert!(text.contains("missing: zfa, zicbop"), "{text}");
     assert!(text.contains("library lib/libhartlm-rv64gcv_zvfh.so not installed"), "{text}");
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["marchid"], "0x8000000058000001");
-    assert_eq!(json["tiers"][0]["status"], "selected");
+    assert_eq!(json["tiers"][1]["status"], "selected");
     assert_eq!(json["vlen"], 256);
     let forced = report::build(
         &clusters,
@@ -213,14 +224,15 @@ fn k3_has_two_clusters_with_their_own_vlen_and_kind() {
             ("A100", "8-15".into(), Some(1024), CoreKind::Ai),
         ]
     );
-    assert!(!c[0].cpu.has("xsmtvdot") && c[1].cpu.has("xsmtvdot"));
+    assert!(c[0].cpu.has("xsmtvdot") && c[1].cpu.has("xsmtvdot"));
 }
 
 #[test]
-fn k3_runs_the_rva23_tier_on_the_x100_cores() {
+fn k3_runs_the_rva23_ime_tier_on_the_x100_cores() {
     let tiers = tier::for_arch(Arch::Riscv64);
     let p = place(&tiers, &k3("0-15"), None);
-    assert_eq!((p.tier.id.0, p.cluster.as_str()), ("rv64gcv_zvfh_zfa_zicond_zicbop", "X100"));
+    assert_eq!((p.tier.id.0, p.cluster.as_str()), ("spacemit_ime_rva23", "X100"));
+    assert!(p.reason.contains("X100 has the xsmtvdot matrix unit"), "{}", p.reason);
     assert_eq!((p.cores.to_string(), p.threads, p.vlen), ("0-7".into(), 8, Some(256)));
     assert!(p.reason.contains("preferred over AI cores"), "{}", p.reason);
     // Generation is memory-bound: K3 stops scaling at four threads (field measurement).
@@ -231,19 +243,26 @@ fn k3_runs_the_rva23_tier_on_the_x100_cores() {
     assert_eq!((p.cluster.as_str(), p.threads, p.gen_threads), ("X100", 3, 3));
 }
 
+/// Matrix kernels count only at the VLEN they were written for: on A100 (1024) the IME1 tiers
+/// are standard vector code on AI cores. A tier with VLEN 1024 tiles (IME2) would be placed there
+/// as a matrix tier, still behind IME1 on the general-purpose X100 cores unless a calibration
+/// measures otherwise.
 #[test]
-fn k3_runs_ime_kernels_on_the_a100_cores_once_they_exist() {
-    let mut ime = tier::find("spacemit_ime").unwrap().clone();
-    ime.matrix_unit = Some("xsmtvdot");
-    let mut tiers = tier::for_arch(Arch::Riscv64);
-    tiers.retain(|t| t.id.0 != "spacemit_ime");
-    tiers.insert(0, &ime);
+fn k3_runs_matrix_kernels_on_the_a100_cores_only_at_their_vlen() {
+    let real = tier::for_arch(Arch::Riscv64);
+    let p = place(&real, &k3("8-15"), None);
+    assert_eq!((p.tier.id.0, p.cluster.as_str()), ("spacemit_ime_rva23", "A100"));
+    assert!(p.reason.contains("only AI cores are available"), "{}", p.reason);
+    let mut ime2 = tier::find("spacemit_ime_rva23").unwrap().clone();
+    ime2.matrix_vlen = &[1024];
+    let mut tiers = real.clone();
+    tiers.retain(|t| t.id.0 != "spacemit_ime_rva23");
+    tiers.insert(0, &ime2);
+    let p = place(&tiers, &k3("8-15"), None);
+    assert_eq!((p.cluster.as_str(), p.vlen), ("A100", Some(1024)));
+    assert!(p.reason.contains("A100 has the xsmtvdot matrix unit"), "{}", p.reason);
     let p = place(&tiers, &k3("0-15"), None);
-    assert_eq!(
-        (p.tier.id.0, p.cluster.as_str(), p.cores.to_string()),
-        ("spacemit_ime", "A100", "8-15".into())
-    );
-    assert_eq!(p.vlen, Some(1024));
+    assert_eq!((p.tier.id.0, p.cluster.as_str()), ("spacemit_ime", "X100"));
 }
 
 #[test]
@@ -262,8 +281,11 @@ fn restricted_cpu_sets_and_forced_clusters() {
     let err = plan_placements(&tiers, &k3("0-15"), None, Some("big"), |_| true).unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("clusters: X100, A100"), "{err}");
-    // A forced tier picks the cluster that can run it.
+    // A forced tier picks the best cluster that can run it.
     let p = plan_placements(&tiers, &k3("0-15"), Some("spacemit_ime"), None, |_| true).unwrap().remove(0);
+    assert_eq!(p.cluster, "X100");
+    let p =
+        plan_placements(&tiers, &k3("0-15"), Some("spacemit_ime"), Some("A100"), |_| true).unwrap().remove(0);
     assert_eq!(p.cluster, "A100");
 }
 
@@ -271,9 +293,9 @@ fn restricted_cpu_sets_and_forced_clusters() {
 fn homogeneous_boards_are_one_cluster() {
     let tiers = tier::for_arch(Arch::Riscv64);
     let k1 = clusters_of("spacemit-k1.txt", "0-7", |_| 32);
-    assert_eq!(k1.len(), 1);
-    let p = place(&tiers, &k1, None);
-    assert_eq!((p.tier.id.0, p.cluster.as_str(), p.cores.to_string()), ("spacemit_ime", "X60", "0-7".into()));
+    let got: Vec<(&str, String, bool)> =
+        k1.iter().map(|c| (c.name.as_str(), c.cores.to_string(), c.cpu.has("xsmtvdot"))).collect();
+    assert_eq!(got, [("X60-ime", "0-3".into(), true), ("X60", "4-7".into(), false)]);
     let u74 = clusters_of("sifive-u74-jh7110.txt", "0-3", |_| unreachable!("no V: vlenb is never read"));
     assert_eq!(u74.len(), 1);
     let p = place(&tiers, &u74, None);
@@ -307,7 +329,8 @@ fn equal_isa_lines_with_different_vlen_are_two_clusters() {
     let c = clusters_of("spacemit-k1.txt", "0-7", |cpu| if cpu < 4 { 32 } else { 64 });
     let got: Vec<(&str, String, Option<u32>)> =
         c.iter().map(|c| (c.name.as_str(), c.cores.to_string(), c.cpu.vlen)).collect();
-    assert_eq!(got, [("X60-vlen256", "0-3".into(), Some(256)), ("X60-vlen512", "4-7".into(), Some(512))]);
+    // (The K1's cores 0-3 differ from 4-7 by the IME unit as well.)
+    assert_eq!(got, [("X60-ime", "0-3".into(), Some(256)), ("X60", "4-7".into(), Some(512))]);
     for p in plan_placements(&tiers, &c, None, None, |_| true).unwrap() {
         assert!(p.cores.to_string() == "0-3" || p.cores.to_string() == "4-7", "{p:?}");
     }
@@ -322,6 +345,7 @@ fn threads_spill_to_clusters_of_the_same_vlen_and_kind() {
     c[1].cpu.vlen = Some(256);
     c[1].cpu.marchid = None;
     c[1].cpu.features.remove("xsmtvdot");
+    c[0].cpu.features.remove("xsmtvdot");
     let p = place(&tiers, &c, None);
     assert_eq!((p.cluster.as_str(), p.cores.to_string(), p.threads), ("X100", "0-15".into(), 8));
     // Workers take the chosen cluster's cores first, then the spill cluster's.
@@ -333,11 +357,14 @@ fn threads_spill_to_clusters_of_the_same_vlen_and_kind() {
 fn report_shows_both_k3_clusters_and_the_placement() {
     let tiers = tier::for_arch(Arch::Riscv64);
     let r = report::build(&k3("0-15"), &tiers, (None, None), |_| true, &Cached::Missing);
-    assert_eq!(r.selected.as_deref(), Some("rv64gcv_zvfh_zfa_zicond_zicbop"));
+    assert_eq!(r.selected.as_deref(), Some("spacemit_ime_rva23"));
     assert_eq!(r.vlen, Some(256), "top-level fields describe the chosen cluster");
     let text = report::render_text(&r);
     assert!(text.contains("X100  cores 0-7   general   VLEN 256"), "{text}");
-    assert!(text.contains("A100  cores 8-15  AI cores  VLEN 1024  runs: spacemit_ime,"), "{text}");
+    assert!(
+        text.contains("A100  cores 8-15  AI cores  VLEN 1024  runs: spacemit_ime_rva23, spacemit_ime,"),
+        "{text}"
+    );
     assert!(text.contains("on X100 (cores 0-7, 8 threads by default, 4 for generation)"), "{text}");
     assert!(text.contains("calibration: none"), "{text}");
     let json = serde_json::to_value(&r).unwrap();
@@ -370,4 +397,146 @@ fn recorded_systems_are_read_from_a_sysroot() {
     std::fs::write(root.join("hartlm/vlenb"), "0-7\n").unwrap();
     assert!(crate::probe::recorded_clusters(&root, cpuinfo, None).is_err(), "a broken hook is an error");
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// Every placement any recorded SpacemiT system yields, however its cores are restricted and
+/// whatever is forced, runs its tier only on cores that have every instruction the tier needs:
+/// on a K1 the IME tier never reaches cores 4-7.
+#[test]
+fn no_placement_pairs_a_tier_with_a_core_lacking_its_instructions() {
+    let tiers = tier::for_arch(Arch::Riscv64);
+    let systems: Vec<(&str, Vec<Cluster>)> = ["0-7", "0-3", "2-5", "4-7", "3", "0,7"]
+        .into_iter()
+        .map(|a| ("K1", clusters_of("spacemit-k1.txt", a, |_| 32)))
+        .chain(["0-15", "0-7", "8-15", "4-11", "7-8", "0,15"].into_iter().map(|a| ("K3", k3(a))))
+        .chain([
+            ("K3 X100 cluster", clusters_of("spacemit-k3-x100-cluster.txt", "0-7", |_| 32)),
+            ("K3 A100 cluster", clusters_of("spacemit-k3-a100-cluster.txt", "8-15", |_| 128)),
+        ])
+        .collect();
+    let mut checked = 0;
+    for (name, clusters) in &systems {
+        let names: Vec<Option<&str>> =
+            [None].into_iter().chain(clusters.iter().map(|c| Some(c.name.as_str()))).collect();
+        let forced_tiers = [None, Some("spacemit_ime"), Some("spacemit_ime_rva23"), Some("rv64gcv_zvfh")];
+        for forced_cluster in &names {
+            for forced_tier in forced_tiers {
+                let Ok(plans) = plan_placements(&tiers, clusters, forced_tier, *forced_cluster, |_| true)
+                else {
+                    continue;
+                };
+                for p in plans {
+                    for cpu in p.cores.iter() {
+                        let c = clusters.iter().find(|c| c.cores.contains(cpu)).unwrap();
+                        assert!(
+                            evaluate(p.tier, &c.cpu).is_eligible(),
+                            "{name}: {} placed on core {cpu} of {}, which lacks its instructions",
+                            p.tier.id,
+                            c.name
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 500, "{checked}");
+    // And the K1's IME tier, where it is placed at all, is on cores 0-3 with at most 4 workers.
+    for allowed in ["0-7", "2-5"] {
+        let p = place(&tiers, &clusters_of("spacemit-k1.txt", allowed, |_| 32), None);
+        assert_eq!(p.tier.id.0, "spacemit_ime");
+        assert!(p.cores.iter().all(|c| c < 4) && p.threads <= 4, "{p:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entering the chosen cores (`entry`), against a simulated scheduler.
+
+use crate::entry::{Entered, Os, enter};
+
+/// A K3-like scheduler: masks naming `refuse` fail unless registered and within `ai`;
+/// registration succeeds if `ai_proc` and moves the thread to `ai`.
+struct FakeOs {
+    refuse: CoreSet,
+    ai: CoreSet,
+    ai_proc: bool,
+    registered: bool,
+    current: CoreSet,
+    writes: usize,
+}
+
+impl FakeOs {
+    fn k3(ai_proc: bool, ai: &str) -> FakeOs {
+        FakeOs {
+            refuse: CoreSet::parse("8-15").unwrap(),
+            ai: if ai.is_empty() { CoreSet::default() } else { CoreSet::parse(ai).unwrap() },
+            ai_proc,
+            registered: false,
+            current: CoreSet::parse("0-15").unwrap(),
+            writes: 0,
+        }
+    }
+}
+
+impl Os for FakeOs {
+    fn set_affinity(&mut self, cores: &CoreSet) -> Result<(), String> {
+        if !cores.intersection(&self.refuse).is_empty() && !(self.registered && cores.is_subset(&self.ai)) {
+            return Err("Invalid argument (os error 22)".into());
+        }
+        self.current = cores.clone();
+        Ok(())
+    }
+    fn register_ai_thread(&mut self) -> Result<(), String> {
+        if !self.ai_proc {
+            return Err("No such file or directory (os error 2)".into());
+        }
+        self.writes += 1;
+        self.registered = true;
+        if !self.ai.is_empty() {
+            self.current = self.ai.clone();
+        }
+        Ok(())
+    }
+    fn current(&self) -> CoreSet {
+        self.current.clone()
+    }
+}
+
+#[test]
+fn the_a100_cluster_is_entered_by_registration_and_verified() {
+    let tiers = tier::for_arch(Arch::Riscv64);
+    let clusters = k3("0-15");
+    let a100 = place(&tiers, &clusters, Some("A100"));
+    let mut os = FakeOs::k3(true, "8-15");
+    assert_eq!(enter(&mut os, &a100, &clusters), Ok(Entered::AiThread));
+    assert_eq!((os.writes, os.current.to_string()), (1, "8-15".into()));
+    // No /proc/set_ai_thread: refused with the reason, nothing pinned.
+    let mut os = FakeOs::k3(false, "8-15");
+    let err = enter(&mut os, &a100, &clusters).unwrap_err();
+    assert!(err.contains("/proc/set_ai_thread") && err.contains("os error 2"), "{err}");
+    // Registration accepted but the kernel still refuses the A100 mask: verification fails.
+    let mut os = FakeOs::k3(true, "");
+    let err = enter(&mut os, &a100, &clusters).unwrap_err();
+    assert!(err.contains("pinning after registering") && err.contains("os error 22"), "{err}");
+    // The X100 cores are entered by plain affinity, and never through registration.
+    let x100 = place(&tiers, &clusters, None);
+    let mut os = FakeOs::k3(true, "8-15");
+    assert_eq!(enter(&mut os, &x100, &clusters), Ok(Entered::Pinned));
+    assert_eq!((os.writes, os.current.to_string()), (0, "0-7".into()));
+}
+
+#[test]
+fn a_failed_pin_runs_only_where_every_core_has_the_tier() {
+    let tiers = tier::for_arch(Arch::Riscv64);
+    // K1: the IME tier on cores 0-3 may not run unpinned, since cores 4-7 lack the unit.
+    let k1 = clusters_of("spacemit-k1.txt", "0-7", |_| 32);
+    let ime = place(&tiers, &k1, None);
+    let mut os = FakeOs::k3(false, "");
+    os.refuse = CoreSet::parse("0-7").unwrap();
+    os.current = CoreSet::parse("0-7").unwrap();
+    let err = enter(&mut os, &ime, &k1).unwrap_err();
+    assert!(err.contains("sched_setaffinity"), "{err}");
+    // The standard tier runs on every K1 core: a failed pin only warns.
+    let zvfh = plan_placements(&tiers, &k1, Some("rv64gcv_zvfh"), None, |_| true).unwrap().remove(0);
+    assert!(matches!(enter(&mut os, &zvfh, &k1), Ok(Entered::Unpinned(_))));
 }

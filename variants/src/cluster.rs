@@ -157,10 +157,12 @@ pub fn recorded_hwprobe(cpuinfo: &str, cores: &CoreSet) -> Option<Hwprobe> {
 /// Groups the allowed RISC-V cores of `/proc/cpuinfo` into clusters, in order of their first
 /// core. Empty when cpuinfo lists no allowed processor (the caller then probes the process).
 pub fn riscv_clusters(p: &ClusterProbe) -> Vec<Cluster> {
-    type Key = (Option<String>, Option<u64>, Option<u64>, Option<u64>);
+    // Identity, plus whether the core carries its type's IME unit (K1: cores 0-3 only).
+    type Key = (Option<String>, Option<u64>, Option<u64>, Option<u64>, bool);
     let mut groups: Vec<(Key, Vec<u32>, String)> = Vec::new();
     for (core, text) in blocks(p.cpuinfo, p.allowed) {
-        let key = (core.isa.clone(), core.mvendorid, core.marchid, core.mimpid);
+        let ime = core.marchid.and_then(cpu::spacemit_core).is_some_and(|k| k.ime_on(core.processor));
+        let key = (core.isa.clone(), core.mvendorid, core.marchid, core.mimpid, ime);
         let cpu_no = core.processor.unwrap_or(0);
         match groups.iter_mut().find(|g| g.0 == key) {
             Some(g) => {
@@ -194,8 +196,16 @@ pub fn riscv_clusters(p: &ClusterProbe) -> Vec<Cluster> {
             };
             let known = cpu.marchid.and_then(cpu::spacemit_core);
             let kind = if known.is_some_and(|k| k.ai) { CoreKind::Ai } else { CoreKind::General };
+            // A core type whose unit only some CPUs carry names its two halves apart.
+            let partial = known.is_some_and(|k| matches!(k.ime, cpu::ImeCores::Only { .. }));
             let mut base = known
-                .map(|k| k.name.to_string())
+                .map(|k| {
+                    if partial && cpu.has("xsmtvdot") {
+                        format!("{}-ime", k.name)
+                    } else {
+                        k.name.to_string()
+                    }
+                })
                 .or_else(|| cpu.model.clone())
                 .unwrap_or_else(|| format!("cluster{}", clusters.len()));
             if split {

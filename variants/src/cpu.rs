@@ -232,32 +232,84 @@ pub fn hwprobe_from_cpuinfo(cpuinfo: &str) -> Option<Hwprobe> {
 pub const MVENDORID_THEAD: u64 = 0x5b7;
 pub const MVENDORID_SPACEMIT: u64 = 0x710;
 
+/// Which CPUs of a chip carry a core type's IME matrix unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImeCores {
+    None,
+    All,
+    /// Only CPUs `first..=last` (K1: the unit sits in cluster 0 alone, cores 0-3).
+    Only {
+        first: u32,
+        last: u32,
+    },
+}
+
 /// A SpacemiT core type known by its marchid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpacemitCore {
     pub marchid: u64,
     pub name: &'static str,
-    /// Carries the IME matrix unit (`xsmtvdot`).
-    pub ime: bool,
+    /// Where the IME matrix unit (`xsmtvdot`) is.
+    pub ime: ImeCores,
     /// An "AI core" (A-series): built around the matrix unit, slow on standard vector code.
     pub ai: bool,
     /// Generation threads past which tokens/s stops rising on the chip these cores ship in
     /// (memory-bound), from field measurements; `hartlm calibrate` measures it per machine.
     pub gen_threads_knee: Option<usize>,
+    /// Threads reach these cores only through `/proc/set_ai_thread`: plain affinity masks naming
+    /// them fail with EINVAL (measured on a K3's A100 cores, 2026-09).
+    pub ai_thread_entry: bool,
+}
+
+impl SpacemitCore {
+    /// Whether CPU `cpu` (None: a CPU of unknown number) has the IME unit.
+    pub fn ime_on(&self, cpu: Option<u32>) -> bool {
+        match self.ime {
+            ImeCores::None => false,
+            ImeCores::All => true,
+            ImeCores::Only { first, last } => cpu.is_some_and(|c| (first..=last).contains(&c)),
+        }
+    }
 }
 
 pub const SPACEMIT_CORES: &[SpacemitCore] = &[
-    SpacemitCore { marchid: 0x8000000058000001, name: "X60", ime: true, ai: false, gen_threads_knee: None },
-    SpacemitCore { marchid: 0x8000000041000001, name: "A60", ime: true, ai: true, gen_threads_knee: None },
-    // K3, TinyLlama-1.1B Q4_0 with llama.cpp: tg128 saturates at 4 threads.
+    // K1: eight X60 cores, the IME unit only on cluster 0 (SpacemiT's llama.cpp backend calls
+    // those four its "A60" AI cores and runs IME only there).
+    SpacemitCore {
+        marchid: 0x8000000058000001,
+        name: "X60",
+        ime: ImeCores::Only { first: 0, last: 3 },
+        ai: false,
+        gen_threads_knee: None,
+        ai_thread_entry: false,
+    },
+    SpacemitCore {
+        marchid: 0x8000000041000001,
+        name: "A60",
+        ime: ImeCores::All,
+        ai: true,
+        gen_threads_knee: None,
+        ai_thread_entry: false,
+    },
+    // K3 X100: RVA23-class with IME1 (the vendor code selects IME1 for X100 and A60). TinyLlama-1.1B
+    // Q4_0 with llama.cpp: tg128 saturates at 4 threads.
     SpacemitCore {
         marchid: 0x8000000058000002,
         name: "X100",
-        ime: false,
+        ime: ImeCores::All,
         ai: false,
         gen_threads_knee: Some(4),
+        ai_thread_entry: false,
     },
-    SpacemitCore { marchid: 0x8000000041000002, name: "A100", ime: true, ai: true, gen_threads_knee: None },
+    // K3 A100: IME2 (xsmtvdotii) at VLEN 1024, entered through /proc/set_ai_thread.
+    SpacemitCore {
+        marchid: 0x8000000041000002,
+        name: "A100",
+        ime: ImeCores::All,
+        ai: true,
+        gen_threads_knee: None,
+        ai_thread_entry: true,
+    },
 ];
 
 pub fn spacemit_core(marchid: u64) -> Option<&'static SpacemitCore> {
@@ -369,22 +421,30 @@ pub fn riscv_features(p: &RiscvProbe) -> CpuFeatures {
 
     // SpacemiT's matrix extension is invisible to hwprobe: trust the isa line, or known marchids
     // when every core has one (the process may run on any core).
-    let core_ids: Vec<(Option<u64>, Option<u64>)> = if cores.iter().all(|c| c.marchid.is_some()) {
-        cores.iter().map(|c| (c.mvendorid, c.marchid)).collect()
+    // The unit may sit on some CPUs of a core type only (K1), so each core is judged by number.
+    type CoreId = (Option<u64>, Option<u64>, Option<u32>);
+    let core_ids: Vec<CoreId> = if cores.iter().all(|c| c.marchid.is_some()) {
+        cores.iter().map(|c| (c.mvendorid, c.marchid, c.processor)).collect()
     } else {
-        vec![(mvendorid, marchid)]
+        vec![(mvendorid, marchid, None)]
     };
-    let spacemit: Vec<(&str, bool)> = core_ids
+    let spacemit: Vec<(&SpacemitCore, bool)> = core_ids
         .iter()
-        .filter(|(v, _)| *v == Some(MVENDORID_SPACEMIT))
-        .filter_map(|(_, a)| a.and_then(spacemit_core).map(|k| (k.name, k.ime)))
+        .filter(|(v, _, _)| *v == Some(MVENDORID_SPACEMIT))
+        .filter_map(|(_, a, cpu)| a.and_then(spacemit_core).map(|k| (k, k.ime_on(*cpu))))
         .collect();
     if !spacemit.is_empty() {
         if spacemit.len() == core_ids.len() && spacemit.iter().all(|c| c.1) && v_usable {
             features.insert("xsmtvdot");
         }
-        let names: BTreeSet<String> =
-            spacemit.iter().map(|(n, ime)| format!("{n}{}", if *ime { " (IME)" } else { "" })).collect();
+        let names: BTreeSet<String> = spacemit
+            .iter()
+            .map(|(k, _)| match k.ime {
+                ImeCores::None => k.name.to_string(),
+                ImeCores::All => format!("{} (IME)", k.name),
+                ImeCores::Only { first, last } => format!("{} (IME on cpus {first}-{last})", k.name),
+            })
+            .collect();
         notes.push(format!("SpacemiT cores: {}", names.into_iter().collect::<Vec<_>>().join(", ")));
     }
     if features.contains("xsmtvdotii") {

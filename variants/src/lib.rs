@@ -4,6 +4,7 @@
 pub mod calibration;
 pub mod cluster;
 pub mod cpu;
+pub mod entry;
 pub mod feature_names;
 pub mod labels;
 pub mod placement;

@@ -1,6 +1,7 @@
 //! The `hartlm` launcher: probes the CPU, picks the best tier it can safely run, dlopens that
 //! tier's engine library from `lib/` beside `bin/` and hands it argv. `hartlm cpu` explains it.
 
+use std::collections::VecDeque;
 use std::ffi::{CStr, CString, OsString, c_char, c_int, c_void};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,8 @@ use hartlm_abi::{
     MatvecTiming,
 };
 use hartlm_variants::calibration::{self, Cached, Calibration, Measured, Sample};
-use hartlm_variants::cluster::Cluster;
+use hartlm_variants::cluster::{Cluster, CoreSet};
+use hartlm_variants::entry::{self, Entered, LiveOs, Os, RecordedOs};
 use hartlm_variants::placement::{Placement, plan_placements};
 use hartlm_variants::{Tier, probe, report, tier};
 
@@ -76,47 +78,88 @@ fn run() -> Result<u8, Failure> {
     let plan =
         plan_placements(&tiers, &system.clusters, forced.as_deref(), forced_cluster.as_deref(), exists);
     let (plan, _) = calibration::choose(plan, &cached, forced.is_some() || forced_cluster.is_some());
-    let plan = plan.map_err(|e| fail(e.exit_code(), e.to_string()))?;
+    let mut queue: VecDeque<Placement> = plan.map_err(|e| fail(e.exit_code(), e.to_string()))?.into();
+    let allowed = system.clusters.iter().fold(CoreSet::default(), |acc, c| acc.union(&c.cores));
+    let mut os: Box<dyn Os> = match std::env::var_os(probe::SYSROOT_ENV) {
+        Some(root) if system.recorded => {
+            Box::new(RecordedOs::new(Path::new(&root), allowed).map_err(|e| fail(2, e))?)
+        }
+        _ => Box::new(LiveOs),
+    };
     let mut last_error = String::new();
     let mut failed: Vec<&str> = Vec::new();
-    for (i, p) in plan.iter().enumerate() {
-        if failed.contains(&p.tier.id.0) {
+    let mut unenterable: Vec<String> = Vec::new();
+    let mut fell_back = false;
+    loop {
+        let Some(p) = queue.pop_front() else {
+            // Every placement left was refused entry: run where this thread actually is.
+            if unenterable.is_empty() || fell_back {
+                break;
+            }
+            fell_back = true;
+            let here = os.current();
+            let local: Vec<Cluster> = system
+                .clusters
+                .iter()
+                .filter_map(|c| {
+                    let cores = c.cores.intersection(&here);
+                    (!cores.is_empty() && !unenterable.contains(&c.name))
+                        .then(|| Cluster { cores, ..c.clone() })
+                })
+                .collect();
+            if let Ok(plan) = plan_placements(&tiers, &local, None, None, exists) {
+                queue.extend(plan);
+            }
+            continue;
+        };
+        if failed.contains(&p.tier.id.0) || unenterable.contains(&p.cluster) {
             continue;
         }
         let path = lib_dir.join(p.tier.library_file());
-        match load(&path).and_then(|lib| symbol(lib, ENTRY_SYMBOL, &path)) {
-            Ok(entry) => {
-                // SAFETY: the ABI version matched, so hartlm_main has the EntryFn signature.
-                let entry = unsafe { std::mem::transmute::<*mut c_void, EntryFn>(entry) };
-                let reason = if i > 0 { format!("fallback: {last_error}") } else { p.reason.clone() };
-                // Threads the engine creates inherit the main thread's affinity.
-                if !system.recorded
-                    && let Err(e) = probe::pin_process(&p.cores)
-                {
-                    eprintln!("hartlm: warning: cannot keep threads on cores {} ({e})", p.cores);
-                }
-                if std::env::var_os(VERBOSE_ENV).is_some_and(|v| v == "1") {
-                    eprintln!(
-                        "hartlm: tier {} on {} cores {} ({reason}): {} loaded at {:#x}",
-                        p.tier.id,
-                        p.cluster,
-                        p.cores,
-                        path.display(),
-                        load_base(entry)
-                    );
-                }
-                // Per-core pinning only means something on this machine's own cores.
-                let pin = pin_cores && !system.recorded;
-                return call_engine(entry, &args, p, &reason, pin);
-            }
+        let entry = match load(&path).and_then(|lib| symbol(lib, ENTRY_SYMBOL, &path)) {
+            Ok(entry) => entry,
             Err(e) => {
                 last_error = format!("tier {} failed to load: {e}", p.tier.id);
                 failed.push(p.tier.id.0);
-                if let Some(next) = plan.iter().skip(i + 1).find(|n| !failed.contains(&n.tier.id.0)) {
+                if let Some(next) = queue.iter().find(|n| !failed.contains(&n.tier.id.0)) {
                     eprintln!("hartlm: warning: {last_error}; falling back to {}", next.tier.id);
                 }
+                continue;
             }
+        };
+        // Threads the engine creates inherit the main thread's affinity (and AI registration).
+        let entered = match entry::enter(os.as_mut(), &p, &system.clusters) {
+            Ok(e) => e,
+            Err(why) => {
+                last_error = format!("cannot enter the {} cores {} ({why})", p.cluster, p.cores);
+                eprintln!("hartlm: {last_error}; falling back to cores this thread can use");
+                unenterable.push(p.cluster.clone());
+                continue;
+            }
+        };
+        if let Entered::Unpinned(why) = &entered {
+            eprintln!(
+                "hartlm: warning: cannot keep threads on cores {} ({why}); every core this process may use runs {}",
+                p.cores, p.tier.id
+            );
         }
+        // SAFETY: the ABI version matched, so hartlm_main has the EntryFn signature.
+        let entry = unsafe { std::mem::transmute::<*mut c_void, EntryFn>(entry) };
+        let reason = if last_error.is_empty() { p.reason.clone() } else { format!("fallback: {last_error}") };
+        if std::env::var_os(VERBOSE_ENV).is_some_and(|v| v == "1") {
+            eprintln!(
+                "hartlm: tier {} on {} cores {} ({reason}): {} loaded at {:#x}",
+                p.tier.id,
+                p.cluster,
+                p.cores,
+                path.display(),
+                load_base(entry)
+            );
+        }
+        // Per-core pinning and AI registration only mean something on this machine's own cores.
+        let pin = pin_cores && !system.recorded && entered == Entered::Pinned;
+        let ai = !system.recorded && entered == Entered::AiThread;
+        return call_engine(entry, &args, &p, &reason, (pin, ai));
     }
     Err(fail(1, format!("{last_error}; reinstall the hartlm tarball")))
 }
@@ -238,7 +281,7 @@ fn call_engine(
     args: &[OsString],
     p: &Placement,
     reason: &str,
-    pin_cores: bool,
+    (pin_cores, ai_entry): (bool, bool),
 ) -> Result<u8, Failure> {
     let to_c = |s: &[u8]| CString::new(s).map_err(|_| fail(2, "argument contains a NUL byte"));
     let c_args: Vec<CString> = args.iter().map(|a| to_c(a.as_bytes())).collect::<Result<_, _>>()?;
@@ -247,7 +290,8 @@ fn call_engine(
     let tier_id = to_c(p.tier.id.0.as_bytes())?;
     let reason = to_c(reason.as_bytes())?;
     let cores: &[u32] = if pin_cores { &p.worker_cores } else { &[] };
-    let info = launch_info(&tier_id, &reason, p.vlen, (p.threads, p.gen_threads), cores);
+    let ai_cores: Vec<u32> = if ai_entry { p.cores.iter().collect() } else { vec![] };
+    let info = launch_info(&tier_id, &reason, p.vlen, (p.threads, p.gen_threads), cores, &ai_cores);
     let argc = c_int::try_from(c_args.len()).map_err(|_| fail(2, "too many arguments"))?;
     // SAFETY: argv holds argc valid C strings plus a terminating null; info and the strings it
     // points to outlive the call.
@@ -263,6 +307,7 @@ fn launch_info(
     vlen: Option<u32>,
     (threads, gen_threads): (usize, usize),
     cores: &[u32],
+    ai_cores: &[u32],
 ) -> LaunchInfo {
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     LaunchInfo {
@@ -272,6 +317,8 @@ fn launch_info(
         gen_threads: count(gen_threads),
         cores: if cores.is_empty() { std::ptr::null() } else { cores.as_ptr() },
         n_cores: count(cores.len()),
+        ai_cores: if ai_cores.is_empty() { std::ptr::null() } else { ai_cores.as_ptr() },
+        n_ai_cores: count(ai_cores.len()),
         tier_id: tier_id.as_ptr(),
         reason: reason.as_ptr(),
     }
@@ -386,10 +433,14 @@ fn calibrate_command(
 fn measure_pair(p: &Placement, cluster: &Cluster, lib_dir: &Path, size_mib: u32, reps: u32) -> Vec<Sample> {
     let path = lib_dir.join(p.tier.library_file());
     // The library's code runs on this cluster only, from loading on.
-    if let Err(e) = probe::pin_process(&cluster.cores) {
-        eprintln!("calibrate: warning: cannot run on cores {} ({e}); skipping", cluster.cores);
-        return vec![];
-    }
+    let ai = match entry::enter(&mut LiveOs, p, std::slice::from_ref(cluster)) {
+        Ok(Entered::Pinned) => false,
+        Ok(Entered::AiThread) => true,
+        Ok(Entered::Unpinned(e)) | Err(e) => {
+            eprintln!("calibrate: warning: cannot run on cores {} ({e}); skipping", cluster.cores);
+            return vec![];
+        }
+    };
     let calibrate = match load(&path).and_then(|lib| symbol(lib, CALIBRATE_SYMBOL, &path)) {
         // SAFETY: the ABI version matched, so hartlm_calibrate has the CalibrateFn signature.
         Ok(f) => unsafe { std::mem::transmute::<*mut c_void, CalibrateFn>(f) },
@@ -403,7 +454,8 @@ fn measure_pair(p: &Placement, cluster: &Cluster, lib_dir: &Path, size_mib: u32,
     let cores: Vec<u32> = cluster.cores.iter().collect();
     let mut samples = Vec::new();
     for threads in calibration::thread_counts(cores.len()) {
-        let info = launch_info(&tier_id, reason, p.vlen, (threads, threads), &cores[..threads]);
+        let (pinned, ai_cores): (&[u32], &[u32]) = if ai { (&[], &cores) } else { (&cores[..threads], &[]) };
+        let info = launch_info(&tier_id, reason, p.vlen, (threads, threads), pinned, ai_cores);
         let mut timing = MatvecTiming::default();
         // SAFETY: info, its strings and `cores` (at least `threads` long) outlive the call, and
         // timing is writable.

@@ -2,7 +2,8 @@
 //! cluster, and the best (tier, cluster) pair wins by a fixed rule. Pure functions over clusters.
 //!
 //! The rule, in order:
-//! 1. a tier whose matrix kernels exist (`matrix_unit` in tiers.toml) on a cluster with that unit;
+//! 1. a tier whose matrix kernels exist (`matrix_unit` in tiers.toml) on a cluster with that unit
+//!    at a vector length they are written for (`matrix_vlen`);
 //! 2. general-purpose clusters before AI-core clusters, even when the AI cores have wider vectors
 //!    (standard RVV code ran 30x slower on K3's A100 cores than on its X100 cores);
 //! 3. the higher-ranked tier;
@@ -77,7 +78,7 @@ pub fn plan_placements<'t>(
         return Err(first.unwrap_or(SelectError::NoLibrary { eligible: vec![] }));
     }
     pairs.sort_by_key(|(t, c)| {
-        let matrix = t.matrix_unit.is_some_and(|m| c.cpu.has(m));
+        let matrix = t.matrix_runs_on(&c.cpu);
         (!matrix, c.kind != CoreKind::General, std::cmp::Reverse(t.rank), size_order(c))
     });
     let forced = (forced_tier.is_some(), forced_cluster.is_some());
@@ -102,7 +103,7 @@ fn place<'t>(tier: &'t Tier, c: &Cluster, all: &[Cluster], forced: (bool, bool))
     let knee = c.cpu.marchid.and_then(crate::cpu::spacemit_core).and_then(|k| k.gen_threads_knee);
     let gen_threads = knee.map_or(threads, |k| k.clamp(1, threads));
     let others: Vec<&Cluster> = all.iter().filter(|o| o.name != c.name).collect();
-    let matrix = tier.matrix_unit.is_some_and(|m| c.cpu.has(m));
+    let matrix = tier.matrix_runs_on(&c.cpu);
     let mut reason = if forced.0 {
         format!("{} forced by HARTLM_TIER; {} is the best cluster that runs it", tier.id, c.name)
     } else if forced.1 {

@@ -71,6 +71,17 @@ pub struct Tier {
     /// The matrix extension this tier's kernels use, once they exist: placement then prefers the
     /// cluster that has the unit (see `placement`).
     pub matrix_unit: Option<&'static str>,
+    /// The vector lengths the matrix kernels are written for (the unit's tile geometry follows
+    /// VLEN); at others the tier runs its standard vector kernels.
+    pub matrix_vlen: &'static [u32],
+}
+
+impl Tier {
+    /// Whether this tier's matrix kernels run on `cpu`: it has the unit at a supported VLEN.
+    pub fn matrix_runs_on(&self, cpu: &crate::cpu::CpuFeatures) -> bool {
+        self.matrix_unit.is_some_and(|m| cpu.has(m))
+            && cpu.vlen.is_some_and(|v| self.matrix_vlen.contains(&v))
+    }
 }
 
 include!(concat!(env!("OUT_DIR"), "/tiers_gen.rs"));

@@ -19,7 +19,7 @@ pub struct BenchModel {
 }
 
 /// Generates `<preset>-f16.gguf` with the fixtures' generator and quantizes it to Q4_0.
-fn synthetic(
+pub fn synthetic(
     sh: &Shell,
     dir: &Path,
     fixtures: &Path,

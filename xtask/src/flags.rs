@@ -99,7 +99,8 @@ pub enum Command {
         tiers: Vec<String>,
     },
     /// Exact dynamic instruction counts per prompt and generated token of every riscv64 tier at
-    /// VLEN 128-1024 under a plugin-enabled qemu (built once into target/qemu-plugin/).
+    /// VLEN 128-1024 (IME tiers at 256) under hartlm's plugin-enabled qemu (built once into
+    /// target/qemu-hartlm/).
     BenchInsn {
         /// Only models whose name contains this (s288-q4_0, smollm2-q4_1, lfm2-micro-q4_0,
         /// qwen2-micro-f16).
@@ -110,6 +111,10 @@ pub enum Command {
         /// matrix-vector product of every quantized type at rv64gc and rv64gcv at every VLEN).
         #[arg(long, value_parser = ["ssm_conv", "matvec"], conflicts_with = "model")]
         kernel: Option<String>,
+        /// Count the IME tiers against their vector twins at VLEN 256 instead: SmolLM2 Q4_1 and
+        /// a TinyLlama-1.1B-shape Q4_0 (generated once), 32 prompt and 4 generated tokens.
+        #[arg(long, conflicts_with_all = ["model", "kernel"])]
+        ime: bool,
     },
     /// The full test: fmt, clippy, unit tests, two reproducible `dist` runs, `test-qemu`.
     Test,

@@ -78,6 +78,7 @@ pub fn run_all(
         (tier.to_string(), cluster.to_string(), cores.to_string(), Some(vlen))
     };
     let rva23 = "rv64gcv_zvfh_zfa_zicond_zicbop";
+    let ime_rva23 = "spacemit_ime_rva23";
     struct Case<'a> {
         name: &'a str,
         system: &'a Path,
@@ -86,21 +87,33 @@ pub fn run_all(
     }
     let case = |name, system, env, want| Case { name, system, env, want };
     let cases = [
-        case("K3: RVA23 tier on the X100 cores", &k3, vec![], expect(rva23, "X100", "0-7", 256)),
+        case("K3: RVA23 + IME1 tier on the X100 cores", &k3, vec![], expect(ime_rva23, "X100", "0-7", 256)),
         case(
             "K3, HARTLM_CORES=8-15: A100 cores",
             &k3,
             vec![("HARTLM_CORES", "8-15")],
-            expect("spacemit_ime", "A100", "8-15", 1024),
+            expect(ime_rva23, "A100", "8-15", 1024),
         ),
         case(
             "K3, HARTLM_CLUSTER=A100",
             &k3,
             vec![("HARTLM_CLUSTER", "A100")],
-            expect("spacemit_ime", "A100", "8-15", 1024),
+            expect(ime_rva23, "A100", "8-15", 1024),
         ),
-        case("K3, taskset 4-11: X100 cores 4-7", &k3_taskset, vec![], expect(rva23, "X100", "4-7", 256)),
-        case("K1: IME tier on all X60 cores", &k1, vec![], expect("spacemit_ime", "X60", "0-7", 256)),
+        case(
+            "K3, HARTLM_TIER=rv64gcv_zvfh_zfa_zicond_zicbop: X100",
+            &k3,
+            vec![("HARTLM_TIER", rva23)],
+            expect(rva23, "X100", "0-7", 256),
+        ),
+        case("K3, taskset 4-11: X100 cores 4-7", &k3_taskset, vec![], expect(ime_rva23, "X100", "4-7", 256)),
+        case("K1: IME tier on cores 0-3 only", &k1, vec![], expect("spacemit_ime", "X60-ime", "0-3", 256)),
+        case(
+            "K1, HARTLM_CORES=4-7: no IME",
+            &k1,
+            vec![("HARTLM_CORES", "4-7")],
+            expect("rv64gcv_zvfh", "X60", "4-7", 256),
+        ),
     ];
     let mut rows = Vec::new();
     for c in cases {
@@ -116,7 +129,7 @@ pub fn run_all(
     rows.push(("K3, HARTLM_CORES=16: refused, exit 2".into(), refused, o.stderr.trim().to_string()));
     // Runner labels come from the packaged launcher's own report, as ci/runner/install.sh reads them.
     let o = run(launcher, &["cpu", "--runner-labels"], &[("HARTLM_SYSROOT", &sys(&k3))])?;
-    let want = format!("riscv64,rvv,zvfh,zfa,zicond,zicbop,vlen256,x100,tier-{rva23}");
+    let want = format!("riscv64,rvv,zvfh,zfa,zicond,zicbop,ime,vlen256,x100,tier-{ime_rva23}");
     let got = o.stdout.trim();
     rows.push((
         "K3: runner labels name the X100 cores".into(),
@@ -124,6 +137,7 @@ pub fn run_all(
         format!("got {got:?}, want {want:?}"),
     ));
     rows.extend(generation_and_calibration(launcher, scratch, &sys(&k3))?);
+    rows.extend(entering_cores(root, launcher, scratch)?);
     // The live probe: qemu shows the host's cores as one cluster; more threads than cores
     // must still run.
     let o = run(launcher, &["cpu", "--json"], &[])?;
@@ -155,6 +169,92 @@ pub fn run_all(
     let o = run(launcher, &["cpu"], &[("HARTLM_PIN", "each")])?;
     let refused = o.code == Some(2) && o.stderr.contains("HARTLM_PIN=each: use `cores` or `cluster`");
     rows.push(("HARTLM_PIN=each: refused, exit 2".into(), refused, o.stderr.trim().to_string()));
+    Ok(rows)
+}
+
+/// Entering the chosen cores on recorded systems whose scheduler (`hartlm/sched`) refuses
+/// affinity: the K3's A100 cluster by `/proc/set_ai_thread` (writes recorded), its failures,
+/// and a K1 whose IME cores cannot be pinned. The engine only prints its version, so the
+/// stock qemu CPU never runs the tier's kernels.
+fn entering_cores(root: &Path, launcher: &Path, scratch: &Path) -> Result<Vec<(String, bool, String)>> {
+    let k3_vlenb = [("0-7", 32), ("8-15", 128)];
+    let mut rows = Vec::new();
+    // (name, board, allowed, sched file, /proc/set_ai_thread present, env, want tier@cluster
+    // cores, want the one fallback line, want registrations)
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a str, bool, Vec<(&'a str, &'a str)>, &'a str, bool, usize);
+    let cases: Vec<Case> = vec![
+        (
+            "K3: A100 entered through /proc/set_ai_thread",
+            "spacemit-k3.txt",
+            "0-15",
+            "refuse 8-15\nai 8-15\n",
+            true,
+            vec![("HARTLM_CLUSTER", "A100")],
+            "tier spacemit_ime_rva23 on A100 cores 8-15",
+            false,
+            1,
+        ),
+        (
+            "K3: no /proc/set_ai_thread, falls back to X100 with one line",
+            "spacemit-k3.txt",
+            "0-15",
+            "refuse 8-15\nai 8-15\n",
+            false,
+            vec![("HARTLM_CLUSTER", "A100")],
+            "tier spacemit_ime_rva23 on X100 cores 0-7",
+            true,
+            0,
+        ),
+        (
+            "K3: registered but A100 still refused (EINVAL), falls back",
+            "spacemit-k3.txt",
+            "0-15",
+            "refuse 8-15\n",
+            true,
+            vec![("HARTLM_CORES", "8-15")],
+            "on X100 cores",
+            true,
+            1,
+        ),
+        (
+            "K1: IME cores refuse pinning (EINVAL), falls back to cores 4-7 without IME",
+            "spacemit-k1.txt",
+            "0-7",
+            "refuse 0-3\n",
+            false,
+            vec![],
+            "tier rv64gcv_zvfh on X60 cores 4-7",
+            true,
+            0,
+        ),
+    ];
+    for (name, board, allowed, sched, ai_proc, env, want, want_fallback, want_writes) in cases {
+        let vlenb: &[(&str, u32)] = if board == "spacemit-k1.txt" { &[("0-7", 32)] } else { &k3_vlenb };
+        let dir = sysroot(root, &scratch.join(format!("entry-{}", rows.len())), board, allowed, vlenb)?;
+        std::fs::write(dir.join("hartlm/sched"), sched)?;
+        let proc_file = dir.join("proc/set_ai_thread");
+        if ai_proc {
+            std::fs::write(&proc_file, "")?;
+        } else if proc_file.exists() {
+            std::fs::remove_file(&proc_file)?;
+        }
+        let d = dir.to_str().context("non-UTF-8 scratch path")?.to_string();
+        let mut env = env;
+        env.extend([("HARTLM_SYSROOT", d.as_str()), ("HARTLM_VERBOSE", "1")]);
+        let o = run(launcher, &["--version"], &env)?;
+        let fallback_lines = o.stderr.lines().filter(|l| l.contains("falling back")).count();
+        let writes =
+            std::fs::read_to_string(&proc_file).map_or(0, |t| t.lines().filter(|l| *l == "0").count());
+        let ok = o.code == Some(0)
+            && o.stderr.contains(want)
+            && fallback_lines == usize::from(want_fallback)
+            && writes == want_writes;
+        rows.push((
+            name.to_string(),
+            ok,
+            format!("exit {:?}, {writes} registrations: {}", o.code, o.stderr.trim()),
+        ));
+    }
     Ok(rows)
 }
 

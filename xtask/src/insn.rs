@@ -23,10 +23,22 @@ use crate::workspace::Workspace;
 const CLOCK_GETTIME: u32 = 113;
 const CLOCK_MONOTONIC: u32 = 1;
 pub const VLENS: [u32; 4] = [128, 256, 512, 1024];
-/// The riscv64 tiers qemu can run exactly: those whose features qemu expresses (`qemu_assume`
-/// empty; spacemit_ime needs xsmtvdot, which qemu lacks), lowest rank first.
+/// The riscv64 tiers our qemu runs exactly (`qemu_assume` empty; the IME tiers run on its
+/// xsmtvdot property), lowest rank first.
 pub fn counted_tiers() -> Vec<&'static Tier> {
     tier::for_arch(Arch::Riscv64).into_iter().rev().filter(|t| t.qemu_assume.is_empty()).collect()
+}
+
+/// The VLENs a tier is counted at: its matrix kernels' (IME tiles exist at one VLEN), else
+/// every VLEN for vector tiers, none for the scalar tier.
+fn vlens_of(t: &Tier) -> Vec<Option<u32>> {
+    if !t.matrix_vlen.is_empty() {
+        t.matrix_vlen.iter().map(|&v| Some(v)).collect()
+    } else if t.requires.contains(&"v") {
+        VLENS.iter().map(|&v| Some(v)).collect()
+    } else {
+        vec![None]
+    }
 }
 
 pub struct PluginQemu {
@@ -84,11 +96,7 @@ pub fn cpu_for(tier: &Tier, vlen: Option<u32>) -> Result<String> {
 pub fn tier_vlens() -> Result<Vec<(&'static Tier, Option<u32>)>> {
     let mut out = Vec::new();
     for t in counted_tiers() {
-        if t.requires.contains(&"v") {
-            out.extend(VLENS.iter().map(|&v| (t, Some(v))));
-        } else {
-            out.push((t, None));
-        }
+        out.extend(vlens_of(t).into_iter().map(|v| (t, v)));
     }
     Ok(out)
 }
@@ -646,6 +654,103 @@ pub fn models_command(ws: &Workspace, only: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// Each IME tier and the vector tier it extends, compared at VLEN 256.
+pub const IME_PAIRS: [(&str, &str); 2] =
+    [("spacemit_ime", "rv64gcv_zvfh"), ("spacemit_ime_rva23", "rv64gcv_zvfh_zfa_zicond_zicbop")];
+/// Prompt and generated tokens of the IME count: a prompt long enough that re-tiling each weight
+/// panel per matmul (amortized over the prompt) weighs as it does in real prompts' first tiles.
+const IME_PROMPT: usize = 32;
+const IME_GEN: usize = 4;
+
+/// `bench-insn --ime`: the IME tiers against their vector twins at VLEN 256, per prompt and per
+/// generated token, on SmolLM2 Q4_1 and a TinyLlama-1.1B-shape Q4_0.
+pub fn ime_command(ws: &Workspace) -> Result<()> {
+    let c = counter(ws)?;
+    let sh = ws.shell()?;
+    let fixtures = crate::modelcheck::fixtures_dir(&ws.root)?;
+    let smollm2 = crate::models::ensure(&sh, &ws.target_dir, &crate::models::SMOLLM2)?;
+    // The TinyLlama shape is generated (F16) and quantized by the host's own launcher.
+    prereq::ensure(&sh, Needs::build(&[Arch::X86_64]))?;
+    let tarball = crate::dist::command(ws, &[Arch::X86_64])?.pop().context("no x86_64 tarball")?;
+    let host = crate::qemu::unpack(&tarball, &ws.target_dir.join("bench/release"), Arch::X86_64)?;
+    let models_dir = ws.target_dir.join("bench/models");
+    std::fs::create_dir_all(&models_dir)?;
+    let tinyllama = crate::bench::synthetic(
+        &sh,
+        &models_dir,
+        &fixtures,
+        &host.launcher,
+        "tinyllama",
+        "ggml-vocab-llama-spm.gguf",
+    )?;
+    let mut jobs = Vec::new();
+    for (name, path) in [("smollm2-q4_1", smollm2), ("tinyllama-q4_0", tinyllama)] {
+        for (ime, twin) in IME_PAIRS {
+            for id in [twin, ime] {
+                let tier = tier::find(id).with_context(|| format!("tier {id} missing from tiers.toml"))?;
+                jobs.push(Job {
+                    model: name.into(),
+                    path: path.clone(),
+                    extra: vec![],
+                    n_prompt: IME_PROMPT,
+                    n_gen: IME_GEN,
+                    tier,
+                    vlen: Some(256),
+                });
+            }
+        }
+    }
+    let label = |j: &Job| format!("{} {} VLEN 256", j.model, j.tier.id);
+    let results = c.all(&jobs, label, run_job)?;
+    println!("{}", render_ime(&jobs, &results));
+    Ok(())
+}
+
+/// The IME table: per-token counts of each IME tier beside its twin, their ratios, the target
+/// (prompt <= 0.5x) and the largest symbols of the IME tiers' prompt.
+pub fn render_ime(jobs: &[Job], results: &[Counted]) -> String {
+    let find = |model: &str, tier: &str| {
+        jobs.iter().zip(results).find(|(j, _)| j.model == model && j.tier.id.0 == tier)
+    };
+    let mut out = format!(
+        "IME tiers against their vector twins at VLEN 256: instructions per token (millions; exact \
+         dynamic counts under qemu, -t 1, {IME_PROMPT} prompt and {IME_GEN} generated tokens)\n\n\
+         | model | IME tier | prompt | twin's prompt | ratio | generation | twin's generation | ratio |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n"
+    );
+    let mut models: Vec<&str> = jobs.iter().map(|j| j.model.as_str()).collect();
+    models.dedup();
+    let mut verdicts = Vec::new();
+    let mut splits = Vec::new();
+    for m in models {
+        for (ime, twin) in IME_PAIRS {
+            let (Some((ji, ri)), Some((jt, rt))) = (find(m, ime), find(m, twin)) else { continue };
+            let (pi, pt) = (ri.per_prompt_token(ji.n_prompt), rt.per_prompt_token(jt.n_prompt));
+            let (gi, gt) = (ri.per_gen_token(ji.n_gen), rt.per_gen_token(jt.n_gen));
+            let (rp, rg) = (pi as f64 / pt.max(1) as f64, gi as f64 / gt.max(1) as f64);
+            out += &format!(
+                "| {m} | {ime} | {} | {} | {rp:.3} | {} | {} | {rg:.3} |\n",
+                millions(pi),
+                millions(pt),
+                millions(gi),
+                millions(gt)
+            );
+            verdicts.push(format!(
+                "{m}: {ime} / {twin} per prompt token = {rp:.3} (target <= 0.5: {})",
+                if rp <= 0.5 { "met" } else { "MISSED" }
+            ));
+            splits.push(format!("- {m} {ime} prompt: {}", split(&ri.prompt, 6)));
+        }
+    }
+    out += "\nlargest symbols of the IME tiers' prompt\n\n";
+    out += &splits.join("\n");
+    out += "\n\ntargets\n\n";
+    for v in verdicts {
+        out += &format!("- {v}\n");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,7 +758,17 @@ mod tests {
     #[test]
     fn counted_tiers_are_the_riscv64_tiers_qemu_runs_exactly() {
         let ids: Vec<&str> = counted_tiers().iter().map(|t| t.id.0).collect();
-        assert_eq!(ids, ["rv64gc", "rv64gcv", "rv64gcv_zvfh", "rv64gcv_zvfh_zfa_zicond_zicbop"]);
+        assert_eq!(
+            ids,
+            [
+                "rv64gc",
+                "rv64gcv",
+                "rv64gcv_zvfh",
+                "rv64gcv_zvfh_zfa_zicond_zicbop",
+                "spacemit_ime",
+                "spacemit_ime_rva23"
+            ]
+        );
     }
 
     #[test]
@@ -717,7 +832,32 @@ mod tests {
     #[test]
     fn every_vector_tier_at_every_vlen() {
         let tv = tier_vlens().unwrap();
-        assert_eq!(tv.len(), 1 + 3 * VLENS.len());
+        assert_eq!(tv.len(), 1 + 3 * VLENS.len() + 2, "the IME tiers at VLEN 256 only");
         assert_eq!(tv[0], (tier::find("rv64gc").unwrap(), None));
+        assert!(tv.iter().filter(|(t, _)| t.matrix_unit.is_some()).all(|(_, v)| *v == Some(256)));
+    }
+
+    #[test]
+    fn ime_table_judges_the_prompt_ratio() {
+        let job = |t: &'static str| Job {
+            model: "m".into(),
+            path: PathBuf::new(),
+            extra: vec![],
+            n_prompt: 2,
+            n_gen: 1,
+            tier: tier::find(t).unwrap(),
+            vlen: Some(256),
+        };
+        let counted = |p: u64, g: u64| Counted {
+            prompt: [("k".to_string(), p)].into(),
+            generation: [("k".to_string(), g)].into(),
+        };
+        let jobs = [job("rv64gcv_zvfh"), job("spacemit_ime")];
+        let table = render_ime(&jobs, &[counted(4_000_000, 1_000_000), counted(1_000_000, 1_000_000)]);
+        assert!(
+            table.contains("| m | spacemit_ime | 0.500 | 2.000 | 0.250 | 1.000 | 1.000 | 1.000 |"),
+            "{table}"
+        );
+        assert!(table.contains("per prompt token = 0.250 (target <= 0.5: met)"), "{table}");
     }
 }

@@ -46,9 +46,10 @@ fn main() {
         Command::Bench { n_prompt, n_gen, reps, threads, tiers } => {
             bench::command(&ws, bench::Spec { n_prompt, n_gen, reps, threads }, tiers)
         }
+        Command::BenchInsn { ime: true, .. } => insn::ime_command(&ws),
         Command::BenchInsn { kernel: Some(k), .. } if k == "matvec" => insn::matvec_command(&ws),
         Command::BenchInsn { kernel: Some(_), .. } => insn::kernel_command(&ws),
-        Command::BenchInsn { model, kernel: None } => insn::models_command(&ws, model.as_deref()),
+        Command::BenchInsn { model, kernel: None, .. } => insn::models_command(&ws, model.as_deref()),
         Command::Test => test::command(&ws),
         Command::Reproducible => {
             prereq::ensure(&ws.shell()?, Needs::build(&all)).and_then(|()| test::reproducible(&ws))

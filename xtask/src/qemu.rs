@@ -471,7 +471,18 @@ mod tests {
         let text = include_str!("../../ci/qemu-matrix.toml");
         let m = load_matrix(text).unwrap();
         let names: Vec<&str> = m.iter().map(|e| e.name.as_str()).collect();
-        for n in ["sifive-u54", "rv64gc-exact", "k1-like", "k3-x100-like", "rva23u64", "tt-ascalon", "max"] {
+        for n in [
+            "sifive-u54",
+            "rv64gc-exact",
+            "k1-like",
+            "k1-ime",
+            "k3-x100-like",
+            "k3-x100-ime",
+            "k3-a100",
+            "rva23u64",
+            "tt-ascalon",
+            "max",
+        ] {
             assert!(names.contains(&n), "{n}");
         }
         let vlens: BTreeSet<u32> = m.iter().filter_map(|e| e.expect_vlen).collect();

@@ -272,7 +272,7 @@ mod tests {
 
     #[test]
     fn tier_selection_filters() {
-        assert_eq!(select_tiers(&[Arch::Riscv64], None).unwrap().len(), 5);
+        assert_eq!(select_tiers(&[Arch::Riscv64], None).unwrap().len(), 6);
         assert_eq!(select_tiers(&[Arch::X86_64], Some("x86-64-v3")).unwrap().len(), 1);
         let err = select_tiers(&[Arch::X86_64], Some("rv64gc")).unwrap_err().to_string();
         assert!(err.contains("valid tiers"), "{err}");
