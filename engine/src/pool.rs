@@ -111,9 +111,17 @@ impl Pool {
                         if let Some(c) = core {
                             let _ = affinity::set([c]);
                         }
-                        let entered = entry.map_or(Ok(()), |e| e());
-                        let id = entered.is_ok().then(|| next_id.fetch_add(1, SeqCst));
+                        // Without an entry step every worker takes work, keeping its spawn
+                        // index (and so the core it was pinned to).
+                        let entered = entry.as_ref().map_or(Ok(()), |e| e());
+                        let id = match (&entry, &entered) {
+                            (None, _) => Some(i),
+                            (Some(_), Ok(())) => Some(next_id.fetch_add(1, SeqCst)),
+                            (Some(_), Err(_)) => None,
+                        };
                         let _ = report.send(entered);
+                        // The pool's constructor reads reports until every sender is gone.
+                        drop(report);
                         if let Some(id) = id {
                             worker(&s, id)
                         }
@@ -355,7 +363,9 @@ mod tests {
         let tries = Arc::new(AtomicUsize::new(0));
         let t = Arc::clone(&tries);
         let entry: Entry =
-            Arc::new(move || if t.fetch_add(1, SeqCst) % 2 == 0 { Err("EINVAL".into()) } else { Ok(()) });
+            Arc::new(
+                move || if t.fetch_add(1, SeqCst).is_multiple_of(2) { Err("EINVAL".into()) } else { Ok(()) },
+            );
         let pool = Pool::entering(5, &[], Some(entry));
         assert_eq!(tries.load(SeqCst), 4);
         assert_eq!((pool.capacity(), pool.threads()), (3, 3));

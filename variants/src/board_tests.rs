@@ -480,7 +480,8 @@ impl FakeOs {
 
 impl Os for FakeOs {
     fn set_affinity(&mut self, cores: &CoreSet) -> Result<(), String> {
-        if !cores.intersection(&self.refuse).is_empty() && !(self.registered && cores.is_subset(&self.ai)) {
+        let allowed_ai = self.registered && cores.is_subset(&self.ai);
+        if !cores.intersection(&self.refuse).is_empty() && !allowed_ai {
             return Err("Invalid argument (os error 22)".into());
         }
         self.current = cores.clone();

@@ -282,3 +282,34 @@ pub fn fixtures_dir(root: &Path) -> Result<std::path::PathBuf> {
     }
     dir.canonicalize().context("resolving ../shared/fixtures")
 }
+
+/// Each IME tier and the vector tier it extends: the same compiler flags and kernels, plus the
+/// IME prompt tiles, which are bit-identical to the panel kernels they replace.
+pub const IME_TWINS: [(&str, &str); 2] =
+    [("spacemit_ime", "rv64gcv_zvfh"), ("spacemit_ime_rva23", "rv64gcv_zvfh_zfa_zicond_zicbop")];
+
+/// Every fixture's logits at each IME tier against its twin's at the same VLEN, byte for byte
+/// (the `.npy` files [`run_all`] left in `scratch`): (name, identical, detail).
+pub fn ime_twins_identical(scratch: &Path) -> Result<Vec<(String, bool, String)>> {
+    let mut out = Vec::new();
+    for (ime, twin) in IME_TWINS {
+        let prefix = format!("{ime}-");
+        let mut files: Vec<String> = std::fs::read_dir(scratch)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with(&prefix) && n.ends_with(".npy"))
+            .collect();
+        files.sort();
+        let mut differ = Vec::new();
+        for f in &files {
+            let other = format!("{twin}-{}", &f[prefix.len()..]);
+            let (a, b) = (std::fs::read(scratch.join(f))?, std::fs::read(scratch.join(&other)));
+            if b.ok().as_ref() != Some(&a) {
+                differ.push(other);
+            }
+        }
+        let ok = !files.is_empty() && differ.is_empty();
+        let detail = if files.is_empty() { "no logits found".into() } else { format!("differ: {differ:?}") };
+        out.push((format!("{ime} logits equal {twin}'s bit for bit ({} fixtures)", files.len()), ok, detail));
+    }
+    Ok(out)
+}

@@ -126,6 +126,16 @@ pub fn command(
             }
         }
     }
+    if arches.contains(&Arch::Riscv64) {
+        println!("IME tiers against their vector twins (fixture logits, bit for bit):");
+        for (name, ok, detail) in modelcheck::ime_twins_identical(&scratch)? {
+            println!("  {} {name}", if ok { "ok  " } else { "FAIL" });
+            checks += 1;
+            if !ok {
+                failures.push(format!("`{name}`: {detail}"));
+            }
+        }
+    }
     println!("{} CPU rows, fault checks and fixtures took {:.0}s", rows.len(), t0.elapsed().as_secs_f64());
     finish(checks, failures)
 }

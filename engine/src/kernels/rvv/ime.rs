@@ -82,17 +82,45 @@ pub unsafe fn row_records(ty: GgmlType, panel: &[u8], r: usize, nb: usize, out: 
                 );
             }
         }
-        // The per-element scales: dx (and Q4_1's mx) of row i at every p with p % 4 == n.
-        for b in 0..nb {
-            let c = &panel[b * col..];
-            let rec = &mut out[(g * nb + b) * RECORD..][..RECORD];
-            for m in 0..M {
-                let p = m * N + n;
-                rec[128 + 4 * p..][..4].copy_from_slice(&c[4 * i..4 * i + 4]);
-                if ty == GgmlType::Q4_1 {
-                    rec[192 + 4 * p..][..4].copy_from_slice(&c[4 * (r + i)..4 * (r + i) + 4]);
-                }
-            }
+    }
+    // The per-element scales of each record: dx (and Q4_1's mx) of its 4 rows, at every p with
+    // p % 4 == n: four floats of the panel's scale array gathered into 16.
+    let mins = if ty == GgmlType::Q4_1 { 4 * r } else { 0 };
+    for g in 0..r / N {
+        let src = panel[16 * g..].as_ptr();
+        let dst = out[g * nb * RECORD + 128..].as_mut_ptr();
+        // SAFETY: per block, 64 bytes read at src (and at src + mins for Q4_1's m): the 4 scales
+        // gathered and 12 after them, inside the column (16 g + 64 <= 4 r + 48 < column bytes at
+        // r = 32); 64 bytes written at dst (and dst + 64), inside the record.
+        unsafe {
+            asm_v!(
+                "li {t0}, 16",
+                "vsetvli zero, {t0}, e32, m2, ta, ma",
+                "vid.v v12",
+                "vand.vi v12, v12, 3",
+                "1:",
+                "vle32.v v8, ({src})",
+                "vrgather.vv v10, v8, v12",
+                "vse32.v v10, ({dst})",
+                "beqz {mins}, 2f",
+                "add {t1}, {src}, {mins}",
+                "vle32.v v8, ({t1})",
+                "vrgather.vv v10, v8, v12",
+                "addi {t1}, {dst}, 64",
+                "vse32.v v10, ({t1})",
+                "2:",
+                "add {src}, {src}, {col}",
+                "addi {dst}, {dst}, 256",
+                "addi {n}, {n}, -1",
+                "bnez {n}, 1b";
+                src = inout(reg) src => _,
+                dst = inout(reg) dst => _,
+                n = inout(reg) nb => _,
+                col = in(reg) col,
+                mins = in(reg) mins,
+                t0 = out(reg) _,
+                t1 = out(reg) _,
+            );
         }
     }
 }
