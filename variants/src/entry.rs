@@ -108,7 +108,8 @@ pub struct RecordedOs {
 }
 
 impl RecordedOs {
-    /// The scheduler of the recorded system at `root`, whose thread starts on `allowed`.
+    /// The scheduler of the recorded system at `root`, whose thread starts on `allowed` (the
+    /// recorded process's affinity, whatever HARTLM_CORES narrows the placement to).
     pub fn new(root: &Path, allowed: CoreSet) -> Result<RecordedOs, String> {
         let mut os = RecordedOs {
             ai_proc: root.join("proc/set_ai_thread"),

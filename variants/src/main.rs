@@ -79,9 +79,10 @@ fn run() -> Result<u8, Failure> {
         plan_placements(&tiers, &system.clusters, forced.as_deref(), forced_cluster.as_deref(), exists);
     let (plan, _) = calibration::choose(plan, &cached, forced.is_some() || forced_cluster.is_some());
     let mut queue: VecDeque<Placement> = plan.map_err(|e| fail(e.exit_code(), e.to_string()))?.into();
-    let allowed = system.clusters.iter().fold(CoreSet::default(), |acc, c| acc.union(&c.cores));
     let mut os: Box<dyn Os> = match std::env::var_os(probe::SYSROOT_ENV) {
         Some(root) if system.recorded => {
+            let whole = probe::whole_system().map_err(|e| fail(2, e))?;
+            let allowed = whole.clusters.iter().fold(CoreSet::default(), |acc, c| acc.union(&c.cores));
             Box::new(RecordedOs::new(Path::new(&root), allowed).map_err(|e| fail(2, e))?)
         }
         _ => Box::new(LiveOs),
@@ -92,13 +93,15 @@ fn run() -> Result<u8, Failure> {
     let mut fell_back = false;
     loop {
         let Some(p) = queue.pop_front() else {
-            // Every placement left was refused entry: run where this thread actually is.
+            // Every placement left was refused entry: run where this thread actually is, which
+            // HARTLM_CORES or HARTLM_CLUSTER may not have named.
             if unenterable.is_empty() || fell_back {
                 break;
             }
             fell_back = true;
             let here = os.current();
-            let local: Vec<Cluster> = system
+            let whole = probe::whole_system().map_err(|e| fail(2, e))?;
+            let local: Vec<Cluster> = whole
                 .clusters
                 .iter()
                 .filter_map(|c| {

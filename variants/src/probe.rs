@@ -36,7 +36,16 @@ pub struct System {
 /// Probes every core this process may use (narrowed by HARTLM_CORES), reading `vlenb` on each;
 /// or reads a recorded system from HARTLM_SYSROOT.
 pub fn system() -> Result<System, String> {
-    let requested = std::env::var(CORES_ENV).ok().filter(|s| !s.is_empty());
+    system_within(std::env::var(CORES_ENV).ok().filter(|s| !s.is_empty()))
+}
+
+/// [`system`] without HARTLM_CORES: every core the process's affinity allows (where a thread
+/// that could not enter its placement still runs).
+pub fn whole_system() -> Result<System, String> {
+    system_within(None)
+}
+
+fn system_within(requested: Option<String>) -> Result<System, String> {
     let (mut clusters, recorded, cpuinfo) = match std::env::var_os(SYSROOT_ENV) {
         Some(root) => {
             let root = Path::new(&root);
