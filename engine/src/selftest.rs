@@ -497,16 +497,16 @@ fn ime_checks(rng: &mut Rng) -> Vec<KernelReport> {
                 let packed = Packed::new(ty, rows, cols, &data, r).expect("packable type");
                 let acts: Vec<_> = (0..tokens).map(|_| kernels::activation(ty, &rng.vec(cols))).collect();
                 let tiles = kernels::ime::ImeTokens::new(ty, &acts).expect("Q8_0 or Q8_1 activations");
-                let got = std::cell::RefCell::new(vec![f32::NAN; tokens * rows]);
+                let mut got = vec![f32::NAN; tokens * r];
                 let mut scratch = Vec::new();
                 let mut want = vec![f32::NAN; r];
                 for p in 0..packed.panels() {
-                    let put = |tok: usize, i: usize, v: f32| got.borrow_mut()[tok * rows + p * r + i] = v;
-                    kernels::panel_batch(&packed, p, &tiles, &mut scratch, &put);
+                    got.fill(f32::NAN);
+                    kernels::panel_batch(&packed, p, &tiles, &mut scratch, &mut got);
                     for (tok, act) in acts.iter().enumerate() {
                         kernels::panel_dot(&packed, p, act, &ActivationAux::new(ty, act), &mut want);
                         for (i, &w) in want[..packed.panel_rows(p)].iter().enumerate() {
-                            t.check(got.borrow()[tok * rows + p * r + i], w, w.abs().max(1.0) as f64, EXACT);
+                            t.check(got[tok * r + i], w, w.abs().max(1.0) as f64, EXACT);
                         }
                     }
                 }

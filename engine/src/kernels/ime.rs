@@ -49,30 +49,32 @@ impl ImeTokens {
         };
         let groups = acts.len().div_ceil(M);
         let mut data = vec![0u64; groups * blocks * RECORD / 8];
-        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut data);
+        let words: &mut [u64] = &mut data;
         for (t, act) in acts.iter().enumerate() {
             let (g, m) = (t / M, t % M);
             for b in 0..blocks {
-                let (qs, d, extra): (&[i8; QK], f32, [u8; 4]) = match act {
-                    Activation::Q8_0(y) if weight != GgmlType::Q4_1 => {
-                        let corr = -8 * y[b].qs.iter().map(|&q| q as i32).sum::<i32>();
-                        let corr = if weight == GgmlType::Q4_0 { corr } else { 0 };
-                        (&y[b].qs, f16_to_f32(y[b].d), corr.to_le_bytes())
+                // Each block's quants move as four 8-byte chunks (one per vmadot step), and its
+                // factors as one f32/i32 per C element of the token's row (p = 4 m .. 4 m + 3).
+                let (qs, d, extra): (&[i8; QK], u16, u32) = match act {
+                    Activation::Q8_0(y) if weight == GgmlType::Q4_0 => {
+                        let sum: i32 = y[b].qs.iter().map(|&q| q as i32).sum();
+                        (&y[b].qs, y[b].d, (-8 * sum) as u32)
                     }
+                    Activation::Q8_0(y) if weight == GgmlType::Q8_0 => (&y[b].qs, y[b].d, 0),
                     Activation::Q8_1(y) if weight == GgmlType::Q4_1 => {
-                        (&y[b].qs, f16_to_f32(y[b].d), f16_to_f32(y[b].s).to_le_bytes())
+                        (&y[b].qs, y[b].d, f16_to_f32(y[b].s).to_bits())
                     }
                     _ => return None,
                 };
-                let rec = &mut bytes[(g * blocks + b) * RECORD..][..RECORD];
-                for (e, &q) in qs.iter().enumerate() {
-                    rec[(e / K) * M * K + m * K + e % K] = q as u8;
+                let rec = &mut words[(g * blocks + b) * RECORD / 8..][..RECORD / 8];
+                let chunks: &[[u8; 8]; 4] = bytemuck::cast_ref(qs);
+                for (c, chunk) in chunks.iter().enumerate() {
+                    rec[c * M + m] = u64::from_le_bytes(*chunk);
                 }
-                for n in 0..N {
-                    let p = m * N + n;
-                    rec[128 + 4 * p..][..4].copy_from_slice(&d.to_le_bytes());
-                    rec[192 + 4 * p..][..4].copy_from_slice(&extra);
-                }
+                let pair = |v: u32| u64::from(v) | u64::from(v) << 32;
+                let (dy, extra) = (pair(f16_to_f32(d).to_bits()), pair(extra));
+                rec[16 + 2 * m..][..2].fill(dy);
+                rec[24 + 2 * m..][..2].fill(extra);
             }
         }
         Some(ImeTokens { tokens: acts.len(), blocks, data })
@@ -159,35 +161,40 @@ pub type RecordsFn<'a> = &'a dyn Fn(GgmlType, &[u8], usize, usize, &mut [u8]);
 /// One tile from a row group's and a token group's records.
 pub type TileFn<'a> = &'a dyn Fn(GgmlType, &[u8], &[u8]) -> [[f32; N]; M];
 
-/// `put(t, i, row i of panel p · token t)` for every token of `tokens` and existing row of the
-/// panel, through `records` (a panel's row records, as [`row_records_reference`])
-/// and `tile` (one tile, as [`tile_reference`]). `scratch` holds the records between calls.
+/// `out[t * w.r + i]` = row i of panel `p` · token t for every token of `tokens` and existing row
+/// of the panel (`out` holds `tokens.tokens * w.r` floats), through `records` (a panel's row
+/// records, as [`row_records_reference`]) and `tile` (one tile, as [`tile_reference`]).
+/// `scratch` holds the records between calls.
 pub fn panel_batch(
     w: &Packed,
     p: usize,
     tokens: &ImeTokens,
     scratch: &mut Vec<u8>,
-    put: &dyn Fn(usize, usize, f32),
+    out: &mut [f32],
     records: RecordsFn,
     tile: TileFn,
 ) {
-    let (nb, n_rows) = (w.blocks(), w.panel_rows(p));
+    let (nb, n_rows, r) = (w.blocks(), w.panel_rows(p), w.r);
     assert!(
-        nb == tokens.blocks && w.r.is_multiple_of(N),
+        nb == tokens.blocks && r.is_multiple_of(N),
         "ime: {nb} weight blocks, {} token blocks",
         tokens.blocks
     );
-    scratch.resize(w.r / N * nb * RECORD, 0);
-    records(w.ty, w.panel(p), w.r, nb, scratch);
+    assert!(
+        out.len() >= tokens.tokens * r,
+        "ime: {} floats for {} tokens of {r} rows",
+        out.len(),
+        tokens.tokens
+    );
+    scratch.resize(r / N * nb * RECORD, 0);
+    records(w.ty, w.panel(p), r, nb, scratch);
     for g in 0..tokens.groups() {
-        let t0 = g * M;
         let group = tokens.group(g);
+        let m_here = (tokens.tokens - g * M).min(M);
         for (rg, rows) in scratch.chunks_exact(nb * RECORD).enumerate().take(n_rows.div_ceil(N)) {
             let c = tile(w.ty, rows, group);
-            for (m, c) in c.iter().enumerate().take(tokens.tokens - t0) {
-                for (n, &v) in c.iter().enumerate().take(n_rows - rg * N) {
-                    put(t0 + m, rg * N + n, v);
-                }
+            for (m, c) in c.iter().enumerate().take(m_here) {
+                out[(g * M + m) * r + rg * N..][..N].copy_from_slice(c);
             }
         }
     }

@@ -382,27 +382,21 @@ pub fn panel_batch_supported(#[allow(unused_variables)] ty: GgmlType) -> bool {
     )
 }
 
-/// `put(t, i, row i of panel p · token t)` for every token of `tokens` and existing row of the
-/// panel, on the IME unit where [`panel_batch_supported`], else by the scalar reference of
+/// `out[t * w.r + i]` = row i of panel `p` · token t for every token of `tokens` and existing row
+/// of the panel, on the IME unit where [`panel_batch_supported`], else by the scalar reference of
 /// the same tiles. Bit-identical to [`panel_dot`] per token. `scratch` is reused between calls.
-pub fn panel_batch(
-    w: &Packed,
-    p: usize,
-    tokens: &ime::ImeTokens,
-    scratch: &mut Vec<u8>,
-    put: &dyn Fn(usize, usize, f32),
-) {
+pub fn panel_batch(w: &Packed, p: usize, tokens: &ime::ImeTokens, scratch: &mut Vec<u8>, out: &mut [f32]) {
     dispatch!(
         "ime" => if rvv::ime::active() {
             // SAFETY (both closures): this arm runs on IME tiers at VLEN 256 only; the records and
             // tiles are sized by ime::panel_batch.
             let records = |ty, panel: &[u8], r, nb, out: &mut [u8]| unsafe { rvv::ime::row_records(ty, panel, r, nb, out) };
             let tile = |ty, rows: &[u8], tokens: &[u8]| unsafe { rvv::ime::tile(ty, rows, tokens) };
-            ime::panel_batch(w, p, tokens, scratch, put, &records, &tile)
+            ime::panel_batch(w, p, tokens, scratch, out, &records, &tile)
         } else {
-            ime::panel_batch(w, p, tokens, scratch, put, &ime::row_records_reference, &ime::tile_reference)
+            ime::panel_batch(w, p, tokens, scratch, out, &ime::row_records_reference, &ime::tile_reference)
         },
-        scalar => ime::panel_batch(w, p, tokens, scratch, put, &ime::row_records_reference, &ime::tile_reference),
+        scalar => ime::panel_batch(w, p, tokens, scratch, out, &ime::row_records_reference, &ime::tile_reference),
     )
 }
 
