@@ -25,6 +25,10 @@ pub const N: usize = 4;
 pub const K: usize = 8;
 /// Bytes of one token-block or row-block record.
 pub const RECORD: usize = 256;
+/// Row groups one tile call covers: four C tiles share each token record's loads.
+pub const GROUPS: usize = 4;
+/// The products of one tile call: `[row group][token m][row n]`.
+pub type Tiles = [[[f32; N]; M]; GROUPS];
 
 /// Whether the IME kernels handle weights of `ty`.
 pub fn supported(ty: GgmlType) -> bool {
@@ -91,9 +95,22 @@ impl ImeTokens {
     }
 }
 
-/// Scalar reference of the kernel's tile: `out[m][n]` = row n of `rows` · token m, from the
-/// records alone (`rows` and `tokens` hold the same number of block records), in the float
-/// order of the type's panel kernel.
+/// Scalar reference of one tile call: for row groups `rg0..rg0 + GROUPS` of a panel's records
+/// (`[block][row group]`, `groups` per block), `[k][m][n]` = row n of group rg0 + k · token m of
+/// `tokens` (one token group's `[block]` records).
+pub fn tiles_reference(ty: GgmlType, records: &[u8], groups: usize, rg0: usize, tokens: &[u8]) -> Tiles {
+    let nb = tokens.len() / RECORD;
+    std::array::from_fn(|k| {
+        let rows: Vec<u8> = (0..nb)
+            .flat_map(|b| records[(b * groups + rg0 + k) * RECORD..][..RECORD].iter().copied())
+            .collect();
+        tile_reference(ty, &rows, tokens)
+    })
+}
+
+/// Scalar reference of one tile: `out[m][n]` = row n of `rows` · token m, from the records alone
+/// (`rows` and `tokens` hold the same number of block records), in the float order of the type's
+/// panel kernel.
 pub fn tile_reference(ty: GgmlType, rows: &[u8], tokens: &[u8]) -> [[f32; N]; M] {
     let f32_at = |r: &[u8], at: usize| f32::from_le_bytes(r[at..at + 4].try_into().unwrap());
     let mut out = [[0.0f32; N]; M];
@@ -124,7 +141,7 @@ pub fn tile_reference(ty: GgmlType, rows: &[u8], tokens: &[u8]) -> [[f32; N]; M]
     out
 }
 
-/// Scalar reference of the row records of one panel: `[row group][block]` records into `out`
+/// Scalar reference of the row records of one panel: `[block][row group]` records into `out`
 /// (`r / N * nb` of them) for `panel` (`r` rows, `nb` block columns of `ty` in `kernels::pack`'s
 /// layout), as the RVV transposition writes them.
 pub fn row_records_reference(ty: GgmlType, panel: &[u8], r: usize, nb: usize, out: &mut [u8]) {
@@ -133,7 +150,7 @@ pub fn row_records_reference(ty: GgmlType, panel: &[u8], r: usize, nb: usize, ou
         let (g, n) = (i / N, i % N);
         for b in 0..nb {
             let c = &panel[b * col..(b + 1) * col];
-            let rec = &mut out[(g * nb + b) * RECORD..][..RECORD];
+            let rec = &mut out[(b * (r / N) + g) * RECORD..][..RECORD];
             let quant = |e: usize| match ty {
                 GgmlType::Q8_0 => c[4 * r + e * r + i],
                 _ => {
@@ -158,8 +175,8 @@ pub fn row_records_reference(ty: GgmlType, panel: &[u8], r: usize, nb: usize, ou
 
 /// Writes one panel's row records (`ty`, panel bytes, rows per panel, block columns, out).
 pub type RecordsFn<'a> = &'a dyn Fn(GgmlType, &[u8], usize, usize, &mut [u8]);
-/// One tile from a row group's and a token group's records.
-pub type TileFn<'a> = &'a dyn Fn(GgmlType, &[u8], &[u8]) -> [[f32; N]; M];
+/// One tile call (as [`tiles_reference`]): records, row groups per block, first group, tokens.
+pub type TileFn<'a> = &'a dyn Fn(GgmlType, &[u8], usize, usize, &[u8]) -> Tiles;
 
 /// `out[t * w.r + i]` = row i of panel `p` · token t for every token of `tokens` and existing row
 /// of the panel (`out` holds `tokens.tokens * w.r` floats), through `records` (a panel's row
@@ -175,9 +192,10 @@ pub fn panel_batch(
     tile: TileFn,
 ) {
     let (nb, n_rows, r) = (w.blocks(), w.panel_rows(p), w.r);
+    let groups = r / N;
     assert!(
-        nb == tokens.blocks && r.is_multiple_of(N),
-        "ime: {nb} weight blocks, {} token blocks",
+        nb == tokens.blocks && groups.is_multiple_of(GROUPS),
+        "ime: {nb} weight blocks, {} token blocks, {r} rows per panel",
         tokens.blocks
     );
     assert!(
@@ -186,15 +204,18 @@ pub fn panel_batch(
         out.len(),
         tokens.tokens
     );
-    scratch.resize(r / N * nb * RECORD, 0);
+    scratch.resize(groups * nb * RECORD, 0);
     records(w.ty, w.panel(p), r, nb, scratch);
     for g in 0..tokens.groups() {
         let group = tokens.group(g);
         let m_here = (tokens.tokens - g * M).min(M);
-        for (rg, rows) in scratch.chunks_exact(nb * RECORD).enumerate().take(n_rows.div_ceil(N)) {
-            let c = tile(w.ty, rows, group);
-            for (m, c) in c.iter().enumerate().take(m_here) {
-                out[(g * M + m) * r + rg * N..][..N].copy_from_slice(c);
+        // Row groups past the panel's last row hold zeros; skip whole calls of them.
+        for rg0 in (0..n_rows.div_ceil(N)).step_by(GROUPS) {
+            let c = tile(w.ty, scratch, groups, rg0, group);
+            for (k, c) in c.iter().enumerate() {
+                for (m, c) in c.iter().enumerate().take(m_here) {
+                    out[(g * M + m) * r + (rg0 + k) * N..][..N].copy_from_slice(c);
+                }
             }
         }
     }

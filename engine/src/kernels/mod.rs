@@ -391,12 +391,12 @@ pub fn panel_batch(w: &Packed, p: usize, tokens: &ime::ImeTokens, scratch: &mut 
             // SAFETY (both closures): this arm runs on IME tiers at VLEN 256 only; the records and
             // tiles are sized by ime::panel_batch.
             let records = |ty, panel: &[u8], r, nb, out: &mut [u8]| unsafe { rvv::ime::row_records(ty, panel, r, nb, out) };
-            let tile = |ty, rows: &[u8], tokens: &[u8]| unsafe { rvv::ime::tile(ty, rows, tokens) };
+            let tile = |ty, records: &[u8], groups, rg0, tokens: &[u8]| unsafe { rvv::ime::tiles(ty, records, groups, rg0, tokens) };
             ime::panel_batch(w, p, tokens, scratch, out, &records, &tile)
         } else {
-            ime::panel_batch(w, p, tokens, scratch, out, &ime::row_records_reference, &ime::tile_reference)
+            ime::panel_batch(w, p, tokens, scratch, out, &ime::row_records_reference, &ime::tiles_reference)
         },
-        scalar => ime::panel_batch(w, p, tokens, scratch, out, &ime::row_records_reference, &ime::tile_reference),
+        scalar => ime::panel_batch(w, p, tokens, scratch, out, &ime::row_records_reference, &ime::tiles_reference),
     )
 }
 

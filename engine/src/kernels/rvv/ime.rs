@@ -1,8 +1,8 @@
 //! IME1 kernels (SpacemiT `smt.vmadot`, VLEN 256 profile): a panel's rows transposed into the
 //! tile records of `kernels::ime`, and one 4-token × 4-row tile of Q4_0, Q4_1 or Q8_0 weights.
 
-use crate::kernels::ime::{M, N, RECORD};
-use crate::types::GgmlType;
+use crate::kernels::ime::{GROUPS, N, RECORD, Tiles};
+use crate::types::{GgmlType, QK};
 
 /// Whether this CPU's vector length is the one the IME1 tiles are written for (VLEN 256, the
 /// X60/X100 profile). Elsewhere (A100's 1024) the panel kernels run instead.
@@ -10,7 +10,7 @@ pub fn active() -> bool {
     super::vlenb() == 32
 }
 
-/// Writes the `[row group][block]` records of `panel` (`r` rows, `nb` block columns of `ty`,
+/// Writes the `[block][row group]` records of `panel` (`r` rows, `nb` block columns of `ty`,
 /// `kernels::pack` layout) into `out`, as `ime::row_records_reference` does.
 ///
 /// # Safety
@@ -18,67 +18,78 @@ pub fn active() -> bool {
 pub unsafe fn row_records(ty: GgmlType, panel: &[u8], r: usize, nb: usize, out: &mut [u8]) {
     assert!(nb > 0 && out.len() >= r / N * nb * RECORD && panel.len().is_multiple_of(nb));
     let col = panel.len() / nb;
+    // Consecutive blocks of one row group are this far apart.
+    let block_step = r / N * RECORD;
     let quants = match ty {
         GgmlType::Q4_1 => 8 * r,
         _ => 4 * r,
     };
-    for i in 0..r {
-        let (g, n) = (i / N, i % N);
-        let dst = out[(g * nb) * RECORD + n * 8..].as_mut_ptr();
-        let src = panel[quants + i..].as_ptr();
-        // SAFETY: per block: 16 (Q4) or 32 (Q8_0) bytes read at src + j * r (inside the block's
-        // column of `col` bytes); four 8-byte pieces written at dst + 32 h, inside the record
-        // (dst = record + 8 n, 8-byte aligned). Blocks step by `col` and RECORD.
+    // Byte q of a record's quants (chunk c, row n, quant k) is quant e = 8 c + k of row 4 g + n,
+    // which the panel holds at byte (e % 16) * r + 4 g + n of the block's quants (Q4: low
+    // nibbles for e < 16, high ones after; Q8_0: e * r + ...). One indexed load per record
+    // gathers them in record order: Q4 gathers the 16 nibble bytes of 4 rows, in the order of
+    // chunks 0-1, whose high nibbles are then chunks 2-3; Q8_0 all 32 bytes of 4 rows.
+    let q8 = ty == GgmlType::Q8_0;
+    let gathered = if q8 { QK * N } else { QK / 2 * N };
+    let index: Vec<u16> = (0..gathered)
+        .map(|q| {
+            let (c, n, k) = (q / (N * 8), q / 8 % N, q % 8);
+            u16::try_from((8 * c + k) * r + n).expect("panel offsets fit 16 bits at VLEN 256")
+        })
+        .collect();
+    for g in 0..r / N {
+        let src = panel[quants + N * g..].as_ptr();
+        let dst = out[g * RECORD..].as_mut_ptr();
+        // SAFETY: per block, `gathered` bytes read at src + index[q] (< 32 r, inside the block's
+        // quants), and 128 bytes written at dst (Q4: 64 + 64), inside the record; blocks step by
+        // `col` and `block_step`. The index vector (`gathered` u16) is read once.
         unsafe {
-            if ty == GgmlType::Q8_0 {
+            if q8 {
                 asm_v!(
-                    "li {t0}, 32",
-                    "li {t1}, 4",
+                    "li {t0}, 128",
+                    "vsetvli zero, {t0}, e16, m8, ta, ma",
+                    "vle16.v v8, ({idx})",
+                    "vsetvli zero, {t0}, e8, m4, ta, ma",
                     "1:",
-                    "vsetvli zero, {t0}, e8, m1, ta, ma",
-                    "vlse8.v v1, ({src}), {r}",
-                    "vsetvli zero, {t1}, e64, m1, ta, ma",
-                    "vsse64.v v1, ({dst}), {t0}",
+                    "vluxei16.v v0, ({src}), v8",
+                    "vse8.v v0, ({dst})",
                     "add {src}, {src}, {col}",
-                    "addi {dst}, {dst}, 256",
+                    "add {dst}, {dst}, {step}",
                     "addi {n}, {n}, -1",
                     "bnez {n}, 1b";
                     src = inout(reg) src => _,
                     dst = inout(reg) dst => _,
                     n = inout(reg) nb => _,
-                    r = in(reg) r,
+                    idx = in(reg) index.as_ptr(),
                     col = in(reg) col,
+                    step = in(reg) block_step,
                     t0 = out(reg) _,
-                    t1 = out(reg) _,
                 );
             } else {
-                // Low nibbles are elements 0..15 (pieces 0, 1), high ones 16..31 (pieces 2, 3).
                 asm_v!(
-                    "li {t0}, 32",
-                    "li {t1}, 16",
-                    "li {t2}, 2",
+                    "li {t0}, 64",
+                    "vsetvli zero, {t0}, e16, m4, ta, ma",
+                    "vle16.v v8, ({idx})",
+                    "vsetvli zero, {t0}, e8, m2, ta, ma",
                     "1:",
-                    "vsetvli zero, {t1}, e8, m1, ta, ma",
-                    "vlse8.v v1, ({src}), {r}",
-                    "vand.vi v2, v1, 15",
-                    "vsrl.vi v3, v1, 4",
-                    "vsetvli zero, {t2}, e64, m1, ta, ma",
-                    "vsse64.v v2, ({dst}), {t0}",
-                    "addi {t3}, {dst}, 64",
-                    "vsse64.v v3, ({t3}), {t0}",
+                    "vluxei16.v v0, ({src}), v8",
+                    "vand.vi v2, v0, 15",
+                    "vsrl.vi v4, v0, 4",
+                    "vse8.v v2, ({dst})",
+                    "addi {t1}, {dst}, 64",
+                    "vse8.v v4, ({t1})",
                     "add {src}, {src}, {col}",
-                    "addi {dst}, {dst}, 256",
+                    "add {dst}, {dst}, {step}",
                     "addi {n}, {n}, -1",
                     "bnez {n}, 1b";
                     src = inout(reg) src => _,
                     dst = inout(reg) dst => _,
                     n = inout(reg) nb => _,
-                    r = in(reg) r,
+                    idx = in(reg) index.as_ptr(),
                     col = in(reg) col,
+                    step = in(reg) block_step,
                     t0 = out(reg) _,
                     t1 = out(reg) _,
-                    t2 = out(reg) _,
-                    t3 = out(reg) _,
                 );
             }
         }
@@ -88,7 +99,7 @@ pub unsafe fn row_records(ty: GgmlType, panel: &[u8], r: usize, nb: usize, out: 
     let mins = if ty == GgmlType::Q4_1 { 4 * r } else { 0 };
     for g in 0..r / N {
         let src = panel[16 * g..].as_ptr();
-        let dst = out[g * nb * RECORD + 128..].as_mut_ptr();
+        let dst = out[g * RECORD + 128..].as_mut_ptr();
         // SAFETY: per block, 64 bytes read at src (and at src + mins for Q4_1's m): the 4 scales
         // gathered and 12 after them, inside the column (16 g + 64 <= 4 r + 48 < column bytes at
         // r = 32); 64 bytes written at dst (and dst + 64), inside the record.
@@ -110,13 +121,14 @@ pub unsafe fn row_records(ty: GgmlType, panel: &[u8], r: usize, nb: usize, out: 
                 "vse32.v v10, ({t1})",
                 "2:",
                 "add {src}, {src}, {col}",
-                "addi {dst}, {dst}, 256",
+                "add {dst}, {dst}, {step}",
                 "addi {n}, {n}, -1",
                 "bnez {n}, 1b";
                 src = inout(reg) src => _,
                 dst = inout(reg) dst => _,
                 n = inout(reg) nb => _,
                 col = in(reg) col,
+                step = in(reg) block_step,
                 mins = in(reg) mins,
                 t0 = out(reg) _,
                 t1 = out(reg) _,
@@ -125,107 +137,225 @@ pub unsafe fn row_records(ty: GgmlType, panel: &[u8], r: usize, nb: usize, out: 
     }
 }
 
-/// asm lines shared by the tile kernels: v24 (e32, 16 lanes) accumulates C = A·Bᵀ per block,
-/// each block's integer tile left in v16 with vtype e32/m2 and {t0} / {t1} pointing at the
-/// token / row record's f32 factors (dy, dx); the caller's lines finish the block.
-macro_rules! ime_block_sums {
+/// asm lines starting a tile call's block loop: four integer tiles C_k = A·B_kᵀ of the token
+/// record at {a} and the row records at {w} + 256 k, in v8, v10, v12, v14 (vtype e8/m1 for the
+/// `vmadot`s, LMUL 1 as IME requires); the four f32 accumulators are v16..v22 (e32/m2, 16 lanes).
+macro_rules! ime_tile_sums {
     ($vmadot:literal) => {
         concat!(
             ".option arch, +xsmtvdot\n",
             "li {vl}, 16\n",
             "vsetvli zero, {vl}, e32, m2, ta, ma\n",
-            "vmv.v.i v24, 0\n",
+            "vmv.v.i v16, 0\n",
+            "vmv.v.i v18, 0\n",
+            "vmv.v.i v20, 0\n",
+            "vmv.v.i v22, 0\n",
             "vmv.v.i v30, 0\n",
             "1:\n",
             "vsetvli zero, {vl}, e8, m1, ta, ma\n",
             "vl4re8.v v0, ({a})\n",
-            "vl4re8.v v4, ({w})\n",
-            "vmv2r.v v16, v30\n",
-            $vmadot,
-            " v16, v0, v4\n",
-            $vmadot,
-            " v16, v1, v5\n",
-            $vmadot,
-            " v16, v2, v6\n",
-            $vmadot,
-            " v16, v3, v7\n",
+            ime_tile_sums!(@group $vmadot, "v8", "0"),
+            ime_tile_sums!(@group $vmadot, "v10", "256"),
+            ime_tile_sums!(@group $vmadot, "v12", "512"),
+            ime_tile_sums!(@group $vmadot, "v14", "768"),
             "vsetvli zero, {vl}, e32, m2, ta, ma\n",
             "addi {t0}, {a}, 128\n",
-            "addi {t1}, {w}, 128\n",
-            "vle32.v v12, ({t0})\n",
-            "vle32.v v10, ({t1})",
+            "vle32.v v24, ({t0})\n",
+            "addi {t0}, {a}, 192\n",
+            "vle32.v v26, ({t0})\n",
+        )
+    };
+    (@group $vmadot:literal, $c:literal, $off:literal) => {
+        concat!(
+            "addi {t0}, {w}, ", $off, "\n",
+            "vl4re8.v v4, ({t0})\n",
+            "vmv2r.v ", $c, ", v30\n",
+            $vmadot, " ", $c, ", v0, v4\n",
+            $vmadot, " ", $c, ", v1, v5\n",
+            $vmadot, " ", $c, ", v2, v6\n",
+            $vmadot, " ", $c, ", v3, v7\n",
         )
     };
 }
 
-/// asm lines ending a block: accumulate v16, step both records, loop; then store C.
-macro_rules! ime_block_end {
+/// asm lines ending a block (step both records, loop), then storing the four accumulators.
+macro_rules! ime_tile_end {
     () => {
         concat!(
-            "vfadd.vv v24, v24, v16\n",
             "addi {a}, {a}, 256\n",
-            "addi {w}, {w}, 256\n",
+            "add {w}, {w}, {step}\n",
             "addi {n}, {n}, -1\n",
             "bnez {n}, 1b\n",
-            "vse32.v v24, ({out})",
+            "vse32.v v16, ({out})\n",
+            "addi {t0}, {out}, 64\n",
+            "vse32.v v18, ({t0})\n",
+            "addi {t0}, {out}, 128\n",
+            "vse32.v v20, ({t0})\n",
+            "addi {t0}, {out}, 192\n",
+            "vse32.v v22, ({t0})",
         )
     };
 }
 
-/// One tile: `[m][n]` = row record n · token record m over `rows.len() / RECORD` blocks, equal
-/// bit for bit to `ime::tile_reference` (and so to the panel kernels of the type).
+/// Q4_0's float steps for group tile `c` into accumulator `acc` (dx at {w} + `dx`): with v24 = dy
+/// and v26 = corr, `acc += (isum + corr) * dx * dy`.
+macro_rules! q4_0_steps {
+    ($c:literal, $acc:literal, $dx:literal) => {
+        concat!(
+            "addi {t0}, {w}, ",
+            $dx,
+            "\n",
+            "vle32.v v28, ({t0})\n",
+            "vadd.vv ",
+            $c,
+            ", ",
+            $c,
+            ", v26\n",
+            "vfcvt.f.x.v ",
+            $c,
+            ", ",
+            $c,
+            "\n",
+            "vfmul.vv ",
+            $c,
+            ", ",
+            $c,
+            ", v28\n",
+            "vfmul.vv ",
+            $c,
+            ", ",
+            $c,
+            ", v24\n",
+            "vfadd.vv ",
+            $acc,
+            ", ",
+            $acc,
+            ", ",
+            $c,
+            "\n",
+        )
+    };
+}
+
+/// Q4_1's: with v24 = dy and v26 = s, `acc += (dx * dy) * isum + mx * s` (dx at +`dx`, mx 64 on).
+macro_rules! q4_1_steps {
+    ($c:literal, $acc:literal, $dx:literal, $mx:literal) => {
+        concat!(
+            "addi {t0}, {w}, ",
+            $dx,
+            "\n",
+            "vle32.v v28, ({t0})\n",
+            "vfmul.vv v28, v28, v24\n",
+            "vfcvt.f.x.v ",
+            $c,
+            ", ",
+            $c,
+            "\n",
+            "vfmul.vv ",
+            $c,
+            ", v28, ",
+            $c,
+            "\n",
+            "addi {t0}, {w}, ",
+            $mx,
+            "\n",
+            "vle32.v v28, ({t0})\n",
+            "vfmul.vv v28, v28, v26\n",
+            "vfadd.vv ",
+            $c,
+            ", ",
+            $c,
+            ", v28\n",
+            "vfadd.vv ",
+            $acc,
+            ", ",
+            $acc,
+            ", ",
+            $c,
+            "\n",
+        )
+    };
+}
+
+/// Q8_0's: with v24 = dy, `acc += isum * (dx * dy)`.
+macro_rules! q8_0_steps {
+    ($c:literal, $acc:literal, $dx:literal) => {
+        concat!(
+            "addi {t0}, {w}, ",
+            $dx,
+            "\n",
+            "vle32.v v28, ({t0})\n",
+            "vfmul.vv v28, v28, v24\n",
+            "vfcvt.f.x.v ",
+            $c,
+            ", ",
+            $c,
+            "\n",
+            "vfmul.vv ",
+            $c,
+            ", ",
+            $c,
+            ", v28\n",
+            "vfadd.vv ",
+            $acc,
+            ", ",
+            $acc,
+            ", ",
+            $c,
+            "\n",
+        )
+    };
+}
+
+/// One tile call: for row groups `rg0..rg0 + 4` of a panel's `[block][row group]` records
+/// (`groups` per block) and one token group's `[block]` records, `[k][m][n]` = row n of group
+/// rg0 + k · token m; equal bit for bit to `ime::tiles_reference` (and so to the panel kernels).
 ///
 /// # Safety
-/// V and xsmtvdot enabled, VLEN 256; `rows` and `tokens` hold the same number (≥ 1) of records.
-pub unsafe fn tile(ty: GgmlType, rows: &[u8], tokens: &[u8]) -> [[f32; N]; M] {
-    let nb = rows.len() / RECORD;
-    assert!(nb > 0 && tokens.len() >= nb * RECORD);
-    let mut c = [[0.0f32; N]; M];
-    let (a, w, out) = (tokens.as_ptr(), rows.as_ptr(), c.as_mut_ptr().cast::<f32>());
-    // SAFETY: per block 256 bytes of each record are read (4 whole registers of quants, then
-    // 16-lane f32/i32 vectors at offsets 128 and 192); 16 floats written to `c`. The integer
+/// V and xsmtvdot enabled, VLEN 256; `tokens` holds nb ≥ 1 records and `records` nb × `groups`,
+/// with rg0 + 4 <= groups.
+pub unsafe fn tiles(ty: GgmlType, records: &[u8], groups: usize, rg0: usize, tokens: &[u8]) -> Tiles {
+    let nb = tokens.len() / RECORD;
+    assert!(nb > 0 && rg0 + GROUPS <= groups && records.len() >= nb * groups * RECORD);
+    let mut c: Tiles = [[[0.0; N]; crate::kernels::ime::M]; GROUPS];
+    let (a, w, out) = (tokens.as_ptr(), records[rg0 * RECORD..].as_ptr(), c.as_mut_ptr().cast::<f32>());
+    let step = groups * RECORD;
+    // SAFETY: per block, 256 bytes of the token record and of four row records (at w + 256 k,
+    // k < 4: groups rg0..rg0 + 4 of the block) are read: four whole registers of quants, then
+    // 16-lane f32/i32 vectors at offsets 128 and 192; 64 floats written to `c`. The integer
     // tiles are exact (32 products of at most 128 * 255 per element); the float steps are the
     // panel kernels' (`kernels::ime` module docs).
     unsafe {
         match ty {
-            // (isum + corr) * dx * dy
             GgmlType::Q4_0 => asm_v!(
-                ime_block_sums!("smt.vmadotsu"),
-                "addi {t0}, {a}, 192",
-                "vle32.v v8, ({t0})",
-                "vadd.vv v16, v16, v8",
-                "vfcvt.f.x.v v16, v16",
-                "vfmul.vv v16, v16, v10",
-                "vfmul.vv v16, v16, v12",
-                ime_block_end!();
+                ime_tile_sums!("smt.vmadotsu"),
+                q4_0_steps!("v8", "v16", "128"),
+                q4_0_steps!("v10", "v18", "384"),
+                q4_0_steps!("v12", "v20", "640"),
+                q4_0_steps!("v14", "v22", "896"),
+                ime_tile_end!();
                 a = inout(reg) a => _, w = inout(reg) w => _, n = inout(reg) nb => _,
-                out = in(reg) out, vl = out(reg) _, t0 = out(reg) _, t1 = out(reg) _,
+                step = in(reg) step, out = in(reg) out, vl = out(reg) _, t0 = out(reg) _,
             ),
-            // (dx * dy) * isum + mx * s
             GgmlType::Q4_1 => asm_v!(
-                ime_block_sums!("smt.vmadotsu"),
-                "vfcvt.f.x.v v16, v16",
-                "vfmul.vv v10, v10, v12",
-                "vfmul.vv v16, v10, v16",
-                "addi {t0}, {a}, 192",
-                "addi {t1}, {w}, 192",
-                "vle32.v v8, ({t0})",
-                "vle32.v v14, ({t1})",
-                "vfmul.vv v14, v14, v8",
-                "vfadd.vv v16, v16, v14",
-                ime_block_end!();
+                ime_tile_sums!("smt.vmadotsu"),
+                q4_1_steps!("v8", "v16", "128", "192"),
+                q4_1_steps!("v10", "v18", "384", "448"),
+                q4_1_steps!("v12", "v20", "640", "704"),
+                q4_1_steps!("v14", "v22", "896", "960"),
+                ime_tile_end!();
                 a = inout(reg) a => _, w = inout(reg) w => _, n = inout(reg) nb => _,
-                out = in(reg) out, vl = out(reg) _, t0 = out(reg) _, t1 = out(reg) _,
+                step = in(reg) step, out = in(reg) out, vl = out(reg) _, t0 = out(reg) _,
             ),
-            // isum * (dx * dy)
             _ => asm_v!(
-                ime_block_sums!("smt.vmadot"),
-                "vfcvt.f.x.v v16, v16",
-                "vfmul.vv v10, v10, v12",
-                "vfmul.vv v16, v16, v10",
-                ime_block_end!();
+                ime_tile_sums!("smt.vmadot"),
+                q8_0_steps!("v8", "v16", "128"),
+                q8_0_steps!("v10", "v18", "384"),
+                q8_0_steps!("v12", "v20", "640"),
+                q8_0_steps!("v14", "v22", "896"),
+                ime_tile_end!();
                 a = inout(reg) a => _, w = inout(reg) w => _, n = inout(reg) nb => _,
-                out = in(reg) out, vl = out(reg) _, t0 = out(reg) _, t1 = out(reg) _,
+                step = in(reg) step, out = in(reg) out, vl = out(reg) _, t0 = out(reg) _,
             ),
         }
     }
