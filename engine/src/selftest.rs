@@ -502,7 +502,8 @@ fn ime_checks(rng: &mut Rng) -> Vec<KernelReport> {
                 let mut want = vec![f32::NAN; r];
                 for p in 0..packed.panels() {
                     got.fill(f32::NAN);
-                    kernels::panel_batch(&packed, p, &tiles, &mut scratch, &mut got);
+                    // SAFETY: `got` holds tokens × r floats, this thread's alone.
+                    unsafe { kernels::panel_batch(&packed, p, &tiles, &mut scratch, got.as_mut_ptr(), r) };
                     for (tok, act) in acts.iter().enumerate() {
                         kernels::panel_dot(&packed, p, act, &ActivationAux::new(ty, act), &mut want);
                         for (i, &w) in want[..packed.panel_rows(p)].iter().enumerate() {

@@ -129,21 +129,17 @@ fn matmul_packed(p: &Packed, acts: &[Activation], out: &mut [f32], pool: &Pool) 
     let out_len = out.len();
     let out = SyncPtr(out.as_mut_ptr());
     let work = |panels: std::ops::Range<usize>| {
-        // IME: a panel's row records and its products, tokens × r.
-        let (mut scratch, mut tile_out) =
-            (Vec::new(), vec![0.0f32; if tiles.is_some() { acts.len() * r } else { 0 }]);
+        // IME: a panel's row records, reused from panel to panel.
+        let mut scratch = Vec::new();
         for panel in panels {
             if let Some(tokens) = &tiles {
-                let n = p.panel_rows(panel);
-                kernels::panel_batch(p, panel, tokens, &mut scratch, &mut tile_out);
-                for (b, src) in tile_out.chunks_exact(r).enumerate() {
-                    assert!(b * rows + panel * r + n <= out_len);
-                    // SAFETY: rows [panel*r, panel*r + n) of token b belong to this worker's
-                    // disjoint panel range and lie inside `out` (checked); `run` joins first.
-                    let dst =
-                        unsafe { std::slice::from_raw_parts_mut(out.get().add(b * rows + panel * r), n) };
-                    dst.copy_from_slice(&src[..n]);
-                }
+                assert!(acts.len() * rows <= out_len);
+                // SAFETY: rows [panel*r, panel*r + panel_rows) of every token belong to this
+                // worker's disjoint panel range and lie below acts.len() * rows <= out.len();
+                // `run` joins before returning.
+                unsafe {
+                    kernels::panel_batch(p, panel, tokens, &mut scratch, out.get().add(panel * r), rows)
+                };
                 continue;
             }
             let n = p.panel_rows(panel);

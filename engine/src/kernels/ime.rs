@@ -53,32 +53,38 @@ impl ImeTokens {
         };
         let groups = acts.len().div_ceil(M);
         let mut data = vec![0u64; groups * blocks * RECORD / 8];
-        let words: &mut [u64] = &mut data;
+        let pair = |v: u32| u64::from(v) | u64::from(v) << 32;
         for (t, act) in acts.iter().enumerate() {
             let (g, m) = (t / M, t % M);
-            for b in 0..blocks {
-                // Each block's quants move as four 8-byte chunks (one per vmadot step), and its
-                // factors as one f32/i32 per C element of the token's row (p = 4 m .. 4 m + 3).
-                let (qs, d, extra): (&[i8; QK], u16, u32) = match act {
-                    Activation::Q8_0(y) if weight == GgmlType::Q4_0 => {
-                        let sum: i32 = y[b].qs.iter().map(|&q| q as i32).sum();
-                        (&y[b].qs, y[b].d, (-8 * sum) as u32)
-                    }
-                    Activation::Q8_0(y) if weight == GgmlType::Q8_0 => (&y[b].qs, y[b].d, 0),
-                    Activation::Q8_1(y) if weight == GgmlType::Q4_1 => {
-                        (&y[b].qs, y[b].d, f16_to_f32(y[b].s).to_bits())
-                    }
-                    _ => return None,
-                };
-                let rec = &mut words[(g * blocks + b) * RECORD / 8..][..RECORD / 8];
+            let token = &mut data[g * blocks * RECORD / 8..][..blocks * RECORD / 8];
+            // Each block's quants move as four 8-byte chunks (one per vmadot step), and its
+            // factors as one f32/i32 per C element of the token's row (p = 4 m .. 4 m + 3).
+            let mut put = |b: usize, qs: &[i8; QK], dy: f32, extra: u32| {
+                let rec = &mut token[b * RECORD / 8..][..RECORD / 8];
                 let chunks: &[[u8; 8]; 4] = bytemuck::cast_ref(qs);
                 for (c, chunk) in chunks.iter().enumerate() {
                     rec[c * M + m] = u64::from_le_bytes(*chunk);
                 }
-                let pair = |v: u32| u64::from(v) | u64::from(v) << 32;
-                let (dy, extra) = (pair(f16_to_f32(d).to_bits()), pair(extra));
-                rec[16 + 2 * m..][..2].fill(dy);
-                rec[24 + 2 * m..][..2].fill(extra);
+                rec[16 + 2 * m..][..2].fill(pair(dy.to_bits()));
+                rec[24 + 2 * m..][..2].fill(pair(extra));
+            };
+            match act {
+                Activation::Q8_0(y) if weight != GgmlType::Q4_1 && y.len() == blocks => {
+                    for (b, y) in y.iter().enumerate() {
+                        let corr = if weight == GgmlType::Q4_0 {
+                            -8 * y.qs.iter().map(|&q| q as i32).sum::<i32>()
+                        } else {
+                            0
+                        };
+                        put(b, &y.qs, f16_to_f32(y.d), corr as u32);
+                    }
+                }
+                Activation::Q8_1(y) if weight == GgmlType::Q4_1 && y.len() == blocks => {
+                    for (b, y) in y.iter().enumerate() {
+                        put(b, &y.qs, f16_to_f32(y.d), f16_to_f32(y.s).to_bits());
+                    }
+                }
+                _ => return None,
             }
         }
         Some(ImeTokens { tokens: acts.len(), blocks, data })
@@ -178,31 +184,30 @@ pub type RecordsFn<'a> = &'a dyn Fn(GgmlType, &[u8], usize, usize, &mut [u8]);
 /// One tile call (as [`tiles_reference`]): records, row groups per block, first group, tokens.
 pub type TileFn<'a> = &'a dyn Fn(GgmlType, &[u8], usize, usize, &[u8]) -> Tiles;
 
-/// `out[t * w.r + i]` = row i of panel `p` · token t for every token of `tokens` and existing row
-/// of the panel (`out` holds `tokens.tokens * w.r` floats), through `records` (a panel's row
-/// records, as [`row_records_reference`]) and `tile` (one tile, as [`tile_reference`]).
-/// `scratch` holds the records between calls.
-pub fn panel_batch(
+/// `out[t * ld + i]` = row i of panel `p` · token t for every token of `tokens` and existing row
+/// of the panel, through `records` (a panel's row records, as [`row_records_reference`]) and
+/// `tile` (one tile call, as [`tiles_reference`]). `scratch` holds the records between calls.
+///
+/// # Safety
+/// `out` must be valid for writes at `t * ld + i` for every token t and existing row i of the
+/// panel, and no other thread may touch those floats during the call (workers own whole panels).
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn panel_batch(
     w: &Packed,
     p: usize,
     tokens: &ImeTokens,
     scratch: &mut Vec<u8>,
-    out: &mut [f32],
+    out: *mut f32,
+    ld: usize,
     records: RecordsFn,
     tile: TileFn,
 ) {
     let (nb, n_rows, r) = (w.blocks(), w.panel_rows(p), w.r);
     let groups = r / N;
     assert!(
-        nb == tokens.blocks && groups.is_multiple_of(GROUPS),
-        "ime: {nb} weight blocks, {} token blocks, {r} rows per panel",
+        nb == tokens.blocks && groups.is_multiple_of(GROUPS) && n_rows <= ld,
+        "ime: {nb} weight blocks, {} token blocks, {r} rows per panel, {ld} per token",
         tokens.blocks
-    );
-    assert!(
-        out.len() >= tokens.tokens * r,
-        "ime: {} floats for {} tokens of {r} rows",
-        out.len(),
-        tokens.tokens
     );
     scratch.resize(groups * nb * RECORD, 0);
     records(w.ty, w.panel(p), r, nb, scratch);
@@ -213,8 +218,18 @@ pub fn panel_batch(
         for rg0 in (0..n_rows.div_ceil(N)).step_by(GROUPS) {
             let c = tile(w.ty, scratch, groups, rg0, group);
             for (k, c) in c.iter().enumerate() {
+                let (i0, rows_here) = ((rg0 + k) * N, n_rows.saturating_sub((rg0 + k) * N).min(N));
                 for (m, c) in c.iter().enumerate().take(m_here) {
-                    out[(g * M + m) * r + (rg0 + k) * N..][..N].copy_from_slice(c);
+                    // SAFETY: token g M + m < tokens.tokens and rows i0..i0 + rows_here exist in
+                    // the panel: writable and ours by the caller's contract.
+                    unsafe {
+                        let dst = out.add((g * M + m) * ld + i0);
+                        if rows_here == N {
+                            dst.cast::<[f32; N]>().write_unaligned(*c);
+                        } else {
+                            std::ptr::copy_nonoverlapping(c.as_ptr(), dst, rows_here);
+                        }
+                    }
                 }
             }
         }

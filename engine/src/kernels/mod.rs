@@ -382,21 +382,35 @@ pub fn panel_batch_supported(#[allow(unused_variables)] ty: GgmlType) -> bool {
     )
 }
 
-/// `out[t * w.r + i]` = row i of panel `p` · token t for every token of `tokens` and existing row
+/// `out[t * ld + i]` = row i of panel `p` · token t for every token of `tokens` and existing row
 /// of the panel, on the IME unit where [`panel_batch_supported`], else by the scalar reference of
 /// the same tiles. Bit-identical to [`panel_dot`] per token. `scratch` is reused between calls.
-pub fn panel_batch(w: &Packed, p: usize, tokens: &ime::ImeTokens, scratch: &mut Vec<u8>, out: &mut [f32]) {
+///
+/// # Safety
+/// As [`ime::panel_batch`]: `out` is writable at `t * ld + i` for those tokens and rows, and no
+/// other thread touches them during the call.
+pub unsafe fn panel_batch(
+    w: &Packed,
+    p: usize,
+    tokens: &ime::ImeTokens,
+    scratch: &mut Vec<u8>,
+    out: *mut f32,
+    ld: usize,
+) {
     dispatch!(
         "ime" => if rvv::ime::active() {
             // SAFETY (both closures): this arm runs on IME tiers at VLEN 256 only; the records and
             // tiles are sized by ime::panel_batch.
             let records = |ty, panel: &[u8], r, nb, out: &mut [u8]| unsafe { rvv::ime::row_records(ty, panel, r, nb, out) };
             let tile = |ty, records: &[u8], groups, rg0, tokens: &[u8]| unsafe { rvv::ime::tiles(ty, records, groups, rg0, tokens) };
-            ime::panel_batch(w, p, tokens, scratch, out, &records, &tile)
+            ime::panel_batch(w, p, tokens, scratch, out, ld, &records, &tile)
         } else {
-            ime::panel_batch(w, p, tokens, scratch, out, &ime::row_records_reference, &ime::tiles_reference)
+            ime::panel_batch(w, p, tokens, scratch, out, ld, &ime::row_records_reference, &ime::tiles_reference)
         },
-        scalar => ime::panel_batch(w, p, tokens, scratch, out, &ime::row_records_reference, &ime::tiles_reference),
+        // SAFETY: `out` is the caller's, as this function's contract says.
+        scalar => unsafe {
+            ime::panel_batch(w, p, tokens, scratch, out, ld, &ime::row_records_reference, &ime::tiles_reference)
+        },
     )
 }
 
