@@ -321,9 +321,16 @@ fn bench_kernel(kernel: KernelBench, launch: &Launch) -> Result<()> {
             if channels == 0 || taps == 0 || tokens == 0 || reps == 0 {
                 bail!("--channels, --taps, --tokens and --reps must be at least 1");
             }
-            let floats = (channels as u64) * (taps as u64 + 2 * tokens as u64);
-            if floats > 1 << 30 {
-                bail!("{channels} channels x {tokens} tokens needs {} GiB; use smaller sizes", floats >> 28);
+            // Input, taps and output buffers, in floats; sizes that overflow are as refused.
+            let floats = (tokens as u64)
+                .checked_mul(2)
+                .and_then(|t| t.checked_add(taps as u64))
+                .and_then(|n| n.checked_mul(channels as u64))
+                .filter(|&f| f <= 1 << 30);
+            if floats.is_none() {
+                bail!(
+                    "{channels} channels x ({taps} taps + {tokens} tokens) needs more than 4 GiB of buffers; use smaller sizes"
+                );
             }
             let ns = crate::bench::time_ssm_conv(which, channels, taps, tokens, reps);
             let med = crate::bench::median(&ns);
@@ -434,7 +441,7 @@ fn run(
         bail!("the prompt produced no tokens");
     }
     let session = eval.session(m.config.n_ctx_train, 0)?;
-    if tokens.len() + n_predict > session.n_ctx {
+    if tokens.len().checked_add(n_predict).is_none_or(|n| n > session.n_ctx) {
         bail!(
             "{} prompt tokens + {n_predict} to generate exceed the context of {}; raise -c or lower -n",
             tokens.len(),
@@ -479,6 +486,12 @@ fn bench(path: &Path, mut spec: crate::bench::Spec, format: BenchFormat, launch:
     }
     if spec.reps == 0 {
         bail!("-r must be at least 1");
+    }
+    // Token counts size the benchmark's buffers (a model without attention has no context to
+    // bound them): past this they would exhaust memory, not measure anything.
+    const MAX_BENCH_TOKENS: usize = 1 << 20;
+    if spec.n_prompt > MAX_BENCH_TOKENS || spec.n_gen > MAX_BENCH_TOKENS {
+        bail!("-p {} / -n {}: at most {MAX_BENCH_TOKENS} tokens each", spec.n_prompt, spec.n_gen);
     }
     let rows = crate::bench::run(&m, &spec)?;
     // Name the model like llama-bench: architecture, size and the type holding most weight bytes.

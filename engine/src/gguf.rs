@@ -15,6 +15,8 @@ use crate::types::GgmlType;
 pub enum GgufError {
     #[error("cannot read {path}: {error}")]
     Io { path: String, error: std::io::Error },
+    #[error("{path} is a {kind}, not a model file; give the path of a .gguf file")]
+    NotAFile { path: String, kind: &'static str },
     #[error("not a GGUF file: magic {found:02x?} at byte offset 0 (expected \"GGUF\")")]
     BadMagic { found: Vec<u8> },
     #[error("GGUF version {0} is not supported (2 and 3 are); re-convert the model with a recent llama.cpp")]
@@ -488,6 +490,19 @@ enum Bytes {
     Owned(Vec<u8>),
 }
 
+/// What a file that is not a regular one is, for messages.
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    match () {
+        _ if t.is_dir() => "directory",
+        _ if t.is_fifo() => "FIFO",
+        _ if t.is_socket() => "socket",
+        _ if t.is_char_device() => "character device",
+        _ if t.is_block_device() => "block device",
+        _ => "special file",
+    }
+}
+
 /// An open GGUF file: the mapping plus its validated index.
 pub struct GgufFile {
     bytes: Bytes,
@@ -496,8 +511,16 @@ pub struct GgufFile {
 
 impl GgufFile {
     pub fn open(path: &Path) -> Result<GgufFile> {
+        use std::os::unix::fs::OpenOptionsExt;
         let io = |error| GgufError::Io { path: path.display().to_string(), error };
-        let file = std::fs::File::open(path).map_err(io)?;
+        // Non-blocking, so a FIFO opens at once instead of waiting for a writer; it is refused
+        // below with every other file that is not a regular one.
+        let file =
+            std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(io)?;
+        let kind = file.metadata().map_err(io)?.file_type();
+        if !kind.is_file() {
+            return Err(GgufError::NotAFile { path: path.display().to_string(), kind: file_kind(kind) });
+        }
         // SAFETY: the mapping is read-only and private to this process; like every mmap reader
         // we assume the file is not truncated by another process while mapped.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;

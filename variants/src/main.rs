@@ -345,7 +345,7 @@ fn cached_calibration(fingerprint: &str) -> Result<Cached, Failure> {
     }
     let Some(path) = calibration_file() else { return Ok(Cached::Missing) };
     let shown = path.display().to_string();
-    Ok(match std::fs::read_to_string(&path) {
+    Ok(match read_small_file(&path, 1 << 20) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Cached::Missing,
         Err(e) => Cached::Stale { path: shown, why: e.to_string() },
         Ok(text) => match Calibration::parse(&text, fingerprint) {
@@ -353,6 +353,23 @@ fn cached_calibration(fingerprint: &str) -> Result<Cached, Failure> {
             Err(why) => Cached::Stale { path: shown, why },
         },
     })
+}
+
+/// The text of a regular file of at most `max` bytes. Opened without blocking, so a FIFO planted
+/// at the path is refused at once; a device or a larger file is refused without reading it all.
+fn read_small_file(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(max + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(std::io::Error::other(format!("larger than {max} bytes")));
+    }
+    Ok(text)
 }
 
 /// `hartlm calibrate`: times every (tier, cluster) pair the rule allows at rising thread

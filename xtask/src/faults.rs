@@ -140,6 +140,45 @@ pub fn run_all(
         &o,
     );
 
+    // Special files where hartlm reads: a FIFO (which would block `open` until a writer came)
+    // as the model or as the calibration cache, and the cache linked to /dev/zero (endless).
+    // `timeout` turns a hang into exit 124.
+    let fifo = scratch.join("fifo.gguf");
+    let _ = std::fs::remove_file(&fifo);
+    let made = Command::new("mkfifo").arg(&fifo).status().context("running mkfifo")?;
+    anyhow::ensure!(made.success(), "mkfifo {} failed", fifo.display());
+    let timed = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = vec!["20", launcher.to_str().unwrap_or("")];
+        all.extend(args);
+        run(Path::new("timeout"), &all, env)
+    };
+    let o = timed(&["info", "-m", fifo.to_str().unwrap()], &[])?;
+    check(
+        "a FIFO as the model exits 1 with one line, without blocking",
+        o.code == Some(1) && one_line(&o) && o.stderr.contains("is a FIFO"),
+        &o,
+    );
+    for (name, make) in [("a FIFO", "fifo"), ("a link to /dev/zero", "zero")] {
+        let xdg = scratch.join(format!("xdg-{make}"));
+        let cache = xdg.join("hartlm");
+        let _ = std::fs::remove_dir_all(&xdg);
+        std::fs::create_dir_all(&cache)?;
+        let file = cache.join(hartlm_variants::calibration::FILE_NAME);
+        if make == "fifo" {
+            Command::new("mkfifo").arg(&file).status()?;
+        } else {
+            std::os::unix::fs::symlink("/dev/zero", &file)?;
+        }
+        let o = timed(&["cpu", "--json"], &[("XDG_CACHE_HOME", xdg.to_str().unwrap_or(""))])?;
+        let ignored = serde_json::from_str::<serde_json::Value>(&o.stdout)
+            .is_ok_and(|v| v["calibration"].as_str().is_some_and(|c| c.contains("not a regular file")));
+        check(
+            &format!("{name} as the calibration cache is ignored, without blocking"),
+            o.code == Some(0) && ignored,
+            &o,
+        );
+    }
+
     std::fs::remove_dir_all(&lib)?;
     let o = run(&launcher, &["selftest"], &[])?;
     check(
