@@ -256,6 +256,21 @@ fn config(file: &GgufFile) -> Result<Config> {
             "head dimension {head_dim} must be even and equal for K and V"
         )));
     }
+    // Every dimension sizes buffers and indexes them through products (heads × head dimension):
+    // values that wrap, or exceed any real model by far, are refused before anything is sized.
+    let n_ff = l.usize("feed_forward_length")?;
+    let dims = [
+        ("embedding_length", Some(n_embd)),
+        ("attention.head_count", Some(n_head)),
+        ("attention.key_length", Some(head_dim)),
+        ("feed_forward_length", Some(n_ff)),
+        ("heads x head dimension", n_head.checked_mul(head_dim)),
+        ("KV heads x head dimension", n_head_kv.checked_mul(head_dim)),
+    ];
+    if let Some((what, v)) = dims.iter().find(|(_, v)| v.is_none_or(|v| v > MAX_DIM)) {
+        let v = v.map_or("beyond 64 bits".to_string(), |v| v.to_string());
+        return Err(ModelError::Hparam(format!("{what} of {v} is not a real model (at most {MAX_DIM})")));
+    }
     let rope_dims = l.opt_usize("rope.dimension_count").unwrap_or(head_dim);
     if rope_dims > head_dim || !rope_dims.is_multiple_of(2) {
         return Err(ModelError::Hparam(format!("rope dimension {rope_dims} for head dimension {head_dim}")));
@@ -274,7 +289,7 @@ fn config(file: &GgufFile) -> Result<Config> {
         n_head,
         n_head_kv,
         head_dim,
-        n_ff: l.usize("feed_forward_length")?,
+        n_ff,
         n_vocab,
         n_ctx_train: l.usize("context_length")?,
         rope_base: l.f32("rope.freq_base").unwrap_or(10_000.0),
@@ -286,6 +301,9 @@ fn config(file: &GgufFile) -> Result<Config> {
         conv_taps,
     })
 }
+
+/// The largest model dimension accepted (16 Mi; real models stay below 1 Mi).
+const MAX_DIM: usize = 1 << 24;
 
 /// KV heads and the kind of every layer. `head_count_kv` is a number, or (LFM2) one per layer
 /// where 0 marks a short-convolution layer; attention layers must then agree on the number.
@@ -842,6 +860,31 @@ mod tests {
         assert_eq!((c.n_head_kv, c.conv_taps, c.count(A)), (2, 3, 2));
         let all_conv = config_of("lfm2", &[0; 4], Some(4)).unwrap();
         assert_eq!((all_conv.count(A), all_conv.count(C)), (0, 4));
+    }
+
+    /// Hyperparameters whose products wrap (key_length 2^62 + 16, head_count 2^60 + 4) used to
+    /// panic in `run` and print as real in `info`: they are refused when the config is read.
+    #[test]
+    fn wrapping_dimensions_are_refused() {
+        let with = |set: &[(&str, u64)]| {
+            let base = [("embedding_length", 64), ("block_count", 1), ("attention.head_count", 4)];
+            let rest = [("feed_forward_length", 192), ("context_length", 128)];
+            let mut w = Writer::default().kv_str("general.architecture", "llama");
+            for (k, n) in base.iter().chain(&rest).filter(|(k, _)| set.iter().all(|s| s.0 != *k)) {
+                w = w.kv_u32(&format!("llama.{k}"), *n);
+            }
+            for (k, v) in set {
+                w = w.kv_raw(&format!("llama.{k}"), 10, &v.to_le_bytes());
+            }
+            config(&GgufFile::from_bytes(w.build()).unwrap()).map(|_| ()).unwrap_err().to_string()
+        };
+        let e = with(&[("attention.key_length", (1 << 62) + 16)]);
+        assert!(e.contains("attention.key_length") && e.contains("not a real model"), "{e}");
+        // 16 heads' worth of (2^60 + 4) wraps to 64: the product is checked, not the factors only.
+        let e = with(&[("attention.head_count", (1 << 60) + 4), ("attention.key_length", 16)]);
+        assert!(e.contains("not a real model"), "{e}");
+        let e = with(&[("feed_forward_length", 1 << 40)]);
+        assert!(e.contains("feed_forward_length"), "{e}");
     }
 
     #[test]
