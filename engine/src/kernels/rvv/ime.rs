@@ -29,20 +29,18 @@ pub unsafe fn row_records(ty: GgmlType, panel: &[u8], r: usize, nb: usize, out: 
     // nibbles for e < 16, high ones after; Q8_0: e * r + ...). One indexed load per record
     // gathers them in record order: Q4 gathers the 16 nibble bytes of 4 rows, in the order of
     // chunks 0-1, whose high nibbles are then chunks 2-3; Q8_0 all 32 bytes of 4 rows.
+    // Q4 reads the first 64 entries (chunks 0-1), Q8_0 all 128.
     let q8 = ty == GgmlType::Q8_0;
-    let gathered = if q8 { QK * N } else { QK / 2 * N };
-    let index: Vec<u16> = (0..gathered)
-        .map(|q| {
-            let (c, n, k) = (q / (N * 8), q / 8 % N, q % 8);
-            u16::try_from((8 * c + k) * r + n).expect("panel offsets fit 16 bits at VLEN 256")
-        })
-        .collect();
+    let index: [u16; QK * N] = std::array::from_fn(|q| {
+        let (c, n, k) = (q / (N * 8), q / 8 % N, q % 8);
+        u16::try_from((8 * c + k) * r + n).expect("panel offsets fit 16 bits at VLEN 256")
+    });
     for g in 0..r / N {
         let src = panel[quants + N * g..].as_ptr();
         let dst = out[g * RECORD..].as_mut_ptr();
-        // SAFETY: per block, `gathered` bytes read at src + index[q] (< 32 r, inside the block's
-        // quants), and 128 bytes written at dst (Q4: 64 + 64), inside the record; blocks step by
-        // `col` and `block_step`. The index vector (`gathered` u16) is read once.
+        // SAFETY: per block, 128 (Q8_0) or 64 (Q4) bytes read at src + index[q] (< 32 r, inside
+        // the block's quants), and 128 bytes written at dst (Q4: 64 + 64), inside the record;
+        // blocks step by `col` and `block_step`. That many u16 of `index` are read once.
         unsafe {
             if q8 {
                 asm_v!(
@@ -198,9 +196,9 @@ macro_rules! ime_tile_end {
 }
 
 /// Q4_0's float steps for group tile `c` into accumulator `acc` (dx at {w} + `dx`): with v24 = dy
-/// and v26 = corr, `acc += (isum + corr) * dx * dy`.
+/// and v26 = corr, `acc += (isum + corr) * dx * dy`. (`_mx` is Q4_1's.)
 macro_rules! q4_0_steps {
-    ($c:literal, $acc:literal, $dx:literal) => {
+    ($c:literal, $acc:literal, $dx:literal, $_mx:literal) => {
         concat!(
             "addi {t0}, {w}, ",
             $dx,
@@ -237,9 +235,9 @@ macro_rules! q4_0_steps {
     };
 }
 
-/// Q4_1's: with v24 = dy and v26 = s, `acc += (dx * dy) * isum + mx * s` (dx at +`dx`, mx 64 on).
-macro_rules! q4_1_steps {
-    ($c:literal, $acc:literal, $dx:literal, $mx:literal) => {
+/// The `isum * (dx * dy)` step Q8_0 and Q4_1 share, with v24 = dy, leaving it in `c`.
+macro_rules! times_dx_dy {
+    ($c:literal, $dx:literal) => {
         concat!(
             "addi {t0}, {w}, ",
             $dx,
@@ -253,9 +251,18 @@ macro_rules! q4_1_steps {
             "\n",
             "vfmul.vv ",
             $c,
-            ", v28, ",
+            ", ",
             $c,
-            "\n",
+            ", v28\n",
+        )
+    };
+}
+
+/// Q4_1's: with v26 = s, `acc += (dx * dy) * isum + mx * s` (mx at {w} + `mx`).
+macro_rules! q4_1_steps {
+    ($c:literal, $acc:literal, $dx:literal, $mx:literal) => {
+        concat!(
+            times_dx_dy!($c, $dx),
             "addi {t0}, {w}, ",
             $mx,
             "\n",
@@ -277,32 +284,26 @@ macro_rules! q4_1_steps {
     };
 }
 
-/// Q8_0's: with v24 = dy, `acc += isum * (dx * dy)`.
+/// Q8_0's: `acc += isum * (dx * dy)`.
 macro_rules! q8_0_steps {
-    ($c:literal, $acc:literal, $dx:literal) => {
-        concat!(
-            "addi {t0}, {w}, ",
-            $dx,
-            "\n",
-            "vle32.v v28, ({t0})\n",
-            "vfmul.vv v28, v28, v24\n",
-            "vfcvt.f.x.v ",
-            $c,
-            ", ",
-            $c,
-            "\n",
-            "vfmul.vv ",
-            $c,
-            ", ",
-            $c,
-            ", v28\n",
-            "vfadd.vv ",
-            $acc,
-            ", ",
-            $acc,
-            ", ",
-            $c,
-            "\n",
+    ($c:literal, $acc:literal, $dx:literal, $_mx:literal) => {
+        concat!(times_dx_dy!($c, $dx), "vfadd.vv ", $acc, ", ", $acc, ", ", $c, "\n")
+    };
+}
+
+/// The whole tile call for one type: its `vmadot` form and its float steps, applied to the four
+/// group tiles (C in v8..v14 into accumulators v16..v22, row records 256 bytes apart).
+macro_rules! tile_asm {
+    ($vmadot:literal, $steps:ident, $a:ident, $w:ident, $nb:ident, $step:ident, $out:ident) => {
+        asm_v!(
+            ime_tile_sums!($vmadot),
+            $steps!("v8", "v16", "128", "192"),
+            $steps!("v10", "v18", "384", "448"),
+            $steps!("v12", "v20", "640", "704"),
+            $steps!("v14", "v22", "896", "960"),
+            ime_tile_end!();
+            a = inout(reg) $a => _, w = inout(reg) $w => _, n = inout(reg) $nb => _,
+            step = in(reg) $step, out = in(reg) $out, vl = out(reg) _, t0 = out(reg) _,
         )
     };
 }
@@ -327,36 +328,9 @@ pub unsafe fn tiles(ty: GgmlType, records: &[u8], groups: usize, rg0: usize, tok
     // panel kernels' (`kernels::ime` module docs).
     unsafe {
         match ty {
-            GgmlType::Q4_0 => asm_v!(
-                ime_tile_sums!("smt.vmadotsu"),
-                q4_0_steps!("v8", "v16", "128"),
-                q4_0_steps!("v10", "v18", "384"),
-                q4_0_steps!("v12", "v20", "640"),
-                q4_0_steps!("v14", "v22", "896"),
-                ime_tile_end!();
-                a = inout(reg) a => _, w = inout(reg) w => _, n = inout(reg) nb => _,
-                step = in(reg) step, out = in(reg) out, vl = out(reg) _, t0 = out(reg) _,
-            ),
-            GgmlType::Q4_1 => asm_v!(
-                ime_tile_sums!("smt.vmadotsu"),
-                q4_1_steps!("v8", "v16", "128", "192"),
-                q4_1_steps!("v10", "v18", "384", "448"),
-                q4_1_steps!("v12", "v20", "640", "704"),
-                q4_1_steps!("v14", "v22", "896", "960"),
-                ime_tile_end!();
-                a = inout(reg) a => _, w = inout(reg) w => _, n = inout(reg) nb => _,
-                step = in(reg) step, out = in(reg) out, vl = out(reg) _, t0 = out(reg) _,
-            ),
-            _ => asm_v!(
-                ime_tile_sums!("smt.vmadot"),
-                q8_0_steps!("v8", "v16", "128"),
-                q8_0_steps!("v10", "v18", "384"),
-                q8_0_steps!("v12", "v20", "640"),
-                q8_0_steps!("v14", "v22", "896"),
-                ime_tile_end!();
-                a = inout(reg) a => _, w = inout(reg) w => _, n = inout(reg) nb => _,
-                step = in(reg) step, out = in(reg) out, vl = out(reg) _, t0 = out(reg) _,
-            ),
+            GgmlType::Q4_0 => tile_asm!("smt.vmadotsu", q4_0_steps, a, w, nb, step, out),
+            GgmlType::Q4_1 => tile_asm!("smt.vmadotsu", q4_1_steps, a, w, nb, step, out),
+            _ => tile_asm!("smt.vmadot", q8_0_steps, a, w, nb, step, out),
         }
     }
     c
