@@ -126,14 +126,18 @@ fn matmul_packed(p: &Packed, acts: &[Activation], out: &mut [f32], pool: &Pool) 
         Some(_) => Vec::new(),
         None => acts.iter().map(|a| ActivationAux::new(p.ty, a)).collect(),
     };
-    let out_len = out.len();
+    assert!(
+        acts.len() * rows <= out.len(),
+        "matmul: {} floats for {} tokens of {rows} rows",
+        out.len(),
+        acts.len()
+    );
     let out = SyncPtr(out.as_mut_ptr());
     let work = |panels: std::ops::Range<usize>| {
         // IME: a panel's row records, reused from panel to panel.
         let mut scratch = Vec::new();
         for panel in panels {
             if let Some(tokens) = &tiles {
-                assert!(acts.len() * rows <= out_len);
                 // SAFETY: rows [panel*r, panel*r + panel_rows) of every token belong to this
                 // worker's disjoint panel range and lie below acts.len() * rows <= out.len();
                 // `run` joins before returning.

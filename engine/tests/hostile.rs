@@ -1,16 +1,10 @@
 // Hostile command lines and inputs (issue 22): each gets a one-line error and exit 1 or 2,
 // never a panic, an abort, a hang or a wrapped size.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-fn hartlm(args: &[&str]) -> i32 {
-    let argv = std::iter::once("hartlm").chain(args.iter().copied()).map(Into::into).collect();
-    hartlm_engine::cli::main(argv, &hartlm_engine::tier::Launch::local())
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/models").join(name)
-}
+mod common;
+use common::{fixtures, hartlm};
 
 /// A FIFO given as the model opens without waiting for a writer and is refused by name, as are
 /// directories and devices; the GGUF reader says what the path is.
@@ -41,7 +35,7 @@ fn models_that_are_not_regular_files_are_refused_without_blocking() {
 /// -T 2^63` (an overflowing buffer size).
 #[test]
 fn huge_counts_are_refused_not_wrapped() {
-    let m = fixture("micro-q4_0.gguf");
+    let m = fixtures().join("micro-q4_0.gguf");
     let m = m.to_str().unwrap();
     assert_eq!(hartlm(&["run", "-m", m, "-p", "hello", "-n", "18446744073709551615"]), 1);
     assert_ne!(hartlm(&["bench", "-m", m, "-p", "1099511627776", "-n", "0", "-r", "1"]), 0);

@@ -1,14 +1,15 @@
 // Our quantizer against llama-quantize: quantizing the F32 fixtures must reproduce the tensor
 // bytes llama.cpp wrote for their Q8_0 and --pure Q4_0 versions.
 
-use std::path::Path;
-
 use hartlm_engine::gguf::GgufFile;
 use hartlm_engine::quantize::quantize;
 use hartlm_engine::types::GgmlType;
 
+mod common;
+use common::{fixtures, hartlm};
+
 fn check(src: &str, reference: &str, ty: GgmlType, pure: bool) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/models");
+    let dir = fixtures();
     let input = GgufFile::open(&dir.join(src)).unwrap();
     let out = std::env::temp_dir().join(format!("hartlm-quantize-{}-{reference}", std::process::id()));
     quantize(&input, &out, ty, pure, |_, _, _| {}).unwrap();
@@ -48,11 +49,6 @@ fn default_q4_0_mix_matches_llama_quantize() {
 }
 
 /// Runs `hartlm ARGS` in-process, as the launcher would; returns the exit status.
-fn hartlm(args: &[&str]) -> i32 {
-    let argv = std::iter::once("hartlm").chain(args.iter().copied()).map(Into::into).collect();
-    hartlm_engine::cli::main(argv, &hartlm_engine::tier::Launch::local())
-}
-
 /// An output that is the input (by any name: the same path or a link to it) is refused with
 /// exit 2 before anything is written, for `quantize` and for `logits`.
 #[test]
@@ -61,8 +57,7 @@ fn outputs_never_overwrite_the_input_model() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let model = dir.join("m.gguf");
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/models");
-    std::fs::copy(fixtures.join("micro-q4_0.gguf"), &model).unwrap();
+    std::fs::copy(fixtures().join("micro-q4_0.gguf"), &model).unwrap();
     let link = dir.join("link.gguf");
     std::os::unix::fs::symlink(&model, &link).unwrap();
     let before = std::fs::read(&model).unwrap();
