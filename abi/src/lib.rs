@@ -1,10 +1,14 @@
 //! The contract between the `hartlm` launcher and the per-tier engine libraries it dlopens:
 //! exported symbol names, the launch record passed to the entry point, and library file names.
-//! Also the mechanisms both sides share: CPU affinity (`affinity`) and file writes (`atomic`).
+//! Also the mechanisms both sides share: CPU affinity (`affinity`), file writes (`atomic`) and
+//! reads (`files`), standard output (`output`) and untrusted text (`text`).
 use core::ffi::{c_char, c_int};
 
 pub mod affinity;
 pub mod atomic;
+pub mod files;
+pub mod output;
+pub mod text;
 
 /// Bump whenever [`LaunchInfo`], [`EntryFn`] or the exported symbols change.
 pub const ABI_VERSION: u32 = 4;

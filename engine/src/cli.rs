@@ -43,8 +43,8 @@ enum Command {
     Run {
         #[arg(short, long)]
         model: PathBuf,
-        #[arg(short, long)]
-        prompt: String,
+        #[command(flatten)]
+        prompt: PromptArgs,
         /// Tokens to generate.
         #[arg(short = 'n', long = "n-predict", default_value_t = 128)]
         n_predict: usize,
@@ -114,6 +114,25 @@ enum Command {
         #[arg(long)]
         pure: bool,
     },
+    /// Print the tokens a prompt becomes, as llama-tokenize does.
+    Tokenize {
+        #[arg(short, long)]
+        model: PathBuf,
+        #[command(flatten)]
+        prompt: PromptArgs,
+        /// Print only the ids, as `[1, 2, 3]`.
+        #[arg(long)]
+        ids: bool,
+        /// Print only the number of tokens.
+        #[arg(long, conflicts_with = "ids")]
+        show_count: bool,
+        /// Do not add the model's BOS/EOS tokens.
+        #[arg(long)]
+        no_bos: bool,
+        /// Turn control-token text (`<|im_start|>`) into those tokens.
+        #[arg(long)]
+        parse_special: bool,
+    },
     /// Show a model's architecture, size, tensor types and vocabulary.
     Info {
         #[arg(short, long)]
@@ -172,6 +191,30 @@ enum KernelBench {
         #[arg(short = 'r', long, default_value_t = 5)]
         reps: usize,
     },
+}
+
+/// Where the prompt comes from (shared by `run` and `tokenize`).
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct PromptArgs {
+    /// The prompt text.
+    #[arg(short, long)]
+    prompt: Option<String>,
+    /// Read the prompt from this file (UTF-8, at most 64 MiB).
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+}
+
+impl PromptArgs {
+    fn text(&self) -> Result<String> {
+        const MAX_PROMPT_BYTES: u64 = 64 << 20;
+        match (&self.prompt, &self.file) {
+            (Some(p), _) => Ok(p.clone()),
+            (None, Some(f)) => hartlm_abi::files::read_text_capped(f, MAX_PROMPT_BYTES)
+                .with_context(|| format!("prompt file {}", f.display())),
+            (None, None) => refuse("give a prompt with -p TEXT or -f FILE".into()),
+        }
+    }
 }
 
 /// How a sequence is evaluated (shared by `run` and `logits`).
@@ -247,8 +290,13 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
     crate::pool::set_ai_cores(launch.ai_cores.clone());
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: their text goes to stdout, whole.
+            hartlm_abi::say!("{}", e.render());
+            return 0;
+        }
         Err(e) => {
-            let _ = e.print();
+            eprintln!("hartlm: {}", one_line_usage_error(&e));
             return e.exit_code();
         }
     };
@@ -278,7 +326,15 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
             chat,
         } => {
             let sampling = SamplerConfig { temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed };
-            run(&model, &prompt, n_predict, &eval, sampling, chat)
+            prompt.text().and_then(|p| run(&model, &p, n_predict, &eval, sampling, chat))
+        }
+        Command::Tokenize { model, prompt, ids, show_count, no_bos, parse_special } => {
+            let show = match (ids, show_count) {
+                (true, _) => TokenListing::Ids,
+                (_, true) => TokenListing::Count,
+                _ => TokenListing::Pieces,
+            };
+            prompt.text().and_then(|p| tokenize(&model, &p, show, !no_bos, parse_special))
         }
         Command::Logits { model, tokens, output, batch, eval } => {
             logits(&model, &tokens, &output, batch, &eval)
@@ -286,11 +342,33 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
     };
     match result {
         Ok(()) => 0,
+        // The reader of our output went away (`| head`): nothing is wrong, and nobody listens.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            0
+        }
         Err(e) => {
-            eprintln!("hartlm: {e:#}");
+            // Errors quote file names, model strings and flag values: one line, no escapes.
+            eprintln!("hartlm: {}", hartlm_abi::text::escape_controls(&format!("{e:#}")));
             if e.downcast_ref::<Refused>().is_some() { 2 } else { 1 }
         }
     }
+}
+
+/// clap's error as one line: its first line without the `error: ` prefix, the values it quotes
+/// escaped, and where to look next (clap's own rendering adds a usage block and a blank line).
+fn one_line_usage_error(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    // The message runs until the blank line before clap's usage block; a list of missing
+    // arguments continues it on indented lines.
+    let message: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    format!("{}; see `hartlm --help`", hartlm_abi::text::escape_controls(message))
 }
 
 /// A request refused before any work is done: exit 2, as for bad flags.
@@ -319,7 +397,7 @@ fn bench_kernel(kernel: KernelBench, launch: &Launch) -> Result<()> {
     match kernel {
         KernelBench::SsmConv { channels, taps, tokens, reps, which } => {
             if channels == 0 || taps == 0 || tokens == 0 || reps == 0 {
-                bail!("--channels, --taps, --tokens and --reps must be at least 1");
+                return refuse("--channels, --taps, --tokens and --reps must be at least 1".into());
             }
             // Input, taps and output buffers, in floats; sizes that overflow are as refused.
             let floats = (tokens as u64)
@@ -328,13 +406,13 @@ fn bench_kernel(kernel: KernelBench, launch: &Launch) -> Result<()> {
                 .and_then(|n| n.checked_mul(channels as u64))
                 .filter(|&f| f <= 1 << 30);
             if floats.is_none() {
-                bail!(
+                return refuse(format!(
                     "{channels} channels x ({taps} taps + {tokens} tokens) needs more than 4 GiB of buffers; use smaller sizes"
-                );
+                ));
             }
             let ns = crate::bench::time_ssm_conv(which, channels, taps, tokens, reps);
             let med = crate::bench::median(&ns);
-            println!(
+            hartlm_abi::sayln!(
                 "ssm_conv {} channels={channels} taps={taps} tokens={tokens}: median {:.1} us over {reps} \
                  calls, {:.2} Goutputs/s ({}{})",
                 which.name(),
@@ -348,7 +426,7 @@ fn bench_kernel(kernel: KernelBench, launch: &Launch) -> Result<()> {
         KernelBench::Matvec { ty, size_mib, batch, threads, reps } => {
             check_threads("-t", threads)?;
             if size_mib == 0 || size_mib > 4096 || reps == 0 || !(1..=512).contains(&batch) {
-                bail!("--size-mib must be 1..=4096, --batch 1..=512 and --reps at least 1");
+                return refuse("--size-mib must be 1..=4096, --batch 1..=512 and --reps at least 1".into());
             }
             let pool = crate::pool::Pool::new(threads);
             let ty = match ty {
@@ -374,7 +452,7 @@ fn bench_kernel(kernel: KernelBench, launch: &Launch) -> Result<()> {
                 "gbps": bytes as f64 / med as f64,
                 "gmacs": macs as f64 / med as f64,
             });
-            println!("{line}");
+            hartlm_abi::sayln!("{line}");
             Ok(())
         }
     }
@@ -391,10 +469,15 @@ static LAUNCH_GEN_THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::A
 
 fn check_threads(flag: &str, n: usize) -> Result<usize> {
     match n {
-        0 => bail!("{flag} must be at least 1"),
-        n if n > 1024 => bail!("{flag} {n} is more threads than hartlm supports (1024)"),
+        0 => refuse(format!("{flag} must be at least 1")),
+        n if n > 1024 => refuse(format!("{flag} {n} is more threads than hartlm supports (1024)")),
         n => Ok(n),
     }
+}
+
+/// Ends a command with a [`Refused`] error (exit 2): a flag value out of range.
+fn refuse<T>(why: String) -> Result<T> {
+    Err(Refused(why).into())
 }
 
 /// Thread counts from `-t` and `--threads-batch`, defaulting to the launcher's placement.
@@ -436,11 +519,20 @@ fn run(
     } else {
         prompt.to_string()
     };
+    let session = eval.session(m.config.n_ctx_train, 0)?;
+    // Known before tokenizing: every token covers at most the longest vocabulary entry's bytes.
+    let at_least = tok.fewest_tokens(text.len());
+    if at_least > session.n_ctx {
+        bail!(
+            "the prompt of {} bytes is at least {at_least} tokens, more than the context of {}; raise -c or shorten it",
+            text.len(),
+            session.n_ctx
+        );
+    }
     let tokens = tok.encode(&text, true, chat);
     if tokens.is_empty() {
         bail!("the prompt produced no tokens");
     }
-    let session = eval.session(m.config.n_ctx_train, 0)?;
     if tokens.len().checked_add(n_predict).is_none_or(|n| n > session.n_ctx) {
         bail!(
             "{} prompt tokens + {n_predict} to generate exceed the context of {}; raise -c or lower -n",
@@ -485,13 +577,16 @@ fn bench(path: &Path, mut spec: crate::bench::Spec, format: BenchFormat, launch:
         spec.threads = vec![threads(None, None)?];
     }
     if spec.reps == 0 {
-        bail!("-r must be at least 1");
+        return refuse("-r must be at least 1".into());
     }
     // Token counts size the benchmark's buffers (a model without attention has no context to
     // bound them): past this they would exhaust memory, not measure anything.
     const MAX_BENCH_TOKENS: usize = 1 << 20;
     if spec.n_prompt > MAX_BENCH_TOKENS || spec.n_gen > MAX_BENCH_TOKENS {
-        bail!("-p {} / -n {}: at most {MAX_BENCH_TOKENS} tokens each", spec.n_prompt, spec.n_gen);
+        return refuse(format!(
+            "-p {} / -n {}: at most {MAX_BENCH_TOKENS} tokens each",
+            spec.n_prompt, spec.n_gen
+        ));
     }
     let rows = crate::bench::run(&m, &spec)?;
     // Name the model like llama-bench: architecture, size and the type holding most weight bytes.
@@ -562,6 +657,42 @@ fn quantize(path: &Path, output: &Path, ty: QuantType, pure: bool) -> Result<()>
         output.display(),
         std::fs::metadata(output)?.len() as f64 / 1048576.0
     );
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum TokenListing {
+    /// `id -> 'piece'`, a line per token (the piece's control characters escaped).
+    Pieces,
+    Ids,
+    Count,
+}
+
+fn tokenize(
+    path: &Path,
+    text: &str,
+    show: TokenListing,
+    add_special: bool,
+    parse_special: bool,
+) -> Result<()> {
+    let m = crate::gguf::GgufFile::open(path).with_context(|| format!("{}", path.display()))?;
+    let tok = Tokenizer::from_gguf(&m).with_context(|| format!("{}", path.display()))?;
+    let tokens = tok.encode(text, add_special, parse_special);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match show {
+        TokenListing::Count => writeln!(out, "{}", tokens.len())?,
+        TokenListing::Ids => {
+            let list: Vec<String> = tokens.iter().map(u32::to_string).collect();
+            writeln!(out, "[{}]", list.join(", "))?;
+        }
+        TokenListing::Pieces => {
+            for id in tokens {
+                let piece = String::from_utf8_lossy(&tok.piece_bytes(id)).into_owned();
+                writeln!(out, "{id:>6} -> '{}'", hartlm_abi::text::escape_controls(&piece))?;
+            }
+        }
+    }
+    out.flush()?;
     Ok(())
 }
 

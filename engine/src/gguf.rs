@@ -15,7 +15,7 @@ use crate::types::GgmlType;
 pub enum GgufError {
     #[error("cannot read {path}: {error}")]
     Io { path: String, error: std::io::Error },
-    #[error("{path} is a {kind}, not a model file; give the path of a .gguf file")]
+    #[error("{path} is {kind}, not a model file; give the path of a .gguf file")]
     NotAFile { path: String, kind: &'static str },
     #[error("not a GGUF file: magic {found:02x?} at byte offset 0 (expected \"GGUF\")")]
     BadMagic { found: Vec<u8> },
@@ -491,18 +491,6 @@ enum Bytes {
 }
 
 /// What a file that is not a regular one is, for messages.
-fn file_kind(t: std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    match () {
-        _ if t.is_dir() => "directory",
-        _ if t.is_fifo() => "FIFO",
-        _ if t.is_socket() => "socket",
-        _ if t.is_char_device() => "character device",
-        _ if t.is_block_device() => "block device",
-        _ => "special file",
-    }
-}
-
 /// An open GGUF file: the mapping plus its validated index.
 pub struct GgufFile {
     bytes: Bytes,
@@ -519,7 +507,10 @@ impl GgufFile {
             std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(io)?;
         let kind = file.metadata().map_err(io)?.file_type();
         if !kind.is_file() {
-            return Err(GgufError::NotAFile { path: path.display().to_string(), kind: file_kind(kind) });
+            return Err(GgufError::NotAFile {
+                path: path.display().to_string(),
+                kind: hartlm_abi::files::kind_name(kind),
+            });
         }
         // SAFETY: the mapping is read-only and private to this process; like every mmap reader
         // we assume the file is not truncated by another process while mapped.

@@ -553,7 +553,7 @@ fn families(list: &[&str]) -> String {
 /// Prints the report; returns the process exit status.
 pub fn command(seed: u64, launch: &Launch) -> i32 {
     let vlen = tier::vlen_bits();
-    println!(
+    hartlm_abi::sayln!(
         "hartlm selftest: tier {} (backend {}), VLEN {}",
         tier::TIER_ID,
         kernels::backend(),
@@ -575,7 +575,7 @@ pub fn command(seed: u64, launch: &Launch) -> i32 {
     let compiled = kernels::compiled_families();
     let expected = tier::kernels_of(&launch.tier_id).unwrap_or(tier::KERNEL_FAMILIES);
     let same_set = compiled.len() == expected.len() && expected.iter().all(|k| compiled.contains(k));
-    println!(
+    hartlm_abi::sayln!(
         "kernel families: {} (tiers.toml for {}: {})",
         families(&compiled),
         launch.tier_id,
@@ -603,10 +603,10 @@ pub fn command(seed: u64, launch: &Launch) -> i32 {
         eprintln!("hartlm: selftest: launcher probed VLEN {} but kernels see {vlen}", launch.vlen_bits);
         ok = false;
     }
-    println!("{:<16} {:>6} {:>14} {:>12}  result", "kernel", "cases", "max_rel_err", "err/tol");
+    hartlm_abi::sayln!("{:<16} {:>6} {:>14} {:>12}  result", "kernel", "cases", "max_rel_err", "err/tol");
     let mut kernels_ok = true;
     for r in run(seed) {
-        println!(
+        hartlm_abi::sayln!(
             "{:<16} {:>6} {:>14.3e} {:>12.3}  {}",
             r.name,
             r.cases,
@@ -623,7 +623,7 @@ pub fn command(seed: u64, launch: &Launch) -> i32 {
         eprintln!("hartlm: selftest failed: a kernel disagrees with its scalar reference");
     }
     if ok && kernels_ok {
-        println!("selftest passed");
+        hartlm_abi::sayln!("selftest passed");
         0
     } else {
         1

@@ -58,10 +58,14 @@ pub struct Tokenizer {
     specials: Vec<u32>,
     /// Byte-level BPE merges and pre-tokenizer; None for SentencePiece.
     bpe: Option<Bpe>,
+    /// The most text bytes one token stands for (at least 1).
+    max_token_bytes: usize,
 }
 
 struct Bpe {
-    ranks: HashMap<(String, String), u32>,
+    /// Merge ranks keyed by the merge line itself, `"left right"`: `left` never holds a space
+    /// (the line is split at its first one), so the key names the pair exactly.
+    ranks: HashMap<String, u32>,
     pre: PreTokenizer,
 }
 
@@ -135,6 +139,9 @@ impl Tokenizer {
             .collect();
         specials.sort_by_key(|&i| std::cmp::Reverse(tokens[i as usize].len()));
         let spm = bpe.is_none();
+        // A byte-level BPE entry stands for one byte per char, whatever its UTF-8 length; a
+        // SentencePiece `▁` (3 bytes) stands for a space (1): bytes bound both from above.
+        let max_token_bytes = tokens.iter().map(String::len).max().unwrap_or(1).max(1);
         let llama3 = bpe.as_ref().is_some_and(|b| b.pre == PreTokenizer::Llama3);
         Ok(Tokenizer {
             add_bos: bool_key(file, "tokenizer.ggml.add_bos_token").unwrap_or(spm || llama3),
@@ -148,7 +155,14 @@ impl Tokenizer {
             eos,
             specials,
             bpe,
+            max_token_bytes,
         })
+    }
+
+    /// A lower bound on the tokens `text_bytes` bytes of text become, known without tokenizing
+    /// them: no token covers more than the longest vocabulary entry's bytes.
+    pub fn fewest_tokens(&self, text_bytes: usize) -> usize {
+        text_bytes.div_ceil(self.max_token_bytes)
     }
 
     pub fn n_tokens(&self) -> usize {
@@ -321,21 +335,14 @@ impl Tokenizer {
                 out.push(id);
                 continue;
             }
-            let mut parts: Vec<String> = encoded.chars().map(String::from).collect();
-            loop {
-                let best = parts
-                    .windows(2)
-                    .enumerate()
-                    .filter_map(|(i, w)| bpe.ranks.get(&(w[0].clone(), w[1].clone())).map(|&r| (r, i)))
-                    .min();
-                let Some((_, i)) = best else { break };
-                let right = parts.remove(i + 1);
-                parts[i].push_str(&right);
-            }
-            for p in parts {
-                match self.ids.get(&p) {
+            for piece in merge_by_rank(&encoded, &bpe.ranks) {
+                match self.ids.get(piece) {
                     Some(&id) => out.push(id),
-                    None => out.extend(p.chars().filter_map(|c| self.ids.get(&c.to_string()).copied())),
+                    None => out.extend(
+                        piece
+                            .chars()
+                            .filter_map(|c| self.ids.get(c.encode_utf8(&mut [0; 4]) as &str).copied()),
+                    ),
                 }
             }
         }
@@ -392,12 +399,73 @@ fn load_bpe(file: &GgufFile) -> Result<Bpe, TokenizerError> {
         .ok_or(TokenizerError::Malformed("tokenizer.ggml.merges", "not a string array".into()))?;
     let mut ranks = HashMap::new();
     for (rank, m) in merges.enumerate() {
-        let (a, b) = m.split_once(' ').ok_or_else(|| {
-            TokenizerError::Malformed("tokenizer.ggml.merges", format!("entry {rank} is {m:?}"))
-        })?;
-        ranks.entry((a.to_string(), b.to_string())).or_insert(rank as u32);
+        if !m.contains(' ') {
+            return Err(TokenizerError::Malformed("tokenizer.ggml.merges", format!("entry {rank} is {m:?}")));
+        }
+        ranks.entry(m.to_string()).or_insert(rank as u32);
     }
     Ok(Bpe { ranks, pre })
+}
+
+/// Byte-level BPE merging of one pre-tokenized word: repeatedly join the adjacent pair with the
+/// lowest rank, the leftmost on ties, until no pair is listed. Symbols form a linked list and
+/// candidate pairs wait in a min-heap ordered by (rank, position); a popped pair whose symbols
+/// have since changed is stale and skipped, so the whole word costs O(n log n), as in llama.cpp.
+fn merge_by_rank<'w>(word: &'w str, ranks: &HashMap<String, u32>) -> Vec<&'w str> {
+    struct Sym {
+        start: usize,
+        len: usize,
+        prev: Option<usize>,
+        next: Option<usize>,
+    }
+    let mut syms: Vec<Sym> = Vec::new();
+    for (start, ch) in word.char_indices() {
+        let i = syms.len();
+        syms.push(Sym { start, len: ch.len_utf8(), prev: i.checked_sub(1), next: None });
+        if i > 0 {
+            syms[i - 1].next = Some(i);
+        }
+    }
+    // (rank, left symbol, byte length of the pair when it was queued), smallest first.
+    let mut queue: BinaryHeap<std::cmp::Reverse<(u32, usize, usize)>> = BinaryHeap::new();
+    let mut key = String::new();
+    let mut try_add = |queue: &mut BinaryHeap<_>, syms: &[Sym], l: usize| {
+        let Some(r) = syms[l].next else { return };
+        let (left, right) = (&syms[l], &syms[r]);
+        key.clear();
+        key.push_str(&word[left.start..left.start + left.len]);
+        key.push(' ');
+        key.push_str(&word[right.start..right.start + right.len]);
+        if let Some(&rank) = ranks.get(&key) {
+            queue.push(std::cmp::Reverse((rank, l, left.len + right.len)));
+        }
+    };
+    for l in 0..syms.len() {
+        try_add(&mut queue, &syms, l);
+    }
+    while let Some(std::cmp::Reverse((_, l, size))) = queue.pop() {
+        let Some(r) = syms[l].next else { continue };
+        if syms[l].len == 0 || syms[l].len + syms[r].len != size {
+            continue;
+        }
+        syms[l].len = size;
+        syms[r].len = 0;
+        syms[l].next = syms[r].next;
+        if let Some(n) = syms[r].next {
+            syms[n].prev = Some(l);
+        }
+        if let Some(p) = syms[l].prev {
+            try_add(&mut queue, &syms, p);
+        }
+        try_add(&mut queue, &syms, l);
+    }
+    let mut pieces = Vec::new();
+    let mut i = if syms.is_empty() { None } else { Some(0) };
+    while let Some(s) = i {
+        pieces.push(&word[syms[s].start..syms[s].start + syms[s].len]);
+        i = syms[s].next;
+    }
+    pieces
 }
 
 enum Fragment<'t> {

@@ -186,7 +186,7 @@ fn cpu_command(
             Some("--json") => json = true,
             Some("--runner-labels") => labels = true,
             Some("-h" | "--help") => {
-                println!(
+                hartlm_abi::sayln!(
                     "{USAGE}\nShows detected CPU features and which tier runs; --runner-labels prints the \
                      GitHub Actions runner labels for this machine (ci/runner/install.sh uses them)."
                 );
@@ -199,13 +199,13 @@ fn cpu_command(
     if labels {
         let value = serde_json::to_value(&r).map_err(|e| fail(1, format!("cannot encode report: {e}")))?;
         let labels = hartlm_variants::labels::runner_labels(&value).map_err(|e| fail(1, e))?;
-        println!("{}", labels.join(","));
+        hartlm_abi::sayln!("{}", labels.join(","));
     } else if json {
         let text =
             serde_json::to_string_pretty(&r).map_err(|e| fail(1, format!("cannot encode report: {e}")))?;
-        println!("{text}");
+        hartlm_abi::sayln!("{text}");
     } else {
-        print!("{}", report::render_text(&r));
+        hartlm_abi::say!("{}", report::render_text(&r));
     }
     Ok(0)
 }
@@ -345,7 +345,7 @@ fn cached_calibration(fingerprint: &str) -> Result<Cached, Failure> {
     }
     let Some(path) = calibration_file() else { return Ok(Cached::Missing) };
     let shown = path.display().to_string();
-    Ok(match read_small_file(&path, 1 << 20) {
+    Ok(match hartlm_abi::files::read_text_capped(&path, 1 << 20) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Cached::Missing,
         Err(e) => Cached::Stale { path: shown, why: e.to_string() },
         Ok(text) => match Calibration::parse(&text, fingerprint) {
@@ -353,23 +353,6 @@ fn cached_calibration(fingerprint: &str) -> Result<Cached, Failure> {
             Err(why) => Cached::Stale { path: shown, why },
         },
     })
-}
-
-/// The text of a regular file of at most `max` bytes. Opened without blocking, so a FIFO planted
-/// at the path is refused at once; a device or a larger file is refused without reading it all.
-fn read_small_file(path: &Path, max: u64) -> std::io::Result<String> {
-    use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
-    if !file.metadata()?.file_type().is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut text = String::new();
-    file.take(max + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > max {
-        return Err(std::io::Error::other(format!("larger than {max} bytes")));
-    }
-    Ok(text)
 }
 
 /// `hartlm calibrate`: times every (tier, cluster) pair the rule allows at rising thread
@@ -395,7 +378,7 @@ fn calibrate_command(
             "--reps" => reps = number("--reps", 1..=1000)?,
             "--clear" => clear = true,
             "-h" | "--help" => {
-                println!(
+                hartlm_abi::sayln!(
                     "{USAGE}\nTimes a Q4_0 matrix-vector product over --size-mib MiB of weights (default \
                      32) for every tier on every cluster at rising thread counts, and keeps the ranking \
                      and each pair's generation thread knee in $XDG_CACHE_HOME/hartlm/ for the launcher. \
@@ -411,9 +394,9 @@ fn calibrate_command(
     })?;
     if clear {
         match std::fs::remove_file(&path) {
-            Ok(()) => println!("removed {}", path.display()),
+            Ok(()) => hartlm_abi::sayln!("removed {}", path.display()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                println!("no calibration at {}", path.display())
+                hartlm_abi::sayln!("no calibration at {}", path.display())
             }
             Err(e) => return Err(fail(1, format!("cannot remove {}: {e}", path.display()))),
         }
@@ -438,13 +421,20 @@ fn calibrate_command(
     let text = serde_json::to_string_pretty(&cal).map_err(|e| fail(1, format!("cannot encode: {e}")))?;
     hartlm_abi::atomic::write_atomic(&path, text.as_bytes())
         .map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))?;
-    println!("| tier | cluster | cores | best GB/s | generation threads |");
-    println!("| --- | --- | --- | ---: | ---: |");
+    hartlm_abi::sayln!("| tier | cluster | cores | best GB/s | generation threads |");
+    hartlm_abi::sayln!("| --- | --- | --- | ---: | ---: |");
     for m in &cal.pairs {
-        println!("| {} | {} | {} | {:.2} | {} |", m.tier, m.cluster, m.cores, m.best_gbps, m.knee_threads);
+        hartlm_abi::sayln!(
+            "| {} | {} | {} | {:.2} | {} |",
+            m.tier,
+            m.cluster,
+            m.cores,
+            m.best_gbps,
+            m.knee_threads
+        );
     }
     if let Some(best) = cal.pairs.first() {
-        println!("saved {}: hartlm now runs {} on {}", path.display(), best.tier, best.cluster);
+        hartlm_abi::sayln!("saved {}: hartlm now runs {} on {}", path.display(), best.tier, best.cluster);
     }
     Ok(0)
 }

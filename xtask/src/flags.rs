@@ -128,6 +128,17 @@ pub enum Command {
         /// Print the decision and the plan only.
         #[arg(long)]
         dry_run: bool,
+        /// The testing phase alone, for a job without a write token: merge and test, push
+        /// nothing, and write the result to --report.
+        #[arg(long, requires = "report", conflicts_with = "push_from")]
+        test_only: bool,
+        /// Where --test-only writes its result.
+        #[arg(long, requires = "test_only")]
+        report: Option<std::path::PathBuf>,
+        /// The pushing phase alone: redo the merge a --test-only run tested (git only, none of its
+        /// code runs), check it gives the tested tree, push, move the nightly tag and publish.
+        #[arg(long, value_name = "REPORT")]
+        push_from: Option<std::path::PathBuf>,
     },
     /// The GitHub workflows: generate them, or check they match their sources and lint them.
     Ci {

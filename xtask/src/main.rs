@@ -54,7 +54,14 @@ fn main() {
         Command::Reproducible => {
             prereq::ensure(&ws.shell()?, Needs::build(&all)).and_then(|()| test::reproducible(&ws))
         }
-        Command::Sync { dry_run } => sync::command(&ws, dry_run),
+        Command::Sync { dry_run, test_only, report, push_from } => {
+            let phase = match (report, push_from) {
+                (Some(report), _) if test_only => sync::Phase::TestOnly { report },
+                (_, Some(report)) => sync::Phase::PushFrom { report },
+                _ => sync::Phase::Both,
+            };
+            sync::command(&ws, dry_run, phase)
+        }
         Command::Ci { action: CiAction::Generate } => ci::generate(&ws),
         Command::Ci { action: CiAction::Check } => ci::check(&ws),
         Command::ClippyRvv => {

@@ -330,14 +330,41 @@ fn release(c: &Config, cpus: &[String]) -> String {
     )
 }
 
+/// Two jobs, so upstream's code never runs where a write token exists: `test` merges and tests
+/// with read-only permissions and no secret, and hands a report to `push`, which checks out our
+/// branch, redoes the merge with git alone, requires the tested tree, and only then pushes.
 fn sync(c: &Config) -> String {
-    let job = Job {
-        id: "sync",
-        name: "merge upstream, rebuild, test, publish the nightly",
+    let test = Job {
+        id: "test",
+        name: "merge upstream and test it (no write token)",
         needs: &[],
         condition: None,
         runs_on: c.runner.clone(),
-        timeout: 180,
+        timeout: 150,
+        permissions: &[("contents", "read", "fetch our branch and the nightly tag")],
+        matrix: None,
+        steps: vec![
+            checkout(None, true),
+            fixtures(c),
+            setup(),
+            run(
+                "Merge upstream and test it",
+                &root("cargo xtask sync --test-only --report target/sync-report.json"),
+            ),
+            format!(
+                "      - name: Hand the result to the push job\n        uses: {UPLOAD}\n        with:\n          \
+                 name: sync-report\n          path: main/target/sync-report.json\n          if-no-files-found: error\n          \
+                 retention-days: 1\n"
+            ),
+        ],
+    };
+    let push = Job {
+        id: "push",
+        name: "push what was tested, publish the nightly",
+        needs: &["test"],
+        condition: None,
+        runs_on: c.runner.clone(),
+        timeout: 120,
         permissions: &[
             ("contents", "write", "push the merged branch and move the nightly tag"),
             ("issues", "write", "open, update or close the upstream-sync issue"),
@@ -345,20 +372,24 @@ fn sync(c: &Config) -> String {
         matrix: None,
         steps: vec![
             checkout(None, true),
-            fixtures(c),
+            format!(
+                "      - name: Fetch the test job's result\n        uses: {DOWNLOAD}\n        with:\n          \
+                 name: sync-report\n          path: report\n"
+            ),
             setup(),
             run_env(
-                "cargo xtask sync",
+                "Redo the tested merge, push it, publish",
                 &[("GITHUB_TOKEN", &format!("${{{{ secrets.{} }}}}", c.sync_token_secret))],
-                &root("cargo xtask sync"),
+                &root("cargo xtask sync --push-from ../report/sync-report.json"),
             ),
         ],
     };
     format!(
         "{HEADER}name: sync\non:\n  schedule:\n    - cron: {}\n  workflow_dispatch:\npermissions: {{}}\n\
-         concurrency:\n  group: sync\n  cancel-in-progress: false\njobs:\n{}",
+         concurrency:\n  group: sync\n  cancel-in-progress: false\njobs:\n{}\n{}",
         q(&c.sync_cron),
-        job.render()
+        test.render(),
+        push.render()
     )
 }
 
@@ -426,6 +457,19 @@ mod tests {
             assert_eq!(writes, want, "{path}");
             assert!(text.contains("permissions: {}\n"), "{path}: no permissions by default");
         }
+    }
+
+    /// The job that runs upstream's merged code holds neither a write permission nor a secret.
+    #[test]
+    fn sync_tests_upstream_code_without_a_write_token() {
+        let sync = generate(&config(), &[]).into_iter().find(|(p, _)| p.ends_with("sync.yml")).unwrap().1;
+        let (test, push) = sync.split_once("\n  push:\n").unwrap();
+        let test = test.split_once("\n  test:\n").unwrap().1;
+        assert!(test.contains("contents: read") && !test.contains(": write"), "{test}");
+        assert!(!test.contains("secrets.") && !test.contains("GITHUB_TOKEN"), "{test}");
+        assert!(test.contains("cargo xtask sync --test-only"), "{test}");
+        assert!(push.contains("needs: [test]") && push.contains("contents: write"), "{push}");
+        assert!(push.contains("cargo xtask sync --push-from"), "{push}");
     }
 
     #[test]

@@ -102,8 +102,25 @@ impl Repos {
             token: Some(TOKEN.into()),
             retry: Retry { attempts: 2, base_delay: Duration::from_millis(1) },
         };
-        let env = Env { repo: &self.local, github: Some(github), dry_run: false, git_env: vec![] };
+        let env =
+            Env { repo: &self.local, github: Some(github), dry_run: false, git_env: vec![], vars: vec![] };
         run(&env, &self.config_with(test, strategy)).unwrap()
+    }
+
+    /// Sync as the workflow runs it: the token in the environment and in git's push header.
+    fn sync_with_token(&self, test: Vec<String>) -> Outcome {
+        let mut vars: Vec<(String, String)> = std::env::vars().collect();
+        vars.extend([
+            ("GITHUB_TOKEN".to_string(), TOKEN.to_string()),
+            ("HARTLM_SYNC_TOKEN".into(), TOKEN.into()),
+            ("ACTIONS_RUNTIME_TOKEN".into(), TOKEN.into()),
+        ]);
+        let git_env = github_push_auth(TOKEN);
+        vars.extend(git_env.iter().cloned());
+        let env = Env { repo: &self.local, github: None, dry_run: false, git_env, vars };
+        let mut config = self.config("true");
+        config.test = test;
+        run(&env, &config).unwrap()
     }
 
     fn fork(&self, rev: &str) -> Option<String> {
@@ -229,7 +246,7 @@ fn dry_run_only_plans() {
     let r = repos("dry", true);
     commit(&r.up, &[("new.txt", "new\n")], "upstream");
     let before = r.fork("main");
-    let env = Env { repo: &r.local, github: None, dry_run: true, git_env: vec![] };
+    let env = Env { repo: &r.local, github: None, dry_run: true, git_env: vec![], vars: vec![] };
     assert_eq!(run(&env, &r.config("true")).unwrap(), Outcome::DryRun);
     assert_eq!(r.fork("main"), before);
 }
@@ -245,4 +262,103 @@ fn rebase_replays_our_commits_on_upstream() {
     let parent = head(&r.up, &r.tmp.join("fork.git"), &format!("{commit}^"));
     assert_eq!(parent.as_deref(), Some(upstream.as_str()), "our commit sits on upstream's head");
     assert_eq!(r.file_at_fork(".github/workflows/ci.yml"), "fork ci");
+}
+
+/// An attacker's test in the merged tree: upstream adds a script that dumps its environment and
+/// the git configuration it can see. Neither the token nor the push header may appear, and the
+/// script cannot have touched our repository's hooks.
+#[test]
+fn merged_tests_run_without_the_token() {
+    let r = repos("token", true);
+    let dump = r.tmp.join("stolen.txt");
+    let script = format!(
+        "env > '{d}'; git config --list >> '{d}' 2>&1; mkdir -p ../local/.git/hooks 2>/dev/null; \
+         printf '#!/bin/sh\\necho hooked > {d}.hook\\n' > \"$(git rev-parse --git-common-dir)/hooks/pre-push\"; \
+         chmod +x \"$(git rev-parse --git-common-dir)/hooks/pre-push\"",
+        d = dump.display()
+    );
+    commit(&r.up, &[("print-env.sh", &script)], "an upstream test that prints its environment");
+    let outcome = r.sync_with_token(vec!["sh".into(), "print-env.sh".into()]);
+    assert!(matches!(outcome, Outcome::Published { .. }), "{outcome:?}");
+    let stolen = std::fs::read_to_string(&dump).expect("the test ran");
+    assert!(stolen.contains("PATH="), "the tests got a working environment: {stolen}");
+    let header = base64(format!("x-access-token:{TOKEN}").as_bytes());
+    for secret in [TOKEN, header.as_str(), "extraheader", "GITHUB_TOKEN", "GIT_CONFIG"] {
+        assert!(!stolen.contains(secret), "`{secret}` reached the merged tree's tests:\n{stolen}");
+    }
+    assert!(!r.tmp.join("stolen.txt.hook").exists(), "a hook planted by the tests ran at push time");
+    assert!(!r.local.join(".git/hooks/pre-push").exists(), "the tests reached our repository's hooks");
+}
+
+#[test]
+fn untrusted_env_keeps_what_builds_need_and_drops_secrets() {
+    let vars = [
+        "PATH",
+        "HOME",
+        "LC_ALL",
+        "PIP_FIND_LINKS",
+        "CARGO_HOME",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "HARTLM_SYNC_TOKEN",
+        "CARGO_REGISTRY_TOKEN",
+        "GIT_CONFIG_VALUE_0",
+        "ACTIONS_RUNTIME_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "PIP_INDEX_PASSWORD",
+        "SSH_AUTH_SOCK",
+        "RANDOM_VAR",
+    ]
+    .map(|k| (k.to_string(), "v".to_string()));
+    let kept: Vec<String> = untrusted_env(vars).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kept, ["PATH", "HOME", "LC_ALL", "PIP_FIND_LINKS", "CARGO_HOME"]);
+}
+
+/// The workflow's two jobs: the testing phase (no token) writes a report; the pushing phase
+/// redoes the merge and pushes only the tree that was tested.
+#[test]
+fn the_pushing_phase_pushes_only_the_tested_tree() {
+    let r = repos("phases", true);
+    commit(&r.up, &[("new.txt", "new\n")], "upstream");
+    let before = (r.fork("main"), r.fork("refs/tags/nightly"));
+    let untrusted = Env { repo: &r.local, github: None, dry_run: false, git_env: vec![], vars: vec![] };
+    let staged = stage(&untrusted, &r.config("true")).unwrap();
+    let Staged::Passed(tested) = &staged else { panic!("{staged:?}") };
+    assert_eq!((r.fork("main"), r.fork("refs/tags/nightly")), before, "the testing phase pushes nothing");
+
+    let report = r.tmp.join("report.json");
+    write_report(&report, Staged::Passed(Tested { tree: "0".repeat(40), ..tested.clone() })).unwrap();
+    let trusted = Env { repo: &r.local, github: None, dry_run: false, git_env: vec![], vars: vec![] };
+    let err = finish(&trusted, &r.config("true"), read_report(&report).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("was tested; nothing pushed"), "{err}");
+    assert_eq!((r.fork("main"), r.fork("refs/tags/nightly")), before, "a tampered tree is not pushed");
+
+    write_report(&report, staged).unwrap();
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains("\"schema\": 1") && text.contains("\"outcome\": \"passed\""), "{text}");
+    let Outcome::Published { commit } =
+        finish(&trusted, &r.config("true"), read_report(&report).unwrap()).unwrap()
+    else {
+        panic!("not published")
+    };
+    assert_eq!(r.fork("main").as_deref(), Some(commit.as_str()));
+    assert_eq!(r.file_at_fork("new.txt"), "new");
+    assert_eq!(r.file_at_fork(".github/workflows/ci.yml"), "fork ci", "our workflow kept");
+
+    std::fs::write(&report, "{\"schema\": 2, \"outcome\": \"nothing-new\"}").unwrap();
+    assert!(read_report(&report).unwrap_err().to_string().contains("schema 2 is not 1"));
+}
+
+#[test]
+fn the_pushing_phase_refuses_when_our_branch_moved() {
+    let r = repos("moved", true);
+    commit(&r.up, &[("new.txt", "new\n")], "upstream");
+    let env = Env { repo: &r.local, github: None, dry_run: false, git_env: vec![], vars: vec![] };
+    let staged = stage(&env, &r.config("true")).unwrap();
+    let l = sh_in(&r.local);
+    commit(&l, &[("ours.txt", "meanwhile\n")], "someone pushed meanwhile");
+    let moved = r.fork("main");
+    let err = finish(&env, &r.config("true"), staged).unwrap_err();
+    assert!(err.to_string().contains("while the merge was tested"), "{err}");
+    assert_eq!(r.fork("main"), moved);
 }
