@@ -13,6 +13,12 @@ pub mod text;
 /// Bump whenever [`LaunchInfo`], [`EntryFn`] or the exported symbols change.
 pub const ABI_VERSION: u32 = 4;
 
+/// The ELF section of every engine library that names its tier: [`TIER_TAG_PREFIX`] then the
+/// tier id. The launcher reads it from the file, so a library under another tier's name is
+/// refused before any of its code (initialisers included) runs.
+pub const TIER_SECTION: &str = ".hartlm_tier";
+pub const TIER_TAG_PREFIX: &str = "hartlm-tier:";
+
 /// `extern "C" fn() -> u32` returning the library's [`ABI_VERSION`].
 pub const ABI_SYMBOL: &core::ffi::CStr = c"hartlm_abi_version";
 /// The entry point, of type [`EntryFn`].

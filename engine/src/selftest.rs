@@ -570,6 +570,16 @@ pub fn command(seed: u64, launch: &Launch) -> i32 {
         );
         ok = false;
     }
+    // The tag the launcher read from this file before loading it names the same tier.
+    let tag = std::hint::black_box(&crate::build_info::TIER_TAG[..]);
+    if tag.strip_prefix(hartlm_abi::TIER_TAG_PREFIX.as_bytes()) != Some(tier::TIER_ID.as_bytes()) {
+        eprintln!(
+            "hartlm: selftest: the library's {} section does not name {}",
+            hartlm_abi::TIER_SECTION,
+            tier::TIER_ID
+        );
+        ok = false;
+    }
     // The kernel families compiled in must be the ones tiers.toml gives the tier the launcher
     // chose, and rustc must have been told to assume each family's x86 features.
     let compiled = kernels::compiled_families();

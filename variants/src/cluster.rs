@@ -130,6 +130,11 @@ pub struct ClusterProbe<'a> {
 
 /// The cpuinfo blocks (as text) of the processors in `allowed`, with their parsed fields.
 fn blocks(text: &str, allowed: &CoreSet) -> Vec<(cpu::CpuinfoCore, String)> {
+    blocks_of(text, |p| allowed.contains(p))
+}
+
+/// The cpuinfo blocks (as text) of the processors `keep` accepts, with their parsed fields.
+fn blocks_of(text: &str, keep: impl Fn(u32) -> bool) -> Vec<(cpu::CpuinfoCore, String)> {
     let mut out = Vec::new();
     let mut block = String::new();
     for line in text.lines().chain([""]) {
@@ -138,7 +143,7 @@ fn blocks(text: &str, allowed: &CoreSet) -> Vec<(cpu::CpuinfoCore, String)> {
             block.push('\n');
         } else if !block.is_empty() {
             if let Some(core) = cpu::parse_cpuinfo(&block).pop()
-                && core.processor.is_some_and(|p| allowed.contains(p))
+                && core.processor.is_some_and(&keep)
             {
                 out.push((core, block.clone()));
             }
@@ -148,10 +153,32 @@ fn blocks(text: &str, allowed: &CoreSet) -> Vec<(cpu::CpuinfoCore, String)> {
     out
 }
 
+/// A recorded cpuinfo split into its processors' blocks once, so asking what hwprobe reports
+/// for each of many clusters costs a pass over processor numbers, not a re-parse of the file.
+pub struct RecordedCpuinfo {
+    blocks: Vec<(u32, String)>,
+}
+
+impl RecordedCpuinfo {
+    pub fn parse(cpuinfo: &str) -> RecordedCpuinfo {
+        let blocks = blocks_of(cpuinfo, |_| true)
+            .into_iter()
+            .filter_map(|(core, text)| core.processor.map(|p| (p, text)))
+            .collect();
+        RecordedCpuinfo { blocks }
+    }
+
+    /// What an upstream kernel's hwprobe reports for `cores`.
+    pub fn hwprobe(&self, cores: &CoreSet) -> Option<Hwprobe> {
+        let text: Vec<&str> =
+            self.blocks.iter().filter(|(p, _)| cores.contains(*p)).map(|(_, t)| t.as_str()).collect();
+        cpu::hwprobe_from_cpuinfo(&text.join("\n"))
+    }
+}
+
 /// What an upstream kernel's hwprobe reports for `cores` of a recorded cpuinfo.
 pub fn recorded_hwprobe(cpuinfo: &str, cores: &CoreSet) -> Option<Hwprobe> {
-    let text: Vec<String> = blocks(cpuinfo, cores).into_iter().map(|b| b.1).collect();
-    cpu::hwprobe_from_cpuinfo(&text.join("\n"))
+    RecordedCpuinfo::parse(cpuinfo).hwprobe(cores)
 }
 
 /// Groups the allowed RISC-V cores of `/proc/cpuinfo` into clusters, in order of their first
@@ -159,22 +186,29 @@ pub fn recorded_hwprobe(cpuinfo: &str, cores: &CoreSet) -> Option<Hwprobe> {
 pub fn riscv_clusters(p: &ClusterProbe) -> Vec<Cluster> {
     // Identity, plus whether the core carries its type's IME unit (K1: cores 0-3 only).
     type Key = (Option<String>, Option<u64>, Option<u64>, Option<u64>, bool);
-    let mut groups: Vec<(Key, Vec<u32>, String)> = Vec::new();
+    let mut groups: Vec<(Vec<u32>, String)> = Vec::new();
+    // Hashed lookups throughout: a cpuinfo may list thousands of processors, all different.
+    let mut group_of: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
     for (core, text) in blocks(p.cpuinfo, p.allowed) {
         let ime = core.marchid.and_then(cpu::spacemit_core).is_some_and(|k| k.ime_on(core.processor));
         let key = (core.isa.clone(), core.mvendorid, core.marchid, core.mimpid, ime);
         let cpu_no = core.processor.unwrap_or(0);
-        match groups.iter_mut().find(|g| g.0 == key) {
-            Some(g) => {
-                g.1.push(cpu_no);
-                g.2 += "\n";
-                g.2 += &text;
+        match group_of.get(&key) {
+            Some(&g) => {
+                groups[g].0.push(cpu_no);
+                groups[g].1 += "\n";
+                groups[g].1 += &text;
             }
-            None => groups.push((key, vec![cpu_no], text)),
+            None => {
+                group_of.insert(key, groups.len());
+                groups.push((vec![cpu_no], text));
+            }
         }
     }
     let mut clusters: Vec<Cluster> = Vec::new();
-    for (_, cpus, text) in groups {
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut next_suffix: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (cpus, text) in groups {
         let cores: CoreSet = cpus.into_iter().collect();
         let probe = RiscvProbe { hwprobe: (p.hwprobe)(&cores), hwcap: p.hwcap, cpuinfo: Some(text) };
         let features = cpu::riscv_features(&probe);
@@ -212,11 +246,12 @@ pub fn riscv_clusters(p: &ClusterProbe) -> Vec<Cluster> {
                 base += &cpu.vlen.map_or("-novlen".to_string(), |v| format!("-vlen{v}"));
             }
             let mut name = base.clone();
-            let mut n = 1;
-            while clusters.iter().any(|c| c.name == name) {
-                n += 1;
+            let n = next_suffix.entry(base.clone()).or_insert(1);
+            while taken.contains(&name) {
+                *n += 1;
                 name = format!("{base}-{n}");
             }
+            taken.insert(name.clone());
             clusters.push(Cluster { name, cores, kind, cpu });
         }
     }

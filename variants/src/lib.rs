@@ -7,6 +7,7 @@ pub mod cpu;
 pub mod entry;
 pub mod feature_names;
 pub mod labels;
+pub mod libcheck;
 pub mod placement;
 pub mod probe;
 pub mod report;

@@ -15,7 +15,7 @@ use hartlm_variants::calibration::{self, Cached, Calibration, Measured, Sample};
 use hartlm_variants::cluster::{Cluster, CoreSet};
 use hartlm_variants::entry::{self, Entered, LiveOs, Os, RecordedOs};
 use hartlm_variants::placement::{Placement, plan_placements};
-use hartlm_variants::{Tier, probe, report, tier};
+use hartlm_variants::{Tier, libcheck, probe, report, tier};
 
 const TIER_ENV: &str = "HARTLM_TIER";
 const CLUSTER_ENV: &str = "HARTLM_CLUSTER";
@@ -79,6 +79,7 @@ fn run() -> Result<u8, Failure> {
         plan_placements(&tiers, &system.clusters, forced.as_deref(), forced_cluster.as_deref(), exists);
     let (plan, _) = calibration::choose(plan, &cached, forced.is_some() || forced_cluster.is_some());
     let mut queue: VecDeque<Placement> = plan.map_err(|e| fail(e.exit_code(), e.to_string()))?.into();
+    let manifest = read_manifest(&lib_dir);
     let mut os: Box<dyn Os> = match std::env::var_os(probe::SYSROOT_ENV) {
         Some(root) if system.recorded => {
             let whole = probe::whole_system().map_err(|e| fail(2, e))?;
@@ -118,8 +119,11 @@ fn run() -> Result<u8, Failure> {
         if failed.contains(&p.tier.id.0) || unenterable.contains(&p.cluster) {
             continue;
         }
+        if system.recorded && forced.is_none() {
+            refuse_unless_live_cpu_runs(p.tier)?;
+        }
         let path = lib_dir.join(p.tier.library_file());
-        let entry = match load(&path).and_then(|lib| symbol(lib, ENTRY_SYMBOL, &path)) {
+        let entry = match load(&path, p.tier, &manifest).and_then(|lib| symbol(lib, ENTRY_SYMBOL, &path)) {
             Ok(entry) => entry,
             Err(e) => {
                 last_error = format!("tier {} failed to load: {e}", p.tier.id);
@@ -167,6 +171,30 @@ fn run() -> Result<u8, Failure> {
     Err(fail(1, format!("{last_error}; reinstall the hartlm tarball")))
 }
 
+/// Under HARTLM_SYSROOT the tier was chosen for a recorded CPU, but its code would run on this
+/// one: refused (exit 2) unless every core here has the tier's features, or HARTLM_TIER forces it.
+fn refuse_unless_live_cpu_runs(tier: &Tier) -> Result<(), Failure> {
+    let live = probe::live_system().map_err(|e| fail(2, e))?;
+    for c in &live.clusters {
+        if let hartlm_variants::Eligibility::NotEligible { missing } = hartlm_variants::evaluate(tier, &c.cpu)
+        {
+            return Err(fail(
+                2,
+                format!(
+                    "{} describes a recorded CPU whose tier {} this machine cannot run (its cores {} lack {}); \
+                     set {TIER_ENV}={} to load it anyway",
+                    probe::SYSROOT_ENV,
+                    tier.id,
+                    c.cores,
+                    missing.join(", "),
+                    tier.id
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|s| !s.is_empty())
 }
@@ -210,10 +238,12 @@ fn cpu_command(
     Ok(0)
 }
 
-/// `lib/` next to the directory holding the executable's real path, or HARTLM_LIB_DIR.
+/// `lib/` next to the directory holding the executable's real path, or HARTLM_LIB_DIR (made
+/// absolute, so a library is never looked up through the dynamic loader's search path).
 fn library_dir() -> Result<PathBuf, Failure> {
-    if let Some(dir) = std::env::var_os(LIB_DIR_ENV) {
-        return Ok(PathBuf::from(dir));
+    if let Some(dir) = std::env::var_os(LIB_DIR_ENV).filter(|d| !d.is_empty()) {
+        return std::path::absolute(PathBuf::from(dir))
+            .map_err(|e| fail(2, format!("{LIB_DIR_ENV}: cannot resolve it ({e})")));
     }
     let exe = std::env::current_exe()
         .and_then(|p| p.canonicalize())
@@ -237,11 +267,47 @@ fn dlerror_text() -> String {
     }
 }
 
-/// Loads an engine library and checks its ABI version, returning the dlopen handle. The handle
-/// is never closed: the engine may leave threads or thread-locals behind that must outlive it.
-fn load(path: &Path) -> Result<*mut c_void, String> {
+/// The release manifest beside `lib/` (`<lib>/../manifest.json`), by library file name. None
+/// when there is none (a development build); an unreadable one fails every library check.
+type Manifest = Result<Option<std::collections::BTreeMap<String, libcheck::Expected>>, String>;
+
+fn read_manifest(lib_dir: &Path) -> Manifest {
+    let Some(path) = lib_dir.parent().map(|p| p.join("manifest.json")) else { return Ok(None) };
+    match hartlm_abi::files::read_text_capped(&path, 1 << 20) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+        Ok(text) => libcheck::parse_manifest(&text).map(Some).map_err(|e| format!("{}: {e}", path.display())),
+    }
+}
+
+/// Checks a tier library's file before anything loads it: size and sha256 against the manifest
+/// (when the installation has one) and the tier tag in its own bytes ([`libcheck::verify`]).
+fn verify_library(path: &Path, tier: &Tier, manifest: &Manifest) -> Result<(), String> {
+    const MAX_LIBRARY_BYTES: u64 = 1 << 30;
+    let manifest = manifest.as_ref().map_err(Clone::clone)?;
+    let name = tier.library_file();
+    let expected = match manifest {
+        Some(m) => Some(m.get(&name).ok_or_else(|| format!("manifest.json does not list {name}"))?),
+        None => None,
+    };
+    let bytes = hartlm_abi::files::read_capped(path, MAX_LIBRARY_BYTES)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let sha256 = |b: &[u8]| {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect::<String>()
+    };
+    libcheck::verify(&bytes, tier.id.0, tier.arch, expected, sha256)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Loads an engine library once [`verify_library`] accepts its file, and checks its ABI version,
+/// returning the dlopen handle. The handle is never closed: the engine may leave threads or
+/// thread-locals behind that must outlive it.
+fn load(path: &Path, tier: &Tier, manifest: &Manifest) -> Result<*mut c_void, String> {
+    verify_library(path, tier, manifest)?;
     let cpath = CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-    // SAFETY: cpath is NUL-terminated; the library was built for a tier this CPU can run, so its
+    // SAFETY: cpath is NUL-terminated; the file was checked to be this tier's library (its tag,
+    // and its hash where the installation has a manifest), a tier this CPU can run, so its
     // initialisers execute only supported instructions.
     let handle = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
     if handle.is_null() {
@@ -451,7 +517,9 @@ fn measure_pair(p: &Placement, cluster: &Cluster, lib_dir: &Path, size_mib: u32,
             return vec![];
         }
     };
-    let calibrate = match load(&path).and_then(|lib| symbol(lib, CALIBRATE_SYMBOL, &path)) {
+    let calibrate = match load(&path, p.tier, &read_manifest(lib_dir))
+        .and_then(|lib| symbol(lib, CALIBRATE_SYMBOL, &path))
+    {
         // SAFETY: the ABI version matched, so hartlm_calibrate has the CalibrateFn signature.
         Ok(f) => unsafe { std::mem::transmute::<*mut c_void, CalibrateFn>(f) },
         Err(e) => {

@@ -45,15 +45,27 @@ pub fn whole_system() -> Result<System, String> {
     system_within(None)
 }
 
+/// This machine's own processors, even under HARTLM_SYSROOT: what a loaded library really runs on.
+pub fn live_system() -> Result<System, String> {
+    probe_within(None, None)
+}
+
 fn system_within(requested: Option<String>) -> Result<System, String> {
-    let (mut clusters, recorded, cpuinfo) = match std::env::var_os(SYSROOT_ENV) {
+    probe_within(std::env::var_os(SYSROOT_ENV).filter(|r| !r.is_empty()).as_deref().map(Path::new), requested)
+}
+
+/// `/proc/cpuinfo` holds a few KiB per processor: 64 MiB is far past any real machine's.
+const MAX_CPUINFO_BYTES: u64 = 64 << 20;
+
+fn probe_within(sysroot: Option<&Path>, requested: Option<String>) -> Result<System, String> {
+    let (mut clusters, recorded, cpuinfo) = match sysroot {
         Some(root) => {
-            let root = Path::new(&root);
-            let cpuinfo = std::fs::read_to_string(root.join("proc/cpuinfo"))
-                .map_err(|e| format!("{SYSROOT_ENV}: proc/cpuinfo: {e}"))?;
+            let cpuinfo = hartlm_abi::files::read_text_capped(&root.join("proc/cpuinfo"), MAX_CPUINFO_BYTES)
+                .map_err(|e| format!("{SYSROOT_ENV}: proc/cpuinfo {e}"))?;
             (recorded_clusters(root, &cpuinfo, requested.as_deref())?, true, cpuinfo)
         }
         None => {
+            // procfs files report size 0 but read normally; they are never FIFOs.
             let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
             (live_clusters(&cpuinfo, requested.as_deref())?, false, cpuinfo)
         }
@@ -70,7 +82,7 @@ pub fn recorded_clusters(
     cpuinfo: &str,
     requested: Option<&str>,
 ) -> Result<Vec<Cluster>, String> {
-    let read = |rel: &str| std::fs::read_to_string(root.join(rel));
+    let read = |rel: &str| hartlm_abi::files::read_text_capped(&root.join(rel), MAX_CPUINFO_BYTES);
     let listed: CoreSet = cpu::parse_cpuinfo(cpuinfo).iter().filter_map(|c| c.processor).collect();
     let allowed = read("proc/self/status").ok().and_then(|s| cluster::status_allowed(&s)).unwrap_or(listed);
     let allowed = cluster::restrict(&allowed, requested)?;
@@ -78,7 +90,8 @@ pub fn recorded_clusters(
         Ok(text) => cluster::parse_vlenb_hook(&text).map_err(|e| format!("{SYSROOT_ENV}: {e}"))?,
         Err(_) => vec![],
     };
-    let hwprobe = |set: &CoreSet| cluster::recorded_hwprobe(cpuinfo, set);
+    let recorded = cluster::RecordedCpuinfo::parse(cpuinfo);
+    let hwprobe = |set: &CoreSet| recorded.hwprobe(set);
     let vlenb = |core: u32| hook.iter().find(|(set, _)| set.contains(core)).map(|h| h.1);
     const HWCAP_IMAFDC: u64 = 0x112d;
     let probe =

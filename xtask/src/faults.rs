@@ -97,18 +97,18 @@ pub fn run_all(
         &o,
     );
 
-    // The best tier's library copied over the next tier's file: it loads (the launcher does not
-    // check files yet), but selftest sees another tier's kernels and fails naming both.
+    // The best tier's library copied over the next tier's file: the launcher reads the tier tag
+    // (and the manifest's hash) before loading it, and refuses it naming both tiers.
     let next_lib = lib.join(tier::find(next).context("next tier")?.library_file());
     let saved = std::fs::read(&next_lib)?;
     std::fs::copy(lib.join(ranked[top].library_file()), &next_lib)?;
     let o = run(&launcher, &["selftest"], &[("HARTLM_TIER", next)])?;
     check(
-        "another tier's library under this tier's name fails selftest naming both",
+        "another tier's library under this tier's name is refused before loading",
         o.code == Some(1)
-            && o.stderr
-                .contains(&format!("the launcher selected {next} but this library was built as {host_tier}"))
-            && o.stderr.contains("does not belong"),
+            && one_line(&o)
+            && (o.stderr.contains("does not match manifest.json")
+                || o.stderr.contains(&format!("it is the library of tier {host_tier}, not {next}"))),
         &o,
     );
     std::fs::write(&next_lib, saved)?;
