@@ -326,6 +326,10 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
             chat,
         } => {
             let sampling = SamplerConfig { temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed };
+            if let Err(e) = check_sampling(&sampling) {
+                eprintln!("hartlm: {e}");
+                return 2;
+            }
             prompt.text().and_then(|p| run(&model, &p, n_predict, &eval, sampling, chat))
         }
         Command::Tokenize { model, prompt, ids, show_count, no_bos, parse_special } => {
@@ -510,6 +514,14 @@ fn run(
 ) -> Result<()> {
     let m = open(path)?;
     let tok = Tokenizer::from_gguf(&m.file).with_context(|| format!("{}", path.display()))?;
+    if tok.n_tokens() > m.config.n_vocab {
+        bail!(
+            "{}: the tokenizer has {} tokens but token_embd.weight only {} rows; the model is damaged",
+            path.display(),
+            tok.n_tokens(),
+            m.config.n_vocab
+        );
+    }
     let text = if chat {
         let template = match m.file.get("tokenizer.chat_template") {
             Some(Value::Str(t)) => Some(t),
@@ -660,6 +672,24 @@ fn quantize(path: &Path, output: &Path, ty: QuantType, pure: bool) -> Result<()>
     Ok(())
 }
 
+/// Sampling values that would make every probability NaN, or mean nothing.
+fn check_sampling(s: &SamplerConfig) -> Result<(), String> {
+    let bad = |flag: &str, v: f32, want: &str| Err(format!("{flag} {v}: must be {want}"));
+    if !(s.temp.is_finite() && s.temp >= 0.0) {
+        return bad("--temp", s.temp, "a finite number >= 0 (0 is greedy)");
+    }
+    if !(0.0..=1.0).contains(&s.top_p) {
+        return bad("--top-p", s.top_p, "between 0 and 1");
+    }
+    if !(0.0..=1.0).contains(&s.min_p) {
+        return bad("--min-p", s.min_p, "between 0 and 1");
+    }
+    if !(s.repeat_penalty.is_finite() && s.repeat_penalty > 0.0) {
+        return bad("--repeat-penalty", s.repeat_penalty, "a finite number > 0 (1 disables it)");
+    }
+    Ok(())
+}
+
 #[derive(Clone, Copy)]
 enum TokenListing {
     /// `id -> 'piece'`, a line per token (the piece's control characters escaped).
@@ -761,6 +791,9 @@ fn logits(path: &Path, tokens: &[u32], output: &Path, batch: usize, eval: &EvalA
     let m = open(path)?;
     if tokens.is_empty() {
         bail!("no tokens given");
+    }
+    if let Some(t) = tokens.iter().find(|&&t| t as usize >= m.config.n_vocab) {
+        return refuse(format!("token id {t} is past the vocabulary of {} tokens", m.config.n_vocab));
     }
     let logits =
         crate::eval::all_logits(&m, tokens, batch, eval.session(m.config.n_ctx_train, tokens.len())?)?;

@@ -231,6 +231,15 @@ fn config(file: &GgufFile) -> Result<Config> {
         other => return Err(ModelError::UnknownArch(other.into())),
     };
     let l = Loader { file, arch };
+    // Metadata floats feed every position's arithmetic: NaN, infinities and non-positive values
+    // would turn every logit into NaN, so they are refused with the key that holds them.
+    let positive = |suffix: &str, default: f32| match l.f32(suffix) {
+        None => Ok(default),
+        Some(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Some(v) => {
+            Err(ModelError::Hparam(format!("{} of {v} must be a positive finite number", l.key(suffix))))
+        }
+    };
     let n_embd = l.usize("embedding_length")?;
     let n_head = l.usize("attention.head_count")?;
     let n_layer = l.usize("block_count")?;
@@ -277,10 +286,12 @@ fn config(file: &GgufFile) -> Result<Config> {
     }
     let rope_freq_scale = match file.get(&l.key("rope.scaling.type")) {
         None | Some(Value::Str("none")) => 1.0,
-        Some(Value::Str("linear")) => 1.0 / l.f32("rope.scaling.factor").filter(|f| *f > 0.0).unwrap_or(1.0),
+        Some(Value::Str("linear")) => 1.0 / positive("rope.scaling.factor", 1.0)?,
         Some(Value::Str(other)) => return Err(ModelError::RopeScaling(other.into())),
         Some(other) => return Err(ModelError::RopeScaling(other.type_name().into())),
     };
+    let rope_base = positive("rope.freq_base", 10_000.0)?;
+    let eps = positive("attention.layer_norm_rms_epsilon", 1e-5)?;
     let n_vocab = file.tensor("token_embd.weight").and_then(|t| t.dims.get(1)).copied().unwrap_or(0) as usize;
     Ok(Config {
         arch,
@@ -292,11 +303,11 @@ fn config(file: &GgufFile) -> Result<Config> {
         n_ff,
         n_vocab,
         n_ctx_train: l.usize("context_length")?,
-        rope_base: l.f32("rope.freq_base").unwrap_or(10_000.0),
+        rope_base,
         rope_freq_scale,
         rope_dims,
         rope_neox: arch != Arch::Llama,
-        eps: l.f32("attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
+        eps,
         layer_kinds,
         conv_taps,
     })

@@ -519,4 +519,37 @@ mod tests {
         assert_eq!(d.push(&llama[..1]), "");
         assert_eq!(d.finish(), "\u{fffd}");
     }
+
+    /// The rank-merge loop as the definition says it (the lowest-ranked adjacent pair, leftmost
+    /// on ties, until none is listed), quadratic, to check the heap version against.
+    fn merge_by_rank_naive(word: &str, ranks: &HashMap<String, u32>) -> Vec<String> {
+        let mut parts: Vec<String> = word.chars().map(String::from).collect();
+        loop {
+            let best = (0..parts.len().saturating_sub(1))
+                .filter_map(|i| ranks.get(&format!("{} {}", parts[i], parts[i + 1])).map(|&r| (r, i)))
+                .min();
+            let Some((_, i)) = best else { return parts };
+            let right = parts.remove(i + 1);
+            parts[i].push_str(&right);
+        }
+    }
+
+    #[test]
+    fn heap_merging_equals_the_definition() {
+        // Merges over a small alphabet, including ones that chain and ones that compete.
+        let merges = ["a b", "b a", "ab a", "a a", "c c", "aa b", "ba ba", "cc c", "b b", "ab ab", "c a"];
+        let ranks: HashMap<String, u32> =
+            merges.iter().enumerate().map(|(r, m)| (m.to_string(), r as u32)).collect();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..3000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            let word: String =
+                (0..len).map(|i| ['a', 'b', 'c', 'é'][((seed >> (2 * i)) & 3) as usize]).collect();
+            let fast: Vec<String> = merge_by_rank(&word, &ranks).into_iter().map(String::from).collect();
+            assert_eq!(fast, merge_by_rank_naive(&word, &ranks), "{word}");
+        }
+    }
 }

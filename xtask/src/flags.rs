@@ -35,6 +35,8 @@ pub enum Part {
     All,
     Cpus,
     Checks,
+    /// Only the hostile-input suite (`hostile`), at x86-64 and under qemu at rv64gc and rv64gcv.
+    Hostile,
 }
 
 #[derive(Subcommand)]

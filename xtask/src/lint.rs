@@ -20,7 +20,7 @@ fn has(sh: &Shell, tool: &str) -> bool {
 }
 
 pub fn ensure_tools(sh: &Shell) -> Result<()> {
-    prereq::ensure(sh, Needs::default().with_apt(&["shellcheck"]))?;
+    prereq::ensure(sh, Needs::default().with_apt(&["shellcheck", "jq"]))?;
     if !has(sh, "zizmor") {
         prereq::pip_install(sh, &[ZIZMOR])?;
     }

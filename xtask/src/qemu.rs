@@ -222,6 +222,18 @@ pub fn run_guest_env(
     forced: Option<&str>,
     env: &[(&str, &str)],
 ) -> Result<RunOut> {
+    run_guest_timed(cpu, launcher, args, forced, env, RUN_TIMEOUT)
+}
+
+/// [`run_guest_env`], killed (and reported as timed out) after `timeout`.
+pub fn run_guest_timed(
+    cpu: &CpuEntry,
+    launcher: &Path,
+    args: &[&str],
+    forced: Option<&str>,
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<RunOut> {
     let mut cmd = match (cpu.arch()?, &cpu.qemu_cpu) {
         (Arch::Riscv64, Some(c)) => {
             let mut k = Command::new(riscv_qemu(c)?);
@@ -275,7 +287,7 @@ pub fn run_guest_env(
             result.signal = status.signal();
             break;
         }
-        if start.elapsed() > RUN_TIMEOUT {
+        if start.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
             result.timed_out = true;

@@ -2,15 +2,15 @@
 //! then the launcher fault, core placement and fixture-model checks, with one pass/fail count.
 
 use anyhow::{Context, Result, bail};
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use hartlm_variants::Arch;
 
 use crate::flags::Part;
 use crate::prereq::{self, Needs};
 use crate::workspace::Workspace;
-use crate::{dist, faults, genfix, hetero, modelcheck, models, qemu, qemu_build};
+use crate::{dist, faults, genfix, hetero, hostile, modelcheck, models, qemu, qemu_build};
 
 /// `cargo xtask test-qemu`.
 pub fn command(
@@ -52,7 +52,9 @@ pub fn command(
         let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
         bail!("--cpu {unknown}: no such CPU; choose from {}", names.join(", "));
     }
-    entries.retain(|e| part != Part::Checks && (only_cpus.is_empty() || only_cpus.contains(&e.name)));
+    entries.retain(|e| {
+        !matches!(part, Part::Checks | Part::Hostile) && (only_cpus.is_empty() || only_cpus.contains(&e.name))
+    });
     let host_expect = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| qemu::host_x86_tier(&c));
     eprintln!(
         "test-qemu: {} CPUs",
@@ -70,6 +72,12 @@ pub fn command(
         return finish(checks, failures);
     }
     let x86 = launchers.iter().find(|u| u.arch == Arch::X86_64);
+    let (hostile_checks, hostile_failures) = hostile_suite(ws, &sh, &launchers, host_expect.is_some())?;
+    checks += hostile_checks;
+    failures.extend(hostile_failures);
+    if part == Part::Hostile {
+        return finish(checks, failures);
+    }
     if let (Some(host), Some(x86)) = (host_expect, x86) {
         println!("launcher fault checks (native, {host}):");
         let scratch = ws.target_dir.join("qemu-test/faults");
@@ -138,6 +146,88 @@ pub fn command(
     }
     println!("{} CPU rows, fault checks and fixtures took {:.0}s", rows.len(), t0.elapsed().as_secs_f64());
     finish(checks, failures)
+}
+
+/// The hostile-input suite (`hostile`) natively at x86-64 (when this host runs x86-64) and under
+/// qemu at rv64gc and rv64gcv; returns (checks, failures).
+fn hostile_suite(
+    ws: &Workspace,
+    sh: &xshell::Shell,
+    launchers: &[qemu::Unpacked],
+    native_x86: bool,
+) -> Result<(usize, Vec<String>)> {
+    let fixtures = modelcheck::fixtures_dir(&ws.root)?;
+    let (micro, lfm2) = hostile::load_models(&fixtures)?;
+    let bpe = models::ensure(sh, &ws.target_dir, &models::SMOLLM2)?;
+    let bpe_path = bpe.to_string_lossy().into_owned();
+    let qwen2 = fixtures.join("third_party_vocab/ggml-vocab-qwen2.gguf").to_string_lossy().into_owned();
+    let models = hostile::Models { micro: &micro, lfm2: &lfm2, bpe_path: &bpe_path, qwen2_vocab: &qwen2 };
+    let census: Vec<String> = hostile::census(&models).iter().map(|(f, n)| format!("{n} {f}")).collect();
+    let release = |u: &qemu::Unpacked| u.launcher.parent().and_then(Path::parent).map(Path::to_path_buf);
+    let lowest_library = |u: &qemu::Unpacked| {
+        let tiers = hartlm_variants::tier::for_arch(u.arch);
+        release(u).zip(tiers.last()).map(|(r, t)| r.join("lib").join(t.library_file()))
+    };
+    let cpu = |name: &str, arch: &str, qemu_cpu: Option<&str>| qemu::CpuEntry {
+        name: name.into(),
+        arch: arch.into(),
+        qemu_cpu: qemu_cpu.map(String::from),
+        expect: String::new(),
+        expect_vlen: None,
+        assume: vec![],
+        refuse: vec![],
+    };
+    const RV64GC: &str = "rv64i,m=true,a=true,f=true,d=true,c=true,zicsr=true,zifencei=true";
+    let rv64gcv = format!("{RV64GC},v=true,vlen=256");
+    let mut targets = Vec::new();
+    for u in launchers {
+        let other = launchers.iter().find(|o| o.arch != u.arch);
+        let (Some(root), foreign) = (release(u), other.and_then(lowest_library)) else { continue };
+        let foreign = foreign.unwrap_or_else(|| root.join("manifest.json"));
+        match u.arch {
+            Arch::X86_64 if native_x86 => {
+                targets.push((
+                    cpu("x86-64 (native)", "x86_64", None),
+                    root,
+                    foreign,
+                    Duration::from_secs(30),
+                ));
+            }
+            Arch::X86_64 => {}
+            Arch::Riscv64 => {
+                for (name, c) in [("rv64gc (qemu)", RV64GC), ("rv64gcv VLEN 256 (qemu)", rv64gcv.as_str())] {
+                    targets.push((
+                        cpu(name, "riscv64", Some(c)),
+                        root.clone(),
+                        foreign.clone(),
+                        Duration::from_secs(120),
+                    ));
+                }
+            }
+        }
+    }
+    let (mut checks, mut failures) = (0, Vec::new());
+    for (cpu, root, foreign, timeout) in targets {
+        let name = cpu.name.clone();
+        let t0 = Instant::now();
+        let target = hostile::Target { cpu, release: &root, foreign_library: &foreign, timeout };
+        let scratch = ws.target_dir.join("qemu-test/hostile").join(name.split(' ').next().unwrap_or("x"));
+        let rows = hostile::run_all(&target, &scratch, &models)?;
+        let failed: Vec<&(String, bool, String)> = rows.iter().filter(|r| !r.1).collect();
+        println!(
+            "hostile inputs at {name}: {} cases ({}), {} failed, {:.0}s",
+            rows.len(),
+            census.join(", "),
+            failed.len(),
+            t0.elapsed().as_secs_f64()
+        );
+        for (case, _, why) in &failed {
+            println!("  FAIL {case}: {why}");
+            failures.push(format!("hostile input at {name}: `{case}`: {why}"));
+        }
+        checks += rows.len();
+    }
+    Ok((checks, failures))
 }
 
 fn finish(checks: usize, failures: Vec<String>) -> Result<()> {
