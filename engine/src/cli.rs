@@ -51,15 +51,15 @@ enum Command {
         #[command(flatten)]
         eval: EvalArgs,
         /// Temperature; 0 is greedy.
-        #[arg(long, default_value_t = 0.8)]
+        #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
         temp: f32,
         #[arg(long, default_value_t = 40)]
         top_k: usize,
-        #[arg(long, default_value_t = 0.95)]
+        #[arg(long, default_value_t = 0.95, allow_negative_numbers = true)]
         top_p: f32,
-        #[arg(long, default_value_t = 0.05)]
+        #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
         min_p: f32,
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
         repeat_penalty: f32,
         #[arg(long, default_value_t = 64)]
         repeat_last_n: usize,
@@ -113,6 +113,10 @@ enum Command {
         /// Quantize every matrix, output.weight included (llama-quantize --pure).
         #[arg(long)]
         pure: bool,
+        /// Requantize matrices that are already quantized (llama-quantize --allow-requantize);
+        /// their rounding errors compound, so this is refused without it.
+        #[arg(long)]
+        allow_requantize: bool,
     },
     /// Print the tokens a prompt becomes, as llama-tokenize does.
     Tokenize {
@@ -290,6 +294,10 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
     crate::pool::set_ai_cores(launch.ai_cores.clone());
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprintln!("hartlm: no command given; see `hartlm --help` (`hartlm cpu` describes this machine)");
+            return 2;
+        }
         Err(e) if !e.use_stderr() => {
             // --help and --version: their text goes to stdout, whole.
             hartlm_abi::say!("{}", e.render());
@@ -304,7 +312,9 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
         Command::Selftest { seed } => return crate::selftest::command(seed, launch),
         Command::Info { model } => info(&model),
         Command::BenchKernel { kernel } => bench_kernel(kernel, launch),
-        Command::Quantize { model, output, ty, pure } => quantize(&model, &output, ty, pure),
+        Command::Quantize { model, output, ty, pure, allow_requantize } => {
+            quantize(&model, &output, ty, pure, allow_requantize)
+        }
         Command::Bench { model, n_prompt, n_gen, threads, reps, no_warmup, cache_type, output } => {
             let threads = threads.into_iter().map(Threads::uniform).collect();
             let spec =
@@ -636,7 +646,7 @@ fn bench(path: &Path, mut spec: crate::bench::Spec, format: BenchFormat, launch:
     Ok(())
 }
 
-fn quantize(path: &Path, output: &Path, ty: QuantType, pure: bool) -> Result<()> {
+fn quantize(path: &Path, output: &Path, ty: QuantType, pure: bool, allow_requantize: bool) -> Result<()> {
     refuse_overwriting_input(path, output)?;
     let file = crate::gguf::GgufFile::open(path).with_context(|| format!("{}", path.display()))?;
     let ty = match ty {
@@ -652,13 +662,13 @@ fn quantize(path: &Path, output: &Path, ty: QuantType, pure: bool) -> Result<()>
         .collect();
     quantized.sort_unstable();
     quantized.dedup();
-    if !quantized.is_empty() {
-        eprintln!(
-            "quantize: note: {} already holds {} matrices; requantizing compounds their rounding error \
-             (quantize the F16/F32 model instead for the best result)",
+    if !quantized.is_empty() && !allow_requantize {
+        return refuse(format!(
+            "{} already holds {} matrices; requantizing compounds their rounding error: quantize the \
+             F16/F32 model, or pass --allow-requantize",
             path.display(),
             quantized.join("/")
-        );
+        ));
     }
     crate::quantize::quantize(&file, output, ty, pure, |i, n, name| {
         eprint!("\rquantize: [{i}/{n}] {name:<40}");
@@ -737,7 +747,7 @@ fn info(path: &Path) -> Result<()> {
     let vocab_model = match m.file.get("tokenizer.ggml.model") {
         Some(Value::Str("llama")) => "llama (SentencePiece)".to_string(),
         Some(Value::Str("gpt2")) => "gpt2 (byte-level BPE)".to_string(),
-        Some(Value::Str(other)) => other.to_string(),
+        Some(Value::Str(other)) => hartlm_abi::text::escape_controls(other).into_owned(),
         _ => "none".to_string(),
     };
     let template = if m.file.get("tokenizer.chat_template").is_some() { "present" } else { "none" };
@@ -745,7 +755,7 @@ fn info(path: &Path) -> Result<()> {
     writeln!(
         out,
         "file:          {} ({:.1} MiB, GGUF v{})",
-        path.display(),
+        hartlm_abi::text::escape_controls(&path.display().to_string()),
         m.file.len() as f64 / 1048576.0,
         m.file.index.version
     )?;

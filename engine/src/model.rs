@@ -20,7 +20,7 @@ pub enum ModelError {
     Gguf(#[from] GgufError),
     #[error("unsupported architecture `{0}`: hartlm runs llama, qwen2, qwen3 and lfm2 models")]
     UnknownArch(String),
-    #[error("metadata `{0}` is missing or not a number; the file is not a complete model")]
+    #[error("metadata `{0}` is missing or has the wrong type; the file is not a complete model")]
     MissingKey(String),
     #[error("tensor `{0}` is missing; the file is incomplete or not a {1} model")]
     MissingTensor(String, &'static str),
@@ -159,18 +159,28 @@ impl Loader<'_> {
         format!("{}.{suffix}", self.arch.name())
     }
     fn usize(&self, suffix: &str) -> Result<usize> {
+        self.opt_usize(suffix)?.ok_or_else(|| ModelError::MissingKey(self.key(suffix)))
+    }
+    /// An unsigned integer key: absent is None, any other type or a negative value an error.
+    fn opt_usize(&self, suffix: &str) -> Result<Option<usize>> {
         let key = self.key(suffix);
-        self.file
-            .get(&key)
-            .and_then(|v| v.as_u64())
-            .and_then(|v| usize::try_from(v).ok())
-            .ok_or(ModelError::MissingKey(key))
+        match self.file.get(&key) {
+            None => Ok(None),
+            Some(v) => v.as_u64().and_then(|v| usize::try_from(v).ok()).map(Some).ok_or_else(|| {
+                ModelError::Hparam(format!("{key} is {}, not an unsigned integer", describe(&v)))
+            }),
+        }
     }
-    fn opt_usize(&self, suffix: &str) -> Option<usize> {
-        self.file.get(&self.key(suffix)).and_then(|v| v.as_u64()).and_then(|v| usize::try_from(v).ok())
-    }
-    fn f32(&self, suffix: &str) -> Option<f32> {
-        self.file.get(&self.key(suffix)).and_then(|v| v.as_f64()).map(|v| v as f32)
+    /// A number key: absent is None, any other type an error.
+    fn f32(&self, suffix: &str) -> Result<Option<f32>> {
+        let key = self.key(suffix);
+        match self.file.get(&key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(|v| Some(v as f32))
+                .ok_or_else(|| ModelError::Hparam(format!("{key} is {}, not a number", describe(&v)))),
+        }
     }
     fn tensor(&self, name: &str, want: &[usize]) -> Result<TensorInfo> {
         let t =
@@ -218,6 +228,19 @@ impl Loader<'_> {
     }
 }
 
+/// A metadata value as an error message shows it: its type, and a short value.
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Str(s) if s.len() <= 40 => format!("the string {s:?}"),
+        Value::Str(_) => "a string".into(),
+        Value::Bool(b) => format!("the bool {b}"),
+        other => match (other.as_u64(), other.as_f64()) {
+            (_, Some(f)) if other.as_u64().is_none() => format!("{} {f}", other.type_name()),
+            _ => other.type_name().to_string(),
+        },
+    }
+}
+
 fn config(file: &GgufFile) -> Result<Config> {
     let arch_name = match file.get("general.architecture") {
         Some(Value::Str(s)) => s.to_string(),
@@ -233,7 +256,7 @@ fn config(file: &GgufFile) -> Result<Config> {
     let l = Loader { file, arch };
     // Metadata floats feed every position's arithmetic: NaN, infinities and non-positive values
     // would turn every logit into NaN, so they are refused with the key that holds them.
-    let positive = |suffix: &str, default: f32| match l.f32(suffix) {
+    let positive = |suffix: &str, default: f32| match l.f32(suffix)? {
         None => Ok(default),
         Some(v) if v.is_finite() && v > 0.0 => Ok(v),
         Some(v) => {
@@ -243,12 +266,18 @@ fn config(file: &GgufFile) -> Result<Config> {
     let n_embd = l.usize("embedding_length")?;
     let n_head = l.usize("attention.head_count")?;
     let n_layer = l.usize("block_count")?;
+    if n_layer == 0 {
+        return Err(ModelError::Hparam(format!(
+            "{} is 0: a model has at least one layer",
+            l.key("block_count")
+        )));
+    }
     if n_layer > 4096 {
         return Err(ModelError::Hparam(format!("{n_layer} layers (block_count) is not a real model")));
     }
     let (n_head_kv, layer_kinds) = kv_heads(&l, n_layer, n_head)?;
     let conv_taps = if layer_kinds.contains(&LayerKind::ShortConv) {
-        match l.opt_usize("shortconv.l_cache") {
+        match l.opt_usize("shortconv.l_cache")? {
             Some(k @ 1..=64) => k,
             Some(k) => return Err(ModelError::Hparam(format!("short convolution of {k} taps"))),
             None => return Err(ModelError::MissingKey(l.key("shortconv.l_cache"))),
@@ -256,10 +285,10 @@ fn config(file: &GgufFile) -> Result<Config> {
     } else {
         0
     };
-    let head_dim = l.opt_usize("attention.key_length").unwrap_or(n_embd / n_head);
+    let head_dim = l.opt_usize("attention.key_length")?.unwrap_or(n_embd / n_head);
     if head_dim == 0
         || !head_dim.is_multiple_of(2)
-        || l.opt_usize("attention.value_length").is_some_and(|v| v != head_dim)
+        || l.opt_usize("attention.value_length")?.is_some_and(|v| v != head_dim)
     {
         return Err(ModelError::Hparam(format!(
             "head dimension {head_dim} must be even and equal for K and V"
@@ -280,7 +309,14 @@ fn config(file: &GgufFile) -> Result<Config> {
         let v = v.map_or("beyond 64 bits".to_string(), |v| v.to_string());
         return Err(ModelError::Hparam(format!("{what} of {v} is not a real model (at most {MAX_DIM})")));
     }
-    let rope_dims = l.opt_usize("rope.dimension_count").unwrap_or(head_dim);
+    // The trained context sizes nothing by itself, but defaults derive from it.
+    let n_ctx_train = l.usize("context_length")?;
+    if !(1..=1 << 30).contains(&n_ctx_train) {
+        return Err(ModelError::Hparam(format!(
+            "context_length {n_ctx_train} is not a real model's (1 to 2^30)"
+        )));
+    }
+    let rope_dims = l.opt_usize("rope.dimension_count")?.unwrap_or(head_dim);
     if rope_dims > head_dim || !rope_dims.is_multiple_of(2) {
         return Err(ModelError::Hparam(format!("rope dimension {rope_dims} for head dimension {head_dim}")));
     }
@@ -302,7 +338,7 @@ fn config(file: &GgufFile) -> Result<Config> {
         head_dim,
         n_ff,
         n_vocab,
-        n_ctx_train: l.usize("context_length")?,
+        n_ctx_train,
         rope_base,
         rope_freq_scale,
         rope_dims,
@@ -412,6 +448,20 @@ impl Model {
                 up: l.matrix(&n("ffn_up.weight"), &[e, c.n_ff])?,
                 down: l.matrix(&n("ffn_down.weight"), &[c.n_ff, e])?,
             });
+        }
+        // Layers past block_count would be silently ignored: the metadata and the tensors disagree.
+        let stray = file.index.tensors.iter().find(|t| {
+            t.name
+                .strip_prefix("blk.")
+                .and_then(|r| r.split('.').next())
+                .and_then(|i| i.parse::<usize>().ok())
+                .is_some_and(|i| i >= c.n_layer)
+        });
+        if let Some(t) = stray {
+            return Err(ModelError::Hparam(format!(
+                "tensor {} lies past the {} layers block_count gives",
+                t.name, c.n_layer
+            )));
         }
         let final_norm = if c.arch == Arch::Lfm2 { "token_embd_norm.weight" } else { "output_norm.weight" };
         let output_norm = l.vector(final_norm, e)?;

@@ -69,8 +69,15 @@ struct Bpe {
     pre: PreTokenizer,
 }
 
-fn id_key(file: &GgufFile, key: &str) -> Option<u32> {
-    file.get(key).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok())
+/// A token id key: absent is None; present, it must be an unsigned integer that fits an id.
+fn id_key(file: &GgufFile, key: &'static str) -> Result<Option<u32>, TokenizerError> {
+    match file.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_u64().and_then(|v| u32::try_from(v).ok()).map(Some).ok_or_else(|| {
+            let shown = v.as_u64().map_or_else(|| v.type_name().to_string(), |n| n.to_string());
+            TokenizerError::Malformed(key, format!("{shown} is not a token id"))
+        }),
+    }
 }
 
 fn bool_key(file: &GgufFile, key: &str) -> Option<bool> {
@@ -128,8 +135,8 @@ impl Tokenizer {
             }
             other => Ok(other),
         };
-        let bos = check(id_key(file, "tokenizer.ggml.bos_token_id"), "tokenizer.ggml.bos_token_id")?;
-        let eos = check(id_key(file, "tokenizer.ggml.eos_token_id"), "tokenizer.ggml.eos_token_id")?;
+        let bos = check(id_key(file, "tokenizer.ggml.bos_token_id")?, "tokenizer.ggml.bos_token_id")?;
+        let eos = check(id_key(file, "tokenizer.ggml.eos_token_id")?, "tokenizer.ggml.eos_token_id")?;
         // Later ids win, as in llama.cpp's token_to_id map.
         let ids: HashMap<String, u32> =
             tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
@@ -217,6 +224,10 @@ impl Tokenizer {
 
     /// Splits out special tokens (control ones only with `parse_special`), longest first.
     fn partition<'t>(&self, text: &'t str, parse_special: bool) -> Vec<Fragment<'t>> {
+        // Empty text is no fragment at all (llama.cpp: BOS alone, no dummy-prefix `▁`).
+        if text.is_empty() {
+            return vec![];
+        }
         let mut frags = vec![Fragment::Text(text)];
         for &id in &self.specials {
             if !parse_special && self.types[id as usize] == TokenType::Control {

@@ -67,8 +67,11 @@ fn outputs_never_overwrite_the_input_model() {
         assert_eq!(hartlm(&["logits", "-m", m, "--tokens", "1,2", "-o", out]), 2, "logits -o {out}");
     }
     assert_eq!(std::fs::read(&model).unwrap(), before, "the input model is untouched");
-    // Another output path still works.
+    // Another output path works, once requantizing the Q4_0 model is asked for by name.
     let other = dir.join("q8.gguf");
-    assert_eq!(hartlm(&["quantize", "-m", m, "-o", other.to_str().unwrap(), "--type", "q8_0"]), 0);
+    let o = other.to_str().unwrap();
+    assert_eq!(hartlm(&["quantize", "-m", m, "-o", o, "--type", "q8_0"]), 2, "already quantized");
+    assert!(!other.exists(), "nothing written when refused");
+    assert_eq!(hartlm(&["quantize", "-m", m, "-o", o, "--type", "q8_0", "--allow-requantize"]), 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }

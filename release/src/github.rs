@@ -55,6 +55,35 @@ pub struct Config {
     pub retry: Retry,
 }
 
+/// Refuses a base URL the token would cross the network in clear over: only `https://`, or
+/// `http://` to this machine's loopback (the test double), carry credentials.
+pub fn check_secure(what: &str, url: &str) -> Result<()> {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Ok(());
+    }
+    if let Some(rest) = lower.strip_prefix("http://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = match authority.rsplit_once('@') {
+            Some((_, h)) => h,
+            None => authority,
+        };
+        let host = if host.starts_with('[') {
+            host.split_once(']').map_or(host, |(h, _)| &h[1..])
+        } else {
+            host.split(':').next().unwrap_or(host)
+        };
+        let loopback =
+            host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            return Ok(());
+        }
+    }
+    Err(Error::Config(format!(
+        "{what} {url:?} is not https://; the token would travel in clear text (only loopback may use http://)"
+    )))
+}
+
 /// The upload host belonging to an API base: octocrab only sends credentials to the hosts it
 /// was configured with, so the upload host must be named explicitly.
 pub fn upload_base(api_url: &str) -> Option<String> {
@@ -194,6 +223,8 @@ impl Api {
                 ))
             })?,
         };
+        check_secure("API base", &config.api_url)?;
+        check_secure("upload base", &upload)?;
         let bad = |what: &str, url: &str| Error::Config(format!("{what} {url:?} is not a valid URL"));
         let mut builder = Octocrab::builder()
             .base_uri(config.api_url.as_str())
@@ -575,6 +606,37 @@ fn api(op: &str, e: &octocrab::Error) -> Error {
         detail.push_str(" (set GITHUB_TOKEN to a token with `contents: write` on the repository)");
     }
     Error::Api { op: op.into(), detail }
+}
+
+#[cfg(test)]
+mod secure_tests {
+    use super::*;
+
+    #[test]
+    fn tokens_travel_over_https_or_loopback_only() {
+        for ok in [
+            "https://api.github.com",
+            "HTTPS://ghe.example/api/v3",
+            "http://127.0.0.1:8080",
+            "http://localhost/api",
+            "http://[::1]:99/x",
+            "http://127.8.9.1",
+        ] {
+            assert!(check_secure("API base", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.github.com",
+            "http://127.0.0.1.evil.example/",
+            "http://localhost.evil/",
+            "http://user@10.0.0.1",
+            "ftp://x",
+            "api.github.com",
+            "http://evil@127.0.0.1@evil.example",
+        ] {
+            let e = check_secure("API base", bad).unwrap_err().to_string();
+            assert!(e.contains("clear text"), "{bad}: {e}");
+        }
+    }
 }
 
 #[cfg(test)]

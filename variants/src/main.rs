@@ -41,7 +41,8 @@ fn main() -> ExitCode {
     match run() {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("hartlm: {}", f.message);
+            // Messages quote paths, variables and file contents: one line, no escapes.
+            eprintln!("hartlm: {}", hartlm_abi::text::escape_controls(&f.message));
             ExitCode::from(f.code)
         }
     }
@@ -61,7 +62,9 @@ fn run() -> Result<u8, Failure> {
         Some(other) => return Err(fail(2, format!("{PIN_ENV}={other}: use `cores` or `cluster`"))),
     };
     let tiers = tier::for_arch(system.clusters[0].cpu.arch);
-    let exists = |t: &Tier| lib_dir.join(t.library_file()).is_file();
+    // Whatever sits at a library's path counts as installed, so a damaged one (a directory, a
+    // FIFO) is tried, refused by name and warned about, not silently skipped.
+    let exists = |t: &Tier| lib_dir.join(t.library_file()).symlink_metadata().is_ok();
     let fingerprint = calibration::fingerprint(&system.cpuinfo);
     let cached = cached_calibration(&fingerprint)?;
 
@@ -79,7 +82,9 @@ fn run() -> Result<u8, Failure> {
         plan_placements(&tiers, &system.clusters, forced.as_deref(), forced_cluster.as_deref(), exists);
     let (plan, _) = calibration::choose(plan, &cached, forced.is_some() || forced_cluster.is_some());
     let mut queue: VecDeque<Placement> = plan.map_err(|e| fail(e.exit_code(), e.to_string()))?.into();
-    let manifest = read_manifest(&lib_dir);
+    // A damaged manifest damages the whole installation: one line, before any library is tried.
+    let manifest =
+        read_manifest(&lib_dir).map_err(|e| fail(1, format!("{e}; reinstall the hartlm tarball")))?;
     let mut os: Box<dyn Os> = match std::env::var_os(probe::SYSROOT_ENV) {
         Some(root) if system.recorded => {
             let whole = probe::whole_system().map_err(|e| fail(2, e))?;
@@ -89,6 +94,7 @@ fn run() -> Result<u8, Failure> {
         _ => Box::new(LiveOs),
     };
     let mut last_error = String::new();
+    let mut first_failure: Option<String> = None;
     let mut failed: Vec<&str> = Vec::new();
     let mut unenterable: Vec<String> = Vec::new();
     let mut fell_back = false;
@@ -128,9 +134,7 @@ fn run() -> Result<u8, Failure> {
             Err(e) => {
                 last_error = format!("tier {} failed to load: {e}", p.tier.id);
                 failed.push(p.tier.id.0);
-                if let Some(next) = queue.iter().find(|n| !failed.contains(&n.tier.id.0)) {
-                    eprintln!("hartlm: warning: {last_error}; falling back to {}", next.tier.id);
-                }
+                first_failure.get_or_insert_with(|| last_error.clone());
                 continue;
             }
         };
@@ -139,7 +143,8 @@ fn run() -> Result<u8, Failure> {
             Ok(e) => e,
             Err(why) => {
                 last_error = format!("cannot enter the {} cores {} ({why})", p.cluster, p.cores);
-                eprintln!("hartlm: {last_error}; falling back to cores this thread can use");
+                let line = format!("{last_error}; falling back to cores this thread can use");
+                eprintln!("hartlm: {}", hartlm_abi::text::escape_controls(&line));
                 unenterable.push(p.cluster.clone());
                 continue;
             }
@@ -149,6 +154,15 @@ fn run() -> Result<u8, Failure> {
                 "hartlm: warning: cannot keep threads on cores {} ({why}); every core this process may use runs {}",
                 p.cores, p.tier.id
             );
+        }
+        // One line however many libraries failed before this one loaded.
+        if let Some(first) = &first_failure {
+            let others = match failed.len() {
+                1 => String::new(),
+                n => format!(" ({} more tiers failed the same way or worse)", n - 1),
+            };
+            let line = format!("{first}; falling back to {}{others}", p.tier.id);
+            eprintln!("hartlm: warning: {}", hartlm_abi::text::escape_controls(&line));
         }
         // SAFETY: the ABI version matched, so hartlm_main has the EntryFn signature.
         let entry = unsafe { std::mem::transmute::<*mut c_void, EntryFn>(entry) };
@@ -168,7 +182,11 @@ fn run() -> Result<u8, Failure> {
         let ai = !system.recorded && entered == Entered::AiThread;
         return call_engine(entry, &args, &p, &reason, (pin, ai));
     }
-    Err(fail(1, format!("{last_error}; reinstall the hartlm tarball")))
+    let others = match failed.len() {
+        0 | 1 => String::new(),
+        n => format!(" ({} more tiers failed too)", n - 1),
+    };
+    Err(fail(1, format!("{last_error}{others}; reinstall the hartlm tarball")))
 }
 
 /// Under HARTLM_SYSROOT the tier was chosen for a recorded CPU, but its code would run on this
@@ -269,9 +287,9 @@ fn dlerror_text() -> String {
 
 /// The release manifest beside `lib/` (`<lib>/../manifest.json`), by library file name. None
 /// when there is none (a development build); an unreadable one fails every library check.
-type Manifest = Result<Option<std::collections::BTreeMap<String, libcheck::Expected>>, String>;
+type Manifest = Option<std::collections::BTreeMap<String, libcheck::Expected>>;
 
-fn read_manifest(lib_dir: &Path) -> Manifest {
+fn read_manifest(lib_dir: &Path) -> Result<Manifest, String> {
     let Some(path) = lib_dir.parent().map(|p| p.join("manifest.json")) else { return Ok(None) };
     match hartlm_abi::files::read_text_capped(&path, 1 << 20) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -284,7 +302,6 @@ fn read_manifest(lib_dir: &Path) -> Manifest {
 /// (when the installation has one) and the tier tag in its own bytes ([`libcheck::verify`]).
 fn verify_library(path: &Path, tier: &Tier, manifest: &Manifest) -> Result<(), String> {
     const MAX_LIBRARY_BYTES: u64 = 1 << 30;
-    let manifest = manifest.as_ref().map_err(Clone::clone)?;
     let name = tier.library_file();
     let expected = match manifest {
         Some(m) => Some(m.get(&name).ok_or_else(|| format!("manifest.json does not list {name}"))?),
@@ -474,7 +491,9 @@ fn calibrate_command(
             format!("{}: calibrate measures this machine, not a recorded one; unset it", probe::SYSROOT_ENV),
         ));
     }
-    let exists = |t: &Tier| lib_dir.join(t.library_file()).is_file();
+    // Whatever sits at a library's path counts as installed, so a damaged one (a directory, a
+    // FIFO) is tried, refused by name and warned about, not silently skipped.
+    let exists = |t: &Tier| lib_dir.join(t.library_file()).symlink_metadata().is_ok();
     let plan = plan_placements(tiers, &system.clusters, None, None, exists)
         .map_err(|e| fail(e.exit_code(), e.to_string()))?;
     let mut pairs = Vec::new();
@@ -517,7 +536,8 @@ fn measure_pair(p: &Placement, cluster: &Cluster, lib_dir: &Path, size_mib: u32,
             return vec![];
         }
     };
-    let calibrate = match load(&path, p.tier, &read_manifest(lib_dir))
+    let calibrate = match read_manifest(lib_dir)
+        .and_then(|m| load(&path, p.tier, &m))
         .and_then(|lib| symbol(lib, CALIBRATE_SYMBOL, &path))
     {
         // SAFETY: the ABI version matched, so hartlm_calibrate has the CalibrateFn signature.

@@ -209,8 +209,10 @@ pub fn run_all(target: &Target, scratch: &Path, models: &Models) -> Result<Vec<(
     make_files(&dir, &files.0)?;
     let (best, next) = best_and_next(target, &launcher)?;
     let dir_s = dir.to_string_lossy().into_owned();
+    let root_s = root.to_string_lossy().into_owned();
     let expand = |s: &str| {
         s.replace("{dir}", &dir_s)
+            .replace("{install}", &root_s)
             .replace("{best}", &best)
             .replace("{next}", next.as_deref().unwrap_or("(none)"))
     };
@@ -235,7 +237,8 @@ pub fn run_all(target: &Target, scratch: &Path, models: &Models) -> Result<Vec<(
         let Some(d) = &c.damage else { continue };
         // Without a fallback tier, a damaged best library can only fail, forced or not.
         let adjusted;
-        let c = if next.is_none() && matches!(c.code, 0) {
+        let falls_back = c.line.as_deref().is_some_and(|l| l.contains("falling back"));
+        let c = if next.is_none() && falls_back {
             adjusted = Case {
                 family: c.family,
                 name: c.name.clone(),

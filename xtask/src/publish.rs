@@ -18,11 +18,27 @@ pub struct Args {
 
 /// The files a release consists of, in upload order: archives, then SHA256SUMS and the
 /// manifest last, so a release with a manifest has everything the manifest lists.
-pub fn release_files(dist: &Path, manifest: &ReleaseManifest) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = manifest.archives.iter().map(|a| dist.join(&a.file)).collect();
+/// An archive name from manifest.json is only ever a file name inside the dist directory: no
+/// separators, no `..`, nothing hidden, so a crafted manifest cannot upload files from elsewhere.
+pub fn release_files(dist: &Path, manifest: &ReleaseManifest) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for a in &manifest.archives {
+        let plain = !a.file.is_empty()
+            && !a.file.starts_with('.')
+            && !a.file.contains(['/', '\\', '\0'])
+            && !a.file.chars().any(char::is_control);
+        if !plain {
+            bail!(
+                "manifest.json names archive {:?}, which is not a file name inside {}; rebuild with `cargo xtask dist`",
+                a.file,
+                dist.display()
+            );
+        }
+        files.push(dist.join(&a.file));
+    }
     files.push(dist.join("SHA256SUMS"));
     files.push(dist.join("manifest.json"));
-    files
+    Ok(files)
 }
 
 /// A release must be built from a commit, never from a dirty tree.
@@ -86,7 +102,7 @@ pub fn run(dist: &Path, args: &Args) -> Result<()> {
     }
     let target = target(args.tag.as_deref(), args.nightly, &manifest)?;
     let mut files = Vec::new();
-    for path in release_files(dist, &manifest) {
+    for path in release_files(dist, &manifest)? {
         files.push(LocalFile::read(&path).with_context(|| "run `cargo xtask dist` first")?);
     }
     for a in &manifest.archives {
@@ -166,9 +182,15 @@ mod tests {
             .unwrap(),
         });
         let names: Vec<String> = release_files(Path::new("d"), &m)
+            .unwrap()
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into())
             .collect();
         assert_eq!(names, ["a.tar.gz", "SHA256SUMS", "manifest.json"]);
+        for bad in ["../../etc/passwd", "/etc/passwd", "sub/a.tar.gz", ".hidden", "", "a\nb"] {
+            m.archives[0].file = bad.into();
+            let e = release_files(Path::new("d"), &m).unwrap_err().to_string();
+            assert!(e.contains("not a file name inside d"), "{bad}: {e}");
+        }
     }
 }

@@ -39,7 +39,8 @@ pub struct Case {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub code: i32,
-    /// The single stderr line: `*` matches any text, `{dir}` the scratch directory, `{best}`
+    /// The single stderr line: `*` matches any text, `{dir}` the scratch directory, `{install}`
+    /// the installation's root, `{best}`
     /// and `{next}` the installation's best tier and its fallback. None: stderr stays empty.
     pub line: Option<String>,
     /// The single stdout line, as a pattern, when the case checks it.
@@ -126,12 +127,7 @@ fn structure(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>)
         cuts.push((format!("cut inside tensor info {i} ({})", parsed.tensors[i].name), at + 3));
     }
     for (name, n) in cuts {
-        let line = if n < 4 {
-            "hartlm: {dir}/*: not a GGUF file: magic * at byte offset 0 (expected \"GGUF\")"
-        } else {
-            TRUNCATED
-        };
-        info(cases, name, micro[..n.min(micro.len())].to_vec(), line);
+        info(cases, name, micro[..n.min(micro.len())].to_vec(), TRUNCATED);
     }
     for (name, keep) in
         [("cut inside the tensor data", micro.len() - 10), ("cut at the data section", parsed.data_at)]
@@ -140,7 +136,7 @@ fn structure(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>)
             cases,
             name.into(),
             micro[..keep].to_vec(),
-            "hartlm: {dir}/*: malformed GGUF: tensor `*` at byte offset *: data * past the end of the file *",
+            "hartlm: {dir}/*: truncated GGUF: data of tensor `*` at byte offset * needs * bytes but the file has *",
         );
     }
     let patch = |at: usize, bytes: &[u8]| {
@@ -287,7 +283,13 @@ fn structure(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>)
         ),
     ];
     for (what, f, detail) in tensor_edits {
-        let line = format!("hartlm: {{dir}}/*: malformed GGUF: tensor `{t0}` at byte offset *: {detail}");
+        let line = if detail.starts_with("data *") {
+            format!(
+                "hartlm: {{dir}}/*: truncated GGUF: data of tensor `{t0}` at byte offset * needs * bytes but the file has *"
+            )
+        } else {
+            format!("hartlm: {{dir}}/*: malformed GGUF: tensor `{t0}` at byte offset *: {detail}")
+        };
         info(cases, format!("tensor info: {what}"), edit(&*f), &line);
     }
     info(
@@ -357,14 +359,24 @@ fn metadata(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>) 
     ];
     for key in keys {
         let full = format!("llama.{key}");
-        for (what, v) in [
-            ("2^64-1", g::u64v(u64::MAX)),
-            ("2^62+16", g::u64v((1 << 62) + 16)),
-            ("a string", g::strv("64")),
-            ("a float", g::f32v(64.0)),
-            ("-1 (i32)", g::i32v(-1)),
-            ("a bool", g::boolv(true)),
+        for (what, v, shown) in [
+            ("2^64-1", g::u64v(u64::MAX), ""),
+            ("2^62+16", g::u64v((1 << 62) + 16), ""),
+            ("a string", g::strv("64"), "the string \"64\""),
+            ("a float", g::f32v(64.0), "f32 64"),
+            ("-1 (i32)", g::i32v(-1), "i32"),
+            ("a bool", g::boolv(true), "the bool true"),
         ] {
+            // The wrong type is named, with the key; a huge value is refused by what it breaks.
+            let line = match (key, shown) {
+                ("attention.head_count_kv", s) if !s.is_empty() => {
+                    format!(
+                        "metadata `{full}` is missing or has the wrong type; the file is not a complete model"
+                    )
+                }
+                (_, "") => "invalid hyperparameter: *".to_string(),
+                (_, s) => format!("invalid hyperparameter: {full} is {s}, not an unsigned integer"),
+            };
             add(
                 cases,
                 &micro,
@@ -374,7 +386,7 @@ fn metadata(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>) 
                 },
                 "info",
                 1,
-                &hp("*"),
+                &hp(&line),
             );
         }
     }
@@ -384,14 +396,22 @@ fn metadata(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>) 
         }
     };
     let specific: Vec<(&str, Box<dyn Fn(&mut Gguf)>, &str)> = vec![
-        ("block_count 0", Box::new(set("llama.block_count", g::u32v(0))), "*"),
+        (
+            "block_count 0",
+            Box::new(set("llama.block_count", g::u32v(0))),
+            "invalid hyperparameter: llama.block_count is 0: a model has at least one layer",
+        ),
         ("block_count 3 (two layers of tensors)", Box::new(set("llama.block_count", g::u32v(3))), "*blk.2.*"),
         (
             "block_count 5000",
             Box::new(set("llama.block_count", g::u32v(5000))),
             "*5000 layers (block_count) is not a real model*",
         ),
-        ("embedding_length 0", Box::new(set("llama.embedding_length", g::u32v(0))), "*"),
+        (
+            "embedding_length 0",
+            Box::new(set("llama.embedding_length", g::u32v(0))),
+            "invalid hyperparameter: head dimension 0 must be even and equal for K and V",
+        ),
         (
             "embedding_length 65 (tensors hold 64)",
             Box::new(set("llama.embedding_length", g::u32v(65))),
@@ -402,13 +422,41 @@ fn metadata(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>) 
             Box::new(set("llama.embedding_length", g::u64v(1 << 40))),
             "*is not a real model*",
         ),
-        ("head_count 0", Box::new(set("llama.attention.head_count", g::u32v(0))), "*"),
-        ("head_count 3 (64 / 3 heads)", Box::new(set("llama.attention.head_count", g::u32v(3))), "*"),
-        ("head_count 2^60+4", Box::new(set("llama.attention.head_count", g::u64v((1 << 60) + 4))), "*"),
-        ("head_count_kv 0", Box::new(set("llama.attention.head_count_kv", g::u32v(0))), "*"),
-        ("head_count_kv 3 (not a divisor)", Box::new(set("llama.attention.head_count_kv", g::u32v(3))), "*"),
-        ("head_count_kv above head_count", Box::new(set("llama.attention.head_count_kv", g::u32v(64))), "*"),
-        ("key_length 2^62+16", Box::new(set("llama.attention.key_length", g::u64v((1 << 62) + 16))), "*"),
+        (
+            "head_count 0",
+            Box::new(set("llama.attention.head_count", g::u32v(0))),
+            "invalid hyperparameter: 0 heads cannot share 2 KV heads",
+        ),
+        (
+            "head_count 3 (64 / 3 heads)",
+            Box::new(set("llama.attention.head_count", g::u32v(3))),
+            "invalid hyperparameter: 3 heads cannot share 2 KV heads",
+        ),
+        (
+            "head_count 2^60+4",
+            Box::new(set("llama.attention.head_count", g::u64v((1 << 60) + 4))),
+            "invalid hyperparameter: *",
+        ),
+        (
+            "head_count_kv 0",
+            Box::new(set("llama.attention.head_count_kv", g::u32v(0))),
+            "invalid hyperparameter: 4 heads cannot share 0 KV heads",
+        ),
+        (
+            "head_count_kv 3 (not a divisor)",
+            Box::new(set("llama.attention.head_count_kv", g::u32v(3))),
+            "invalid hyperparameter: 4 heads cannot share 3 KV heads",
+        ),
+        (
+            "head_count_kv above head_count",
+            Box::new(set("llama.attention.head_count_kv", g::u32v(64))),
+            "invalid hyperparameter: 4 heads cannot share 64 KV heads",
+        ),
+        (
+            "key_length 2^62+16",
+            Box::new(set("llama.attention.key_length", g::u64v((1 << 62) + 16))),
+            "invalid hyperparameter: attention.key_length of 4611686018427387920 is not a real model (at most 16777216)",
+        ),
         (
             "key_length 7 (odd)",
             Box::new(set("llama.attention.key_length", g::u32v(7))),
@@ -417,9 +465,13 @@ fn metadata(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>) 
         (
             "key_length 8 (tensors hold 16)",
             Box::new(set("llama.attention.key_length", g::u32v(8))),
-            "*has shape * expected *",
+            "*rope dimension 16 for head dimension 8*",
         ),
-        ("key_length 0", Box::new(set("llama.attention.key_length", g::u32v(0))), "*"),
+        (
+            "key_length 0",
+            Box::new(set("llama.attention.key_length", g::u32v(0))),
+            "invalid hyperparameter: head dimension 0 must be even and equal for K and V",
+        ),
         (
             "value_length unlike key_length",
             Box::new(set("llama.attention.value_length", g::u32v(32))),
@@ -458,7 +510,11 @@ fn metadata(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>) 
             "*layer_norm_rms_epsilon*",
         ),
         ("rope.scaling.type yarn", Box::new(set("llama.rope.scaling.type", g::strv("yarn"))), "*yarn*"),
-        ("rope.scaling.type a number", Box::new(set("llama.rope.scaling.type", g::u32v(1))), "*"),
+        (
+            "rope.scaling.type a number",
+            Box::new(set("llama.rope.scaling.type", g::u32v(1))),
+            "rope scaling `u32` is not supported (none and linear are)",
+        ),
         (
             "rope.scaling.factor 0",
             Box::new(|e: &mut Gguf| {
@@ -468,7 +524,11 @@ fn metadata(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>) 
             "*rope.scaling.factor*",
         ),
         ("architecture gpt-j", Box::new(set("general.architecture", g::strv("gptj"))), "*gptj*"),
-        ("architecture empty", Box::new(set("general.architecture", g::strv(""))), "*"),
+        (
+            "architecture empty",
+            Box::new(set("general.architecture", g::strv(""))),
+            "unsupported architecture ``: hartlm runs llama, qwen2, qwen3 and lfm2 models",
+        ),
         (
             "architecture with escapes and a newline",
             Box::new(set("general.architecture", g::strv("\u{1b}[2Jevil\nsecond line"))),
@@ -534,7 +594,11 @@ fn metadata(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>) 
             Box::new(set("tokenizer.ggml.tokens", g::arrayv(g::U32, 2, &[0; 8]))),
             "*tokenizer.ggml.tokens*not a string array*",
         ),
-        ("tokens empty", Box::new(set("tokenizer.ggml.tokens", g::arrayv(g::STRING, 0, &[]))), "*"),
+        (
+            "tokens empty",
+            Box::new(set("tokenizer.ggml.tokens", g::arrayv(g::STRING, 0, &[]))),
+            "tokenizer metadata `tokenizer.ggml.scores/token_type` is malformed: 512 scores and 512 types for 0 tokens",
+        ),
         (
             "scores one short",
             Box::new(|e: &mut Gguf| {
@@ -559,7 +623,11 @@ fn metadata(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>) 
             Box::new(set("tokenizer.ggml.bos_token_id", g::u32v(999_999))),
             "*tokenizer.ggml.bos_token_id*id 999999 >= 512 tokens*",
         ),
-        ("eos id 2^64-1", Box::new(set("tokenizer.ggml.eos_token_id", g::u64v(u64::MAX))), "*"),
+        (
+            "eos id 2^64-1",
+            Box::new(set("tokenizer.ggml.eos_token_id", g::u64v(u64::MAX))),
+            "tokenizer metadata `tokenizer.ggml.eos_token_id` is malformed: 18446744073709551615 is not a token id",
+        ),
     ];
     for (what, f, detail) in tok {
         add(cases, &micro, what.into(), &*f, "tokenize", 1, &hp(detail));
@@ -733,14 +801,17 @@ fn cli(cases: &mut Vec<Case>) {
             ("empty", ""),
             ("with a NUL-like escape", "1\u{1b}"),
         ] {
-            let a = run(&[flag, v]);
+            // The base command line already holds `-n 1`; clap refuses a flag given twice.
+            let mut a: Vec<String> =
+                run(&[]).into_iter().filter(|x| flag != "-n" || (x != "-n" && x != "1")).collect();
+            a.extend([flag.to_string(), v.to_string()]);
             let args: Vec<&str> = a.iter().map(String::as_str).collect();
-            let line = if v == "-1" && flag != "--seed" {
-                usage("unexpected argument '-1' found*")
+            // clap reads `-1` after an integer flag as an unknown flag; after any other, a bad value.
+            let line = if v == "-1" {
+                usage("unexpected argument '-1' found")
             } else {
-                usage(&format!("*invalid value '*' for '{flag}*"))
+                usage("invalid value '*' for '--*")
             };
-            let line = if v == "-1" { "hartlm: *; see `hartlm --help`".to_string() } else { line };
             cases.push(case("cli values", format!("run {flag} {what}"), &args, 2, Some(&line)));
         }
     }
@@ -761,7 +832,7 @@ fn cli(cases: &mut Vec<Case>) {
             format!("run {flag} {v}"),
             &args,
             2,
-            Some(&format!("hartlm: {flag} {v}: *")),
+            Some(&format!("hartlm: {flag} *: must be *")),
         ));
     }
     for (flag, v, msg) in [
@@ -773,11 +844,17 @@ fn cli(cases: &mut Vec<Case>) {
             "18446744073709551615",
             "* prompt tokens + 18446744073709551615 to generate exceed the context of *; raise -c or lower -n",
         ),
-        ("-c", "0", "* prompt tokens + 1 to generate exceed the context of 0; raise -c or lower -n"),
+        (
+            "-c",
+            "0",
+            "the prompt of 2 bytes is at least 1 tokens, more than the context of 0; raise -c or shorten it",
+        ),
     ] {
-        let a = run(&[flag, v]);
+        let mut a: Vec<String> =
+            run(&[]).into_iter().filter(|x| flag != "-n" || (x != "-n" && x != "1")).collect();
+        a.extend([flag.to_string(), v.to_string()]);
         let args: Vec<&str> = a.iter().map(String::as_str).collect();
-        let code = if msg.starts_with('*') { 1 } else { 2 };
+        let code = if msg.starts_with('*') || msg.starts_with("the prompt") { 1 } else { 2 };
         cases.push(case(
             "cli values",
             format!("run {flag} {v}"),
@@ -787,7 +864,7 @@ fn cli(cases: &mut Vec<Case>) {
         ));
     }
     let lines: Vec<(&str, Vec<&str>, i32, String)> = vec![
-        ("no command", vec![], 2, usage("'hartlm' requires a subcommand but one was not provided*")),
+        ("no command", vec![], 2, "hartlm: no command given; see `hartlm --help` (`hartlm cpu` describes this machine)".into()),
         ("unknown command", vec!["frobnicate"], 2, usage("unrecognized subcommand 'frobnicate'")),
         ("unknown flag", vec!["run", "--bogus"], 2, usage("unexpected argument '--bogus' found*")),
         ("run without a prompt", vec!["run", "-m", m], 2, usage("the following required arguments were not provided: <--prompt <PROMPT>|--file <FILE>>")),
@@ -815,7 +892,7 @@ fn cli(cases: &mut Vec<Case>) {
         ("calibrate --reps 0", vec!["calibrate", "--reps", "0"], 2, "hartlm: --reps needs a number in 1..=*; usage: hartlm calibrate [--size-mib N] [--reps N] [--clear]".into()),
         ("calibrate --size-mib x", vec!["calibrate", "--size-mib", "x"], 2, "hartlm: --size-mib needs a number in *; usage: hartlm calibrate [--size-mib N] [--reps N] [--clear]".into()),
         ("cpu --bogus", vec!["cpu", "--bogus"], 2, "hartlm: unknown argument \"--bogus\" for `hartlm cpu`; usage: hartlm cpu [--json | --runner-labels]".into()),
-        ("an argument with an escape sequence", vec!["run", "--\u{1b}[2J"], 2, usage("unexpected argument '--\\e[2J' found*")),
+        ("an argument with an escape sequence", vec!["run", "--\u{1b}[2J"], 2, usage("unexpected argument '--*' found")),
         ("tokenize with --ids and --show-count", vec!["tokenize", "-m", m, "-p", "x", "--ids", "--show-count"], 2, usage("the argument '--ids' cannot be used with '--show-count'*")),
     ];
     for (what, args, code, line) in lines {
@@ -951,14 +1028,21 @@ fn file_kinds(cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>) {
     cases.push(case(
         "file kinds",
         "quantize into a directory path",
-        &["quantize", "-m", m, "-o", "{dir}/kinds/dir.gguf", "--type", "q8_0"],
+        &["quantize", "-m", m, "-o", "{dir}/kinds/dir.gguf", "--type", "q8_0", "--allow-requantize"],
         1,
         Some("*writing {dir}/kinds/dir.gguf*"),
     ));
     cases.push(case(
         "file kinds",
-        "quantize an already quantized model says so",
+        "quantize an already quantized model is refused",
         &["quantize", "-m", m, "-o", "{dir}/requantized.gguf", "--type", "q8_0"],
+        2,
+        Some("hartlm: {dir}/tokenizer-micro.gguf already holds Q4_0/Q8_0 matrices; requantizing compounds their rounding error: quantize the F16/F32 model, or pass --allow-requantize"),
+    ));
+    cases.push(case(
+        "file kinds",
+        "quantize an already quantized model when asked to",
+        &["quantize", "-m", m, "-o", "{dir}/requantized.gguf", "--type", "q8_0", "--allow-requantize"],
         0,
         Some("*quantize: wrote {dir}/requantized.gguf (* MiB)"),
     ));
@@ -1023,26 +1107,20 @@ fn installs(cases: &mut Vec<Case>) {
         (
             "manifest.json not JSON",
             b"{ not json".to_vec(),
-            "*manifest.json: manifest.json is not a hartlm manifest (*)",
+            "hartlm: {install}/manifest.json: manifest.json is not a hartlm manifest (*); reinstall the hartlm tarball",
         ),
         (
             "manifest.json of schema 9",
             br#"{"schema_version": 9, "tiers": []}"#.to_vec(),
-            "*manifest.json: manifest.json has schema version 9, this launcher reads 1",
+            "hartlm: {install}/manifest.json: manifest.json has schema version 9, this launcher reads 1; reinstall the hartlm tarball",
         ),
         (
             "manifest.json listing no tier",
             br#"{"schema_version": 1, "tiers": []}"#.to_vec(),
-            "manifest.json does not list libhartlm-*.so",
+            "hartlm: tier * failed to load: manifest.json does not list libhartlm-*.so*; reinstall the hartlm tarball",
         ),
     ] {
-        let mut c = case(
-            "broken installs",
-            what,
-            &tok,
-            1,
-            Some(&format!("hartlm: tier * failed to load: {why}; reinstall the hartlm tarball")),
-        );
+        let mut c = case("broken installs", what, &tok, 1, Some(why));
         c.damage = Some(Damage::Manifest(bytes));
         cases.push(c);
     }

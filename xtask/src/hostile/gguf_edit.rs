@@ -89,6 +89,7 @@ fn alignment(kvs: &[(String, Raw)]) -> usize {
     kvs.iter()
         .find(|(k, r)| k == "general.alignment" && r.ty == U32)
         .map_or(32, |(_, r)| u32::from_le_bytes(r.bytes[..4].try_into().unwrap_or([32, 0, 0, 0])) as usize)
+        .max(1)
 }
 
 impl Gguf {
