@@ -292,7 +292,11 @@ mod tests {
     fn patterns_match_whole_lines_with_wildcards() {
         assert!(matches("a*c", "abc") && matches("a*c", "ac") && matches("*", ""));
         assert!(matches("hartlm: * at * end", "hartlm: x at y end"));
-        assert!(!matches("a*c", "abcd") && !matches("abc", "abcd") && !matches("a*b*a", "aba"));
+        assert!(!matches("a*c", "abcd") && !matches("abc", "abcd") && !matches("a*b*a", "acca"));
+        assert!(
+            matches("a*b*a", "aba") && !matches("ab*ba", "aba"),
+            "overlapping ends do not share characters"
+        );
         assert!(matches("a*b*a", "abba"));
     }
 }

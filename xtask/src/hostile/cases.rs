@@ -86,6 +86,11 @@ fn with_stdout(mut c: Case, pattern: &str) -> Case {
     c
 }
 
+/// A change to a parsed model.
+type Edit = Box<dyn Fn(&mut Gguf)>;
+/// (what the case is, the change, the line it must give).
+type Mutation = (&'static str, Edit, &'static str);
+
 const TRUNCATED: &str =
     "hartlm: {dir}/*: truncated GGUF: * at byte offset * needs * bytes but the file has *";
 
@@ -222,7 +227,6 @@ fn structure(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>)
         e.write()
     };
     let t0 = parsed.tensors[0].name.clone();
-    type Edit = Box<dyn Fn(&mut Gguf)>;
     let tensor_edits: Vec<(&str, Edit, &str)> = vec![
         ("0 dimensions", Box::new(|e: &mut Gguf| e.tensors[0].dims.clear()), "0 dimensions (1 to 4 allowed)"),
         (
@@ -395,7 +399,7 @@ fn metadata(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>) 
             e.set(k, v.clone());
         }
     };
-    let specific: Vec<(&str, Box<dyn Fn(&mut Gguf)>, &str)> = vec![
+    let specific: Vec<Mutation> = vec![
         (
             "block_count 0",
             Box::new(set("llama.block_count", g::u32v(0))),
@@ -565,7 +569,7 @@ fn metadata(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>) 
         add(cases, &micro, what.into(), &*f, "info", 1, &hp(detail));
     }
     // The tokenizer's metadata, through `tokenize`.
-    let tok: Vec<(&str, Box<dyn Fn(&mut Gguf)>, &str)> = vec![
+    let tok: Vec<Mutation> = vec![
         (
             "tokenizer model bert",
             Box::new(set("tokenizer.ggml.model", g::strv("bert"))),
@@ -651,7 +655,7 @@ fn metadata(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>) 
         &hp("*512 tokens*256*"),
     );
     // LFM2: the per-layer KV head list and the convolution.
-    let lf: Vec<(&str, Box<dyn Fn(&mut Gguf)>, &str)> = vec![
+    let lf: Vec<Mutation> = vec![
         (
             "per-layer KV heads one short",
             Box::new(|e: &mut Gguf| {
