@@ -373,7 +373,7 @@ pub fn main(args: Vec<OsString>, launch: &Launch) -> i32 {
     }
 }
 
-/// clap's error as one line: its first line without the `error: ` prefix, the values it quotes
+/// clap's error as one line: its message without the `error: ` prefix, the values it quotes
 /// escaped, and where to look next (clap's own rendering adds a usage block and a blank line).
 fn one_line_usage_error(e: &clap::Error) -> String {
     let rendered = e.render().to_string();
