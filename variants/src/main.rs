@@ -159,7 +159,7 @@ fn run() -> Result<u8, Failure> {
         if let Some(first) = &first_failure {
             let others = match failed.len() {
                 1 => String::new(),
-                n => format!(" ({} more tiers failed the same way or worse)", n - 1),
+                n => format!(" ({} more tiers failed too)", n - 1),
             };
             let line = format!("{first}; falling back to {}{others}", p.tier.id);
             eprintln!("hartlm: warning: {}", hartlm_abi::text::escape_controls(&line));
@@ -286,7 +286,7 @@ fn dlerror_text() -> String {
 }
 
 /// The release manifest beside `lib/` (`<lib>/../manifest.json`), by library file name. None
-/// when there is none (a development build); an unreadable one fails every library check.
+/// when there is none (a development build); [`read_manifest`] fails on an unreadable one.
 type Manifest = Option<std::collections::BTreeMap<String, libcheck::Expected>>;
 
 fn read_manifest(lib_dir: &Path) -> Result<Manifest, String> {

@@ -424,7 +424,7 @@ pub fn push_tested(env: &Env, c: &Config, t: &Tested) -> Result<Outcome> {
         );
     }
     let parent = parent_dir(env.repo)?;
-    let (_guard, wt) = worktree(&sh, env, &parent, "push", &o.ours)?;
+    let (guard, wt) = worktree(&sh, env, &parent, "push", &o.ours)?;
     if t.merged && !merge(&wt, c, &o.ours, &t.upstream)?.is_empty() {
         bail!(
             "merging {} again conflicts, although the tested merge did not; nothing pushed",
@@ -456,7 +456,7 @@ pub fn push_tested(env: &Env, c: &Config, t: &Tested) -> Result<Outcome> {
     tag.extend(["--force", c.remote.as_str(), &tag_ref]);
     git(&wt, &tag).context("moving the nightly tag")?;
     for step in &c.publish {
-        if let Err(e) = run_command(&_guard.dir, step) {
+        if let Err(e) = run_command(&guard.dir, step) {
             let body = format!("`{}` failed after the push: {e:#}\n", step.join(" "));
             report(env, c, "Upstream sync: publishing the nightly failed", &body)?;
             return Ok(Outcome::Failed { step: step.join(" ") });
