@@ -316,6 +316,32 @@ pub fn time_matvec(
     (samples, rows * row_bytes, rows * MATVEC_COLS * batch)
 }
 
+/// Nanoseconds of each of `reps` read passes over a buffer of about `bytes`, split across
+/// `pool` (after one untimed pass), and the bytes read per pass.
+pub fn time_read(bytes: usize, pool: &crate::pool::Pool, reps: usize) -> (Vec<u64>, usize) {
+    let words: Vec<u64> = (0..bytes / 8).map(|i| i as u64).collect();
+    let sums: Vec<std::sync::atomic::AtomicU64> =
+        (0..pool.threads()).map(|_| std::sync::atomic::AtomicU64::new(0)).collect();
+    let pass = |_: &mut [u64]| {
+        pool.run(&|i| {
+            let part = crate::pool::split(words.len(), i, pool.threads());
+            // Eight independent sums, so the adds never wait on each other.
+            let mut acc = [0u64; 8];
+            for chunk in words[part].chunks_exact(8) {
+                for (a, &w) in acc.iter_mut().zip(chunk) {
+                    *a = a.wrapping_add(w);
+                }
+            }
+            let total = acc.iter().fold(0u64, |s, &a| s.wrapping_add(a));
+            sums[i].store(total, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
+    pass(&mut []);
+    let samples = time_calls(reps, &mut [][..], pass);
+    std::hint::black_box(&sums);
+    (samples, words.len() * 8)
+}
+
 /// The median of some samples (0 for none).
 pub fn median(v: &[u64]) -> u64 {
     let mut v = v.to_vec();

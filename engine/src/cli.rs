@@ -195,6 +195,18 @@ enum KernelBench {
         #[arg(short = 'r', long, default_value_t = 5)]
         reps: usize,
     },
+    /// Memory read bandwidth: every thread sums its share of a buffer (the roofline token
+    /// generation is measured against). Prints one JSON line.
+    Read {
+        /// Buffer size, in MiB (larger than the caches).
+        #[arg(long, default_value_t = 256)]
+        size_mib: usize,
+        #[arg(short = 't', long, default_value_t = 1)]
+        threads: usize,
+        /// Passes to time (the median is printed).
+        #[arg(short = 'r', long, default_value_t = 5)]
+        reps: usize,
+    },
 }
 
 /// Where the prompt comes from (shared by `run` and `tokenize`).
@@ -465,6 +477,25 @@ fn bench_kernel(kernel: KernelBench, launch: &Launch) -> Result<()> {
                 "median_ns": med,
                 "gbps": bytes as f64 / med as f64,
                 "gmacs": macs as f64 / med as f64,
+            });
+            hartlm_abi::sayln!("{line}");
+            Ok(())
+        }
+        KernelBench::Read { size_mib, threads, reps } => {
+            check_threads("-t", threads)?;
+            if size_mib == 0 || size_mib > 4096 || reps == 0 {
+                return refuse("--size-mib must be 1..=4096 and --reps at least 1".into());
+            }
+            let pool = crate::pool::Pool::new(threads);
+            let (ns, bytes) = crate::bench::time_read(size_mib << 20, &pool, reps);
+            let med = crate::bench::median(&ns).max(1);
+            let line = serde_json::json!({
+                "kernel": "read",
+                "tier": launch.tier_id,
+                "threads": threads,
+                "bytes": bytes,
+                "median_ns": med,
+                "gbps": bytes as f64 / med as f64,
             });
             hartlm_abi::sayln!("{line}");
             Ok(())

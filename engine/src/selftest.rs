@@ -210,11 +210,10 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
     let mut q4_1 = Tracker::new("dot_q4_1_q8_1");
     for &nb in BLOCK_COUNTS {
         let row = random_quant_row(GgmlType::Q4_1, nb, &mut rng);
-        let Activation::Q8_1(y) = kernels::activation(GgmlType::Q4_1, &rng.vec(nb * QK)) else {
-            unreachable!("Q4_1 pairs with Q8_1")
-        };
-        let want = q4_1::dot_q4_1_q8_1(&row, &y);
-        q4_1.check(kernels::dot_q4_1_q8_1(&row, &y), want, want.abs().max(1.0) as f64, EXACT);
+        let act = kernels::activation(GgmlType::Q4_1, &rng.vec(nb * QK));
+        let Activation::Q8_1(y) = act.plain() else { unreachable!("Q4_1 pairs with Q8_1") };
+        let want = q4_1::dot_q4_1_q8_1(&row, y);
+        q4_1.check(kernels::dot_q4_1_q8_1(&row, y), want, want.abs().max(1.0) as f64, EXACT);
     }
     let mut reports =
         vec![dot.0, q4.0, q8.0, q4_1.0, q4x4.0, q8x4.0, q6_k_check(&mut rng), row_dot_check(&mut rng)];
@@ -247,10 +246,22 @@ fn row_dot_check(rng: &mut Rng) -> KernelReport {
                 t.check(got, want, scale, tolerance(blocks, 1.0));
             } else {
                 t.check(got, want, want.abs().max(1.0) as f64, EXACT);
+                rows8_check(&mut t, ty, blocks, &act, rng);
             }
         }
     }
     t.0
+}
+
+/// Where the tier has an eight-row kernel for `ty` ([`kernels::dot_rows8`]), each of its lanes
+/// against the type's scalar reference: exactly.
+fn rows8_check(t: &mut Tracker, ty: GgmlType, blocks: usize, act: &Activation, rng: &mut Rng) {
+    let rows: Vec<Vec<u8>> = (0..8).map(|_| random_quant_row(ty, blocks, rng)).collect();
+    let Some(got) = kernels::dot_rows8(ty, std::array::from_fn(|i| &rows[i][..]), act) else { return };
+    for (row, got) in rows.iter().zip(got) {
+        let want = (ty.traits().dot_reference)(row, act);
+        t.check(got, want, want.abs().max(1.0) as f64, EXACT);
+    }
 }
 
 /// Activation quantization (exact: the same bytes) and SwiGLU's silu(g) * u, whose vector exp

@@ -9,6 +9,9 @@ use crate::kernels::{self, pack::ActivationAux, pack::Packed};
 use crate::pool::{Pool, split};
 use crate::types::{Activation, BlockQ4_0, BlockQ8_0, GgmlType, blocks};
 
+/// Rows a matmul worker takes at a time (two prompt tiles; one `kernels::dot_rows8` call).
+const GROUP_ROWS: usize = 8;
+
 /// A row-major matrix stored in a GGUF tensor: `rows` rows of `cols` elements each.
 #[derive(Clone, Copy, Debug)]
 pub struct Weight<'a> {
@@ -59,17 +62,19 @@ impl<'a> Weight<'a> {
             Vec::new()
         };
         let tiled_tokens = (token_sets.len() * tile::TOKENS).min(batch);
+        let row_bytes = self.row_bytes();
+        let row = |r: usize| &self.data[r * row_bytes..(r + 1) * row_bytes];
         let out = SyncPtr(out.as_mut_ptr());
         let put = |b: usize, r: usize, v: f32| {
             // SAFETY: each (b, r) is written by exactly one worker (rows are split into disjoint
             // ranges) and lies below batch * rows <= out.len(); `run` joins before returning.
             unsafe { *out.get().add(b * rows + r) = v }
         };
-        // The tokens from `b` on, against row r.
-        let row_tail = |r: usize, mut b: usize| {
-            let row = self.row(r);
+        // Tokens `b..end` against row r.
+        let row_tail = |r: usize, mut b: usize, end: usize| {
+            let row = row(r);
             if by_four {
-                while b + 4 <= batch {
+                while b + 4 <= end {
                     let ys = [q8[b], q8[b + 1], q8[b + 2], q8[b + 3]];
                     let v = match self.ty {
                         GgmlType::Q4_0 => kernels::dot_q4_0_q8_0_x4(&blocks::<BlockQ4_0>(row), ys),
@@ -81,30 +86,46 @@ impl<'a> Weight<'a> {
                     b += 4;
                 }
             }
-            for (b, act) in acts.iter().enumerate().skip(b) {
+            for (b, act) in acts.iter().enumerate().take(end).skip(b) {
                 put(b, r, kernels::dot(self.ty, row, act));
             }
         };
-        // Workers take groups of four rows, so tiles never straddle two workers.
+        // Workers take groups of eight rows: two prompt tiles of four rows, then the remaining
+        // tokens, by eight rows at once where the tier has such a kernel (token generation).
         let work = |groups: std::ops::Range<usize>| {
             for g in groups {
-                let r0 = 4 * g;
-                if token_sets.is_empty() || r0 + 4 > rows {
-                    (r0..(r0 + 4).min(rows)).for_each(|r| row_tail(r, 0));
-                    continue;
-                }
-                let four = [self.row(r0), self.row(r0 + 1), self.row(r0 + 2), self.row(r0 + 3)];
-                for (k, y) in token_sets.iter().enumerate() {
-                    for (i, v) in kernels::prompt_tile(self.ty, four, y).into_iter().enumerate() {
-                        let b0 = k * tile::TOKENS;
-                        // Lanes past the batch are padding.
-                        v.iter().take(batch - b0).enumerate().for_each(|(t, &v)| put(b0 + t, r0 + i, v));
+                let (r0, r1) = (GROUP_ROWS * g, (GROUP_ROWS * (g + 1)).min(rows));
+                let tiled = if token_sets.is_empty() || r1 - r0 < GROUP_ROWS { 0 } else { tiled_tokens };
+                if tiled > 0 {
+                    for q0 in (r0..r1).step_by(4) {
+                        let four = [row(q0), row(q0 + 1), row(q0 + 2), row(q0 + 3)];
+                        for (k, y) in token_sets.iter().enumerate() {
+                            for (i, v) in kernels::prompt_tile(self.ty, four, y).into_iter().enumerate() {
+                                let b0 = k * tile::TOKENS;
+                                // Lanes past the batch are padding.
+                                v.iter()
+                                    .take(batch - b0)
+                                    .enumerate()
+                                    .for_each(|(t, &v)| put(b0 + t, q0 + i, v));
+                            }
+                        }
                     }
                 }
-                (r0..r0 + 4).for_each(|r| row_tail(r, tiled_tokens));
+                // The x4 kernels take whole sets of four tokens; the rest go eight rows at a time.
+                let by_one = if by_four { tiled + (batch - tiled) / 4 * 4 } else { tiled };
+                let mut end = batch;
+                if r1 - r0 == GROUP_ROWS {
+                    let eight: [&[u8]; GROUP_ROWS] = std::array::from_fn(|i| row(r0 + i));
+                    while end > by_one {
+                        let Some(v) = kernels::dot_rows8(self.ty, eight, &acts[end - 1]) else { break };
+                        v.iter().enumerate().for_each(|(i, &v)| put(end - 1, r0 + i, v));
+                        end -= 1;
+                    }
+                }
+                (r0..r1).for_each(|r| row_tail(r, tiled, end));
             }
         };
-        let groups = rows.div_ceil(4);
+        let groups = rows.div_ceil(GROUP_ROWS);
         // Below this much work a dispatch costs more than it saves.
         if pool.threads() == 1 || batch * rows * self.cols < 32 * 1024 {
             work(0..groups);

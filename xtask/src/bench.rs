@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: every x86-64 tier side by side on the host, on a TinyLlama-1.1B-shaped
 //! and a Qwen2.5-0.5B-shaped Q4_0 model (generated, then quantized by `hartlm quantize`) and
-//! the real SmolLM2-135M Q4_1, next to llama.cpp's figures for this machine class.
+//! the real SmolLM2-135M Q4_1. Against llama.cpp, in the same run: `--vs llama.cpp` (`vs`).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -14,8 +14,6 @@ use crate::workspace::Workspace;
 pub struct BenchModel {
     pub label: &'static str,
     pub path: PathBuf,
-    /// llama.cpp's (pp512, tg128) t/s at 1 and 2 threads on this machine class (fixtures README).
-    pub llama_cpp: [(usize, Option<(f64, f64)>); 2],
 }
 
 /// Generates `<preset>-f16.gguf` with the fixtures' generator and quantizes it to Q4_0.
@@ -60,18 +58,12 @@ pub fn models(
         BenchModel {
             label: "TinyLlama-1.1B-shape Q4_0",
             path: synthetic(sh, dir, fixtures, launcher, "tinyllama", "ggml-vocab-llama-spm.gguf")?,
-            llama_cpp: [(1, Some((52.44, 12.00))), (2, Some((95.71, 20.38)))],
         },
         BenchModel {
             label: "Qwen2.5-0.5B-shape Q4_0",
             path: synthetic(sh, dir, fixtures, launcher, "qwen25_05b", "ggml-vocab-qwen2.gguf")?,
-            llama_cpp: [(1, Some((141.04, 21.58))), (2, Some((248.08, 36.49)))],
         },
-        BenchModel {
-            label: "SmolLM2-135M Q4_1",
-            path: smollm2,
-            llama_cpp: [(1, None), (2, Some((268.71, 106.02)))],
-        },
+        BenchModel { label: "SmolLM2-135M Q4_1", path: smollm2 },
     ])
 }
 
@@ -89,7 +81,7 @@ pub struct Spec {
     pub n_prompt: usize,
     pub n_gen: usize,
     pub reps: usize,
-    pub threads: String,
+    pub threads: Vec<usize>,
 }
 
 /// The x86-64 tiers the host can run, best first.
@@ -108,7 +100,8 @@ pub fn run(launcher: &Path, models: &[BenchModel], tiers: &[&str], spec: &Spec) 
                 .args(["bench", "-m"])
                 .arg(&m.path)
                 .args(["-p", &spec.n_prompt.to_string(), "-n", &spec.n_gen.to_string()])
-                .args(["-r", &spec.reps.to_string(), "-t", &spec.threads, "-o", "jsonl"])
+                .args(["-r", &spec.reps.to_string(), "-o", "jsonl", "-t"])
+                .arg(spec.threads.iter().map(usize::to_string).collect::<Vec<_>>().join(","))
                 .stderr(std::process::Stdio::inherit())
                 .output()
                 .context("running hartlm bench")?;
@@ -132,14 +125,14 @@ pub fn run(launcher: &Path, models: &[BenchModel], tiers: &[&str], spec: &Spec) 
     Ok(out)
 }
 
-/// One markdown table: a row per (model, test, threads), a column per tier, then llama.cpp.
-pub fn render(models: &[BenchModel], tiers: &[&str], rows: &[Measured]) -> String {
+/// One markdown table: a row per (model, test, threads), a column per tier.
+pub fn render(tiers: &[&str], rows: &[Measured]) -> String {
     let mut out = String::from("| model | test | threads |");
     for t in tiers.iter().rev() {
         out += &format!(" {t} |");
     }
-    out += " llama.cpp | best / llama.cpp |\n|---|---|---:|";
-    out += &"---:|".repeat(tiers.len() + 2);
+    out += "\n|---|---|---:|";
+    out += &"---:|".repeat(tiers.len());
     out += "\n";
     let mut keys: Vec<(&str, String, usize)> = Vec::new();
     for r in rows {
@@ -150,32 +143,16 @@ pub fn render(models: &[BenchModel], tiers: &[&str], rows: &[Measured]) -> Strin
     }
     for (model, test, threads) in keys {
         out += &format!("| {model} | {test} | {threads} |");
-        let mut best: f64 = 0.0;
         for t in tiers.iter().rev() {
             match rows
                 .iter()
                 .find(|r| r.model == model && r.test == test && r.threads == threads && r.tier == *t)
             {
-                Some(r) => {
-                    best = best.max(r.avg);
-                    out += &format!(" {:.2} ± {:.2} |", r.avg, r.stddev);
-                }
+                Some(r) => out += &format!(" {:.2} ± {:.2} |", r.avg, r.stddev),
                 None => out += " – |",
             }
         }
-        let reference = models.iter().find(|m| m.label == model).and_then(|m| {
-            m.llama_cpp.iter().find(|(t, _)| *t == threads).and_then(|(_, r)| *r).and_then(|(pp, tg)| {
-                match test.as_str() {
-                    "pp512" => Some(pp),
-                    "tg128" => Some(tg),
-                    _ => None,
-                }
-            })
-        });
-        out += &match reference {
-            Some(r) => format!(" {r:.2} | {:.2}x |\n", best / r),
-            None => " – | – |\n".to_string(),
-        };
+        out += "\n";
     }
     out
 }
@@ -194,7 +171,7 @@ pub fn command(ws: &Workspace, spec: Spec, only: Vec<String>) -> Result<()> {
     let bench_models =
         models(&sh, &ws.target_dir.join("bench/models"), &fixtures, &unpacked.launcher, smollm2)?;
     let rows = run(&unpacked.launcher, &bench_models, &tiers, &spec)?;
-    println!("{}", render(&bench_models, &tiers, &rows));
+    println!("{}", render(&tiers, &rows));
     Ok(())
 }
 
@@ -203,12 +180,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_puts_tiers_side_by_side_with_the_reference() {
-        let models = vec![BenchModel {
-            label: "M",
-            path: PathBuf::new(),
-            llama_cpp: [(1, None), (2, Some((100.0, 20.0)))],
-        }];
+    fn table_puts_tiers_side_by_side() {
         let row = |tier: &str, avg| Measured {
             model: "M",
             test: "tg128".into(),
@@ -218,8 +190,8 @@ mod tests {
             stddev: 0.5,
         };
         let rows = vec![row("x86-64", 5.0), row("x86-64-v3", 22.0)];
-        let t = render(&models, &["x86-64-v3", "x86-64"], &rows);
-        assert!(t.contains("| M | tg128 | 2 | 5.00 ± 0.50 | 22.00 ± 0.50 | 20.00 | 1.10x |"), "{t}");
+        let t = render(&["x86-64-v3", "x86-64"], &rows);
+        assert!(t.contains("| M | tg128 | 2 | 5.00 ± 0.50 | 22.00 ± 0.50 |"), "{t}");
         assert_eq!(host_tiers("x86-64-v3"), ["x86-64-v3", "x86-64-v2", "x86-64"]);
     }
 }

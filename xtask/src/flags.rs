@@ -39,6 +39,12 @@ pub enum Part {
     Hostile,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Competitor {
+    #[value(name = "llama.cpp")]
+    LlamaCpp,
+}
+
 #[derive(Subcommand)]
 pub enum CiAction {
     /// Write .github/workflows/ from ci/workflows.toml, ci/qemu-matrix.toml and variants/tiers.toml.
@@ -82,7 +88,8 @@ pub enum Command {
     /// Download the real models tests use (SmolLM2-135M Q4_1) into target/models/ and generate
     /// the qwen2 fixtures with their numpy reference logits into target/fixtures-gen/.
     FetchModels,
-    /// Benchmark every x86-64 tier the host can run, side by side, against llama.cpp's figures.
+    /// Benchmark every x86-64 tier the host can run, side by side; with `--vs llama.cpp`, hartlm
+    /// against llama.cpp in one run (wall clock here, instructions per token under qemu).
     Bench {
         /// Prompt tokens (ppN).
         #[arg(short = 'p', long, default_value_t = 512)]
@@ -90,15 +97,25 @@ pub enum Command {
         /// Generated tokens (tgN).
         #[arg(short = 'n', long, default_value_t = 128)]
         n_gen: usize,
-        /// Repetitions per test.
-        #[arg(short = 'r', long, default_value_t = 5)]
-        reps: usize,
+        /// Repetitions per test (default 5; 2 per round with --vs).
+        #[arg(short = 'r', long)]
+        reps: Option<usize>,
         /// Thread counts.
-        #[arg(short = 't', long, default_value = "1,2")]
-        threads: String,
+        #[arg(short = 't', long, default_value = "1,2", value_delimiter = ',')]
+        threads: Vec<usize>,
         /// Only these tiers (comma-separated ids).
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',', conflicts_with = "vs")]
         tiers: Vec<String>,
+        /// Compare with llama.cpp 0c1e570 (built once from the pinned PyPI sdist into
+        /// target/llama.cpp/): alternating rounds on this host, then riscv64 instruction counts.
+        #[arg(long, value_enum)]
+        vs: Option<Competitor>,
+        /// With --vs: rounds of alternating runs (the ratio's range is over them).
+        #[arg(long, default_value_t = 2, requires = "vs")]
+        rounds: usize,
+        /// With --vs: both halves, or only the wall-clock (`native`) or instruction (`insn`) one.
+        #[arg(long, value_enum, default_value = "all", requires = "vs")]
+        part: crate::vs::VsPart,
     },
     /// Exact dynamic instruction counts per prompt and generated token of every riscv64 tier at
     /// VLEN 128-1024 (IME tiers at 256) under hartlm's plugin-enabled qemu (built once into

@@ -271,6 +271,40 @@ fn count(c: &Counter, run: &Run) -> Result<Vec<BTreeMap<String, u64>>> {
     attribute(&text, base, &syms)
 }
 
+/// Every instruction one program run executes under the plugin qemu on `cpu` (one segment:
+/// no markers), for programs whose timed regions we do not mark, such as llama-bench. The
+/// `label` names the profile file in the scratch directory.
+pub fn count_run(
+    c: &Counter,
+    label: &str,
+    cpu: &str,
+    program: &Path,
+    args: &[OsString],
+    env: &[(&str, OsString)],
+) -> Result<u64> {
+    let profile = c.scratch.join(format!("{label}.txt"));
+    let plugin = format!("{},out={}", c.qemu.plugin.display(), profile.display());
+    let out = Command::new(&c.qemu.qemu)
+        .args(["-L", "/usr/riscv64-linux-gnu", "-cpu", cpu, "-plugin", &plugin])
+        .arg(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env_remove("HARTLM_ASSUME_FEATURES")
+        .output()
+        .context("starting the plugin qemu")?;
+    if !out.status.success() {
+        bail!("{label}: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    let text = std::fs::read_to_string(&profile).with_context(|| format!("reading {}", profile.display()))?;
+    let total = text
+        .lines()
+        .map(|l| l.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok()))
+        .sum::<Option<u64>>()
+        .with_context(|| format!("{}: a line without a count", profile.display()))?;
+    std::fs::remove_file(&profile)?;
+    Ok(total)
+}
+
 /// One kernel-level count: `hartlm bench-kernel ssm-conv` with one call.
 #[derive(Clone, Debug)]
 pub struct KernelJob {
@@ -570,7 +604,7 @@ pub fn targets(jobs: &[Job], results: &[Counted]) -> Vec<String> {
 }
 
 /// Builds the plugin qemu and the riscv64 release whose instructions `bench-insn` counts.
-fn counter(ws: &Workspace) -> Result<Counter> {
+pub fn counter(ws: &Workspace) -> Result<Counter> {
     let sh = ws.shell()?;
     prereq::ensure(&sh, Needs::build(&[Arch::Riscv64]))?;
     let qemu = ensure_qemu(&sh, &ws.root, &ws.target_dir)?;

@@ -12,6 +12,7 @@ mod hetero;
 mod hostile;
 mod insn;
 mod lint;
+mod llamacpp;
 mod modelcheck;
 mod models;
 mod prereq;
@@ -23,6 +24,7 @@ mod sync;
 mod test;
 mod testqemu;
 mod tierbuild;
+mod vs;
 mod workflows;
 mod workspace;
 
@@ -45,8 +47,12 @@ fn main() {
             testqemu::command(&ws, &arch.arches(), no_build, &cpu, part)
         }
         Command::FetchModels => models::fetch_command(&ws),
-        Command::Bench { n_prompt, n_gen, reps, threads, tiers } => {
-            bench::command(&ws, bench::Spec { n_prompt, n_gen, reps, threads }, tiers)
+        Command::Bench { n_prompt, n_gen, reps, threads, vs: Some(_), rounds, part, .. } => {
+            let reps = reps.unwrap_or(2);
+            vs::command(&ws, &vs::Spec { n_prompt, n_gen, reps, threads, rounds, part })
+        }
+        Command::Bench { n_prompt, n_gen, reps, threads, tiers, vs: None, .. } => {
+            bench::command(&ws, bench::Spec { n_prompt, n_gen, reps: reps.unwrap_or(5), threads }, tiers)
         }
         Command::BenchInsn { ime: true, .. } => insn::ime_command(&ws),
         Command::BenchInsn { kernel: Some(k), .. } if k == "matvec" => insn::matvec_command(&ws),

@@ -46,7 +46,7 @@ pub struct ImeTokens {
 impl ImeTokens {
     /// The records of `acts` (all Q8_0, or all Q8_1, of `weight`-typed rows).
     pub fn new(weight: GgmlType, acts: &[Activation]) -> Option<ImeTokens> {
-        let blocks = match acts.first()? {
+        let blocks = match acts.first()?.plain() {
             Activation::Q8_0(y) => y.len(),
             Activation::Q8_1(y) => y.len(),
             _ => return None,
@@ -68,7 +68,7 @@ impl ImeTokens {
                 rec[16 + 2 * m..][..2].fill(pair(dy.to_bits()));
                 rec[24 + 2 * m..][..2].fill(pair(extra));
             };
-            match act {
+            match act.plain() {
                 Activation::Q8_0(y) if weight != GgmlType::Q4_1 && y.len() == blocks => {
                     for (b, y) in y.iter().enumerate() {
                         let corr = if weight == GgmlType::Q4_0 {

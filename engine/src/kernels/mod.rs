@@ -31,6 +31,7 @@ macro_rules! dispatch {
 pub mod ime;
 pub mod pack;
 pub mod scalar;
+pub mod swar;
 pub mod tile;
 
 #[cfg(target_arch = "riscv64")]
@@ -83,16 +84,29 @@ pub static ROW_KERNELS: [RowKernels; 12] = [
     },
     RowKernels {
         ty: GgmlType::Q4_0,
-        activation: activation_q8_0,
-        dot: dot_on!(Q8_0, |row: &[u8], y: &[BlockQ8_0]| dot_q4_0_q8_0(&blocks(row), y)),
+        activation: |x| swar_packed(activation_q8_0(x), SwarFor::Nibbles),
+        dot: |row, act| match act {
+            Activation::Swar(s) => swar::dot(GgmlType::Q4_0, row, s),
+            _ => (dot_on!(Q8_0, |row: &[u8], y: &[BlockQ8_0]| dot_q4_0_q8_0(&blocks(row), y)))(row, act),
+        },
     },
-    RowKernels { ty: GgmlType::Q4_1, activation: activation_q8_1, dot: dot_on!(Q8_1, dot_q4_1_q8_1) },
+    RowKernels {
+        ty: GgmlType::Q4_1,
+        activation: |x| swar_packed(activation_q8_1(x), SwarFor::Q4_1),
+        dot: |row, act| match act {
+            Activation::Swar(s) => swar::dot(GgmlType::Q4_1, row, s),
+            _ => (dot_on!(Q8_1, dot_q4_1_q8_1))(row, act),
+        },
+    },
     RowKernels { ty: GgmlType::Q5_0, activation: activation_q8_0, dot: dot_on!(Q8_0, q5_0::dot_q5_0_q8_0) },
     RowKernels { ty: GgmlType::Q5_1, activation: activation_q8_1, dot: dot_on!(Q8_1, q5_1::dot_q5_1_q8_1) },
     RowKernels {
         ty: GgmlType::Q8_0,
-        activation: activation_q8_0,
-        dot: dot_on!(Q8_0, |row: &[u8], y: &[BlockQ8_0]| dot_q8_0_q8_0(&blocks(row), y)),
+        activation: |x| swar_packed(activation_q8_0(x), SwarFor::Bytes),
+        dot: |row, act| match act {
+            Activation::Swar(s) => swar::dot(GgmlType::Q8_0, row, s),
+            _ => (dot_on!(Q8_0, |row: &[u8], y: &[BlockQ8_0]| dot_q8_0_q8_0(&blocks(row), y)))(row, act),
+        },
     },
     RowKernels {
         ty: GgmlType::Q4K,
@@ -129,6 +143,32 @@ fn activation_q8_0(x: &[f32]) -> Activation {
 
 fn activation_q8_1(x: &[f32]) -> Activation {
     q8_1::activation_with(x, quantize_row_q8_0)
+}
+
+/// Which SWAR dot an activation is packed for.
+#[derive(Clone, Copy)]
+enum SwarFor {
+    /// Q4_0 weights.
+    Nibbles,
+    /// Q4_1 weights: nibbles too, but the vector tiers' panels take the plain activation.
+    Q4_1,
+    /// Q8_0 weights.
+    Bytes,
+}
+
+/// `act` packed for the SWAR dots ([`swar`]) where this build multiplies that weight type with
+/// them: the tiers without a SIMD dot for it. Unchanged elsewhere.
+fn swar_packed(act: Activation, what: SwarFor) -> Activation {
+    let nibbles = !matches!(what, SwarFor::Bytes);
+    let packed = |act| Activation::Swar(crate::types::swar::SwarActivation::new(act, nibbles));
+    dispatch!(
+        // RVV multiplies every one of these from panels; AVX2 has row dots for all three;
+        // SSSE3 for Q4_0 and Q8_0 only.
+        "rvv" => act,
+        "avx2" => act,
+        "ssse3" => if matches!(what, SwarFor::Q4_1) { packed(act) } else { act },
+        scalar => packed(act),
+    )
 }
 
 fn activation_q8_k(x: &[f32]) -> Activation {
@@ -170,6 +210,19 @@ pub fn dot_q8_0_q8_0_x4(x: &[BlockQ8_0], y: [&[BlockQ8_0]; 4]) -> [f32; 4] {
     dispatch!(
         "avx2" => x86::dot_q8_0_q8_0_x4_avx2(x, y),
         scalar => y.map(|y| dot_q8_0_q8_0(x, y)),
+    )
+}
+
+/// Eight weight rows of `ty` (raw block bytes) · `act`, equal to eight [`dot`] calls bit for
+/// bit, where this build has such a kernel (token generation's matrix-vector product): each row
+/// is summed in block order, the eight side by side. None otherwise.
+pub fn dot_rows8(ty: GgmlType, rows: [&[u8]; 8], act: &Activation) -> Option<[f32; 8]> {
+    dispatch!(
+        "avx2" => x86::dot_rows8_avx2(ty, rows, act),
+        scalar => {
+            let _ = (ty, rows, act);
+            None
+        },
     )
 }
 

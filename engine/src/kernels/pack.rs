@@ -264,7 +264,7 @@ pub fn panel_row_dot_reference_k(ty: GgmlType, r: usize, panel: &[u8], i: usize,
 /// without panel kernels runs); `out` holds [`Packed::panel_rows`] floats.
 pub fn panel_dot_reference(w: &Packed, p: usize, act: &Activation, aux: &ActivationAux, out: &mut [f32]) {
     let panel = w.panel(p);
-    if let Activation::Q8K(y) = act {
+    if let Activation::Q8K(y) = act.plain() {
         for (i, o) in out.iter_mut().enumerate() {
             *o = panel_row_dot_reference_k(w.ty, w.r, panel, i, y);
         }
@@ -291,7 +291,7 @@ impl ActivationAux {
     /// The aux values of `act`, the Q8_0, Q8_1 or Q8_K activation of a `weight` matrix. Only
     /// Q4_0 and Q5_0 need `corr`, only the `_1` types `s`.
     pub fn new(weight: GgmlType, act: &Activation) -> ActivationAux {
-        match act {
+        match act.plain() {
             Activation::Q8_0(y) => ActivationAux {
                 d: y.iter().map(|b| f16_to_f32(b.d)).collect(),
                 corr: match weight {
@@ -321,7 +321,7 @@ impl ActivationAux {
 
 /// The quants of a Q8_0 or Q8_1 activation, block by block (for the scalar reference).
 pub fn activation_quants(act: &Activation) -> Vec<[i8; QK]> {
-    match act {
+    match act.plain() {
         Activation::Q8_0(y) => y.iter().map(|b| b.qs).collect(),
         Activation::Q8_1(y) => y.iter().map(|b| b.qs).collect(),
         _ => panic!("panel kernels take a Q8_0 or Q8_1 activation"),

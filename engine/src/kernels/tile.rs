@@ -41,10 +41,10 @@ impl Tokens {
             return None;
         }
         // Each token's blocks as (d, s, qs) triples; every token of the kind of the first.
-        let with_s = matches!(acts.first()?, Activation::Q8_1(_));
+        let with_s = matches!(acts.first()?.plain(), Activation::Q8_1(_));
         let blocks: Vec<Vec<BlockView>> = acts
             .iter()
-            .map(|a| match a {
+            .map(|a| match a.plain() {
                 Activation::Q8_0(y) if !with_s => Some(y.iter().map(|b| (b.d, None, &b.qs)).collect()),
                 Activation::Q8_1(y) if with_s => Some(y.iter().map(|b| (b.d, Some(b.s), &b.qs)).collect()),
                 _ => None,

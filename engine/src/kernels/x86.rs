@@ -3,7 +3,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::types::{BlockQ4_0, BlockQ8_0, BlockQ8_1, BlockQ8K, f16_to_f32};
+use crate::types::{Activation, BlockQ4_0, BlockQ8_0, BlockQ8_1, BlockQ8K, GgmlType, f16_to_f32};
 
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -456,6 +456,283 @@ pub unsafe fn dot_q4_0_q8_0_x4_avx2(x: &[BlockQ4_0], y: [&[BlockQ8_0]; 4]) -> [f
     out
 }
 
+// The rows8 kernels multiply eight weight rows with one activation row (token generation).
+// Each row is still summed in block order, so every lane equals the scalar reference bit for
+// bit; eight independent sums keep the adder busy where one row's in-order sum would wait on
+// the latency of each addition (that wait, not memory, bounded the single-row dots).
+
+/// The integer sums of eight i32x8 vectors, as eight lanes.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum_i32_8_x8(p: [__m256i; 8]) -> __m256i {
+    let lo = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    let hi = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20), _mm256_permute2x128_si256(lo, hi, 0x31))
+}
+
+/// The f16 at byte `at` of each row's block `j` (blocks of `bb` bytes), as eight f32 lanes.
+///
+/// # Safety
+/// Every row holds at least `(j + 1) * bb` bytes and `at + 2 <= bb`.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn f16_lanes(rows: &[*const u8; 8], j: usize, bb: usize, at: usize) -> __m256 {
+    // SAFETY: the caller guarantees each read lies inside its row.
+    let h = |i: usize| unsafe { rows[i].add(j * bb + at).cast::<i16>().read_unaligned() };
+    _mm256_cvtph_ps(_mm_set_epi16(h(7), h(6), h(5), h(4), h(3), h(2), h(1), h(0)))
+}
+
+/// The 32 nibbles at byte `at` of each row's block `j`, unsigned, in element order.
+///
+/// # Safety
+/// As [`f16_lanes`], with `at + 16 <= bb`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn nibbles_at(row: *const u8, j: usize, bb: usize, at: usize) -> __m256i {
+    // SAFETY: the caller guarantees the 16 bytes lie inside the row.
+    let packed = unsafe { _mm_loadu_si128(row.add(j * bb + at).cast()) };
+    let mask = _mm_set1_epi8(0x0f);
+    _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), mask), _mm_and_si128(packed, mask))
+}
+
+/// `acc` plus the i32 sums of four products of 32 unsigned bytes (< 16) with 32 signed bytes:
+/// `maddubs` pairs (|pair| <= 2*15*127 fits in i16), then pairs of pairs.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn dpbusd_maddubs(acc: __m256i, q: __m256i, y: __m256i) -> __m256i {
+    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), _mm256_set1_epi16(1)))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,avxvnni")]
+fn dpbusd_avx_vnni(acc: __m256i, q: __m256i, y: __m256i) -> __m256i {
+    _mm256_dpbusd_avx_epi32(acc, q, y)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+fn dpbusd_avx512_vnni(acc: __m256i, q: __m256i, y: __m256i) -> __m256i {
+    _mm256_dpbusd_epi32(acc, q, y)
+}
+
+/// Prefetches block `j` of the eight rows that follow `x` in memory: a matrix's next group.
+///
+/// Eight rows read side by side are eight short streams, which the hardware prefetcher does
+/// not follow; the addresses may lie past the matrix (a prefetch never faults).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn prefetch_next_group(x: &[*const u8; 8], j: usize, nb: usize, bb: usize) {
+    for p in x {
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add((8 * nb + j) * bb).cast());
+    }
+}
+
+// The signed-by-signed sums of the Q8_0 kernel. `maddubs` needs an unsigned operand: x's sign
+// moves onto y (|x| <= 128 as unsigned, activations within [-127, 127]). VNNI biases x by 128
+// instead: `(x + 128) · y = x · y + 128 · sum(y)`, and the row starts from `-128 · sum(y)`.
+
+#[inline]
+#[target_feature(enable = "avx2")]
+fn start_i8_maddubs(_y: __m256i) -> __m256i {
+    _mm256_setzero_si256()
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+fn dot_i8_maddubs(acc: __m256i, x: __m256i, y: __m256i) -> __m256i {
+    _mm256_add_epi32(acc, mul_sum_i8_pairs(x, y))
+}
+
+macro_rules! vnni_i8 {
+    ($start:ident, $dot:ident, $features:literal, $dpbusd:ident) => {
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn $start(y: __m256i) -> __m256i {
+            let zero = _mm256_setzero_si256();
+            _mm256_sub_epi32(zero, $dpbusd(zero, _mm256_set1_epi8(-128), y))
+        }
+
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn $dot(acc: __m256i, x: __m256i, y: __m256i) -> __m256i {
+            $dpbusd(acc, _mm256_xor_si256(x, _mm256_set1_epi8(-128)), y)
+        }
+    };
+}
+
+vnni_i8!(start_i8_avx_vnni, dot_i8_avx_vnni, "avx2,avxvnni", dpbusd_avx_vnni);
+vnni_i8!(start_i8_avx512_vnni, dot_i8_avx512_vnni, "avx2,avx512vnni,avx512vl", dpbusd_avx512_vnni);
+
+fn rows8_ptrs(rows: [&[u8]; 8], nb: usize, bb: usize) -> [*const u8; 8] {
+    assert!(rows.iter().all(|r| r.len() >= nb * bb), "rows8: a row is shorter than {nb} blocks");
+    rows.map(<[u8]>::as_ptr)
+}
+
+fn lanes8(v: __m256) -> [f32; 8] {
+    let mut out = [0.0f32; 8];
+    // SAFETY: `out` holds exactly eight f32.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
+    out
+}
+
+/// The Q4_0, Q4_1 and Q8_0 rows8 kernels on one way of summing byte products: `$dpbusd`
+/// (unsigned nibbles by signed bytes), `$start_i8`/`$dot_i8` (signed by signed).
+macro_rules! rows8_fns {
+    ($q4_0:ident, $q4_1:ident, $q8_0:ident, $features:literal, $dpbusd:ident, $start_i8:ident, $dot_i8:ident) => {
+        /// Eight Q8_0 rows (raw 34-byte blocks) · Q8_0 activations `y`; lane i equals
+        /// `dot_q8_0_q8_0(rows[i], y)` bit for bit.
+        ///
+        /// # Safety
+        /// The CPU must support the features enabled here.
+        #[target_feature(enable = $features)]
+        unsafe fn $q8_0(rows: [&[u8]; 8], y: &[BlockQ8_0]) -> [f32; 8] {
+            let nb = y.len();
+            let x = rows8_ptrs(rows, nb, 34);
+            // -0.0: the reference's `Iterator::sum` starts there (an empty row is -0.0).
+            let mut acc = _mm256_set1_ps(-0.0);
+            for (j, by) in y.iter().enumerate() {
+                prefetch_next_group(&x, j, nb, 34);
+                let yv = load_q8_0(by);
+                let start = $start_i8(yv);
+                let p = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| {
+                    // SAFETY: rows8_ptrs checked every row holds nb 34-byte blocks.
+                    let q = unsafe { _mm256_loadu_si256(x[i].add(j * 34 + 2).cast()) };
+                    $dot_i8(start, q, yv)
+                });
+                let sumf = _mm256_cvtepi32_ps(hsum_i32_8_x8(p));
+                // SAFETY: as above.
+                let dx = unsafe { f16_lanes(&x, j, 34, 0) };
+                // Scalar order: sumi * (dx * dy), then add.
+                acc = _mm256_add_ps(
+                    acc,
+                    _mm256_mul_ps(sumf, _mm256_mul_ps(dx, _mm256_set1_ps(f16_to_f32(by.d)))),
+                );
+            }
+            lanes8(acc)
+        }
+
+        /// Eight Q4_0 rows (raw 18-byte blocks) · Q8_0 activations `y`; lane i equals
+        /// `dot_q4_0_q8_0(rows[i], y)` bit for bit.
+        ///
+        /// # Safety
+        /// The CPU must support the features enabled here.
+        #[target_feature(enable = $features)]
+        unsafe fn $q4_0(rows: [&[u8]; 8], y: &[BlockQ8_0]) -> [f32; 8] {
+            let nb = y.len();
+            let x = rows8_ptrs(rows, nb, 18);
+            // -0.0: the reference's `Iterator::sum` starts there (an empty row is -0.0).
+            let mut acc = _mm256_set1_ps(-0.0);
+            for (j, by) in y.iter().enumerate() {
+                prefetch_next_group(&x, j, nb, 18);
+                let yv = load_q8_0(by);
+                // sum((q - 8) * y) = sum(q * y) - 8 * sum(y): every row starts from -8 sum(y).
+                let zero = _mm256_setzero_si256();
+                let start = _mm256_sub_epi32(zero, $dpbusd(zero, _mm256_set1_epi8(8), yv));
+                let p = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| {
+                    // SAFETY: rows8_ptrs checked every row holds nb 18-byte blocks.
+                    let q = unsafe { nibbles_at(x[i], j, 18, 2) };
+                    $dpbusd(start, q, yv)
+                });
+                let sumf = _mm256_cvtepi32_ps(hsum_i32_8_x8(p));
+                // SAFETY: as above.
+                let dx = unsafe { f16_lanes(&x, j, 18, 0) };
+                // Scalar order: (sumi * dx) * dy, then add.
+                let t = _mm256_mul_ps(_mm256_mul_ps(sumf, dx), _mm256_set1_ps(f16_to_f32(by.d)));
+                acc = _mm256_add_ps(acc, t);
+            }
+            lanes8(acc)
+        }
+
+        /// Eight Q4_1 rows (raw 20-byte blocks: d, m, nibbles) · Q8_1 activations `y`; lane i
+        /// equals `dot_q4_1_q8_1(rows[i], y)` bit for bit.
+        ///
+        /// # Safety
+        /// The CPU must support the features enabled here.
+        #[target_feature(enable = $features)]
+        unsafe fn $q4_1(rows: [&[u8]; 8], y: &[BlockQ8_1]) -> [f32; 8] {
+            let nb = y.len();
+            let x = rows8_ptrs(rows, nb, 20);
+            let mut acc = _mm256_setzero_ps();
+            for (j, by) in y.iter().enumerate() {
+                prefetch_next_group(&x, j, nb, 20);
+                // SAFETY: y.qs is exactly 32 bytes.
+                let yv = unsafe { _mm256_loadu_si256(by.qs.as_ptr().cast()) };
+                let zero = _mm256_setzero_si256();
+                let p = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| {
+                    // SAFETY: rows8_ptrs checked every row holds nb 20-byte blocks.
+                    let q = unsafe { nibbles_at(x[i], j, 20, 4) };
+                    $dpbusd(zero, q, yv)
+                });
+                let sumf = _mm256_cvtepi32_ps(hsum_i32_8_x8(p));
+                // SAFETY: as above.
+                let (dx, mx) = unsafe { (f16_lanes(&x, j, 20, 0), f16_lanes(&x, j, 20, 2)) };
+                let (dy, sy) = (_mm256_set1_ps(f16_to_f32(by.d)), _mm256_set1_ps(f16_to_f32(by.s)));
+                // Scalar order: (dx * dy) * sumi + mx * sy, then add.
+                let t = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(dx, dy), sumf), _mm256_mul_ps(mx, sy));
+                acc = _mm256_add_ps(acc, t);
+            }
+            lanes8(acc)
+        }
+    };
+}
+
+rows8_fns!(
+    q4_0_rows8_maddubs,
+    q4_1_rows8_maddubs,
+    q8_0_rows8_maddubs,
+    "avx2,f16c",
+    dpbusd_maddubs,
+    start_i8_maddubs,
+    dot_i8_maddubs
+);
+rows8_fns!(
+    q4_0_rows8_avx_vnni,
+    q4_1_rows8_avx_vnni,
+    q8_0_rows8_avx_vnni,
+    "avx2,f16c,avxvnni",
+    dpbusd_avx_vnni,
+    start_i8_avx_vnni,
+    dot_i8_avx_vnni
+);
+rows8_fns!(
+    q4_0_rows8_avx512_vnni,
+    q4_1_rows8_avx512_vnni,
+    q8_0_rows8_avx512_vnni,
+    "avx2,f16c,avx512vnni,avx512vl",
+    dpbusd_avx512_vnni,
+    start_i8_avx512_vnni,
+    dot_i8_avx512_vnni
+);
+
+/// Eight Q4_0 or Q8_0 (with Q8_0 activations) or Q4_1 (with Q8_1) rows · one activation, each lane
+/// equal to the type's scalar dot bit for bit; VNNI where the CPU has it (probed at run time:
+/// neither x86-64-v3 nor v4 implies it). None for other types.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn dot_rows8_avx2(ty: GgmlType, rows: [&[u8]; 8], act: &Activation) -> Option<[f32; 8]> {
+    let (avx_vnni, avx512_vnni) = (
+        std::arch::is_x86_feature_detected!("avxvnni"),
+        std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512vl"),
+    );
+    // SAFETY: the caller guarantees AVX2 and F16C; the VNNI variants run only where detected.
+    unsafe {
+        Some(match (ty, act) {
+            (GgmlType::Q4_0, Activation::Q8_0(y)) if avx_vnni => q4_0_rows8_avx_vnni(rows, y),
+            (GgmlType::Q4_0, Activation::Q8_0(y)) if avx512_vnni => q4_0_rows8_avx512_vnni(rows, y),
+            (GgmlType::Q4_0, Activation::Q8_0(y)) => q4_0_rows8_maddubs(rows, y),
+            (GgmlType::Q4_1, Activation::Q8_1(y)) if avx_vnni => q4_1_rows8_avx_vnni(rows, y),
+            (GgmlType::Q4_1, Activation::Q8_1(y)) if avx512_vnni => q4_1_rows8_avx512_vnni(rows, y),
+            (GgmlType::Q4_1, Activation::Q8_1(y)) => q4_1_rows8_maddubs(rows, y),
+            (GgmlType::Q8_0, Activation::Q8_0(y)) if avx_vnni => q8_0_rows8_avx_vnni(rows, y),
+            (GgmlType::Q8_0, Activation::Q8_0(y)) if avx512_vnni => q8_0_rows8_avx512_vnni(rows, y),
+            (GgmlType::Q8_0, Activation::Q8_0(y)) => q8_0_rows8_maddubs(rows, y),
+            _ => return None,
+        })
+    }
+}
+
 /// # Safety
 /// The CPU must support AVX2 and F16C.
 #[target_feature(enable = "avx2,f16c")]
@@ -604,6 +881,74 @@ mod tests {
         }
     }
 
+    /// Every rows8 kernel the host can run equals the type's scalar dot in every lane, bit for
+    /// bit, on random rows and on quants at their extremes (selftest checks only the variant
+    /// the dispatcher picks).
+    #[test]
+    fn rows8_kernels_equal_the_scalar_references() {
+        use crate::testdata::random_quant_row;
+        use crate::types::{GgmlType, q8_1};
+        let has = |f: &[bool]| f.iter().all(|&f| f);
+        let base = has(&[is_x86_feature_detected!("avx2"), is_x86_feature_detected!("f16c")]);
+        if !base {
+            return;
+        }
+        let avx_vnni = is_x86_feature_detected!("avxvnni");
+        let avx512_vnni =
+            has(&[is_x86_feature_detected!("avx512vnni"), is_x86_feature_detected!("avx512vl")]);
+        type Kernels = [unsafe fn([&[u8]; 8], &[BlockQ8_0]) -> [f32; 8]; 2];
+        type Q41 = unsafe fn([&[u8]; 8], &[BlockQ8_1]) -> [f32; 8];
+        let mut variants: Vec<(Kernels, Q41)> =
+            vec![([q4_0_rows8_maddubs, q8_0_rows8_maddubs], q4_1_rows8_maddubs)];
+        if avx_vnni {
+            variants.push(([q4_0_rows8_avx_vnni, q8_0_rows8_avx_vnni], q4_1_rows8_avx_vnni));
+        }
+        if avx512_vnni {
+            variants.push(([q4_0_rows8_avx512_vnni, q8_0_rows8_avx512_vnni], q4_1_rows8_avx512_vnni));
+        }
+        let mut rng = Rng::new(8);
+        for nb in [0, 1, 3, 64] {
+            let x = rng.vec(nb * 32);
+            let Activation::Q8_0(y0) = crate::types::q8_0::activation_reference(&x) else { unreachable!() };
+            let Activation::Q8_1(y1) = q8_1::activation_reference(&x) else { unreachable!() };
+            for (ty, first) in [(GgmlType::Q4_0, 2), (GgmlType::Q8_0, 2), (GgmlType::Q4_1, 4)] {
+                let mut rows: Vec<Vec<u8>> = (0..8).map(|_| random_quant_row(ty, nb, &mut rng)).collect();
+                // Rows 6 and 7 at the extremes: nibbles 15 / bytes -128, and nibbles 0 / bytes 127.
+                for (r, fill) in [
+                    (6, if ty == GgmlType::Q8_0 { 0x80 } else { 0xff }),
+                    (7, if ty == GgmlType::Q8_0 { 0x7f } else { 0 }),
+                ] {
+                    for b in rows[r].chunks_exact_mut(ty.block_bytes()) {
+                        b[first..].fill(fill);
+                    }
+                }
+                let eight: [&[u8]; 8] = std::array::from_fn(|i| &rows[i][..]);
+                for (k, q41) in &variants {
+                    // SAFETY: AVX2 and F16C were detected above, the VNNI variants only where detected.
+                    let got = unsafe {
+                        match ty {
+                            GgmlType::Q4_0 => k[0](eight, &y0),
+                            GgmlType::Q8_0 => k[1](eight, &y0),
+                            _ => q41(eight, &y1),
+                        }
+                    };
+                    for (row, got) in rows.iter().zip(got) {
+                        let want = match ty {
+                            GgmlType::Q4_0 => {
+                                crate::types::q4_0::dot_q4_0_q8_0(&crate::types::blocks(row), &y0)
+                            }
+                            GgmlType::Q8_0 => {
+                                crate::types::q8_0::dot_q8_0_q8_0(&crate::types::blocks(row), &y0)
+                            }
+                            _ => crate::types::q4_1::dot_q4_1_q8_1(row, &y1),
+                        };
+                        assert_eq!(got.to_bits(), want.to_bits(), "{ty} {nb} blocks");
+                    }
+                }
+            }
+        }
+    }
+
     /// The AVX2 Q4_1 dot equals the scalar one bit for bit (block counts around its four-block
     /// step; selftest repeats this through the dispatcher on the v3 and v4 tiers).
     #[test]
@@ -622,10 +967,10 @@ mod tests {
         for nb in [0, 1, 3, 4, 5, 8, 17, 64] {
             let row = crate::testdata::random_quant_row(crate::types::GgmlType::Q4_1, nb, &mut rng);
             let act = crate::kernels::activation(crate::types::GgmlType::Q4_1, &rng.vec(nb * 32));
-            let crate::types::Activation::Q8_1(y) = act else { unreachable!("Q4_1 pairs with Q8_1") };
-            let want = crate::types::q4_1::dot_q4_1_q8_1(&row, &y);
+            let crate::types::Activation::Q8_1(y) = act.plain() else { unreachable!("Q4_1 pairs with Q8_1") };
+            let want = crate::types::q4_1::dot_q4_1_q8_1(&row, y);
             // SAFETY: AVX2, FMA and F16C were detected above.
-            let got = unsafe { dot_q4_1_q8_1_avx2(&row, &y) };
+            let got = unsafe { dot_q4_1_q8_1_avx2(&row, y) };
             assert_eq!(got.to_bits(), want.to_bits(), "{nb} blocks");
         }
     }

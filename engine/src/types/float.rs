@@ -46,7 +46,18 @@ pub const BF16: TypeTraits = TypeTraits {
 
 #[inline]
 pub fn f16_to_f32(bits: u16) -> f32 {
-    f16::from_bits(bits).to_f32()
+    if cfg!(any(target_feature = "f16c", target_feature = "zfh")) {
+        return f16::from_bits(bits).to_f32();
+    }
+    // Without a hardware conversion: the f16's exponent and mantissa moved into an f32's place
+    // are its value times 2^-112 (subnormals included), so one exact multiply rebiases them.
+    // `half`'s software path branches per case and was 17% of a scalar tier's token.
+    let magnitude = (bits & 0x7fff) as u32;
+    if magnitude >= 0x7c00 {
+        return f16::from_bits(bits).to_f32();
+    }
+    let value = f32::from_bits(magnitude << 13) * f32::from_bits(0x7780_0000);
+    f32::from_bits(value.to_bits() | ((bits as u32 & 0x8000) << 16))
 }
 
 #[inline]
@@ -109,4 +120,17 @@ pub fn dot_bf16_row(row: &[u8], x: &[f32]) -> f32 {
         .zip(x)
         .map(|(c, v)| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16) * v)
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every f16 converts to the f32 `half` gives, bit for bit (NaN payloads included).
+    #[test]
+    fn f16_conversion_equals_half_for_every_value() {
+        for bits in 0..=u16::MAX {
+            assert_eq!(f16_to_f32(bits).to_bits(), f16::from_bits(bits).to_f32().to_bits(), "{bits:#06x}");
+        }
+    }
 }

@@ -15,6 +15,7 @@ pub mod q6_k;
 pub mod q8_0;
 pub mod q8_1;
 pub mod q8_k;
+pub mod swar;
 
 use std::fmt;
 
@@ -160,9 +161,19 @@ pub enum Activation {
     Q8_0(Vec<BlockQ8_0>),
     Q8_1(Vec<BlockQ8_1>),
     Q8K(Vec<BlockQ8K>),
+    /// A Q8_0 or Q8_1 activation with its words for the scalar tiers' SWAR dots (`swar`).
+    Swar(swar::SwarActivation),
 }
 
 impl Activation {
+    /// The Q8 blocks under a SWAR-packed activation; any other activation itself.
+    pub fn plain(&self) -> &Activation {
+        match self {
+            Activation::Swar(s) => &s.base,
+            a => a,
+        }
+    }
+
     /// The activation values as the dot products multiply them.
     pub fn dequantized(&self) -> Vec<f32> {
         match self {
@@ -175,6 +186,7 @@ impl Activation {
                 q.iter().flat_map(|b| b.qs.iter().map(move |&v| v as f32 * f16_to_f32(b.d))).collect()
             }
             Activation::Q8K(q) => q.iter().flat_map(|b| b.qs.iter().map(move |&v| v as f32 * b.d)).collect(),
+            Activation::Swar(s) => s.base.dequantized(),
         }
     }
 }
@@ -195,7 +207,7 @@ pub(crate) fn blocks<T: bytemuck::Pod>(row: &[u8]) -> std::borrow::Cow<'_, [T]> 
 /// The reference dot of a type whose activation is `$variant`: a `dot_reference` entry.
 macro_rules! dot_on {
     ($variant:ident, $f:expr) => {
-        |row: &[u8], act: &$crate::types::Activation| match act {
+        |row: &[u8], act: &$crate::types::Activation| match act.plain() {
             $crate::types::Activation::$variant(y) => $f(row, y),
             _ => panic!("activation built for another weight type"),
         }
