@@ -158,17 +158,19 @@ enum SwarFor {
 
 /// `act` packed for the SWAR dots ([`swar`]) where this build multiplies that weight type with
 /// them: the tiers without a SIMD dot for it. Unchanged elsewhere.
-fn swar_packed(act: Activation, what: SwarFor) -> Activation {
-    let nibbles = !matches!(what, SwarFor::Bytes);
-    let packed = |act| Activation::Swar(crate::types::swar::SwarActivation::new(act, nibbles));
+fn swar_packed(act: Activation, #[allow(unused_variables)] what: SwarFor) -> Activation {
     dispatch!(
         // RVV multiplies every one of these from panels; AVX2 has row dots for all three;
         // SSSE3 for Q4_0 and Q8_0 only.
         "rvv" => act,
         "avx2" => act,
-        "ssse3" => if matches!(what, SwarFor::Q4_1) { packed(act) } else { act },
-        scalar => packed(act),
+        "ssse3" => if matches!(what, SwarFor::Q4_1) { swar_activation(act, what) } else { act },
+        scalar => swar_activation(act, what),
     )
+}
+
+fn swar_activation(act: Activation, what: SwarFor) -> Activation {
+    Activation::Swar(crate::types::swar::SwarActivation::new(act, !matches!(what, SwarFor::Bytes)))
 }
 
 fn activation_q8_k(x: &[f32]) -> Activation {

@@ -495,6 +495,29 @@ unsafe fn nibbles_at(row: *const u8, j: usize, bb: usize, at: usize) -> __m256i 
     _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), mask), _mm_and_si128(packed, mask))
 }
 
+/// The 16 nibble bytes at byte `at` of each row's block `j`, broadcast to both halves and
+/// masked in place: low nibbles in the low half (element order), high nibbles in the high half
+/// still shifted left by 4 (16 times their value). Sums over the high half are scaled back with
+/// [`unscale_high`]. One load and one operation, where unpacking takes five.
+///
+/// # Safety
+/// As [`f16_lanes`], with `at + 16 <= bb`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn nibbles_in_place(row: *const u8, j: usize, bb: usize, at: usize) -> __m256i {
+    // SAFETY: the caller guarantees the 16 bytes lie inside the row.
+    let packed = unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(row.add(j * bb + at).cast())) };
+    _mm256_and_si256(packed, _mm256_set_m128i(_mm_set1_epi8(0xf0u8 as i8), _mm_set1_epi8(0x0f)))
+}
+
+/// Divides the high half's four i32 sums by 16 (exact: products of [`nibbles_in_place`]'s
+/// high half, and a start scaled to match, are multiples of 16).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn unscale_high(p: __m256i) -> __m256i {
+    _mm256_srav_epi32(p, _mm256_set_epi32(4, 4, 4, 4, 0, 0, 0, 0))
+}
+
 /// `acc` plus the i32 sums of four products of 32 unsigned bytes (< 16) with 32 signed bytes:
 /// `maddubs` pairs (|pair| <= 2*15*127 fits in i16), then pairs of pairs.
 #[inline]
@@ -576,9 +599,11 @@ fn lanes8(v: __m256) -> [f32; 8] {
 }
 
 /// The Q4_0, Q4_1 and Q8_0 rows8 kernels on one way of summing byte products: `$dpbusd`
-/// (unsigned nibbles by signed bytes), `$start_i8`/`$dot_i8` (signed by signed).
+/// (unsigned nibbles by signed bytes), `$start_i8`/`$dot_i8` (signed by signed). With
+/// `$in_place`, nibbles come from [`nibbles_in_place`] (VNNI only: `maddubs` pairs of high
+/// nibbles times 16 would overflow i16).
 macro_rules! rows8_fns {
-    ($q4_0:ident, $q4_1:ident, $q8_0:ident, $features:literal, $dpbusd:ident, $start_i8:ident, $dot_i8:ident) => {
+    ($q4_0:ident, $q4_1:ident, $q8_0:ident, $features:literal, $dpbusd:ident, $start_i8:ident, $dot_i8:ident, $in_place:literal) => {
         /// Eight Q8_0 rows (raw 34-byte blocks) · Q8_0 activations `y`; lane i equals
         /// `dot_q8_0_q8_0(rows[i], y)` bit for bit.
         ///
@@ -625,13 +650,23 @@ macro_rules! rows8_fns {
             for (j, by) in y.iter().enumerate() {
                 prefetch_next_group(&x, j, nb, 18);
                 let yv = load_q8_0(by);
-                // sum((q - 8) * y) = sum(q * y) - 8 * sum(y): every row starts from -8 sum(y).
+                // sum((q - 8) * y) = sum(q * y) - 8 * sum(y): every row starts from -8 sum(y)
+                // (-128 sum(y) over the high half of in-place nibbles, scaled back with it).
                 let zero = _mm256_setzero_si256();
-                let start = _mm256_sub_epi32(zero, $dpbusd(zero, _mm256_set1_epi8(8), yv));
+                let eight = if $in_place {
+                    _mm256_set_m128i(_mm_set1_epi8(-128), _mm_set1_epi8(8))
+                } else {
+                    _mm256_set1_epi8(8)
+                };
+                let start = _mm256_sub_epi32(zero, $dpbusd(zero, eight, yv));
                 let p = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| {
-                    // SAFETY: rows8_ptrs checked every row holds nb 18-byte blocks.
-                    let q = unsafe { nibbles_at(x[i], j, 18, 2) };
-                    $dpbusd(start, q, yv)
+                    if $in_place {
+                        // SAFETY: rows8_ptrs checked every row holds nb 18-byte blocks.
+                        unscale_high($dpbusd(start, unsafe { nibbles_in_place(x[i], j, 18, 2) }, yv))
+                    } else {
+                        // SAFETY: as above.
+                        $dpbusd(start, unsafe { nibbles_at(x[i], j, 18, 2) }, yv)
+                    }
                 });
                 let sumf = _mm256_cvtepi32_ps(hsum_i32_8_x8(p));
                 // SAFETY: as above.
@@ -659,9 +694,13 @@ macro_rules! rows8_fns {
                 let yv = unsafe { _mm256_loadu_si256(by.qs.as_ptr().cast()) };
                 let zero = _mm256_setzero_si256();
                 let p = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| {
-                    // SAFETY: rows8_ptrs checked every row holds nb 20-byte blocks.
-                    let q = unsafe { nibbles_at(x[i], j, 20, 4) };
-                    $dpbusd(zero, q, yv)
+                    if $in_place {
+                        // SAFETY: rows8_ptrs checked every row holds nb 20-byte blocks.
+                        unscale_high($dpbusd(zero, unsafe { nibbles_in_place(x[i], j, 20, 4) }, yv))
+                    } else {
+                        // SAFETY: as above.
+                        $dpbusd(zero, unsafe { nibbles_at(x[i], j, 20, 4) }, yv)
+                    }
                 });
                 let sumf = _mm256_cvtepi32_ps(hsum_i32_8_x8(p));
                 // SAFETY: as above.
@@ -683,7 +722,8 @@ rows8_fns!(
     "avx2,f16c",
     dpbusd_maddubs,
     start_i8_maddubs,
-    dot_i8_maddubs
+    dot_i8_maddubs,
+    false
 );
 rows8_fns!(
     q4_0_rows8_avx_vnni,
@@ -692,7 +732,8 @@ rows8_fns!(
     "avx2,f16c,avxvnni",
     dpbusd_avx_vnni,
     start_i8_avx_vnni,
-    dot_i8_avx_vnni
+    dot_i8_avx_vnni,
+    true
 );
 rows8_fns!(
     q4_0_rows8_avx512_vnni,
@@ -701,7 +742,8 @@ rows8_fns!(
     "avx2,f16c,avx512vnni,avx512vl",
     dpbusd_avx512_vnni,
     start_i8_avx512_vnni,
-    dot_i8_avx512_vnni
+    dot_i8_avx512_vnni,
+    true
 );
 
 /// Eight Q4_0 or Q8_0 (with Q8_0 activations) or Q4_1 (with Q8_1) rows · one activation, each lane
