@@ -29,6 +29,13 @@ pub fn synthetic(
     if q4.is_file() {
         return Ok(q4);
     }
+    let f16 = generated_f16(sh, dir, fixtures, preset, vocab)?;
+    cmd!(sh, "{launcher} quantize -m {f16} -o {q4} --type q4_0").run()?;
+    Ok(q4)
+}
+
+/// `<preset>-f16.gguf` in `dir`, made by the fixtures' generator the first time.
+pub fn generated_f16(sh: &Shell, dir: &Path, fixtures: &Path, preset: &str, vocab: &str) -> Result<PathBuf> {
     let f16 = dir.join(format!("{preset}-f16.gguf"));
     if !f16.is_file() {
         eprintln!("bench: generating {preset} (F16) with the fixtures' generator");
@@ -42,8 +49,7 @@ pub fn synthetic(
         .run()?;
         std::fs::rename(&tmp, &f16)?;
     }
-    cmd!(sh, "{launcher} quantize -m {f16} -o {q4} --type q4_0").run()?;
-    Ok(q4)
+    Ok(f16)
 }
 
 pub fn models(

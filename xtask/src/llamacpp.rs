@@ -10,7 +10,7 @@
 //! (`--target=riscv64-linux-gnu`, lld, Debian's riscv64 sysroot) and OpenMP off (there is no
 //! riscv64 libomp to link; `-t 1` counts do not use threads anyway).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -161,13 +161,7 @@ fn source(sh: &Shell, top: &Path) -> Result<PathBuf> {
     let tarball = top.join(format!("{SDIST_DIR}.tar.gz"));
     if !tarball.is_file() {
         eprintln!("llama.cpp: downloading the llama-cpp-python 0.3.36 sdist (llama.cpp {COMMIT}, 77 MB)");
-        let part = tarball.with_extension("part");
-        cmd!(sh, "curl -fsSL --retry 3 -o {part} {SDIST_URL}").run().context("downloading the sdist")?;
-        let got = format!("{:x}", Sha256::digest(std::fs::read(&part)?));
-        if got != SDIST_SHA256 {
-            bail!("{SDIST_URL} has sha256 {got}, expected {SDIST_SHA256}; refusing to build it");
-        }
-        std::fs::rename(&part, &tarball)?;
+        crate::qemu_build::download_verified(sh, SDIST_URL, SDIST_SHA256, &tarball)?;
     }
     let unpack = top.join("unpack.tmp");
     if unpack.exists() {

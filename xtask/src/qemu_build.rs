@@ -26,6 +26,19 @@ pub struct BuiltQemu {
     pub source: PathBuf,
 }
 
+/// Downloads `url` to `dest` (through a `.part` file renamed once complete) and refuses a
+/// file whose sha256 is not `sha256`.
+pub fn download_verified(sh: &Shell, url: &str, sha256: &str, dest: &Path) -> Result<()> {
+    let part = dest.with_extension("part");
+    cmd!(sh, "curl -fsSL --retry 3 -o {part} {url}").run().with_context(|| format!("downloading {url}"))?;
+    let got = format!("{:x}", Sha256::digest(std::fs::read(&part)?));
+    if got != sha256 {
+        bail!("{url} has sha256 {got}, expected {sha256}; refusing to build it");
+    }
+    std::fs::rename(&part, dest)?;
+    Ok(())
+}
+
 /// The patched qemu, building it first if this version of the patch has not been built.
 pub fn ensure(sh: &Shell, root: &Path, target_dir: &Path) -> Result<BuiltQemu> {
     let patch = root.join(PATCH);
@@ -43,13 +56,7 @@ pub fn ensure(sh: &Shell, root: &Path, target_dir: &Path) -> Result<BuiltQemu> {
     let tarball = top.join(format!("qemu_{QEMU_VERSION}+ds.orig.tar.xz"));
     if !tarball.is_file() {
         eprintln!("qemu: downloading Debian's qemu {QEMU_VERSION} source");
-        let tmp = tarball.with_extension("part");
-        cmd!(sh, "curl -fsSL --retry 3 -o {tmp} {QEMU_ORIG_URL}").run().context("downloading qemu source")?;
-        let got = format!("{:x}", Sha256::digest(std::fs::read(&tmp)?));
-        if got != QEMU_ORIG_SHA256 {
-            bail!("{QEMU_ORIG_URL} has sha256 {got}, expected {QEMU_ORIG_SHA256}; refusing to build it");
-        }
-        std::fs::rename(&tmp, &tarball)?;
+        download_verified(sh, QEMU_ORIG_URL, QEMU_ORIG_SHA256, &tarball)?;
     }
     if source.exists() {
         std::fs::remove_dir_all(&source)?;

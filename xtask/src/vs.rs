@@ -176,16 +176,7 @@ fn native_models(ws: &Workspace, sh: &Shell, quantize: &Path) -> Result<Vec<Mode
     ] {
         let q4 = dir.join(format!("{preset}-q4_0.gguf"));
         if !q4.is_file() {
-            let f16 = dir.join(format!("{preset}-f16.gguf"));
-            if !f16.is_file() {
-                eprintln!("bench: generating {preset} (F16) with the fixtures' generator");
-                let gen_script = fixtures.join("gen_synthetic_gguf.py");
-                let vocab = fixtures.join("third_party_vocab").join(vocab);
-                let tmp = dir.join(format!("{preset}-f16.gguf.tmp"));
-                cmd!(sh, "python3 {gen_script} model {tmp} --preset {preset} --vocab-gguf {vocab} --dtype f16 --seed 1234")
-                    .run()?;
-                std::fs::rename(&tmp, &f16)?;
-            }
+            let f16 = crate::bench::generated_f16(sh, &dir, &fixtures, preset, vocab)?;
             let tmp = dir.join(format!("{preset}-q4_0.gguf.tmp"));
             cmd!(sh, "{quantize} {f16} {tmp} Q4_0").quiet().ignore_stdout().ignore_stderr().run()?;
             std::fs::rename(&tmp, &q4)?;
