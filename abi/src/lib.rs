@@ -1,17 +1,19 @@
 //! The contract between the `hartlm` launcher and the per-tier engine libraries it dlopens:
-//! exported symbol names, the launch record passed to the entry point, and library file names.
-//! Also the mechanisms both sides share: CPU affinity (`affinity`), file writes (`atomic`) and
+//! exported symbol names, the launch record passed to the engine, its function table (`engine`)
+//! and library file names. Also the mechanisms both sides share: CPU affinity (`affinity`), file writes (`atomic`) and
 //! reads (`files`), standard output (`output`) and untrusted text (`text`).
 use core::ffi::{c_char, c_int};
 
 pub mod affinity;
 pub mod atomic;
+pub mod engine;
 pub mod files;
 pub mod output;
 pub mod text;
 
-/// Bump whenever [`LaunchInfo`], [`EntryFn`] or the exported symbols change.
-pub const ABI_VERSION: u32 = 4;
+/// Bump whenever [`LaunchInfo`], [`engine::EngineApi`] or the exported symbols change.
+/// 5: the engine exports a function table instead of a command-line entry point.
+pub const ABI_VERSION: u32 = 5;
 
 /// The ELF section of every engine library that names its tier: [`TIER_TAG_PREFIX`] then the
 /// tier id. The launcher reads it from the file, so a library under another tier's name is
@@ -21,8 +23,8 @@ pub const TIER_TAG_PREFIX: &str = "hartlm-tier:";
 
 /// `extern "C" fn() -> u32` returning the library's [`ABI_VERSION`].
 pub const ABI_SYMBOL: &core::ffi::CStr = c"hartlm_abi_version";
-/// The entry point, of type [`EntryFn`].
-pub const ENTRY_SYMBOL: &core::ffi::CStr = c"hartlm_main";
+/// The engine's function table, of type [`engine::EngineApiFn`].
+pub const API_SYMBOL: &core::ffi::CStr = c"hartlm_engine_api";
 /// `hartlm calibrate`'s measurement, of type [`CalibrateFn`].
 pub const CALIBRATE_SYMBOL: &core::ffi::CStr = c"hartlm_calibrate";
 
@@ -68,10 +70,6 @@ pub struct MatvecTiming {
 /// `info.cores`, writing `out`. Returns 0, or 2 when an argument is out of range.
 pub type CalibrateFn =
     unsafe extern "C" fn(info: *const LaunchInfo, size_mib: u32, reps: u32, out: *mut MatvecTiming) -> c_int;
-
-/// `argv` holds `argc` NUL-terminated strings; `info` is valid for the call. Returns the exit status.
-pub type EntryFn =
-    unsafe extern "C" fn(argc: c_int, argv: *const *const c_char, info: *const LaunchInfo) -> c_int;
 
 /// The engine library file of a tier inside a release's `lib/` directory.
 pub fn library_file_name(tier_id: &str) -> String {

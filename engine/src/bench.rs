@@ -1,228 +1,101 @@
-//! `hartlm bench`: llama-bench's measurements and output formats. ppN evaluates N random prompt
-//! tokens from an empty cache; tgN generates N tokens one at a time; t/s is the mean over
-//! repetitions of tokens / seconds, with the sample standard deviation, after one warm-up run.
+//! `hartlm bench-kernel`: one kernel timed on random data (the frontend's `bench` times whole
+//! models through the engine's table), and the matrix-vector timing `hartlm calibrate` uses.
 
 use std::time::Instant;
 
+use hartlm_abi::engine::{KERNEL_MATVEC, KERNEL_READ, KERNEL_SSM_CONV, KernelBenchRequest};
 use serde_json::json;
 
-use crate::model::{CacheType, Logits, Model, ModelError, State};
-use crate::pool::Threads;
+use crate::tier::Launch;
+use crate::types::GgmlType;
 
-#[derive(Clone, Debug)]
-pub struct Spec {
-    pub n_prompt: usize,
-    pub n_gen: usize,
-    /// Each entry runs both tests: ppN with its `batch` workers, tgN with its `generate` workers.
-    pub threads: Vec<Threads>,
-    pub reps: usize,
-    /// One untimed run before each test, as llama-bench does unless `--no-warmup`.
-    pub warmup: bool,
-    pub cache: CacheType,
-}
-
-/// One table row: a test at one thread count.
-#[derive(Clone, Debug)]
-pub struct Row {
-    pub threads: usize,
-    pub n_prompt: usize,
-    pub n_gen: usize,
-    pub samples_ns: Vec<u64>,
-}
-
-impl Row {
-    pub fn test_name(&self) -> String {
-        if self.n_prompt > 0 { format!("pp{}", self.n_prompt) } else { format!("tg{}", self.n_gen) }
-    }
-    fn tokens(&self) -> usize {
-        self.n_prompt + self.n_gen
-    }
-    pub fn samples_ts(&self) -> Vec<f64> {
-        self.samples_ns.iter().map(|&ns| self.tokens() as f64 * 1e9 / ns.max(1) as f64).collect()
-    }
-    pub fn avg_ts(&self) -> f64 {
-        mean(&self.samples_ts())
-    }
-    pub fn stddev_ts(&self) -> f64 {
-        stddev(&self.samples_ts())
-    }
-}
-
-pub fn mean(v: &[f64]) -> f64 {
-    if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
-}
-
-/// Sample standard deviation (n - 1), 0 for fewer than two samples.
-pub fn stddev(v: &[f64]) -> f64 {
-    if v.len() < 2 {
-        return 0.0;
-    }
-    let m = mean(v);
-    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
-}
-
-/// Deterministic pseudo-random token ids (llama-bench feeds random tokens too).
-struct Tokens(u64);
-
-impl Tokens {
-    fn next(&mut self, n_vocab: usize) -> u32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n_vocab as u64) as u32
-    }
-}
-
-/// Nanoseconds of one test from an empty cache: `n_prompt` tokens in one batch (ppN) or, when
-/// that is 0, `n_gen` tokens one at a time (tgN). Only the evaluation is inside the clock reads
-/// (`cargo xtask bench-insn` counts instructions between them).
-fn time_test(
-    model: &Model,
-    (n_prompt, n_gen): (usize, usize),
-    threads: usize,
-    cache: CacheType,
-    rng: &mut Tokens,
-) -> Result<u64, ModelError> {
-    let n_vocab = model.config.n_vocab;
-    let mut state = State::new(&model.config, (n_prompt + n_gen).max(1), threads, cache)?;
-    let mut logits = vec![0.0; n_vocab];
-    if n_prompt > 0 {
-        let tokens: Vec<u32> = (0..n_prompt).map(|_| rng.next(n_vocab)).collect();
-        let t0 = Instant::now();
-        model.forward_batch(&mut state, &tokens, Logits::Last(&mut logits))?;
-        return Ok(t0.elapsed().as_nanos() as u64);
-    }
-    let t0 = Instant::now();
-    for _ in 0..n_gen {
-        model.forward(&mut state, rng.next(n_vocab), Some(&mut logits))?;
-    }
-    Ok(t0.elapsed().as_nanos() as u64)
-}
-
-/// Runs every test at every thread count, reporting progress on stderr.
-pub fn run(model: &Model, spec: &Spec) -> Result<Vec<Row>, ModelError> {
-    let mut rows = Vec::new();
-    let mut rng = Tokens(1234);
-    for &t in &spec.threads {
-        let tests = [(spec.n_prompt, 0), (0, spec.n_gen)];
-        for (n_prompt, n_gen) in tests.into_iter().filter(|(p, g)| p + g > 0) {
-            let t = t.for_tokens(if n_prompt > 0 { n_prompt } else { 1 });
-            let time = |rng: &mut Tokens| time_test(model, (n_prompt, n_gen), t, spec.cache, rng);
-            let name = if n_prompt > 0 { format!("pp{n_prompt}") } else { format!("tg{n_gen}") };
-            eprint!("bench: {name} -t {t}:");
-            if spec.warmup {
-                eprint!(" warm-up,");
-                time(&mut rng)?;
+/// Runs one `bench-kernel` request and returns its report line, or why the request is refused.
+pub fn kernel_line(r: &KernelBenchRequest, launch: &Launch) -> Result<String, String> {
+    let check_threads = |n: u32| match n {
+        1..=1024 => Ok(n as usize),
+        _ => Err(format!("-t {n}: use 1 to 1024 threads")),
+    };
+    match r.kernel {
+        KERNEL_SSM_CONV => {
+            let (channels, taps, tokens, reps) =
+                (r.channels as usize, r.taps as usize, r.tokens as usize, r.reps as usize);
+            if channels == 0 || taps == 0 || tokens == 0 || reps == 0 {
+                return Err("--channels, --taps, --tokens and --reps must be at least 1".into());
             }
-            let mut samples_ns = Vec::with_capacity(spec.reps);
-            for r in 0..spec.reps {
-                eprint!("{} rep {}/{}", if r > 0 { "," } else { "" }, r + 1, spec.reps);
-                samples_ns.push(time(&mut rng)?);
+            // Input, taps and output buffers, in floats; sizes that overflow are as refused.
+            let floats = (tokens as u64)
+                .checked_mul(2)
+                .and_then(|t| t.checked_add(taps as u64))
+                .and_then(|n| n.checked_mul(channels as u64))
+                .filter(|&f| f <= 1 << 30);
+            if floats.is_none() {
+                return Err(format!(
+                    "{channels} channels x ({taps} taps + {tokens} tokens) needs more than 4 GiB of buffers; use smaller sizes"
+                ));
             }
-            eprintln!();
-            rows.push(Row { threads: t, n_prompt, n_gen, samples_ns });
+            let which = if r.reference != 0 { ConvImpl::Ggml } else { ConvImpl::Tier };
+            let ns = time_ssm_conv(which, channels, taps, tokens, reps);
+            let med = median(&ns);
+            Ok(format!(
+                "ssm_conv {} channels={channels} taps={taps} tokens={tokens}: median {:.1} us over {reps} \
+                 calls, {:.2} Goutputs/s ({}{})",
+                which.name(),
+                med as f64 / 1e3,
+                (channels * tokens) as f64 / med.max(1) as f64,
+                launch.tier_id,
+                if launch.vlen_bits > 0 { format!(", VLEN {}", launch.vlen_bits) } else { String::new() }
+            ))
         }
-    }
-    Ok(rows)
-}
-
-/// What the table's model columns show.
-pub struct ModelInfo {
-    pub filename: String,
-    pub label: String,
-    pub size_bytes: u64,
-    pub n_params: u64,
-    pub tier: String,
-    pub vlen: u32,
-}
-
-fn human(n: u64) -> String {
-    if n >= 1_000_000_000 { format!("{:.2} B", n as f64 / 1e9) } else { format!("{:.2} M", n as f64 / 1e6) }
-}
-
-pub fn markdown(info: &ModelInfo, rows: &[Row]) -> String {
-    let mut out = String::from("| model | size | params | backend | threads | test | t/s |\n");
-    out += "| --- | ---: | ---: | --- | ---: | ---: | ---: |\n";
-    for r in rows {
-        out += &format!(
-            "| {} | {:.2} MiB | {} | {} | {} | {} | {:.2} ± {:.2} |\n",
-            info.label,
-            info.size_bytes as f64 / 1048576.0,
-            human(info.n_params),
-            info.tier,
-            r.threads,
-            r.test_name(),
-            r.avg_ts(),
-            r.stddev_ts()
-        );
-    }
-    out
-}
-
-/// llama-bench's JSON fields where they apply, plus `tier` and `vlen`.
-pub fn json_rows(info: &ModelInfo, rows: &[Row]) -> Vec<serde_json::Value> {
-    rows.iter()
-        .map(|r| {
-            let ns: Vec<f64> = r.samples_ns.iter().map(|&v| v as f64).collect();
-            json!({
-                "model_filename": info.filename,
-                "model_type": info.label,
-                "model_size": info.size_bytes,
-                "model_n_params": info.n_params,
-                "backends": "CPU",
-                "n_threads": r.threads,
-                "n_prompt": r.n_prompt,
-                "n_gen": r.n_gen,
-                "avg_ns": mean(&ns) as u64,
-                "stddev_ns": stddev(&ns) as u64,
-                "avg_ts": r.avg_ts(),
-                "stddev_ts": r.stddev_ts(),
-                "samples_ns": r.samples_ns,
-                "samples_ts": r.samples_ts(),
-                "tier": info.tier,
-                "vlen": info.vlen,
+        KERNEL_MATVEC => {
+            let threads = check_threads(r.threads)?;
+            let (size_mib, batch, reps) = (r.size_mib as usize, r.batch as usize, r.reps as usize);
+            if size_mib == 0 || size_mib > 4096 || reps == 0 || !(1..=512).contains(&batch) {
+                return Err("--size-mib must be 1..=4096, --batch 1..=512 and --reps at least 1".into());
+            }
+            let ty = GgmlType::from_id(r.ggml_type)
+                .filter(|t| t.block_len() > 1)
+                .ok_or_else(|| format!("GGML type {} is not a quantized type", r.ggml_type))?;
+            let pool = crate::pool::Pool::new(threads);
+            let (ns, bytes, macs) = time_matvec(ty, size_mib << 20, batch, &pool, reps);
+            let med = median(&ns).max(1);
+            Ok(json!({
+                "kernel": format!("matvec_{}", ty.name().to_ascii_lowercase()),
+                "tier": launch.tier_id,
+                "vlen": launch.vlen_bits,
+                "threads": threads,
+                "batch": batch,
+                "bytes": bytes,
+                "median_ns": med,
+                "gbps": bytes as f64 / med as f64,
+                "gmacs": macs as f64 / med as f64,
             })
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rates_and_sample_stddev() {
-        let r = Row { threads: 2, n_prompt: 0, n_gen: 10, samples_ns: vec![1_000_000_000, 500_000_000] };
-        assert_eq!(r.test_name(), "tg10");
-        assert_eq!(r.samples_ts(), vec![10.0, 20.0]);
-        assert_eq!(r.avg_ts(), 15.0);
-        assert!((r.stddev_ts() - 50f64.sqrt()).abs() < 1e-12);
-        assert_eq!(stddev(&[3.0]), 0.0);
-    }
-
-    #[test]
-    fn table_and_json_carry_llama_bench_fields() {
-        let info = ModelInfo {
-            filename: "m.gguf".into(),
-            label: "llama 5.6M Q4_0".into(),
-            size_bytes: 3 << 20,
-            n_params: 5_600_000,
-            tier: "x86-64-v3".into(),
-            vlen: 0,
-        };
-        let rows = [Row { threads: 1, n_prompt: 512, n_gen: 0, samples_ns: vec![2_000_000_000] }];
-        let md = markdown(&info, &rows);
-        assert!(
-            md.contains("| llama 5.6M Q4_0 | 3.00 MiB | 5.60 M | x86-64-v3 | 1 | pp512 | 256.00 ± 0.00 |"),
-            "{md}"
-        );
-        let j = &json_rows(&info, &rows)[0];
-        assert_eq!(j["n_prompt"], 512);
-        assert_eq!(j["avg_ts"], 256.0);
-        assert_eq!(j["tier"], "x86-64-v3");
+            .to_string())
+        }
+        KERNEL_READ => {
+            let threads = check_threads(r.threads)?;
+            let (size_mib, reps) = (r.size_mib as usize, r.reps as usize);
+            if size_mib == 0 || size_mib > 4096 || reps == 0 {
+                return Err("--size-mib must be 1..=4096 and --reps at least 1".into());
+            }
+            let pool = crate::pool::Pool::new(threads);
+            let (ns, bytes) = time_read(size_mib << 20, &pool, reps);
+            let med = median(&ns).max(1);
+            Ok(json!({
+                "kernel": "read",
+                "tier": launch.tier_id,
+                "threads": threads,
+                "bytes": bytes,
+                "median_ns": med,
+                "gbps": bytes as f64 / med as f64,
+            })
+            .to_string())
+        }
+        k => Err(format!("kernel {k} is not one this engine times")),
     }
 }
 
 /// Which short-convolution loop `hartlm bench-kernel ssm_conv` times.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvImpl {
     /// The tier's kernel on hartlm's time-major layout (what the engine runs).
     Tier,

@@ -1,5 +1,5 @@
-//! Evaluating token sequences: the logits of every position, fed in chunks like a batched
-//! prompt. Used by `hartlm logits` and the tests that compare against llama.cpp.
+//! Evaluating token sequences in-process: the logits of every position, fed in chunks like a
+//! batched prompt, and greedy generation. Used by the tests that compare against llama.cpp.
 
 use crate::model::{CacheType, Logits, Model, ModelError, State};
 use crate::pool::Threads;
@@ -52,42 +52,37 @@ pub fn logits_in_calls(
     Ok(out)
 }
 
-/// Feeds `prompt`, then samples up to `n` tokens (stopping at end-of-generation), calling
-/// `on_token` with each new id. Returns the generated ids and the prompt/generation seconds.
-pub fn generate(
+/// Feeds `prompt`, then generates up to `n` tokens greedily (the highest logit, the lowest id
+/// on ties), stopping at end-of-generation. Returns the generated ids.
+pub fn greedy(
     model: &Model,
     tokenizer: &crate::tokenizer::Tokenizer,
     prompt: &[u32],
     n: usize,
     session: Session,
-    sampler: &mut crate::sampler::Sampler,
-    mut on_token: impl FnMut(u32) -> std::io::Result<()>,
-) -> Result<(Vec<u32>, f64, f64), GenerateError> {
+) -> Result<Vec<u32>, ModelError> {
     let mut state = State::new(&model.config, session.n_ctx, session.threads, session.cache)?;
     let mut logits = vec![0.0; model.config.n_vocab];
-    let t0 = std::time::Instant::now();
     model.forward_batch(&mut state, prompt, Logits::Last(&mut logits))?;
-    let prompt_secs = t0.elapsed().as_secs_f64();
-    let t1 = std::time::Instant::now();
-    let mut history = prompt.to_vec();
     let mut out = Vec::new();
     for _ in 0..n {
-        let next = sampler.sample(&logits, &history);
+        let next = argmax(&logits);
         if tokenizer.is_eog(next) {
             break;
         }
-        on_token(next)?;
-        history.push(next);
         out.push(next);
         model.forward(&mut state, next, Some(&mut logits))?;
     }
-    Ok((out, prompt_secs, t1.elapsed().as_secs_f64()))
+    Ok(out)
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum GenerateError {
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    #[error("writing output: {0}")]
-    Io(#[from] std::io::Error),
+/// The index of the highest logit, the lowest on ties.
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
 }

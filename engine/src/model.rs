@@ -477,8 +477,8 @@ impl Model {
         self.file.index.tensors.iter().map(|t| t.n_elements()).sum()
     }
 
-    /// Runs one token at position `state.pos` and writes the next-token logits, if wanted
-    /// (inside a prompt only the last position's logits are needed).
+    /// Runs one token of sequence 0 and writes the next-token logits, if wanted (inside a
+    /// prompt only the last position's logits are needed).
     pub fn forward(&self, s: &mut State, token: u32, logits: Option<&mut [f32]>) -> Result<()> {
         match logits {
             Some(l) => self.forward_batch(s, &[token], Logits::Last(l)),
@@ -486,37 +486,69 @@ impl Model {
         }
     }
 
-    /// Runs `tokens` at positions `state.pos..`, in micro-batches of at most [`MAX_BATCH`]:
-    /// each layer processes the whole micro-batch, so every weight row is read once per batch.
-    pub fn forward_batch(&self, s: &mut State, tokens: &[u32], mut logits: Logits) -> Result<()> {
+    /// Appends `tokens` to sequence 0: [`Model::decode`] for one sequence.
+    pub fn forward_batch(&self, s: &mut State, tokens: &[u32], logits: Logits) -> Result<()> {
+        let n = tokens.len();
+        let seqs = vec![0; n];
+        match logits {
+            Logits::None => self.decode(s, tokens, &seqs, &vec![false; n], &mut []),
+            Logits::Last(out) => {
+                let want: Vec<bool> = (0..n).map(|i| i + 1 == n).collect();
+                self.decode(s, tokens, &seqs, &want, out)
+            }
+            Logits::All(out) => self.decode(s, tokens, &seqs, &vec![true; n], out),
+        }
+    }
+
+    /// Appends `tokens[i]` to sequence `seqs[i]` (rows of one sequence in order, sequences in
+    /// any mix), in micro-batches of at most [`MAX_BATCH`]: each layer processes the whole
+    /// micro-batch, so every weight row is read once per batch whichever sequences share it.
+    /// Writes the logits of the rows `want`s, in row order, to `out` `[wanted, n_vocab]`.
+    pub fn decode(
+        &self,
+        s: &mut State,
+        tokens: &[u32],
+        seqs: &[usize],
+        want: &[bool],
+        out: &mut [f32],
+    ) -> Result<()> {
         let c = &self.config;
+        assert!(seqs.len() == tokens.len() && want.len() == tokens.len(), "one seq and want per token");
         if let Some(&t) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
             return Err(ModelError::Limit(format!("token id {t} is outside the vocabulary ({})", c.n_vocab)));
         }
-        if s.pos + tokens.len() > s.n_ctx {
+        if let Some(&q) = seqs.iter().find(|&&q| q >= s.seq_len.len()) {
+            return Err(ModelError::Limit(format!(
+                "sequence {q} does not exist ({} sequences)",
+                s.seq_len.len()
+            )));
+        }
+        let nv = c.n_vocab;
+        let wanted = want.iter().filter(|&&w| w).count();
+        if out.len() < wanted * nv {
+            return Err(ModelError::Limit(format!("{wanted} logit rows do not fit {} floats", out.len())));
+        }
+        let mut after = s.seq_len.clone();
+        seqs.iter().for_each(|&q| after[q] += 1);
+        if after.iter().any(|&len| len > s.n_ctx) {
             return Err(ModelError::Limit(format!("context is full ({} tokens); raise -c", s.n_ctx)));
         }
-        let n_total = tokens.len();
-        for (ci, chunk) in tokens.chunks(MAX_BATCH).enumerate() {
-            self.micro_batch(s, chunk);
-            let nv = c.n_vocab;
-            match &mut logits {
-                Logits::None => {}
-                Logits::Last(out) if ci * MAX_BATCH + chunk.len() == n_total => {
-                    self.output(s, chunk.len() - 1..chunk.len(), out)
-                }
-                Logits::Last(_) => {}
-                Logits::All(out) => {
-                    let at = ci * MAX_BATCH;
-                    self.output(s, 0..chunk.len(), &mut out[at * nv..(at + chunk.len()) * nv]);
-                }
+        let mut written = 0;
+        for ((chunk, seq_chunk), want_chunk) in
+            tokens.chunks(MAX_BATCH).zip(seqs.chunks(MAX_BATCH)).zip(want.chunks(MAX_BATCH))
+        {
+            self.micro_batch(s, chunk, seq_chunk);
+            let rows: Vec<usize> = (0..chunk.len()).filter(|&i| want_chunk[i]).collect();
+            if !rows.is_empty() {
+                self.output(s, &rows, &mut out[written * nv..(written + rows.len()) * nv]);
+                written += rows.len();
             }
         }
         Ok(())
     }
 
     /// One micro-batch through every layer; leaves the final hidden states in `s.x`.
-    fn micro_batch(&self, s: &mut State, tokens: &[u32]) {
+    fn micro_batch(&self, s: &mut State, tokens: &[u32], seqs: &[usize]) {
         let c = &self.config;
         let e = c.n_embd;
         let n = tokens.len();
@@ -524,13 +556,17 @@ impl Model {
         for (i, &t) in tokens.iter().enumerate() {
             embd.dequantize_row(t as usize, &mut s.x[i * e..(i + 1) * e]);
         }
+        for (i, &q) in seqs.iter().enumerate() {
+            (s.row_seq[i], s.row_pos[i]) = (q, s.seq_len[q]);
+            s.seq_len[q] += 1;
+        }
         let ne = n * e;
         s.pool.set_threads(s.threads.for_tokens(n));
         let half = c.rope_dims / 2;
         for i in 0..n {
             rope_angles(
                 c,
-                s.pos + i,
+                s.row_pos[i],
                 &mut s.rope_cos[i * half..][..half],
                 &mut s.rope_sin[i * half..][..half],
             );
@@ -550,7 +586,6 @@ impl Model {
             self.weight(&layer.down).matmul(&s.hb[..n * c.n_ff], &mut s.xb[..ne], &s.pool);
             add_rows(&mut s.x[..ne], &s.xb[..ne]);
         }
-        s.pos += n;
     }
 
     /// Attention of the `n` normed rows in `s.xb`, replaced by the block's output.
@@ -561,7 +596,10 @@ impl Model {
         self.weight(&a.wq).matmul(&s.xb[..ne], &mut s.q, &s.pool);
         self.weight(&a.wk).matmul(&s.xb[..ne], &mut s.k, &s.pool);
         self.weight(&a.wv).matmul(&s.xb[..ne], &mut s.v, &s.pool);
-        for i in 0..n {
+        // Each row's place in the cache: its sequence's copy of this layer, at its position.
+        let cache_rows: Vec<usize> =
+            (0..n).map(|i| s.cache_row(a.slot, s.row_seq[i]) + s.row_pos[i]).collect();
+        for (i, cache_row) in cache_rows.into_iter().enumerate() {
             let (q, k, v) = (
                 &mut s.q[i * q_dim..][..q_dim],
                 &mut s.k[i * kv_dim..][..kv_dim],
@@ -578,54 +616,72 @@ impl Model {
             let (cos, sin) = (&s.rope_cos[i * half..][..half], &s.rope_sin[i * half..][..half]);
             kernels::rope(q, hd, c.rope_neox, cos, sin);
             kernels::rope(k, hd, c.rope_neox, cos, sin);
-            s.cache.store((a.slot * s.n_ctx + s.pos + i) * kv_dim, k, v);
+            s.cache.store(cache_row * kv_dim, k, v);
         }
         self.attention(s, a.slot, n);
         self.weight(&a.wo).matmul(&s.att_out[..n * q_dim], &mut s.xb[..ne], &s.pool);
     }
 
     /// LFM2's short convolution of the `n` normed rows in `s.xb`, replaced by the block's output.
-    /// The conv input is time-major with the carried state as its first `taps - 1` rows, and
-    /// the last `taps - 1` rows become the state for the next call.
+    /// Each run of consecutive rows of one sequence is convolved in time order: the conv input
+    /// is time-major with that sequence's carried state as its first `taps - 1` rows, and its
+    /// last `taps - 1` rows become the state for the sequence's next tokens.
     fn shortconv_block(&self, s: &mut State, sc: &ShortConv, n: usize) {
         let e = self.config.n_embd;
         let (ne, past) = (n * e, (self.config.conv_taps - 1) * e);
+        let convs = self.config.count(LayerKind::ShortConv);
         self.weight(&sc.in_proj).matmul(&s.xb[..ne], &mut s.bcx[..3 * ne], &s.pool);
-        let state = &mut s.conv_state[sc.slot * past..][..past];
-        let input = &mut s.conv_in[..past + ne];
-        input[..past].copy_from_slice(state);
-        for (bx, bcx) in input[past..].chunks_exact_mut(e).zip(s.bcx.chunks_exact(3 * e)) {
-            let (b, x) = (&bcx[..e], &bcx[2 * e..]);
-            bx.iter_mut().zip(b.iter().zip(x)).for_each(|(o, (b, x))| *o = b * x);
+        let mut start = 0;
+        while start < n {
+            let seq = s.row_seq[start];
+            let end = (start..n).find(|&i| s.row_seq[i] != seq).unwrap_or(n);
+            let (run, bcx) = (end - start, &s.bcx[3 * start * e..3 * end * e]);
+            let state = &mut s.conv_state[(seq * convs + sc.slot) * past..][..past];
+            let input = &mut s.conv_in[..past + run * e];
+            input[..past].copy_from_slice(state);
+            for (bx, bcx) in input[past..].chunks_exact_mut(e).zip(bcx.chunks_exact(3 * e)) {
+                let (b, x) = (&bcx[..e], &bcx[2 * e..]);
+                bx.iter_mut().zip(b.iter().zip(x)).for_each(|(o, (b, x))| *o = b * x);
+            }
+            let y = &mut s.conv_out[start * e..end * e];
+            kernels::ssm_conv(input, &sc.taps, e, y);
+            state.copy_from_slice(&input[run * e..]);
+            for (y, bcx) in y.chunks_exact_mut(e).zip(bcx.chunks_exact(3 * e)) {
+                y.iter_mut().zip(&bcx[e..2 * e]).for_each(|(y, c)| *y *= c);
+            }
+            start = end;
         }
-        let y = &mut s.conv_out[..ne];
-        kernels::ssm_conv(input, &sc.taps, e, y);
-        state.copy_from_slice(&input[ne..]);
-        for (y, bcx) in y.chunks_exact_mut(e).zip(s.bcx.chunks_exact(3 * e)) {
-            y.iter_mut().zip(&bcx[e..2 * e]).for_each(|(y, c)| *y *= c);
-        }
-        self.weight(&sc.out_proj).matmul(y, &mut s.xb[..ne], &s.pool);
+        self.weight(&sc.out_proj).matmul(&s.conv_out[..ne], &mut s.xb[..ne], &s.pool);
     }
 
-    /// Logits of micro-batch rows `rows` (their final hidden states are in `s.x`).
-    fn output(&self, s: &mut State, rows: std::ops::Range<usize>, out: &mut [f32]) {
+    /// Logits of micro-batch rows `rows` (their final hidden states are in `s.x`), `[rows, n_vocab]`.
+    fn output(&self, s: &mut State, rows: &[usize], out: &mut [f32]) {
         let e = self.config.n_embd;
-        let (x, xb) = (&s.x[rows.start * e..rows.end * e], &mut s.xb[..rows.len() * e]);
-        rms_norm_rows(x, &self.output_norm, self.config.eps, xb);
-        self.weight(&self.output).matmul(xb, out, &s.pool);
+        for (k, &r) in rows.iter().enumerate() {
+            kernels::rms_norm(
+                &s.x[r * e..][..e],
+                &self.output_norm,
+                self.config.eps,
+                &mut s.xb[k * e..][..e],
+            );
+        }
+        self.weight(&self.output).matmul(&s.xb[..rows.len() * e], out, &s.pool);
     }
 
-    /// Grouped-query attention of the `n` micro-batch rows (positions `s.pos..`) over the
-    /// cache, into `s.att_out`. Workers take (row, head) pairs round-robin, so later rows'
-    /// longer histories are shared out evenly; each pair is computed the same way whoever runs it.
+    /// Grouped-query attention of the `n` micro-batch rows, each over its own sequence's cache
+    /// up to its position, into `s.att_out`. Workers take (row, head) pairs round-robin, so later
+    /// rows' longer histories are shared out evenly; each pair is computed the same way whoever
+    /// runs it.
     fn attention(&self, s: &mut State, slot: usize, n: usize) {
         let c = &self.config;
         let (hd, q_dim) = (c.head_dim, c.n_head * c.head_dim);
         let pairs = n * c.n_head;
         let out = tensor::SyncPtr::new(s.att_out.as_mut_ptr());
-        let (cache, q, pos, n_ctx) = (&s.cache, &s.q, s.pos, s.n_ctx);
+        let longest = s.row_pos[..n].iter().max().map_or(0, |p| p + 1);
+        let first_row: Vec<usize> = s.row_seq[..n].iter().map(|&q| s.cache_row(slot, q)).collect();
+        let (cache, q, row_pos) = (&s.cache, &s.q, &s.row_pos);
         let work = |first: usize, step: usize| {
-            let mut scratch = (vec![0.0f32; pos + n], vec![0.0f32; hd]);
+            let mut scratch = (vec![0.0f32; longest], vec![0.0f32; hd]);
             for k in (first..pairs).step_by(step) {
                 let (i, h) = (k / c.n_head, k % c.n_head);
                 // SAFETY: pair (i, h) owns att_out[i * q_dim + h * hd..][..hd], inside the
@@ -634,17 +690,17 @@ impl Model {
                 attend_head(
                     c,
                     cache,
-                    slot * n_ctx,
+                    first_row[i],
                     &q[i * q_dim + h * hd..][..hd],
                     h,
-                    pos + i + 1,
+                    row_pos[i] + 1,
                     &mut scratch,
                     out,
                 );
             }
         };
         let threads = s.pool.threads();
-        if threads == 1 || pos + n < 64 {
+        if threads == 1 || longest + n < 64 {
             work(0, 1);
         } else {
             s.pool.run(&|w| work(w, threads));
@@ -725,14 +781,14 @@ fn round_f16(v: f32) -> f32 {
 }
 
 /// Element type of the KV cache (`--cache-type`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CacheType {
     #[default]
     F32,
     F16,
 }
 
-/// Keys and values of every layer and position, `[layer][pos][kv_head * head_dim]`.
+/// Keys and values of every layer, sequence and position, `[layer][seq][pos][kv_head * head_dim]`.
 enum KvCache {
     F32 { k: Vec<f32>, v: Vec<f32> },
     F16 { k: Vec<u16>, v: Vec<u16> },
@@ -779,10 +835,15 @@ impl KvCache {
     }
 }
 
-/// Per-sequence state: the KV cache, scratch buffers and the worker pool.
+/// Evaluation state of `n_seq` sequences of up to `n_ctx` tokens each: their KV caches and conv
+/// states, the micro-batch's scratch buffers and the worker pool.
 pub struct State {
-    pub pos: usize,
+    /// Tokens held per sequence.
+    seq_len: Vec<usize>,
     pub n_ctx: usize,
+    /// Each micro-batch row's sequence and position.
+    row_seq: Vec<usize>,
+    row_pos: Vec<usize>,
     pool: Pool,
     threads: Threads,
     x: Vec<f32>,
@@ -803,29 +864,47 @@ pub struct State {
     bcx: Vec<f32>,
     conv_in: Vec<f32>,
     conv_out: Vec<f32>,
+    /// `[seq][conv layer][taps - 1][n_embd]`.
     conv_state: Vec<f32>,
 }
 
 impl State {
-    /// Fails with a clear error when the KV cache for `n_ctx` cannot be allocated.
+    /// One sequence: fails with a clear error when the KV cache for `n_ctx` cannot be allocated.
     pub fn new(c: &Config, n_ctx: usize, threads: impl Into<Threads>, cache: CacheType) -> Result<State> {
+        State::with_seqs(c, n_ctx, 1, threads, cache)
+    }
+
+    /// `n_seq` sequences of up to `n_ctx` tokens each.
+    pub fn with_seqs(
+        c: &Config,
+        n_ctx: usize,
+        n_seq: usize,
+        threads: impl Into<Threads>,
+        cache: CacheType,
+    ) -> Result<State> {
         let threads = threads.into();
+        if n_seq == 0 {
+            return Err(ModelError::Limit("at least one sequence is needed".into()));
+        }
         let kv = c
             .count(LayerKind::Attention)
             .checked_mul(n_ctx)
+            .and_then(|v| v.checked_mul(n_seq))
             .and_then(|v| v.checked_mul(c.n_head_kv * c.head_dim));
         let bytes =
             kv.map_or(f64::INFINITY, |k| 2.0 * k as f64 * if cache == CacheType::F16 { 2.0 } else { 4.0 });
         let cache = kv.and_then(|k| KvCache::new(cache, k)).ok_or_else(|| {
             ModelError::Limit(format!(
-                "cannot allocate a {:.1} GiB KV cache for a context of {n_ctx}; lower -c",
+                "cannot allocate a {:.1} GiB KV cache for {n_seq} x {n_ctx} tokens; lower -c",
                 bytes / (1u64 << 30) as f64
             ))
         })?;
         let (convs, past) = (c.count(LayerKind::ShortConv), c.conv_taps.saturating_sub(1));
         Ok(State {
-            pos: 0,
+            seq_len: vec![0; n_seq],
             n_ctx,
+            row_seq: vec![0; MAX_BATCH],
+            row_pos: vec![0; MAX_BATCH],
             pool: Pool::new(threads.most()),
             threads,
             x: vec![0.0; MAX_BATCH * c.n_embd],
@@ -842,15 +921,45 @@ impl State {
             bcx: vec![0.0; if convs > 0 { MAX_BATCH * 3 * c.n_embd } else { 0 }],
             conv_in: vec![0.0; if convs > 0 { (past + MAX_BATCH) * c.n_embd } else { 0 }],
             conv_out: vec![0.0; if convs > 0 { MAX_BATCH * c.n_embd } else { 0 }],
-            conv_state: vec![0.0; convs * past * c.n_embd],
+            conv_state: vec![0.0; n_seq * convs * past * c.n_embd],
         })
     }
 
-    /// Forgets the sequence: the KV cache is overwritten as positions are reused, the conv state
-    /// (which has no positions) is cleared.
+    /// Tokens sequence `seq` holds.
+    pub fn seq_len(&self, seq: usize) -> usize {
+        self.seq_len[seq]
+    }
+
+    pub fn n_seq(&self) -> usize {
+        self.seq_len.len()
+    }
+
+    /// Keeps the first `len` tokens of sequence `seq` (its later KV rows are overwritten as
+    /// positions are reused). A conv state has no positions, so a model with short-conv layers
+    /// can only keep all or nothing: false when asked for anything else.
+    pub fn truncate(&mut self, seq: usize, len: usize) -> bool {
+        let have = self.seq_len[seq];
+        if len >= have {
+            return true;
+        }
+        let per_seq = self.conv_state.len() / self.seq_len.len();
+        if len > 0 && per_seq > 0 {
+            return false;
+        }
+        self.seq_len[seq] = len;
+        self.conv_state[seq * per_seq..][..per_seq].fill(0.0);
+        true
+    }
+
+    /// Forgets every sequence.
     pub fn reset(&mut self) {
-        self.pos = 0;
+        self.seq_len.fill(0);
         self.conv_state.fill(0.0);
+    }
+
+    /// The first KV cache row of attention layer `slot`'s copy of sequence `seq`.
+    fn cache_row(&self, slot: usize, seq: usize) -> usize {
+        (slot * self.seq_len.len() + seq) * self.n_ctx
     }
 }
 

@@ -1,7 +1,6 @@
 //! Tokenizers from `tokenizer.ggml.*` metadata, reproducing llama.cpp's ids: SentencePiece-style
 //! BPE (`llama` model: merge by score, byte fallback, dummy prefix), byte-level BPE (`gpt2`
-//! model: pre-tokenizer split, merge by rank), special-token splitting, and streaming
-//! detokenization that only ever emits complete UTF-8.
+//! model: pre-tokenizer split, merge by rank) and special-token splitting.
 
 use std::collections::{BinaryHeap, HashMap};
 
@@ -53,6 +52,8 @@ pub struct Tokenizer {
     pub eos: Option<u32>,
     pub add_bos: bool,
     pub add_eos: bool,
+    /// Tokens that end generation, sorted.
+    eog: Vec<u32>,
     add_space_prefix: bool,
     /// Control and user-defined tokens, longest first: split out of text before merging.
     specials: Vec<u32>,
@@ -137,6 +138,30 @@ impl Tokenizer {
         };
         let bos = check(id_key(file, "tokenizer.ggml.bos_token_id")?, "tokenizer.ggml.bos_token_id")?;
         let eos = check(id_key(file, "tokenizer.ggml.eos_token_id")?, "tokenizer.ggml.eos_token_id")?;
+        // End of generation, as llama.cpp's vocabulary loader decides it: EOS, the EOT/EOM ids
+        // when given, and control tokens that end a turn in the common chat formats (instruct
+        // models often name the base model's EOS but stop with their turn end).
+        let mut eog: Vec<u32> = eos.into_iter().collect();
+        for key in ["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"] {
+            eog.extend(check(id_key(file, key)?, "tokenizer.ggml.eot_token_id")?);
+        }
+        const TURN_ENDS: [&str; 8] = [
+            "<|eot_id|>",
+            "<|im_end|>",
+            "<|end|>",
+            "<end_of_turn>",
+            "<|endoftext|>",
+            "<|eom_id|>",
+            "<EOT>",
+            "<|end_of_text|>",
+        ];
+        for (i, t) in tokens.iter().enumerate() {
+            if types[i] == TokenType::Control && TURN_ENDS.contains(&t.as_str()) {
+                eog.push(i as u32);
+            }
+        }
+        eog.sort_unstable();
+        eog.dedup();
         // Later ids win, as in llama.cpp's token_to_id map.
         let ids: HashMap<String, u32> =
             tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
@@ -160,16 +185,16 @@ impl Tokenizer {
             ids,
             bos,
             eos,
+            eog,
             specials,
             bpe,
             max_token_bytes,
         })
     }
 
-    /// A lower bound on the tokens `text_bytes` bytes of text become, known without tokenizing
-    /// them: no token covers more than the longest vocabulary entry's bytes.
-    pub fn fewest_tokens(&self, text_bytes: usize) -> usize {
-        text_bytes.div_ceil(self.max_token_bytes)
+    /// The longest vocabulary entry, in bytes.
+    pub fn max_token_bytes(&self) -> usize {
+        self.max_token_bytes
     }
 
     pub fn n_tokens(&self) -> usize {
@@ -185,7 +210,12 @@ impl Tokenizer {
     }
 
     pub fn is_eog(&self, id: u32) -> bool {
-        Some(id) == self.eos
+        self.eog.binary_search(&id).is_ok()
+    }
+
+    /// Every token that ends generation.
+    pub fn eog_ids(&self) -> &[u32] {
+        &self.eog
     }
 
     /// Tokenizes like `llama_tokenize(text, add_special, parse_special)`.
@@ -484,52 +514,9 @@ enum Fragment<'t> {
     Token(u32),
 }
 
-/// Turns a stream of tokens into text, holding back bytes until they form complete UTF-8.
-#[derive(Default)]
-pub struct StreamDecoder {
-    pending: Vec<u8>,
-}
-
-impl StreamDecoder {
-    /// Adds a token's bytes; returns whatever complete text is now available.
-    pub fn push(&mut self, bytes: &[u8]) -> String {
-        self.pending.extend_from_slice(bytes);
-        let valid = match std::str::from_utf8(&self.pending) {
-            Ok(_) => self.pending.len(),
-            Err(e) if e.error_len().is_some() => {
-                // Invalid (not merely incomplete) bytes: replace them rather than stall forever.
-                let s = String::from_utf8_lossy(&self.pending).into_owned();
-                self.pending.clear();
-                return s;
-            }
-            Err(e) => e.valid_up_to(),
-        };
-        String::from_utf8(self.pending.drain(..valid).collect()).unwrap_or_default()
-    }
-
-    /// Flushes what is left at the end of generation (incomplete sequences become U+FFFD).
-    pub fn finish(&mut self) -> String {
-        let s = String::from_utf8_lossy(&self.pending).into_owned();
-        self.pending.clear();
-        s
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stream_decoder_waits_for_complete_characters() {
-        let mut d = StreamDecoder::default();
-        let llama = "🦙".as_bytes();
-        assert_eq!(d.push(b"a"), "a");
-        assert_eq!(d.push(&llama[..2]), "");
-        assert_eq!(d.push(&llama[2..]), "🦙");
-        assert_eq!(d.push(&[0xff]), "\u{fffd}");
-        assert_eq!(d.push(&llama[..1]), "");
-        assert_eq!(d.finish(), "\u{fffd}");
-    }
 
     /// The rank-merge loop as the definition says it (the lowest-ranked adjacent pair, leftmost
     /// on ties, until none is listed), quadratic, to check the heap version against.

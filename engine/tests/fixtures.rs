@@ -114,7 +114,6 @@ fn reset_clears_the_conv_state() {
 #[test]
 fn greedy_generation_matches_llama_cpp() {
     use hartlm_engine::gguf::GgufFile;
-    use hartlm_engine::sampler::{Sampler, SamplerConfig};
     use hartlm_engine::tokenizer::Tokenizer;
     let dir = fixtures();
     for name in ["micro-f32", "s288-f32", "qwen3-micro-f32", "lfm2-micro-f32", "lfm2-micro-l3-f32"] {
@@ -124,17 +123,8 @@ fn greedy_generation_matches_llama_cpp() {
         let prompt = tok.encode("Once upon a time, there was a little cat named Tom.", true, false);
         assert_eq!(prompt, ids(&dir.join(format!("oracle/{name}.prompt_ids.json"))), "{name} prompt");
         let want = ids(&dir.join(format!("oracle/{name}.greedy_ids.json")));
-        let mut sampler = Sampler::new(SamplerConfig { temp: 0.0, ..SamplerConfig::default() });
-        let (got, _, _) = hartlm_engine::eval::generate(
-            &model,
-            &tok,
-            &prompt,
-            want.len(),
-            Session::new(128, 1),
-            &mut sampler,
-            |_| Ok(()),
-        )
-        .unwrap();
+        let got =
+            hartlm_engine::eval::greedy(&model, &tok, &prompt, want.len(), Session::new(128, 1)).unwrap();
         assert_eq!(got, want, "{name}");
     }
 }

@@ -4,10 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use hartlm_engine::eval::{Session, all_logits, generate};
+use hartlm_engine::eval::{Session, all_logits, argmax, greedy as generate_greedy};
 use hartlm_engine::model::Model;
-use hartlm_engine::sampler::{Sampler, SamplerConfig, argmax};
-use hartlm_engine::tokenizer::{StreamDecoder, Tokenizer};
+use hartlm_engine::tokenizer::Tokenizer;
 use hartlm_test_support::npy;
 
 const PROMPT: &str = "Once upon a time, there was a little cat named Tom.";
@@ -68,11 +67,9 @@ fn smollm2_matches_llama_cpp() {
     eprintln!("smollm2: worst cosine {worst:.6}");
 
     // Free-running greedy text up to llama.cpp's first low-margin step (" Tom was a friendly").
-    let mut sampler = Sampler::new(SamplerConfig { temp: 0.0, ..SamplerConfig::default() });
-    let (generated, _, _) =
-        generate(&model, &tok, &prompt, 4, Session::new(64, 2), &mut sampler, |_| Ok(())).unwrap();
+    let generated = generate_greedy(&model, &tok, &prompt, 4, Session::new(64, 2)).unwrap();
     assert_eq!(generated, greedy[..4]);
-    let mut d = StreamDecoder::default();
-    let text: String = generated.iter().map(|&t| d.push(&tok.piece_bytes(t))).collect();
+    let bytes: Vec<u8> = generated.iter().flat_map(|&t| tok.piece_bytes(t)).collect();
+    let text = String::from_utf8(bytes).unwrap();
     assert_eq!(text, " Tom was a friendly");
 }

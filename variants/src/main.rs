@@ -2,15 +2,17 @@
 //! tier's engine library from `lib/` beside `bin/` and hands it argv. `hartlm cpu` explains it.
 
 use std::collections::VecDeque;
-use std::ffi::{CStr, CString, OsString, c_char, c_int, c_void};
+use std::ffi::{CStr, CString, OsString, c_void};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use hartlm_abi::engine::EngineApiFn;
 use hartlm_abi::{
-    ABI_SYMBOL, ABI_VERSION, AbiVersionFn, CALIBRATE_SYMBOL, CalibrateFn, ENTRY_SYMBOL, EntryFn, LaunchInfo,
+    ABI_SYMBOL, ABI_VERSION, API_SYMBOL, AbiVersionFn, CALIBRATE_SYMBOL, CalibrateFn, LaunchInfo,
     MatvecTiming,
 };
+use hartlm_frontend::cli::{Cli, Command};
 use hartlm_variants::calibration::{self, Cached, Calibration, Measured, Sample};
 use hartlm_variants::cluster::{Cluster, CoreSet};
 use hartlm_variants::entry::{self, Entered, LiveOs, Os, RecordedOs};
@@ -50,6 +52,10 @@ fn main() -> ExitCode {
 
 fn run() -> Result<u8, Failure> {
     let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match hartlm_frontend::cli::parse(args) {
+        Ok(cli) => cli,
+        Err(status) => return Ok(u8::try_from(status).unwrap_or(2)),
+    };
     let system = probe::system().map_err(|e| fail(2, e))?;
     if system.clusters.is_empty() {
         return Err(fail(2, "no usable processor: HARTLM_CORES or the CPU affinity leaves none"));
@@ -68,19 +74,27 @@ fn run() -> Result<u8, Failure> {
     let fingerprint = calibration::fingerprint(&system.cpuinfo);
     let cached = cached_calibration(&fingerprint)?;
 
-    match args.get(1).and_then(|a| a.to_str()) {
-        Some("cpu") => {
+    match &cli.command {
+        Some(Command::Cpu { json, runner_labels }) => {
             let forced = (forced.as_deref(), forced_cluster.as_deref());
-            return cpu_command(&args[2..], &system.clusters, &tiers, forced, exists, &cached);
+            return cpu_command((*json, *runner_labels), &system.clusters, &tiers, forced, exists, &cached);
         }
-        Some("calibrate") => {
-            return calibrate_command(&args[2..], &system, &tiers, &lib_dir, &fingerprint);
+        Some(Command::Calibrate { size_mib, reps, clear }) => {
+            return calibrate_command((*size_mib, *reps, *clear), &system, &tiers, &lib_dir, &fingerprint);
         }
         _ => {}
     }
     let plan =
         plan_placements(&tiers, &system.clusters, forced.as_deref(), forced_cluster.as_deref(), exists);
     let (plan, _) = calibration::choose(plan, &cached, forced.is_some() || forced_cluster.is_some());
+    if cli.version {
+        let tier = match &plan {
+            Ok(p) => p.first().map_or("none".to_string(), |p| format!("{} on cores {}", p.tier.id, p.cores)),
+            Err(e) => format!("none ({e})"),
+        };
+        hartlm_abi::sayln!("{}", hartlm_frontend::version_line(&tier));
+        return Ok(0);
+    }
     let mut queue: VecDeque<Placement> = plan.map_err(|e| fail(e.exit_code(), e.to_string()))?.into();
     // A damaged manifest damages the whole installation: one line, before any library is tried.
     let manifest =
@@ -129,7 +143,7 @@ fn run() -> Result<u8, Failure> {
             refuse_unless_live_cpu_runs(p.tier)?;
         }
         let path = lib_dir.join(p.tier.library_file());
-        let entry = match load(&path, p.tier, &manifest).and_then(|lib| symbol(lib, ENTRY_SYMBOL, &path)) {
+        let entry = match load(&path, p.tier, &manifest).and_then(|lib| symbol(lib, API_SYMBOL, &path)) {
             Ok(entry) => entry,
             Err(e) => {
                 last_error = format!("tier {} failed to load: {e}", p.tier.id);
@@ -164,8 +178,8 @@ fn run() -> Result<u8, Failure> {
             let line = format!("{first}; falling back to {}{others}", p.tier.id);
             eprintln!("hartlm: warning: {}", hartlm_abi::text::escape_controls(&line));
         }
-        // SAFETY: the ABI version matched, so hartlm_main has the EntryFn signature.
-        let entry = unsafe { std::mem::transmute::<*mut c_void, EntryFn>(entry) };
+        // SAFETY: the ABI version matched, so hartlm_engine_api has the EngineApiFn signature.
+        let entry = unsafe { std::mem::transmute::<*mut c_void, EngineApiFn>(entry) };
         let reason = if last_error.is_empty() { p.reason.clone() } else { format!("fallback: {last_error}") };
         if std::env::var_os(VERBOSE_ENV).is_some_and(|v| v == "1") {
             eprintln!(
@@ -180,7 +194,7 @@ fn run() -> Result<u8, Failure> {
         // Per-core pinning and AI registration only mean something on this machine's own cores.
         let pin = pin_cores && !system.recorded && entered == Entered::Pinned;
         let ai = !system.recorded && entered == Entered::AiThread;
-        return call_engine(entry, &args, &p, &reason, (pin, ai));
+        return call_engine(entry, cli, &p, &reason, (pin, ai));
     }
     let others = match failed.len() {
         0 | 1 => String::new(),
@@ -218,29 +232,13 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn cpu_command(
-    args: &[OsString],
+    (json, labels): (bool, bool),
     clusters: &[Cluster],
     tiers: &[&Tier],
     forced: (Option<&str>, Option<&str>),
     exists: impl Fn(&Tier) -> bool,
     cached: &Cached,
 ) -> Result<u8, Failure> {
-    const USAGE: &str = "usage: hartlm cpu [--json | --runner-labels]";
-    let (mut json, mut labels) = (false, false);
-    for a in args {
-        match a.to_str() {
-            Some("--json") => json = true,
-            Some("--runner-labels") => labels = true,
-            Some("-h" | "--help") => {
-                hartlm_abi::sayln!(
-                    "{USAGE}\nShows detected CPU features and which tier runs; --runner-labels prints the \
-                     GitHub Actions runner labels for this machine (ci/runner/install.sh uses them)."
-                );
-                return Ok(0);
-            }
-            _ => return Err(fail(2, format!("unknown argument {a:?} for `hartlm cpu`; {USAGE}"))),
-        }
-    }
     let r = report::build(clusters, tiers, forced, exists, cached);
     if labels {
         let value = serde_json::to_value(&r).map_err(|e| fail(1, format!("cannot encode report: {e}")))?;
@@ -354,7 +352,7 @@ fn symbol(handle: *mut c_void, name: &CStr, path: &Path) -> Result<*mut c_void, 
 }
 
 /// The address the library holding `entry` was mapped at (0 if the loader cannot say).
-fn load_base(entry: EntryFn) -> usize {
+fn load_base(entry: EngineApiFn) -> usize {
     let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
     // SAFETY: dladdr only reads the address and fills `info`, which is valid for writes.
     let found = unsafe { libc::dladdr(entry as *const c_void, info.as_mut_ptr()) };
@@ -362,26 +360,32 @@ fn load_base(entry: EntryFn) -> usize {
     if found == 0 { 0 } else { unsafe { info.assume_init() }.dli_fbase as usize }
 }
 
+/// Hands the parsed command line to the frontend with the engine the library's table offers.
 fn call_engine(
-    entry: EntryFn,
-    args: &[OsString],
+    entry: EngineApiFn,
+    cli: Cli,
     p: &Placement,
     reason: &str,
     (pin_cores, ai_entry): (bool, bool),
 ) -> Result<u8, Failure> {
-    let to_c = |s: &[u8]| CString::new(s).map_err(|_| fail(2, "argument contains a NUL byte"));
-    let c_args: Vec<CString> = args.iter().map(|a| to_c(a.as_bytes())).collect::<Result<_, _>>()?;
-    let mut argv: Vec<*const c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
+    let to_c = |s: &[u8]| CString::new(s).map_err(|_| fail(2, "the tier id or reason contains a NUL byte"));
     let tier_id = to_c(p.tier.id.0.as_bytes())?;
     let reason = to_c(reason.as_bytes())?;
     let cores: &[u32] = if pin_cores { &p.worker_cores } else { &[] };
     let ai_cores: Vec<u32> = if ai_entry { p.cores.iter().collect() } else { vec![] };
     let info = launch_info(&tier_id, &reason, p.vlen, (p.threads, p.gen_threads), cores, &ai_cores);
-    let argc = c_int::try_from(c_args.len()).map_err(|_| fail(2, "too many arguments"))?;
-    // SAFETY: argv holds argc valid C strings plus a terminating null; info and the strings it
-    // points to outlive the call.
-    let status = unsafe { entry(argc, argv.as_ptr(), &info) };
+    // SAFETY: info, the strings and arrays it points to outlive the call; the table it returns
+    // lives as long as the library, which is never unloaded.
+    let table =
+        unsafe { entry(&info).as_ref() }.ok_or_else(|| fail(1, "the engine library returned no table"))?;
+    let engine = hartlm_frontend::engine::Engine::new(table).map_err(|e| fail(1, e))?;
+    let defaults = hartlm_frontend::cli::Defaults {
+        threads: p.threads,
+        gen_threads: p.gen_threads,
+        vlen_bits: p.vlen.unwrap_or(0),
+        tier_id: p.tier.id.0.to_string(),
+    };
+    let status = hartlm_frontend::cli::run(cli, &engine, &defaults);
     Ok(u8::try_from(status).unwrap_or(1))
 }
 
@@ -441,37 +445,12 @@ fn cached_calibration(fingerprint: &str) -> Result<Cached, Failure> {
 /// `hartlm calibrate`: times every (tier, cluster) pair the rule allows at rising thread
 /// counts, in this process with the threads pinned core by core, and saves the ranking.
 fn calibrate_command(
-    args: &[OsString],
+    (size_mib, reps, clear): (u32, u32, bool),
     system: &probe::System,
     tiers: &[&Tier],
     lib_dir: &Path,
     fingerprint: &str,
 ) -> Result<u8, Failure> {
-    const USAGE: &str = "usage: hartlm calibrate [--size-mib N] [--reps N] [--clear]";
-    let (mut size_mib, mut reps, mut clear) = (32u32, 5u32, false);
-    let mut it = args.iter().map(|a| a.to_str().unwrap_or("\u{fffd}"));
-    while let Some(a) = it.next() {
-        let mut number = |flag: &str, range: std::ops::RangeInclusive<u32>| {
-            it.next().and_then(|v| v.parse::<u32>().ok()).filter(|v| range.contains(v)).ok_or_else(|| {
-                fail(2, format!("{flag} needs a number in {}..={}; {USAGE}", range.start(), range.end()))
-            })
-        };
-        match a {
-            "--size-mib" => size_mib = number("--size-mib", 1..=4096)?,
-            "--reps" => reps = number("--reps", 1..=1000)?,
-            "--clear" => clear = true,
-            "-h" | "--help" => {
-                hartlm_abi::sayln!(
-                    "{USAGE}\nTimes a Q4_0 matrix-vector product over --size-mib MiB of weights (default \
-                     32) for every tier on every cluster at rising thread counts, and keeps the ranking \
-                     and each pair's generation thread knee in $XDG_CACHE_HOME/hartlm/ for the launcher. \
-                     --clear removes it; HARTLM_CALIBRATION=off ignores it."
-                );
-                return Ok(0);
-            }
-            _ => return Err(fail(2, format!("unknown argument {a:?} for `hartlm calibrate`; {USAGE}"))),
-        }
-    }
     let path = calibration_file().ok_or_else(|| {
         fail(1, "neither XDG_CACHE_HOME nor HOME is set: calibrate keeps its ranking there")
     })?;

@@ -13,21 +13,23 @@ pub fn dir(target_dir: &Path) -> PathBuf {
     target_dir.join("fixtures-gen")
 }
 
-/// Installs the generator's Python packages if they are missing.
+/// Installs the generator's Python packages (and jinja2, for the chat template tests) if they
+/// are missing.
 fn ensure_python(sh: &Shell) -> Result<()> {
-    if crate::prereq::python_has(sh, "numpy, gguf, sentencepiece") {
+    if crate::prereq::python_has(sh, "numpy, gguf, sentencepiece, jinja2") {
         return Ok(());
     }
-    crate::prereq::pip_install(sh, &["numpy", "gguf", "sentencepiece"])
+    crate::prereq::pip_install(sh, &["numpy", "gguf", "sentencepiece", "jinja2"])
 }
 
 /// Writes `<stem>.gguf` and `<stem>.ref_logits.npy` (logits of the standard 25-token prompt).
 pub fn ensure(sh: &Shell, target_dir: &Path, fixtures: &Path) -> Result<PathBuf> {
     let out = dir(target_dir);
+    // The template tests render with jinja2 even when the fixtures exist already.
+    ensure_python(sh)?;
     if GENERATED.iter().all(|(stem, _)| out.join(format!("{stem}.ref_logits.npy")).is_file()) {
         return Ok(out);
     }
-    ensure_python(sh)?;
     std::fs::create_dir_all(&out)?;
     let script = r#"
 import sys, json, os

@@ -32,6 +32,24 @@ impl Default for SamplerConfig {
     }
 }
 
+/// Refuses sampling values that would make every probability NaN, or mean nothing.
+pub fn check(s: &SamplerConfig) -> Result<(), String> {
+    let bad = |flag: &str, v: f32, want: &str| Err(format!("{flag} {v}: must be {want}"));
+    if !(s.temp.is_finite() && s.temp >= 0.0) {
+        return bad("--temp", s.temp, "a finite number >= 0 (0 is greedy)");
+    }
+    if !(0.0..=1.0).contains(&s.top_p) {
+        return bad("--top-p", s.top_p, "between 0 and 1");
+    }
+    if !(0.0..=1.0).contains(&s.min_p) {
+        return bad("--min-p", s.min_p, "between 0 and 1");
+    }
+    if !(s.repeat_penalty.is_finite() && s.repeat_penalty > 0.0) {
+        return bad("--repeat-penalty", s.repeat_penalty, "a finite number > 0 (1 disables it)");
+    }
+    Ok(())
+}
+
 pub struct Sampler {
     cfg: SamplerConfig,
     state: u64,

@@ -1,0 +1,104 @@
+// Chat templates against Python's jinja2 set up as Hugging Face's apply_chat_template sets it
+// up: the real templates carried by model files (SmolLM2-135M-Instruct, fetched by
+// `cargo xtask fetch-models`; Qwen2 from llama.cpp's ggml-vocab-qwen2.gguf in the fixtures),
+// each rendered for several conversations must give the same bytes, and the same tokens.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use hartlm_frontend::commands::chat_tokens;
+use hartlm_frontend::template::{ChatTemplate, Message};
+
+mod common;
+use common::{engine, fixtures};
+
+/// Renders with jinja2 the way transformers does (ImmutableSandboxedEnvironment, trim_blocks,
+/// lstrip_blocks, loop controls, raise_exception, a tojson that does not escape).
+const RENDER_PY: &str = r#"
+import json, sys
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.ext import loopcontrols
+req = json.load(sys.stdin)
+def raise_exception(message):
+    raise Exception(message)
+def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+    return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+env.filters["tojson"] = tojson
+env.globals["raise_exception"] = raise_exception
+out = []
+for case in req["cases"]:
+    out.append(env.from_string(req["template"]).render(messages=case["messages"],
+        add_generation_prompt=case["add_generation_prompt"], bos_token=req["bos"], eos_token=req["eos"]))
+json.dump(out, sys.stdout)
+"#;
+
+fn jinja2(template: &str, bos: &str, eos: &str, cases: &[(Vec<Message>, bool)]) -> Vec<String> {
+    let req = serde_json::json!({
+        "template": template, "bos": bos, "eos": eos,
+        "cases": cases.iter().map(|(m, g)| serde_json::json!({"messages": m, "add_generation_prompt": g})).collect::<Vec<_>>(),
+    });
+    let mut child = Command::new("python3")
+        .args(["-c", RENDER_PY])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (cargo xtask fetch-models installs jinja2)");
+    serde_json::to_writer(child.stdin.take().unwrap(), &req).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "jinja2 failed: is it installed? `cargo xtask fetch-models` installs it");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn conversations() -> Vec<(Vec<Message>, bool)> {
+    let m = Message::new;
+    vec![
+        (vec![m("user", "What is the capital of France?")], true),
+        (vec![m("system", "Answer in one word."), m("user", "Capital of France?")], true),
+        (
+            vec![
+                m("user", "Hi there"),
+                m("assistant", "Hello! How can I help?"),
+                m("user", "Tell me a joke about \"quotes\" and\nnewlines. 🦙"),
+            ],
+            true,
+        ),
+        (vec![m("user", "no generation prompt")], false),
+    ]
+}
+
+#[test]
+fn model_templates_render_like_jinja2_and_tokenize_the_same() {
+    let models: [(&str, PathBuf); 2] = [
+        (
+            "SmolLM2-135M-Instruct",
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        ),
+        ("Qwen2 (llama.cpp ggml-vocab-qwen2)", fixtures().join("../third_party_vocab/ggml-vocab-qwen2.gguf")),
+    ];
+    let e = engine();
+    for (name, path) in models {
+        assert!(path.is_file(), "{}: run `cargo xtask fetch-models`", path.display());
+        let m = e.open(&path, true).unwrap();
+        let source = m.info.chat_template.clone().unwrap_or_else(|| panic!("{name} carries a template"));
+        let tok = m.tokenizer().unwrap();
+        let (bos, eos) = (tok.bos_text.clone().unwrap_or_default(), tok.eos_text.clone().unwrap_or_default());
+        let ours = ChatTemplate::new(Some(&source), &bos, &eos).unwrap();
+        let cases = conversations();
+        let theirs = jinja2(&source, &bos, &eos, &cases);
+        for ((messages, generation_prompt), want) in cases.iter().zip(&theirs) {
+            let got = ours.render(messages, *generation_prompt, &Default::default()).unwrap();
+            assert_eq!(&got, want, "{name}: {messages:?}");
+            // The rendered text's tokens: special tokens parsed, no doubled BOS.
+            let ids = chat_tokens(&m, &got);
+            assert_eq!(ids, m.tokenize(want, !want.starts_with(&bos) || bos.is_empty(), true), "{name}");
+            let im_start = m.tokenize("<|im_start|>", false, true);
+            assert_eq!(im_start.len(), 1, "{name}: <|im_start|> is one control token");
+            assert_eq!(
+                ids.iter().filter(|&&t| t == im_start[0]).count(),
+                want.matches("<|im_start|>").count()
+            );
+        }
+    }
+}
