@@ -218,3 +218,62 @@ fn huge_context_is_refused_cleanly() {
         assert!(err.to_string().contains("lower -c"), "{err}");
     }
 }
+
+/// Sequences decoded together (rows of two prompts interleaved in one batch, then one token of
+/// each per step, as the server's slots run) give exactly the logits each gives alone; cutting
+/// a sequence back and re-feeding it does too, where the model can cut.
+#[test]
+fn sequences_in_one_batch_match_sequences_alone() {
+    use hartlm_engine::model::{CacheType, State};
+    let dir = fixtures();
+    for name in ["s288-q4_0", "qwen3-micro-f32", "lfm2-micro-q4_0"] {
+        let model = Model::open(&dir.join(format!("models/{name}.gguf"))).unwrap();
+        let tokens = Oracle::load(&dir, name).unwrap().tokens();
+        let nv = model.config.n_vocab;
+        let (a, b) = (&tokens[..9], &tokens[3..14]);
+        let alone = |t: &[u32]| all_logits(&model, t, 0, Session::new(64, 1)).unwrap();
+        let (want_a, want_b) = (alone(a), alone(b));
+        // Prompts: a[..5] and b[..7] interleaved in one call; then a[5..] and b[7..] one token
+        // per sequence per call, b running on after a ends.
+        let mut s = State::with_seqs(&model.config, 64, 2, Threads::uniform(2), CacheType::F32).unwrap();
+        let (mut got_a, mut got_b) = (vec![0.0; a.len() * nv], vec![0.0; b.len() * nv]);
+        let mut rows: Vec<(u32, usize, usize)> = Vec::new(); // (token, seq, position)
+        for i in 0..7 {
+            if i < 5 {
+                rows.push((a[i], 0, i));
+            }
+            rows.push((b[i], 1, i));
+        }
+        let mut steps = vec![rows];
+        for i in 0.. {
+            let step: Vec<(u32, usize, usize)> = [(a, 0, 5 + i), (b, 1, 7 + i)]
+                .iter()
+                .filter(|(t, _, p)| *p < t.len())
+                .map(|&(t, q, p)| (t[p], q, p))
+                .collect();
+            if step.is_empty() {
+                break;
+            }
+            steps.push(step);
+        }
+        for step in steps {
+            let (toks, seqs): (Vec<u32>, Vec<usize>) = step.iter().map(|&(t, q, _)| (t, q)).unzip();
+            let mut out = vec![0.0; step.len() * nv];
+            model.decode(&mut s, &toks, &seqs, &vec![true; step.len()], &mut out).unwrap();
+            for (k, &(_, q, p)) in step.iter().enumerate() {
+                let dst = if q == 0 { &mut got_a } else { &mut got_b };
+                dst[p * nv..(p + 1) * nv].copy_from_slice(&out[k * nv..(k + 1) * nv]);
+            }
+        }
+        assert!(got_a == want_a, "{name}: sequence 0 differs from alone");
+        assert!(got_b == want_b, "{name}: sequence 1 differs from alone");
+        // Cut sequence 1 back to 4 tokens and feed the rest again (attention models only).
+        let conv = name.starts_with("lfm2");
+        assert_eq!(s.truncate(1, 4), !conv, "{name}: only attention-only models cut mid-sequence");
+        if !conv {
+            let mut out = vec![0.0; (b.len() - 4) * nv];
+            model.decode(&mut s, &b[4..], &vec![1; b.len() - 4], &vec![true; b.len() - 4], &mut out).unwrap();
+            assert!(out[..] == want_b[4 * nv..], "{name}: re-fed tokens after a cut differ");
+        }
+    }
+}

@@ -18,7 +18,7 @@ use crate::sampler::SamplerConfig;
     name = "hartlm",
     disable_version_flag = true,
     about = "LLM inference for RISC-V and x86-64, built per ISA tier",
-    after_help = "llama.cpp's spellings work too: -sys, -tb, -ctk, -ctv, -cnv, -ngl, -pg.\n\
+    after_help = "llama.cpp's spellings work too: -sys, -tb, -ctk, -ctv, -cnv, -ngl, -pg, -np.\n\
                   Environment: HARTLM_TIER=<id> forces a tier, HARTLM_CLUSTER=<name> a core cluster, \
                   HARTLM_CORES=<list> narrows the cores, HARTLM_LIB_DIR overrides lib/, \
                   HARTLM_VERBOSE=1 names the library loaded.\n\
@@ -65,6 +65,8 @@ pub enum Command {
     Run(RunArgs),
     /// Chat with a model turn by turn (reads stdin; /reset clears the history, /exit ends).
     Chat(ChatArgs),
+    /// Serve an OpenAI-compatible HTTP API (chat and text completions, streaming or not).
+    Serve(ServeArgs),
     /// Measure prompt processing and generation speed, as llama-bench does.
     Bench(BenchArgs),
     /// Time one kernel on random data (`cargo xtask bench-insn --kernel` counts its instructions).
@@ -145,9 +147,9 @@ pub struct RunArgs {
     pub model: ModelArg,
     #[command(flatten)]
     pub prompt: OptionalPrompt,
-    /// Tokens to generate.
-    #[arg(short = 'n', long = "n-predict", default_value_t = 128)]
-    pub n_predict: usize,
+    /// Tokens to generate (default 128; with --conversation, per reply, until the context is full).
+    #[arg(short = 'n', long = "n-predict")]
+    pub n_predict: Option<usize>,
     #[command(flatten)]
     pub eval: EvalArgs,
     #[command(flatten)]
@@ -183,6 +185,49 @@ pub struct ChatArgs {
     pub eval: EvalArgs,
     #[command(flatten)]
     pub sampling: SamplingArgs,
+    /// Name the chat template's source on stderr.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// GPU layers (llama.cpp's -ngl): accepted and ignored, hartlm runs on the CPU.
+    #[arg(long = "n-gpu-layers", hide = true)]
+    pub n_gpu_layers: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Address to listen on (only this machine by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0: any free port, printed at start).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Slots: requests generated side by side, one batched evaluation per step (llama.cpp's -np).
+    #[arg(long = "parallel", default_value_t = 1)]
+    pub parallel: usize,
+    /// Requests that may wait for a slot; past them the server answers 503 with Retry-After.
+    #[arg(long, default_value_t = 16)]
+    pub queue: usize,
+    /// Require `Authorization: Bearer KEY` on /v1/ (visible to other users in the process list;
+    /// prefer --api-key-file).
+    #[arg(long, conflicts_with = "api_key_file")]
+    pub api_key: Option<String>,
+    /// Read the API key from this file (its first line).
+    #[arg(long)]
+    pub api_key_file: Option<PathBuf>,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 4 << 20)]
+    pub max_body: usize,
+    /// The model name /v1/models reports (default: the file name).
+    #[arg(short = 'a', long)]
+    pub alias: Option<String>,
+    /// Most tokens per reply when a request gives no max_tokens (-1: until the slot is full).
+    #[arg(short = 'n', long = "n-predict", default_value_t = -1, allow_negative_numbers = true)]
+    pub n_predict: i64,
+    /// Context: the total, shared evenly by the slots (default: the model's, at most 4096, per slot).
+    #[command(flatten)]
+    pub eval: EvalArgs,
     /// Name the chat template's source on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -446,7 +491,7 @@ pub enum BenchFormat {
 
 /// llama.cpp's multi-letter short flags, spelled as hartlm's long ones (clap's short flags are
 /// single letters).
-const LLAMA_SPELLINGS: [(&str, &str); 7] = [
+const LLAMA_SPELLINGS: [(&str, &str); 8] = [
     ("-sys", "--system-prompt"),
     ("-tb", "--threads-batch"),
     ("-ctk", "--cache-type-k"),
@@ -454,6 +499,7 @@ const LLAMA_SPELLINGS: [(&str, &str); 7] = [
     ("-cnv", "--conversation"),
     ("-ngl", "--n-gpu-layers"),
     ("-pg", "--pg"),
+    ("-np", "--parallel"),
 ];
 
 /// `args` with llama.cpp's multi-letter short flags respelled (up to a `--`).
@@ -569,6 +615,7 @@ pub fn run(cli: Cli, engine: &Engine, defaults: &Defaults) -> i32 {
         Command::Selftest { seed } => return engine.selftest(seed),
         Command::Run(args) => crate::commands::run(engine, args, defaults),
         Command::Chat(args) => crate::chat::command(engine, args, defaults),
+        Command::Serve(args) => crate::server::command(engine, args, defaults),
         Command::Bench(args) => crate::commands::bench(engine, args, defaults),
         Command::BenchKernel { kernel } => crate::commands::bench_kernel(engine, kernel),
         Command::Quantize { model, output, ty, pure, allow_requantize } => {

@@ -72,7 +72,7 @@ pub fn run(engine: &Engine, args: RunArgs, defaults: &Defaults) -> Result<()> {
         let chat = crate::cli::ChatArgs {
             model: args.model,
             system: args.system,
-            n_predict: if args.n_predict == 128 { -1 } else { args.n_predict as i64 },
+            n_predict: args.n_predict.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX)),
             eval: args.eval,
             sampling: args.sampling,
             verbose: args.verbose,
@@ -83,6 +83,7 @@ pub fn run(engine: &Engine, args: RunArgs, defaults: &Defaults) -> Result<()> {
     let Some(prompt) = prompt else {
         return refuse("give a prompt with -p TEXT or -f FILE (or chat with -cnv)".into());
     };
+    let n_predict = args.n_predict.unwrap_or(128);
     let m = open(engine, &args.model.model, false)?;
     let c = m.config()?.clone();
     m.tokenizer().map_err(|e| anyhow::anyhow!("{}: {e}", args.model.model.display()))?;
@@ -117,11 +118,10 @@ pub fn run(engine: &Engine, args: RunArgs, defaults: &Defaults) -> Result<()> {
     if tokens.is_empty() {
         bail!("the prompt produced no tokens");
     }
-    if tokens.len().checked_add(args.n_predict).is_none_or(|n| n > n_ctx) {
+    if tokens.len().checked_add(n_predict).is_none_or(|n| n > n_ctx) {
         bail!(
-            "{} prompt tokens + {} to generate exceed the context of {n_ctx}; raise -c or lower -n",
-            tokens.len(),
-            args.n_predict
+            "{} prompt tokens + {n_predict} to generate exceed the context of {n_ctx}; raise -c or lower -n",
+            tokens.len()
         );
     }
     if args.verbose {
@@ -138,7 +138,7 @@ pub fn run(engine: &Engine, args: RunArgs, defaults: &Defaults) -> Result<()> {
     let mut history = tokens.clone();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let Generation { tokens: generated, secs: gen_secs, .. } =
-        generate(&mut ctx, 0, &mut sampler, &mut history, args.n_predict, &stop, |piece| {
+        generate(&mut ctx, 0, &mut sampler, &mut history, n_predict, &stop, |piece| {
             if !std::mem::replace(&mut echoed, true) {
                 write!(out, "{echo}")?;
             }

@@ -1,5 +1,6 @@
 //! hartlm's user-facing side, compiled once per architecture into the launcher: the command
-//! line, chat templates and the REPL, sampling, benchmarks and output formats.
+//! line, chat templates, the REPL and the OpenAI-compatible server, sampling, benchmarks and
+//! output formats.
 //!
 //! Everything that depends on the instruction set stays in the tier libraries, reached through
 //! the function table `engine` wraps.
@@ -13,6 +14,7 @@ pub mod generate;
 pub mod npy;
 pub mod progress;
 pub mod sampler;
+pub mod server;
 pub mod stream;
 pub mod template;
 

@@ -15,7 +15,7 @@ use common::{engine, fixtures};
 /// Renders with jinja2 the way transformers does (ImmutableSandboxedEnvironment, trim_blocks,
 /// lstrip_blocks, loop controls, raise_exception, a tojson that does not escape).
 const RENDER_PY: &str = r#"
-import json, sys
+import datetime, json, sys
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.ext import loopcontrols
 req = json.load(sys.stdin)
@@ -26,16 +26,25 @@ def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
 env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
 env.filters["tojson"] = tojson
 env.globals["raise_exception"] = raise_exception
+# hartlm dates templates in UTC, so the reference does too.
+env.globals["strftime_now"] = lambda f: datetime.datetime.now(datetime.timezone.utc).strftime(f)
 out = []
 for case in req["cases"]:
     out.append(env.from_string(req["template"]).render(messages=case["messages"],
-        add_generation_prompt=case["add_generation_prompt"], bos_token=req["bos"], eos_token=req["eos"]))
+        add_generation_prompt=case["add_generation_prompt"], bos_token=req["bos"], eos_token=req["eos"],
+        **req["variables"]))
 json.dump(out, sys.stdout)
 "#;
 
-fn jinja2(template: &str, bos: &str, eos: &str, cases: &[(Vec<Message>, bool)]) -> Vec<String> {
+fn jinja2(
+    template: &str,
+    bos: &str,
+    eos: &str,
+    variables: &serde_json::Value,
+    cases: &[(Vec<Message>, bool)],
+) -> Vec<String> {
     let req = serde_json::json!({
-        "template": template, "bos": bos, "eos": eos,
+        "template": template, "bos": bos, "eos": eos, "variables": variables,
         "cases": cases.iter().map(|(m, g)| serde_json::json!({"messages": m, "add_generation_prompt": g})).collect::<Vec<_>>(),
     });
     let mut child = Command::new("python3")
@@ -64,7 +73,48 @@ fn conversations() -> Vec<(Vec<Message>, bool)> {
             true,
         ),
         (vec![m("user", "no generation prompt")], false),
+        (
+            vec![
+                m("system", "Think first."),
+                m("user", "2+2?"),
+                m("assistant", "<think>\nadd them\n</think>\n\n4"),
+                m("user", "and 3+3?"),
+            ],
+            true,
+        ),
     ]
+}
+
+/// The templates llama.cpp publishes for the families hartlm runs (Llama-3.1/3.2, Qwen2.5,
+/// Qwen3 with and without thinking, LFM2, LFM2.5, SmolLM3), extracted by `cargo xtask
+/// fetch-models` from the pinned sdist with their provenance: every conversation renders to
+/// jinja2's bytes, and Qwen's to the same tokens as jinja2's text with the Qwen2 vocabulary.
+#[test]
+fn published_templates_render_like_jinja2() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/chat-templates");
+    let provenance = std::fs::read_to_string(dir.join("PROVENANCE.json"))
+        .unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask fetch-models`", dir.display()));
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&provenance).unwrap();
+    assert!(entries.len() >= 8, "{} templates", entries.len());
+    let qwen = engine().open(&fixtures().join("../third_party_vocab/ggml-vocab-qwen2.gguf"), true).unwrap();
+    for e in entries {
+        let family = e["family"].as_str().unwrap();
+        let source = std::fs::read_to_string(dir.join(e["file"].as_str().unwrap())).unwrap();
+        let variables = e["variables"].as_object().unwrap().clone();
+        let (bos, eos) = ("<s>", "</s>");
+        let ours = ChatTemplate::new(Some(&source), bos, eos).unwrap_or_else(|err| panic!("{family}: {err}"));
+        let cases = conversations();
+        let theirs = jinja2(&source, bos, eos, &serde_json::Value::Object(variables.clone()), &cases);
+        for ((messages, generation_prompt), want) in cases.iter().zip(&theirs) {
+            let got = ours
+                .render(messages, *generation_prompt, &variables)
+                .unwrap_or_else(|err| panic!("{family}: {err}"));
+            assert_eq!(&got, want, "{family}: {messages:?}");
+            if family.starts_with("Qwen") {
+                assert_eq!(qwen.tokenize(&got, false, true), qwen.tokenize(want, false, true), "{family}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -86,7 +136,7 @@ fn model_templates_render_like_jinja2_and_tokenize_the_same() {
         let (bos, eos) = (tok.bos_text.clone().unwrap_or_default(), tok.eos_text.clone().unwrap_or_default());
         let ours = ChatTemplate::new(Some(&source), &bos, &eos).unwrap();
         let cases = conversations();
-        let theirs = jinja2(&source, &bos, &eos, &cases);
+        let theirs = jinja2(&source, &bos, &eos, &serde_json::json!({}), &cases);
         for ((messages, generation_prompt), want) in cases.iter().zip(&theirs) {
             let got = ours.render(messages, *generation_prompt, &Default::default()).unwrap();
             assert_eq!(&got, want, "{name}: {messages:?}");

@@ -87,14 +87,15 @@ fn run() -> Result<u8, Failure> {
     let plan =
         plan_placements(&tiers, &system.clusters, forced.as_deref(), forced_cluster.as_deref(), exists);
     let (plan, _) = calibration::choose(plan, &cached, forced.is_some() || forced_cluster.is_some());
-    if cli.version {
-        let tier = match &plan {
-            Ok(p) => p.first().map_or("none".to_string(), |p| format!("{} on cores {}", p.tier.id, p.cores)),
-            Err(e) => format!("none ({e})"),
-        };
-        hartlm_abi::sayln!("{}", hartlm_frontend::version_line(&tier));
-        return Ok(0);
-    }
+    // `--version` names the tier that would really run: it goes through entry and loading
+    // (fallbacks included) and stops before the engine runs anything.
+    let plan = match plan {
+        Err(e) if cli.version => {
+            hartlm_abi::sayln!("{}", hartlm_frontend::version_line(&format!("none ({e})")));
+            return Ok(0);
+        }
+        plan => plan,
+    };
     let mut queue: VecDeque<Placement> = plan.map_err(|e| fail(e.exit_code(), e.to_string()))?.into();
     // A damaged manifest damages the whole installation: one line, before any library is tried.
     let manifest =
@@ -191,6 +192,11 @@ fn run() -> Result<u8, Failure> {
                 load_base(entry)
             );
         }
+        if cli.version {
+            let tier = format!("{} on {} cores {}", p.tier.id, p.cluster, p.cores);
+            hartlm_abi::sayln!("{}", hartlm_frontend::version_line(&tier));
+            return Ok(0);
+        }
         // Per-core pinning and AI registration only mean something on this machine's own cores.
         let pin = pin_cores && !system.recorded && entered == Entered::Pinned;
         let ai = !system.recorded && entered == Entered::AiThread;
@@ -200,6 +206,10 @@ fn run() -> Result<u8, Failure> {
         0 | 1 => String::new(),
         n => format!(" ({} more tiers failed too)", n - 1),
     };
+    if cli.version {
+        hartlm_abi::sayln!("{}", hartlm_frontend::version_line(&format!("none ({last_error}{others})")));
+        return Ok(0);
+    }
     Err(fail(1, format!("{last_error}{others}; reinstall the hartlm tarball")))
 }
 

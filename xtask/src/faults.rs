@@ -109,7 +109,11 @@ pub fn run_all(
     check("unknown flag exits 2", o.code == Some(2), &o);
 
     let o = run(&launcher, &["cpu", "--bogus"], &[])?;
-    check("`cpu` with an unknown argument exits 2", o.code == Some(2) && o.stderr.contains("usage"), &o);
+    check(
+        "`cpu` with an unknown argument exits 2",
+        o.code == Some(2) && o.stderr.contains("hartlm --help"),
+        &o,
+    );
 
     let o = run(&launcher, &["selftest"], &[("HARTLM_TIER", "no-such-tier")])?;
     check(

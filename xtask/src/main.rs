@@ -20,7 +20,10 @@ mod publish;
 mod qemu;
 mod qemu_build;
 mod runnerkit;
+mod servebench;
+mod servecheck;
 mod sync;
+mod templates;
 mod test;
 mod testqemu;
 mod tierbuild;
@@ -47,6 +50,9 @@ fn main() {
             testqemu::command(&ws, &arch.arches(), no_build, &cpu, part)
         }
         Command::FetchModels => models::fetch_command(&ws),
+        Command::Bench { serve: true, rounds, reps, .. } => {
+            servebench::command(&ws, rounds, reps.unwrap_or(4))
+        }
         Command::Bench { n_prompt, n_gen, reps, threads, vs: Some(_), rounds, part, .. } => {
             let reps = reps.unwrap_or(2);
             vs::command(&ws, &vs::Spec { n_prompt, n_gen, reps, threads, rounds, part })

@@ -70,5 +70,6 @@ pub fn fetch_command(ws: &Workspace) -> Result<()> {
         "{}",
         crate::genfix::ensure(&sh, &ws.target_dir, &crate::modelcheck::fixtures_dir(&ws.root)?)?.display()
     );
+    println!("{}", crate::templates::ensure(&sh, &ws.target_dir)?.display());
     Ok(())
 }

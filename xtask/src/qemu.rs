@@ -225,15 +225,9 @@ pub fn run_guest_env(
     run_guest_timed(cpu, launcher, args, forced, env, RUN_TIMEOUT)
 }
 
-/// [`run_guest_env`], killed (and reported as timed out) after `timeout`.
-pub fn run_guest_timed(
-    cpu: &CpuEntry,
-    launcher: &Path,
-    args: &[&str],
-    forced: Option<&str>,
-    env: &[(&str, &str)],
-    timeout: Duration,
-) -> Result<RunOut> {
+/// The command that runs `launcher` on `cpu` (under qemu unless it is this host), with every
+/// HARTLM_* variable of the caller's environment removed and the tier `forced` if given.
+pub fn guest_command(cpu: &CpuEntry, launcher: &Path, forced: Option<&str>) -> Result<Command> {
     let mut cmd = match (cpu.arch()?, &cpu.qemu_cpu) {
         (Arch::Riscv64, Some(c)) => {
             let mut k = Command::new(riscv_qemu(c)?);
@@ -248,7 +242,6 @@ pub fn run_guest_timed(
         (Arch::Riscv64, None) => bail!("cpu {}: riscv64 needs a qemu_cpu", cpu.name),
         (Arch::X86_64, None) => Command::new(launcher),
     };
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     for v in [
         "HARTLM_TIER",
         "HARTLM_ASSUME_FEATURES",
@@ -265,6 +258,20 @@ pub fn run_guest_timed(
     if !cpu.assume.is_empty() {
         cmd.env("HARTLM_ASSUME_FEATURES", cpu.assume.join(","));
     }
+    Ok(cmd)
+}
+
+/// [`run_guest_env`], killed (and reported as timed out) after `timeout`.
+pub fn run_guest_timed(
+    cpu: &CpuEntry,
+    launcher: &Path,
+    args: &[&str],
+    forced: Option<&str>,
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<RunOut> {
+    let mut cmd = guest_command(cpu, launcher, forced)?;
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.envs(env.iter().copied());
     let mut child = cmd.spawn().with_context(|| format!("starting {cmd:?}"))?;
     let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());

@@ -10,7 +10,10 @@ use hartlm_variants::Arch;
 use crate::flags::Part;
 use crate::prereq::{self, Needs};
 use crate::workspace::Workspace;
-use crate::{dist, faults, genfix, hetero, hostile, modelcheck, models, qemu, qemu_build};
+use crate::{dist, faults, genfix, hetero, hostile, modelcheck, models, qemu, qemu_build, servecheck};
+
+/// The riscv64 CPU the server checks run on under qemu.
+const SERVE_CPU: &str = "rv64gcv-vlen256";
 
 /// `cargo xtask test-qemu`.
 pub fn command(
@@ -89,6 +92,39 @@ pub fn command(
                 failures.push(format!("fault check `{name}`: {detail}"));
             }
         }
+    }
+    let serve_scratch = ws.target_dir.join("qemu-test/serve");
+    let mut record = |what: &str, rows: Result<Vec<(String, bool, String)>>| {
+        let rows = rows.unwrap_or_else(|e| vec![(format!("the {what} checks ran"), false, format!("{e:#}"))]);
+        for (name, ok, detail) in rows {
+            println!("  {} {name}", if ok { "ok  " } else { "FAIL" });
+            checks += 1;
+            if !ok {
+                failures.push(format!("{what} check `{name}`: {detail}"));
+            }
+        }
+    };
+    if let (Some(host), Some(x86)) = (host_expect, x86) {
+        let smollm2 = models::ensure(&sh, &ws.target_dir, &models::SMOLLM2)?;
+        let launcher = x86.launcher.clone();
+        println!("OpenAI-compatible server (native, {host}, SmolLM2-135M; the openai package and curl):");
+        let launch = || Ok(std::process::Command::new(&launcher));
+        record("server", servecheck::run_all(&sh, &launch, &smollm2, &serve_scratch));
+        println!("chat REPL (native, {host}, SmolLM2-135M; a pseudo-terminal, then a pipe):");
+        record("chat", servecheck::chat_checks(&launcher, &smollm2));
+    }
+    if let Some(rv) = launchers.iter().find(|u| u.arch == Arch::Riscv64) {
+        let all = qemu::load_matrix(&text)?;
+        let cpu = all
+            .iter()
+            .find(|e| e.name == SERVE_CPU)
+            .with_context(|| format!("{SERVE_CPU} is not in the matrix"))?;
+        let model = modelcheck::fixtures_dir(&ws.root)?.join("models/micro-q4_0.gguf");
+        println!(
+            "OpenAI-compatible server (riscv64 under qemu as {SERVE_CPU}, micro-q4_0; the openai package and curl):"
+        );
+        let launch = || qemu::guest_command(cpu, &rv.launcher, None);
+        record("riscv64 server", servecheck::run_all(&sh, &launch, &model, &serve_scratch));
     }
     if let Some(patched) = &patched {
         println!("IME emulator (xtask/qemu/xsmtvdot-test.c under {}):", qemu_build::PATCH);
