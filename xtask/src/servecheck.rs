@@ -161,7 +161,7 @@ pub fn chat_checks(launcher: &Path, model: &Path) -> Result<Vec<(String, bool, S
         .arg(launcher)
         .args(["chat", "-m"])
         .arg(model)
-        .args(["--temp", "0", "-n", "48"])
+        .args(["--temp", "0", "-n", "1000"])
         .env_remove("HARTLM_TIER")
         .env_remove("HARTLM_LIB_DIR")
         .output()
