@@ -136,14 +136,26 @@ pub fn command(engine: &Engine, args: ServeArgs, defaults: &Defaults) -> Result<
     let bound = listener.local_addr()?;
     let engine_model = model.clone();
     let engine_metrics = metrics.clone();
+    // The engine thread owns the context; the server listens only once it exists (a cache
+    // that cannot be allocated ends the command instead of leaving a server that never answers).
+    let (ready, created) = std::sync::mpsc::channel::<Result<(), crate::engine::EngineError>>();
     let engine_thread = std::thread::Builder::new()
         .name("hartlm-engine".into())
-        .spawn(move || -> Result<()> {
-            let ctx = engine_model.context(params)?;
-            run_slots(ctx, per_slot, queue, &engine_metrics);
-            Ok(())
+        .spawn(move || match engine_model.context(params) {
+            Ok(ctx) => {
+                let _ = ready.send(Ok(()));
+                run_slots(ctx, per_slot, queue, &engine_metrics);
+            }
+            Err(e) => {
+                let _ = ready.send(Err(e));
+            }
         })
         .context("starting the engine thread")?;
+    match created.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => anyhow::bail!("the engine thread ended before creating its context"),
+    }
     eprintln!(
         "hartlm serve: listening on http://{bound} ({} slots of {per_slot} tokens, {}){}",
         args.parallel,
@@ -162,7 +174,7 @@ pub fn command(engine: &Engine, args: ServeArgs, defaults: &Defaults) -> Result<
     drop(app);
     drop(runtime);
     served.context("serving")?;
-    engine_thread.join().map_err(|_| anyhow::anyhow!("the engine thread panicked"))??;
+    engine_thread.join().map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;
     Ok(())
 }
 

@@ -898,6 +898,7 @@ fn cli(cases: &mut Vec<Case>) {
         ("calibrate --size-mib x", vec!["calibrate", "--size-mib", "x"], 2, usage("invalid value 'x' for '--size-mib <SIZE_MIB>': invalid digit found in string")),
         ("cpu --bogus", vec!["cpu", "--bogus"], 2, usage("unexpected argument '--bogus' found")),
         ("serve -np 0", vec!["serve", "-m", m, "-np", "0"], 2, "hartlm: -np 0: use 1 to 256 slots".into()),
+        ("serve with a cache that cannot be allocated", vec!["serve", "-m", m, "-c", "4000000000", "--port", "0"], 1, "hartlm: cannot allocate a * GiB KV cache for 1 x 4000000000 tokens; lower -c".into()),
         ("serve --host nonsense", vec!["serve", "-m", m, "--host", "no host"], 2, "hartlm: --host no host --port 8080: not an address to listen on".into()),
         ("chat with -ctk f16 -ctv f32", vec!["chat", "-m", m, "-ctk", "f16", "-ctv", "f32"], 2, "hartlm: hartlm keeps keys and values in one type: give -ctk and -ctv the same type".into()),
         ("run -cnv -n bogus", vec!["run", "-m", m, "-cnv", "-n", "x"], 2, usage("invalid value 'x' for '--n-predict <N_PREDICT>': invalid digit found in string")),
