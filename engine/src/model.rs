@@ -596,10 +596,10 @@ impl Model {
         self.weight(&a.wq).matmul(&s.xb[..ne], &mut s.q, &s.pool);
         self.weight(&a.wk).matmul(&s.xb[..ne], &mut s.k, &s.pool);
         self.weight(&a.wv).matmul(&s.xb[..ne], &mut s.v, &s.pool);
-        // Each row's place in the cache: its sequence's copy of this layer, at its position.
-        let cache_rows: Vec<usize> =
-            (0..n).map(|i| s.cache_row(a.slot, s.row_seq[i]) + s.row_pos[i]).collect();
-        for (i, cache_row) in cache_rows.into_iter().enumerate() {
+        let (n_seq, n_ctx) = (s.seq_len.len(), s.n_ctx);
+        for i in 0..n {
+            // The row's place in the cache (q, k and v borrow `s` below, so not `s.cache_row`).
+            let cache_row = first_cache_row(a.slot, s.row_seq[i], n_seq, n_ctx) + s.row_pos[i];
             let (q, k, v) = (
                 &mut s.q[i * q_dim..][..q_dim],
                 &mut s.k[i * kv_dim..][..kv_dim],
@@ -959,8 +959,14 @@ impl State {
 
     /// The first KV cache row of attention layer `slot`'s copy of sequence `seq`.
     fn cache_row(&self, slot: usize, seq: usize) -> usize {
-        (slot * self.seq_len.len() + seq) * self.n_ctx
+        first_cache_row(slot, seq, self.seq_len.len(), self.n_ctx)
     }
+}
+
+/// The first KV cache row of attention layer `slot`'s copy of sequence `seq`, in a cache of
+/// `n_seq` sequences of `n_ctx` rows (`[layer][seq][pos]`).
+fn first_cache_row(slot: usize, seq: usize, n_seq: usize, n_ctx: usize) -> usize {
+    (slot * n_seq + seq) * n_ctx
 }
 
 /// [`kernels::rms_norm`] of every `w.len()`-wide row of `x`.

@@ -90,6 +90,14 @@ pub fn load_matrix(text: &str) -> Result<Vec<CpuEntry>> {
 }
 
 /// The best x86-64 tier the host's /proc/cpuinfo flags allow: an expectation computed without
+/// The CPU's `model name` in /proc/cpuinfo text (benchmark tables name it).
+pub fn cpu_model(cpuinfo: &str) -> &str {
+    cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim()))
+        .unwrap_or("unknown CPU")
+}
+
 /// the launcher's own CPUID code.
 pub fn host_x86_tier(cpuinfo: &str) -> Option<&'static str> {
     let flags: BTreeSet<&str> = cpuinfo

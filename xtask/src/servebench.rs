@@ -40,14 +40,8 @@ pub fn command(ws: &Workspace, rounds: usize, requests: usize) -> Result<()> {
             rates[k].push(rate);
         }
     }
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = crate::qemu::cpu_model(&cpuinfo);
     println!(
         "\nhartlm serve, SmolLM2-135M Q4_1, {cpu}, {} cores; clients = slots, {requests} streaming requests of 64 tokens each per client; {rounds} alternating rounds\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())

@@ -219,10 +219,7 @@ fn native(ws: &Workspace, sh: &Shell, spec: &Spec) -> Result<String> {
         .unwrap_or_default()
         .split_whitespace()
         .collect();
-    let cpu_model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim()))
-        .unwrap_or("unknown CPU");
+    let cpu_model = crate::qemu::cpu_model(&cpuinfo);
     let best = crate::qemu::host_x86_tier(&cpuinfo).context("cannot read the host's CPU flags")?;
     let configs = llamacpp::configs(&flags);
     let build = |name: &str| -> Result<Built> {
