@@ -29,6 +29,9 @@ pub struct BuiltQemu {
 /// Downloads `url` to `dest` (through a `.part` file renamed once complete) and refuses a
 /// file whose sha256 is not `sha256`.
 pub fn download_verified(sh: &Shell, url: &str, sha256: &str, dest: &Path) -> Result<()> {
+    // Callers run before the build tools are installed (fetch-models extracts the chat
+    // templates from the llama.cpp sdist), so curl is asked for here.
+    prereq::ensure(sh, Needs::default().with_apt(&["curl"]))?;
     let part = dest.with_extension("part");
     cmd!(sh, "curl -fsSL --retry 3 -o {part} {url}").run().with_context(|| format!("downloading {url}"))?;
     let got = format!("{:x}", Sha256::digest(std::fs::read(&part)?));
