@@ -36,6 +36,13 @@ for case in req["cases"]:
 json.dump(out, sys.stdout)
 "#;
 
+/// The project venv's Python (`cargo xtask setup` makes it; fetch-models installs jinja2 there),
+/// else whichever python3 is on PATH.
+fn python() -> std::path::PathBuf {
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/python/bin/python3");
+    if venv.is_file() { venv } else { "python3".into() }
+}
+
 fn jinja2(
     template: &str,
     bos: &str,
@@ -47,7 +54,7 @@ fn jinja2(
         "template": template, "bos": bos, "eos": eos, "variables": variables,
         "cases": cases.iter().map(|(m, g)| serde_json::json!({"messages": m, "add_generation_prompt": g})).collect::<Vec<_>>(),
     });
-    let mut child = Command::new("python3")
+    let mut child = Command::new(python())
         .args(["-c", RENDER_PY])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -171,6 +171,14 @@ impl Publisher {
     pub fn execute(&self, plan: &Plan, files: &[LocalFile]) -> Result<Outcome> {
         self.rt.block_on(self.api.execute(plan, files))
     }
+
+    /// Appends `line` to the text asset `name` of the published release `tag` (creating the
+    /// asset if absent). The longer file is uploaded as `<name>.new` and verified before the
+    /// old one is deleted and the new one renamed, so a failure never loses the history.
+    /// `scratch` is a local directory for the file. Returns how many lines the asset holds.
+    pub fn append_line(&self, tag: &str, name: &str, line: &str, scratch: &std::path::Path) -> Result<usize> {
+        self.rt.block_on(self.api.append_line(tag, name, line, scratch))
+    }
 }
 
 /// Blocking JSON calls on one repository's REST routes, for callers other than publishing (sync's
@@ -455,6 +463,74 @@ impl Api {
             Err(Error::Api { detail, .. }) if detail.starts_with("404") => Ok(()),
             other => other,
         }
+    }
+
+    /// An asset's bytes (the API's asset route with `Accept: application/octet-stream`, which
+    /// github.com answers with a redirect to its storage).
+    async fn download_asset(&self, id: u64) -> Result<Vec<u8>> {
+        let route = format!("/repos/{}/{}/releases/assets/{id}", self.owner, self.name);
+        self.retried(&format!("downloading asset {id}"), || async {
+            let uri: http::Uri = route.parse().map_err(|_| octocrab::Error::Other {
+                source: format!("bad route {route}").into(),
+                backtrace: std::backtrace::Backtrace::capture(),
+            })?;
+            let request = http::Request::builder()
+                .method(http::Method::GET)
+                .uri(uri)
+                .header(http::header::ACCEPT, "application/octet-stream");
+            let request = self.crab.build_request(request, None::<&()>)?;
+            let response = self.crab.execute(request).await?;
+            let response = self.crab.follow_location_to_data(response).await?;
+            let body = http_body_util::BodyExt::collect(response.into_body()).await?;
+            Ok(body.to_bytes().to_vec())
+        })
+        .await
+    }
+
+    async fn rename_asset(&self, id: u64, name: &str) -> Result<()> {
+        let route = format!("/repos/{}/{}/releases/assets/{id}", self.owner, self.name);
+        let body = serde_json::json!({ "name": name });
+        let _: serde_json::Value = self
+            .retried(&format!("renaming asset {id} to {name}"), || self.crab.patch(&route, Some(&body)))
+            .await?;
+        Ok(())
+    }
+
+    async fn append_line(
+        &self,
+        tag: &str,
+        name: &str,
+        line: &str,
+        scratch: &std::path::Path,
+    ) -> Result<usize> {
+        let release =
+            self.releases().await?.into_iter().find(|r| r.tag == tag && !r.draft).ok_or_else(|| {
+                Error::Config(format!("there is no published release {tag} to append {name} to"))
+            })?;
+        let mut text = match release.assets.iter().find(|a| a.name == *name) {
+            Some(a) => String::from_utf8(self.download_asset(a.id).await?)
+                .map_err(|_| Error::Verify(format!("{name} of release {tag} is not UTF-8 text")))?,
+            None => String::new(),
+        };
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(line.trim_end_matches('\n'));
+        text.push('\n');
+        let staged = format!("{name}.new");
+        let path = scratch.join(&staged);
+        std::fs::write(&path, &text).map_err(|source| Error::Io { path: path.clone(), source })?;
+        // A `.new` left by an earlier failed run is stale: this one replaces it.
+        if let Some(stale) = release.assets.iter().find(|a| a.name == staged) {
+            self.delete_asset(stale.id).await?;
+        }
+        let uploaded = self.upload(release.id, &LocalFile::read(&path)?).await?;
+        if let Some(old) = self.find_asset(release.id, name).await? {
+            self.delete_asset(old.id).await?;
+        }
+        self.rename_asset(uploaded.id, name).await?;
+        self.say(&format!("{name} of release {tag} now holds {} lines", text.lines().count()));
+        Ok(text.lines().count())
     }
 
     async fn find_asset(&self, release_id: u64, name: &str) -> Result<Option<RemoteAsset>> {

@@ -236,22 +236,64 @@ fn handle(stream: TcpStream, host: Host, ctx: &Ctx) -> std::io::Result<()> {
         ctx.log(host, &req.method, &req.path, 0);
         return Ok(());
     }
-    let authorized = req
-        .header("authorization")
-        .is_some_and(|a| a == format!("Bearer {TOKEN}") || a == format!("token {TOKEN}"));
-    let (status, body) = if !authorized {
-        (401, error("Bad credentials"))
+    let credentials = req.header("authorization");
+    let authorized =
+        credentials.is_some_and(|a| a == format!("Bearer {TOKEN}") || a == format!("token {TOKEN}"));
+    // As on github.com for a public repository: reads need no credentials, wrong ones are refused.
+    let anonymous_read = credentials.is_none() && req.method == "GET" && host == Host::Api;
+    let (status, body) = if !authorized && !anonymous_read {
+        (401, error("Bad credentials").to_string().into_bytes())
+    } else if let Some(download) = ctx.download(&req) {
+        download
     } else {
-        match host {
+        let (status, body) = match host {
             Host::Api => api(ctx, &req),
             Host::Uploads => upload(ctx, &req, "uploaded"),
-        }
+        };
+        (status, body.to_string().into_bytes())
     };
     ctx.log(host, &req.method, &req.path, status);
-    write_response(&mut out, status, body.to_string().as_bytes())
+    write_response(&mut out, status, &body)
+}
+
+/// The latest release as github.com defines it: the newest that is neither a draft nor a
+/// prerelease.
+fn latest(releases: &[Release]) -> Option<&Release> {
+    releases.iter().filter(|r| !r.draft && !r.prerelease).max_by_key(|r| r.id)
 }
 
 impl Ctx {
+    /// `GET /{owner}/{repo}/releases/download/{tag}/{name}` and `.../releases/latest/download/{name}`
+    /// on the API host (github.com's asset URLs; no credentials): the asset's bytes.
+    fn download(&self, req: &Request) -> Option<(u16, Vec<u8>)> {
+        if req.method == "GET" && req.header("accept") == Some("application/octet-stream") {
+            let id: u64 =
+                req.path.strip_prefix(&format!("{}/releases/assets/", self.prefix))?.parse().ok()?;
+            let s = self.lock();
+            let asset = s.releases.iter().flat_map(|r| &r.assets).find(|a| a.id == id);
+            return Some(asset.map_or((404, b"Not Found".to_vec()), |a| (200, a.content.clone())));
+        }
+        let site = self.prefix.strip_prefix("/repos")?;
+        let rest = req.path.strip_prefix(site)?.strip_prefix("/releases/")?;
+        if req.method != "GET" {
+            return None;
+        }
+        let s = self.lock();
+        let (release, name) = match rest.split_once('/')? {
+            ("latest", rest) => (latest(&s.releases), rest.strip_prefix("download/")?),
+            ("download", rest) => {
+                let (tag, name) = rest.split_once('/')?;
+                (s.releases.iter().find(|r| r.tag_name == tag && !r.draft), name)
+            }
+            _ => return None,
+        };
+        let asset = release.and_then(|r| r.assets.iter().find(|a| a.name == name && a.state == "uploaded"));
+        Some(match asset {
+            Some(a) => (200, a.content.clone()),
+            None => (404, b"Not Found".to_vec()),
+        })
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -280,14 +322,20 @@ impl Ctx {
             "created_at": "2026-01-01T00:00:00Z",
             "published_at": if r.draft { Value::Null } else { json!("2026-01-01T00:00:00Z") },
             "author": null,
-            "assets": r.assets.iter().map(|a| self.asset_json(a)).collect::<Vec<_>>(),
+            "assets": r.assets.iter().map(|a| self.asset_json(a, &r.tag_name)).collect::<Vec<_>>(),
         })
     }
 
-    fn asset_json(&self, a: &Asset) -> Value {
+    fn asset_json(&self, a: &Asset, tag: &str) -> Value {
         json!({
             "url": format!("http://{}{}/releases/assets/{}", self.api, self.prefix, a.id),
-            "browser_download_url": format!("http://{}/download/{}", self.api, a.name),
+            "browser_download_url": format!(
+                "http://{}{}/releases/download/{}/{}",
+                self.api,
+                self.prefix.trim_start_matches("/repos"),
+                tag,
+                a.name
+            ),
             "id": a.id,
             "node_id": format!("RA_{}", a.id),
             "name": a.name,
@@ -377,8 +425,9 @@ fn upload(ctx: &Ctx, req: &Request, state_name: &str) -> (u16, Value) {
         content,
     };
     release.assets.push(asset.clone());
+    let tag = release.tag_name.clone();
     drop(s);
-    (201, ctx.asset_json(&asset))
+    (201, ctx.asset_json(&asset, &tag))
 }
 
 fn api(ctx: &Ctx, req: &Request) -> (u16, Value) {
@@ -402,6 +451,10 @@ fn api(ctx: &Ctx, req: &Request) -> (u16, Value) {
                 .collect();
             (200, Value::Array(list))
         }
+        ("GET", ["releases", "latest"]) => match latest(&s.releases) {
+            Some(r) => (200, ctx.release_json(r)),
+            None => (404, error("Not Found")),
+        },
         ("GET", ["releases", "tags", tag]) => {
             match s.releases.iter().find(|r| r.tag_name == *tag && !r.draft) {
                 Some(r) => (200, ctx.release_json(r)),
@@ -478,21 +531,32 @@ fn api(ctx: &Ctx, req: &Request) -> (u16, Value) {
             }
         }
         ("GET", ["releases", id, "assets"]) => match s.releases.iter().find(|r| id.parse() == Ok(r.id)) {
-            Some(r) => (200, Value::Array(r.assets.iter().map(|a| ctx.asset_json(a)).collect())),
+            Some(r) => (200, Value::Array(r.assets.iter().map(|a| ctx.asset_json(a, &r.tag_name)).collect())),
             None => (404, error("Not Found")),
         },
-        (method @ ("GET" | "DELETE"), ["releases", "assets", id]) => {
+        (method @ ("GET" | "DELETE" | "PATCH"), ["releases", "assets", id]) => {
             let id: u64 = id.parse().unwrap_or(0);
-            for r in &mut s.releases {
-                if let Some(i) = r.assets.iter().position(|a| a.id == id) {
-                    if method == "GET" {
-                        return (200, ctx.asset_json(&r.assets[i]));
+            let Some(r) = s.releases.iter().position(|r| r.assets.iter().any(|a| a.id == id)) else {
+                return (404, error("Not Found"));
+            };
+            let i = s.releases[r].assets.iter().position(|a| a.id == id).unwrap_or(0);
+            match method {
+                "GET" => (200, ctx.asset_json(&s.releases[r].assets[i], &s.releases[r].tag_name)),
+                "PATCH" => {
+                    let Some(name) = b["name"].as_str() else {
+                        return (422, error("name is missing"));
+                    };
+                    if s.releases[r].assets.iter().any(|a| a.name == name && a.id != id) {
+                        return (422, already_exists("ReleaseAsset", "name"));
                     }
-                    r.assets.remove(i);
-                    return (204, Value::Null);
+                    s.releases[r].assets[i].name = name.into();
+                    (200, ctx.asset_json(&s.releases[r].assets[i], &s.releases[r].tag_name))
+                }
+                _ => {
+                    s.releases[r].assets.remove(i);
+                    (204, Value::Null)
                 }
             }
-            (404, error("Not Found"))
         }
         ("GET", ["git", "ref", kind, name @ ..]) => {
             let key = format!("{kind}/{}", name.join("/"));

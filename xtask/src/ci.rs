@@ -41,5 +41,6 @@ pub fn check(ws: &Workspace) -> Result<()> {
         .filter(|p| p.extension().is_some_and(|e| e == "sh"))
         .collect();
     scripts.sort();
+    scripts.push(ws.root.join(crate::dist::INSTALLER));
     lint::run(&sh, &ws.root, &scripts)
 }

@@ -1,5 +1,7 @@
-//! `cargo xtask dist`: one reproducible `hartlm-<version>-<triple>.tar.gz` per architecture with
-//! the launcher, every tier library and a manifest, plus SHA256SUMS and a release manifest.
+//! `cargo xtask dist`: one reproducible `hartlm-<triple>.tar.gz` per architecture (a stable name,
+//! so `releases/latest/download/` always works; the version is the archive's top directory) with
+//! the launcher, every tier library, a manifest and the user documents, plus SHA256SUMS, the
+//! release manifest and install.sh.
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -28,7 +30,7 @@ pub enum Role {
     Launcher,
     /// One tier's engine library, executable, recorded among the manifest's tiers.
     Tier(&'static Tier),
-    /// README and LICENSE: plain files.
+    /// README, LICENSE, completions, man page: plain files.
     Doc,
 }
 
@@ -49,28 +51,38 @@ pub struct ArchivePlan {
     pub files: Vec<PlannedFile>,
 }
 
-pub fn archive_name(version: &str, arch: Arch) -> String {
+/// The archive's top directory: `hartlm-<version>-<triple>`.
+pub fn archive_root(version: &str, arch: Arch) -> String {
     format!("hartlm-{version}-{}", arch.baseline_triple())
 }
 
-/// Plans the archive of one architecture from built artifacts (pure).
+/// The release asset: `hartlm-<triple>.tar.gz`, the same name in every release.
+pub fn archive_file(arch: Arch) -> String {
+    format!("hartlm-{}.tar.gz", arch.baseline_triple())
+}
+
+/// The installer published beside the archives (`releases/latest/download/install.sh`).
+pub const INSTALLER: &str = "release/install.sh";
+
+/// Plans the archive of one architecture from built artifacts and the user documents
+/// (`userdocs`: path inside, file) (pure).
 pub fn plan_archive(
     ws_root: &Path,
     version: &str,
     arch: Arch,
     launcher: &Path,
     built: &[Built],
+    docs: &[(String, PathBuf)],
 ) -> ArchivePlan {
-    let root = archive_name(version, arch);
+    let root = archive_root(version, arch);
     let file = |inside: String, source: PathBuf, role| PlannedFile { inside, source, role };
     let mut files = vec![file("bin/hartlm".into(), launcher.to_path_buf(), Role::Launcher)];
     for b in built.iter().filter(|b| b.tier.arch == arch) {
         files.push(file(format!("lib/{}", b.tier.library_file()), b.library.clone(), Role::Tier(b.tier)));
     }
-    for doc in ["README.md", "LICENSE"] {
-        files.push(file(doc.into(), ws_root.join(doc), Role::Doc));
-    }
-    ArchivePlan { arch, file_name: format!("{root}.tar.gz"), root, files }
+    files.push(file("LICENSE".into(), ws_root.join("LICENSE"), Role::Doc));
+    files.extend(docs.iter().map(|(inside, source)| file(inside.clone(), source.clone(), Role::Doc)));
+    ArchivePlan { arch, file_name: archive_file(arch), root, files }
 }
 
 fn read(p: &Path) -> Result<Vec<u8>> {
@@ -161,9 +173,12 @@ pub fn write_release(
     };
     let manifest_bytes = manifest::to_json(&release)?;
     write_atomic(&dist_dir.join("manifest.json"), &manifest_bytes)?;
+    let installer = read(&ws_root.join(INSTALLER))?;
+    write_atomic(&dist_dir.join("install.sh"), &installer)?;
     let mut listed: Vec<(String, String)> =
         records.iter().map(|r| (r.file.clone(), r.sha256.clone())).collect();
     listed.push(("manifest.json".into(), sha256_hex(&manifest_bytes)));
+    listed.push(("install.sh".into(), sha256_hex(&installer)));
     write_atomic(&dist_dir.join("SHA256SUMS"), sha256sums(&listed).as_bytes())?;
     for entry in std::fs::read_dir(dist_dir)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -188,10 +203,11 @@ pub fn command(ws: &Workspace, arches: &[Arch]) -> Result<Vec<PathBuf>> {
         git_commit: ws.git_commit(),
         source_date_epoch: ws.source_date_epoch()?,
     };
+    let docs = crate::userdocs::write(&ws.root, &ws.target_dir.join("userdocs"))?;
     let plans: Vec<ArchivePlan> = built
         .launchers
         .iter()
-        .map(|(arch, launcher)| plan_archive(&ws.root, &ws.version, *arch, launcher, &built.tiers))
+        .map(|(arch, launcher)| plan_archive(&ws.root, &ws.version, *arch, launcher, &built.tiers, &docs))
         .collect();
     let paths = write_release(&ws.dist_dir(), &plans, &prov, &ws.root)?;
     eprintln!("wrote {}", crate::tierbuild::relative(&ws.root, &ws.dist_dir().join("SHA256SUMS")).display());
@@ -209,10 +225,12 @@ mod tests {
             Built { tier: find("rv64gc").unwrap(), library: "/t/a.so".into() },
             Built { tier: find("x86-64").unwrap(), library: "/t/b.so".into() },
         ];
-        let p = plan_archive(Path::new("/ws"), "1.2.3", Arch::Riscv64, Path::new("/t/hartlm"), &built);
-        assert_eq!(p.file_name, "hartlm-1.2.3-riscv64gc-unknown-linux-gnu.tar.gz");
+        let docs = [("README.md".to_string(), PathBuf::from("/d/README.md"))];
+        let p = plan_archive(Path::new("/ws"), "1.2.3", Arch::Riscv64, Path::new("/t/hartlm"), &built, &docs);
+        assert_eq!(p.file_name, "hartlm-riscv64gc-unknown-linux-gnu.tar.gz");
+        assert_eq!(p.root, "hartlm-1.2.3-riscv64gc-unknown-linux-gnu");
         let inside: Vec<&str> = p.files.iter().map(|f| f.inside.as_str()).collect();
-        assert_eq!(inside, ["bin/hartlm", "lib/libhartlm-rv64gc.so", "README.md", "LICENSE"]);
+        assert_eq!(inside, ["bin/hartlm", "lib/libhartlm-rv64gc.so", "LICENSE", "README.md"]);
         let roles: Vec<Role> = p.files.iter().map(|f| f.role).collect();
         assert_eq!(roles, [Role::Launcher, Role::Tier(find("rv64gc").unwrap()), Role::Doc, Role::Doc]);
     }
@@ -225,7 +243,7 @@ mod tests {
             std::fs::write(dir.join(name), body).unwrap();
         }
         let built = vec![Built { tier: find("rv64gcv").unwrap(), library: dir.join("lib.so") }];
-        let plan = plan_archive(&dir, "0.0.1", Arch::Riscv64, &dir.join("hartlm"), &built);
+        let plan = plan_archive(&dir, "0.0.1", Arch::Riscv64, &dir.join("hartlm"), &built, &[]);
         let prov = Provenance { version: "0.0.1".into(), git_commit: "abc".into(), source_date_epoch: 1000 };
         let (a, m) = build_archive(&plan, &prov).unwrap();
         let (b, _) = build_archive(&plan, &prov).unwrap();

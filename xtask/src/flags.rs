@@ -125,7 +125,7 @@ pub enum Command {
     },
     /// Exact dynamic instruction counts per prompt and generated token of every riscv64 tier at
     /// VLEN 128-1024 (IME tiers at 256) under hartlm's plugin-enabled qemu (built once into
-    /// target/qemu-hartlm/).
+    /// target/qemu-hartlm/, or $HARTLM_TOOLS_DIR/qemu-hartlm/).
     BenchInsn {
         /// Only models whose name contains this (s288-q4_0, smollm2-q4_1, lfm2-micro-q4_0,
         /// qwen2-micro-f16).
@@ -191,5 +191,24 @@ pub enum Command {
         /// Upload base (default: derived from the API base for github.com and GitHub Enterprise).
         #[arg(long)]
         upload_url: Option<String>,
+    },
+    /// Append one line (date, commit, tier, board labels, pp and tg t/s) from a board's
+    /// `hartlm bench -o jsonl` to the release's bench-history.jsonl. Token from GITHUB_TOKEN.
+    BenchHistory {
+        /// The release whose history grows (the nightly).
+        #[arg(long, default_value = "nightly")]
+        tag: String,
+        /// The board's `hartlm bench -o jsonl` output.
+        #[arg(long)]
+        bench: std::path::PathBuf,
+        /// The board's `hartlm cpu --runner-labels` output.
+        #[arg(long)]
+        labels: std::path::PathBuf,
+        /// `owner/name` (default: $GITHUB_REPOSITORY).
+        #[arg(long)]
+        repo: Option<String>,
+        /// API base (default: $GITHUB_API_URL, else https://api.github.com).
+        #[arg(long)]
+        api_url: Option<String>,
     },
 }

@@ -49,7 +49,7 @@ pub struct PluginQemu {
 /// Our patched qemu (`qemu_build`, built once) and the counting plugin, compiled every time:
 /// it takes a second and follows source edits.
 pub fn ensure_qemu(sh: &Shell, root: &Path, target_dir: &Path) -> Result<PluginQemu> {
-    let built = qemu_build::ensure(sh, root, target_dir)?;
+    let built = qemu_build::ensure(sh, root)?;
     let plugin = target_dir.join("qemu-hartlm/insn_count.so");
     let source = root.join("xtask/plugin/insn_count.c");
     let include = built.source.join("include/qemu");

@@ -16,8 +16,8 @@ pub struct Args {
     pub upload_url: Option<String>,
 }
 
-/// The files a release consists of, in upload order: archives, then SHA256SUMS and the
-/// manifest last, so a release with a manifest has everything the manifest lists.
+/// The files a release consists of, in upload order: archives and install.sh, then SHA256SUMS
+/// and the manifest last, so a release with a manifest has everything the manifest lists.
 /// An archive name from manifest.json is only ever a file name inside the dist directory: no
 /// separators, no `..`, nothing hidden, so a crafted manifest cannot upload files from elsewhere.
 pub fn release_files(dist: &Path, manifest: &ReleaseManifest) -> Result<Vec<PathBuf>> {
@@ -36,6 +36,7 @@ pub fn release_files(dist: &Path, manifest: &ReleaseManifest) -> Result<Vec<Path
         }
         files.push(dist.join(&a.file));
     }
+    files.push(dist.join("install.sh"));
     files.push(dist.join("SHA256SUMS"));
     files.push(dist.join("manifest.json"));
     Ok(files)
@@ -186,7 +187,7 @@ mod tests {
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into())
             .collect();
-        assert_eq!(names, ["a.tar.gz", "SHA256SUMS", "manifest.json"]);
+        assert_eq!(names, ["a.tar.gz", "install.sh", "SHA256SUMS", "manifest.json"]);
         for bad in ["../../etc/passwd", "/etc/passwd", "sub/a.tar.gz", ".hidden", "", "a\nb"] {
             m.archives[0].file = bad.into();
             let e = release_files(Path::new("d"), &m).unwrap_err().to_string();

@@ -1,8 +1,10 @@
-//! Our qemu-riscv64: Debian's qemu 10.0.2 source with `xtask/qemu/xsmtvdot.patch` (SpacemiT's
-//! IME instructions behind the `xsmtvdot`/`xsmtvdotii` CPU properties) and TCG plugins enabled.
+//! qemu built from Debian's verified 10.0.2 source: our qemu-riscv64 with `xtask/qemu/xsmtvdot.patch`
+//! (SpacemiT's IME instructions behind the `xsmtvdot`/`xsmtvdotii` CPU properties) and TCG
+//! plugins, and stock qemu-riscv64/qemu-x86_64 where no package offers qemu 10.
 //!
-//! Built once per patch version into `target/qemu-hartlm/<patch hash>/` and shared by the IME
-//! rows of `test-qemu` and by `bench-insn`, whose counting plugin needs plugin support.
+//! The patched one is built once per patch version into `<tools>/qemu-hartlm/<patch hash>/`
+//! (`prereq::ToolDirs`) and shared by the IME rows of `test-qemu` and by `bench-insn`, whose
+//! counting plugin needs plugin support.
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -11,11 +13,9 @@ use xshell::{Shell, cmd};
 
 use crate::prereq::{self, Needs};
 
-const QEMU_VERSION: &str = "10.0.2";
+const QEMU_VERSION: &str = prereq::PINNED_QEMU;
 const QEMU_ORIG_URL: &str = "https://deb.debian.org/debian/pool/main/q/qemu/qemu_10.0.2+ds.orig.tar.xz";
 const QEMU_ORIG_SHA256: &str = "0901da33844a331bf8b3602b9c1fbd178e60b737c8e3ade678255bd090c9b9f1";
-const BUILD_PACKAGES: &[&str] =
-    &["libglib2.0-dev", "ninja-build", "flex", "bison", "pkg-config", "curl", "xz-utils", "patch"];
 const PIP_PACKAGES: &[&str] = &["meson", "pycotap"];
 /// The patch, relative to the workspace root.
 pub const PATCH: &str = "xtask/qemu/xsmtvdot.patch";
@@ -43,11 +43,11 @@ pub fn download_verified(sh: &Shell, url: &str, sha256: &str, dest: &Path) -> Re
 }
 
 /// The patched qemu, building it first if this version of the patch has not been built.
-pub fn ensure(sh: &Shell, root: &Path, target_dir: &Path) -> Result<BuiltQemu> {
+pub fn ensure(sh: &Shell, root: &Path) -> Result<BuiltQemu> {
     let patch = root.join(PATCH);
     let patch_text = std::fs::read(&patch).with_context(|| format!("reading {}", patch.display()))?;
     let key = format!("{:x}", Sha256::digest(&patch_text));
-    let top = target_dir.join("qemu-hartlm");
+    let top = prereq::tool_dirs().root.join("qemu-hartlm");
     let dir = top.join(&key[..12]);
     let source = dir.join(format!("qemu-{QEMU_VERSION}"));
     let qemu = source.join("build/qemu-riscv64");
@@ -55,37 +55,75 @@ pub fn ensure(sh: &Shell, root: &Path, target_dir: &Path) -> Result<BuiltQemu> {
     if qemu.is_file() {
         return Ok(BuiltQemu { qemu, source });
     }
-    std::fs::create_dir_all(&dir)?;
-    let tarball = top.join(format!("qemu_{QEMU_VERSION}+ds.orig.tar.xz"));
+    eprintln!("qemu: configuring and building qemu-riscv64 with {PATCH} and plugins (a few minutes, once)");
+    unpack_and_build(sh, &top, &dir, Some(&patch), &["riscv64"], "--enable-plugins")?;
+    Ok(BuiltQemu { qemu, source })
+}
+
+/// Unpacks Debian's verified qemu source into `dir` (tarball cached in `cache`), applies
+/// `patch`, and builds the `<arch>-linux-user` emulators.
+fn unpack_and_build(
+    sh: &Shell,
+    cache: &Path,
+    dir: &Path,
+    patch: Option<&Path>,
+    arches: &[&str],
+    extra: &str,
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(cache)?;
+    std::fs::create_dir_all(dir)?;
+    let tarball = cache.join(format!("qemu_{QEMU_VERSION}+ds.orig.tar.xz"));
     if !tarball.is_file() {
         eprintln!("qemu: downloading Debian's qemu {QEMU_VERSION} source");
         download_verified(sh, QEMU_ORIG_URL, QEMU_ORIG_SHA256, &tarball)?;
     }
+    let source = dir.join(format!("qemu-{QEMU_VERSION}"));
     if source.exists() {
         std::fs::remove_dir_all(&source)?;
     }
     cmd!(sh, "tar -C {dir} -xf {tarball}").run()?;
-    cmd!(sh, "patch -d {source} -p1 --quiet -i {patch}")
-        .run()
-        .with_context(|| format!("applying {PATCH}"))?;
+    if let Some(patch) = patch {
+        cmd!(sh, "patch -d {source} -p1 --quiet -i {patch}")
+            .run()
+            .with_context(|| format!("applying {}", patch.display()))?;
+    }
     let build = source.join("build");
     std::fs::create_dir_all(&build)?;
     let _d = sh.push_dir(&build);
-    eprintln!("qemu: configuring and building qemu-riscv64 with {PATCH} and plugins (a few minutes, once)");
+    let targets: Vec<String> = arches.iter().map(|a| format!("{a}-linux-user")).collect();
+    let target_list = format!("--target-list={}", targets.join(","));
+    let extra: Vec<&str> = extra.split_whitespace().collect();
     cmd!(
         sh,
-        "../configure --target-list=riscv64-linux-user --enable-plugins --disable-system --disable-tools --disable-docs --disable-install-blobs"
+        "../configure {target_list} {extra...} --disable-system --disable-tools --disable-docs --disable-install-blobs"
     )
     .quiet()
     .ignore_stdout()
     .run()
     .context("configuring qemu")?;
-    cmd!(sh, "ninja qemu-riscv64").quiet().ignore_stdout().run().context("building qemu-riscv64")?;
-    Ok(BuiltQemu { qemu, source })
+    let binaries: Vec<String> = arches.iter().map(|a| format!("qemu-{a}")).collect();
+    cmd!(sh, "ninja {binaries...}").quiet().ignore_stdout().run().context("building qemu")?;
+    Ok(build)
+}
+
+/// Stock qemu-riscv64 and qemu-x86_64 at [`QEMU_VERSION`] in `<into>/bin`, for systems whose
+/// packages are older than the CPU matrix needs (the prerequisite plan's `BuildQemu`).
+pub fn build_pinned(sh: &Shell, into: &Path) -> Result<()> {
+    ensure_build_tools(sh)?;
+    eprintln!("qemu: building qemu-riscv64 and qemu-x86_64 {QEMU_VERSION} from source (a few minutes, once)");
+    let build =
+        unpack_and_build(sh, &into.with_file_name("qemu-hartlm"), into, None, &["riscv64", "x86_64"], "")?;
+    let bin = into.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    for name in ["qemu-riscv64", "qemu-x86_64"] {
+        std::fs::copy(build.join(name), bin.join(name)).with_context(|| format!("installing {name}"))?;
+    }
+    let _ = std::fs::remove_dir_all(into.join(format!("qemu-{QEMU_VERSION}")));
+    Ok(())
 }
 
 fn ensure_build_tools(sh: &Shell) -> Result<()> {
-    prereq::ensure(sh, Needs::default().with_apt(BUILD_PACKAGES))?;
+    prereq::ensure(sh, Needs::default().with_apt(prereq::QEMU_BUILD_PACKAGES))?;
     if !prereq::python_has(sh, "mesonbuild") {
         prereq::pip_install(sh, PIP_PACKAGES)?;
     }

@@ -1,5 +1,11 @@
 //! Tests of the board runner kit (ci/runner/*.sh), run for real with bash in a throwaway root:
-//! installing with `--dry-run`, registering against a stub curl, and starting a stub runner.
+//! installing with `--dry-run` (building the runner through stub git and go that record what
+//! they were asked), registering against a stub curl, and starting the built stub runner.
+//!
+//! Stubs rather than a real clone and build: neither github.com nor the Go module proxy is
+//! reachable where `cargo xtask test` runs, and the point here is the script's logic (pinned
+//! commit, verification, flags, what lands where). The hosted CI's `runner-kit` job builds the
+//! real runner for riscv64 with the same script and runs it under qemu-user.
 
 #[cfg(test)]
 mod tests {
@@ -8,6 +14,33 @@ mod tests {
     use std::process::{Command, Stdio};
 
     const TOKEN: &str = "github_pat_SECRET_hartlm_kit_test";
+    const PINNED: &str = "c934667526f602e5732e7072fcd53b36cf044e37";
+
+    /// git: `init` makes the directory, `fetch` records its arguments, `rev-parse` answers
+    /// `$STUB_GIT_HEAD` or the pinned commit.
+    const GIT: &str = r#"#!/bin/sh
+if [ "$1" = -C ]; then dir="$2"; shift 2; fi
+case "$1" in
+    init) mkdir -p "$dir/$3" ;;
+    fetch) printf '%s\n' "$@" >> "$STUB_LOG/git.argv" ;;
+    checkout) ;;
+    rev-parse) echo "${STUB_GIT_HEAD:-c934667526f602e5732e7072fcd53b36cf044e37}" ;;
+esac
+"#;
+
+    /// go: `version` says 1.22; `build -o OUT` records the environment and writes a runner
+    /// whose `run --help` offers `--jitconfig`.
+    const GO: &str = r#"#!/bin/sh
+case "$1" in
+    version) echo "go version go1.22.2 linux/amd64" ;;
+    build)
+        env | grep -E '^(GOTOOLCHAIN|GOFLAGS|GOARCH|CGO_ENABLED)=' | sort > "$STUB_LOG/go.env"
+        printf '%s\n' "$@" > "$STUB_LOG/go.argv"
+        while [ "$1" != -o ]; do shift; done
+        printf '#!/bin/sh\n[ "$2" = --help ] && echo "  --jitconfig string"\necho "github-act-runner $*"\n' > "$2"
+        chmod +x "$2" ;;
+esac
+"#;
 
     fn kit() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/runner")
@@ -37,6 +70,8 @@ mod tests {
                 &r.path().join("release/bin/hartlm"),
                 "#!/bin/sh\necho 'riscv64,rvv,$(touch PWNED_LABELS),x60;`touch PWNED2`'\n",
             );
+            write_exec(&r.path().join("stubs/git"), GIT);
+            write_exec(&r.path().join("stubs/go"), GO);
             write_exec(
                 &r.path().join("stubs/curl"),
                 &format!(
@@ -64,6 +99,7 @@ mod tests {
                 .current_dir(self.path())
                 .env("PATH", path)
                 .env("HARTLM_RUNNER_ROOT", self.path().join("root"))
+                .env("STUB_LOG", self.path())
                 .env(
                     "HARTLM_RUNNER_BIN",
                     self.path().join("root/usr/local/lib/hartlm-runner/github-act-runner"),
@@ -116,6 +152,45 @@ mod tests {
             std::fs::read_to_string(r.path().join("root/etc/systemd/system/hartlm-runner.service")).unwrap();
         assert!(unit.contains("ExecStartPre=+/usr/local/lib/hartlm-runner/register.sh"), "{unit}");
         assert!(unit.contains("User=hartlm-runner"));
+        // The runner was built from the pinned commit, with the module's toolchain, read-only
+        // modules and no cgo, into the root.
+        let fetched = std::fs::read_to_string(r.path().join("git.argv")).unwrap();
+        assert!(fetched.contains("https://github.com/ChristopherHX/github-act-runner.git"), "{fetched}");
+        assert!(fetched.lines().any(|l| l == PINNED), "{fetched}");
+        let env = std::fs::read_to_string(r.path().join("go.env")).unwrap();
+        assert_eq!(env, "CGO_ENABLED=0\nGOFLAGS=-mod=readonly\nGOTOOLCHAIN=go1.24.3\n");
+        assert!(r.path().join("root/usr/local/lib/hartlm-runner/github-act-runner").is_file());
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains("dry run: apt-get install") && said.contains("dry run: systemctl enable"),
+            "{said}"
+        );
+    }
+
+    /// A checkout whose commit is not the pinned one is never built.
+    #[test]
+    fn the_runner_is_built_only_from_the_pinned_commit() {
+        let r = Root::new();
+        let out_bin = r.path().join("out/github-act-runner");
+        let run = |head: Option<&str>, args: &[&str]| {
+            let mut c = Command::new("bash");
+            c.arg(kit().join("build-runner.sh")).args(args).current_dir(r.path()).env("STUB_LOG", r.path());
+            c.env("PATH", format!("{}:{}", r.path().join("stubs").display(), std::env::var("PATH").unwrap()));
+            if let Some(h) = head {
+                c.env("STUB_GIT_HEAD", h);
+            }
+            c.output().unwrap()
+        };
+        let out = run(Some(&"0".repeat(40)), &[out_bin.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("refusing to build"), "{err}");
+        assert!(!out_bin.exists() && !r.path().join("go.argv").exists());
+        // Cross-building for the board: GOARCH reaches go, the binary lands where asked.
+        let out = run(None, &["out/github-act-runner", "riscv64"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let env = std::fs::read_to_string(r.path().join("go.env")).unwrap();
+        assert!(env.contains("GOARCH=riscv64"), "{env}");
+        assert!(out_bin.is_file());
     }
 
     #[test]

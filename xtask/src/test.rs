@@ -64,8 +64,7 @@ pub fn steps_of(job: Job) -> impl Iterator<Item = &'static Step> {
 /// `cargo xtask test`: installs what every step needs, then runs [`STEPS`] in order.
 pub fn command(ws: &Workspace) -> Result<()> {
     let sh = ws.shell()?;
-    let all = [Arch::Riscv64, Arch::X86_64];
-    prereq::ensure(&sh, Needs::build(&all).with_qemu(&all))?;
+    prereq::ensure(&sh, Needs::everything())?;
     for (i, step) in STEPS.iter().enumerate() {
         eprintln!("== [{}/{}] {}: {}", i + 1, STEPS.len(), step.name, step.command);
         let words: Vec<&str> = step.command.split_whitespace().collect();

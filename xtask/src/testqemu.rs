@@ -26,10 +26,7 @@ pub fn command(
     let sh = ws.shell()?;
     prereq::ensure(&sh, Needs::default().with_qemu(arches))?;
     let tarballs: Vec<PathBuf> = if no_build {
-        arches
-            .iter()
-            .map(|a| ws.dist_dir().join(format!("{}.tar.gz", dist::archive_name(&ws.version, *a))))
-            .collect()
+        arches.iter().map(|a| ws.dist_dir().join(dist::archive_file(*a))).collect()
     } else {
         crate::dist::command(ws, arches)?
     };
@@ -42,7 +39,7 @@ pub fn command(
         launchers.push(qemu::unpack(tarball, &dir, *arch)?);
     }
     let patched = if arches.contains(&Arch::Riscv64) {
-        let built = qemu_build::ensure(&sh, &ws.root, &ws.target_dir)?;
+        let built = qemu_build::ensure(&sh, &ws.root)?;
         qemu::use_patched_qemu(built.qemu.clone());
         Some(built.qemu)
     } else {
