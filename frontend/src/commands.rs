@@ -302,12 +302,17 @@ pub fn quantize(
         QuantType::Q4_0 => 2,
         QuantType::Q8_0 => 8,
     };
-    engine.quantize(path, output, ggml_type, pure, allow_requantize, |i, n, name| {
-        eprint!("\rquantize: [{i}/{n}] {name:<40}");
-    })?;
+    // Per-tensor progress only on a terminal (a pipe or log gets the one result line), and
+    // tensor names from the file with their control characters escaped.
+    let progress = crate::progress::Progress::new();
+    let result = engine.quantize(path, output, ggml_type, pure, allow_requantize, |i, n, name| {
+        progress.show(&format!("quantize: [{i}/{n}] {name}"));
+    });
+    progress.clear();
+    result?;
     eprintln!(
-        "\rquantize: wrote {} ({:.1} MiB)",
-        output.display(),
+        "quantize: wrote {} ({:.1} MiB)",
+        hartlm_abi::text::escape_controls(&output.display().to_string()),
         std::fs::metadata(output)?.len() as f64 / 1048576.0
     );
     Ok(())
