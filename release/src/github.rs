@@ -507,9 +507,17 @@ impl Api {
             self.releases().await?.into_iter().find(|r| r.tag == tag && !r.draft).ok_or_else(|| {
                 Error::Config(format!("there is no published release {tag} to append {name} to"))
             })?;
-        let mut text = match release.assets.iter().find(|a| a.name == *name) {
+        let staged = format!("{name}.new");
+        // A run that failed between deleting the old file and renaming the new one left the
+        // history only as `.new`: it is the base then.
+        let base = release
+            .assets
+            .iter()
+            .find(|a| a.name == *name)
+            .or_else(|| release.assets.iter().find(|a| a.name == staged));
+        let mut text = match base {
             Some(a) => String::from_utf8(self.download_asset(a.id).await?)
-                .map_err(|_| Error::Verify(format!("{name} of release {tag} is not UTF-8 text")))?,
+                .map_err(|_| Error::Verify(format!("{} of release {tag} is not UTF-8 text", a.name)))?,
             None => String::new(),
         };
         if !text.is_empty() && !text.ends_with('\n') {
@@ -517,7 +525,6 @@ impl Api {
         }
         text.push_str(line.trim_end_matches('\n'));
         text.push('\n');
-        let staged = format!("{name}.new");
         let path = scratch.join(&staged);
         std::fs::write(&path, &text).map_err(|source| Error::Io { path: path.clone(), source })?;
         // A `.new` left by an earlier failed run is stale: this one replaces it.

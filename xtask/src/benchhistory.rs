@@ -55,19 +55,10 @@ pub fn history_line(bench_jsonl: &str, labels: &str, date: &str) -> Result<Strin
     Ok(line.to_string())
 }
 
-/// Today's UTC date from the system clock, `YYYY-MM-DD` (civil-from-days, Howard Hinnant's).
+/// Today's UTC date from the system clock, `YYYY-MM-DD`.
 fn today() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    hartlm_frontend::template::strftime_utc(secs as i64, "%Y-%m-%d")
 }
 
 /// Appends to `tag`'s history through the GitHub API.
@@ -179,6 +170,27 @@ mod tests {
         assert_eq!(names, [ASSET, "hartlm-riscv64gc-unknown-linux-gnu.tar.gz"]);
         let history = releases[0].assets.iter().find(|a| a.name == ASSET).unwrap();
         assert_eq!(String::from_utf8_lossy(&history.content), "{\"run\":1}\n{\"run\":2}\n");
+        // A run cut off after deleting the old file left only `.new`: the next run builds on it.
+        {
+            let mut state = gh.state();
+            let assets = &mut state.releases[0].assets;
+            assets.retain(|a| a.name != ASSET);
+            let content = b"{\"run\":1}\n{\"run\":2}\n".to_vec();
+            let digest = sha256_digest(&content);
+            let size = content.len() as u64;
+            assets.push(Asset {
+                id: 2000,
+                name: format!("{ASSET}.new"),
+                state: "uploaded".into(),
+                size,
+                digest,
+                content,
+            });
+        }
+        assert_eq!(append(&publisher, "nightly", "{\"run\":3}", scratch.path()).unwrap(), 3);
+        let releases = gh.releases();
+        let names: Vec<&str> = releases[0].assets.iter().map(|a| a.name.as_str()).collect();
+        assert!(names.contains(&ASSET) && !names.iter().any(|n| n.ends_with(".new")), "{names:?}");
         let err = append(&publisher, "v9.9.9", "{}", scratch.path()).unwrap_err();
         assert!(format!("{err:#}").contains("no published release v9.9.9"), "{err:#}");
     }
