@@ -45,6 +45,10 @@ impl ToolDirs {
     pub fn qemu_bin(&self) -> PathBuf {
         self.qemu.join("bin")
     }
+    /// Our patched qemu's builds and the cached source tarball (`qemu_build`).
+    pub fn qemu_hartlm(&self) -> PathBuf {
+        self.root.join("qemu-hartlm")
+    }
 }
 
 /// Records the tool directories and puts their `bin` first on this process's PATH, so every
@@ -361,6 +365,9 @@ fn observe(sh: &Shell, needs: Needs, dirs: &ToolDirs) -> Observed {
         }
     }
     let venv_python = dirs.venv_python();
+    // Only what this plan can use is probed: most commands need neither qemu nor Python.
+    let wants_qemu = needs.qemu_riscv64 || needs.qemu_x86_64;
+    let wants_python = needs.python || wants_qemu;
     Observed {
         rust_targets: cmd!(sh, "rustup target list --installed")
             .quiet()
@@ -380,11 +387,9 @@ fn observe(sh: &Shell, needs: Needs, dirs: &ToolDirs) -> Observed {
         has_apt: Path::new("/usr/bin/apt-get").exists(),
         os: OsRelease::parse(&read("/etc/os-release")),
         apt_sources,
-        qemu_candidate: cmd!(sh, "apt-cache policy qemu-user")
-            .quiet()
-            .ignore_stderr()
-            .read()
-            .ok()
+        qemu_candidate: wants_qemu
+            .then(|| cmd!(sh, "apt-cache policy qemu-user").quiet().ignore_stderr().read().ok())
+            .flatten()
             .and_then(|s| {
                 s.lines().find_map(|l| l.trim().strip_prefix("Candidate:").map(|v| v.trim().to_string()))
             })
@@ -392,7 +397,7 @@ fn observe(sh: &Shell, needs: Needs, dirs: &ToolDirs) -> Observed {
         apt_installed: needs
             .apt
             .iter()
-            .chain(if needs.qemu_riscv64 || needs.qemu_x86_64 { QEMU_BUILD_PACKAGES } else { &[] })
+            .chain(if wants_qemu { QEMU_BUILD_PACKAGES } else { &[] })
             .filter(|p| {
                 let fmt = "${Status}";
                 cmd!(sh, "dpkg-query -W -f {fmt} {p}")
@@ -403,9 +408,10 @@ fn observe(sh: &Shell, needs: Needs, dirs: &ToolDirs) -> Observed {
             })
             .map(|p| p.to_string())
             .collect(),
-        python3: runs("python3", &["-c", "pass"]),
-        python_venv_module: runs("python3", &["-c", "import venv, ensurepip"]),
-        venv_ready: venv_python.is_file()
+        python3: wants_python && runs("python3", &["-c", "pass"]),
+        python_venv_module: wants_python && runs("python3", &["-c", "import venv, ensurepip"]),
+        venv_ready: wants_python
+            && venv_python.is_file()
             && runs(&venv_python.to_string_lossy(), &["-m", "pip", "--version"]),
     }
 }

@@ -47,7 +47,7 @@ pub fn ensure(sh: &Shell, root: &Path) -> Result<BuiltQemu> {
     let patch = root.join(PATCH);
     let patch_text = std::fs::read(&patch).with_context(|| format!("reading {}", patch.display()))?;
     let key = format!("{:x}", Sha256::digest(&patch_text));
-    let top = prereq::tool_dirs().root.join("qemu-hartlm");
+    let top = prereq::tool_dirs().qemu_hartlm();
     let dir = top.join(&key[..12]);
     let source = dir.join(format!("qemu-{QEMU_VERSION}"));
     let qemu = source.join("build/qemu-riscv64");
@@ -112,7 +112,7 @@ pub fn build_pinned(sh: &Shell, into: &Path) -> Result<()> {
     ensure_build_tools(sh)?;
     eprintln!("qemu: building qemu-riscv64 and qemu-x86_64 {QEMU_VERSION} from source (a few minutes, once)");
     let build =
-        unpack_and_build(sh, &into.with_file_name("qemu-hartlm"), into, None, &["riscv64", "x86_64"], "")?;
+        unpack_and_build(sh, &prereq::tool_dirs().qemu_hartlm(), into, None, &["riscv64", "x86_64"], "")?;
     let bin = into.join("bin");
     std::fs::create_dir_all(&bin)?;
     for name in ["qemu-riscv64", "qemu-x86_64"] {
