@@ -173,6 +173,19 @@ pub struct EngineApi {
     /// Keeps the first `len` tokens of sequence `seq`; 0 on success, 1 when the model cannot
     /// cut there (short-conv state keeps all or nothing; truncate to 0 instead).
     pub seq_truncate: unsafe extern "C" fn(ctx: *mut ContextHandle, seq: u32, len: usize) -> c_int,
+    /// Writes sequence `seq`'s state (its KV rows and conv state, with the cache shape they fit)
+    /// to `out` as one blob, possibly in several writes. Returns 0, or nonzero with `err`.
+    pub seq_save: unsafe extern "C" fn(
+        ctx: *const ContextHandle,
+        seq: u32,
+        out: *const Sink,
+        err: *const Sink,
+    ) -> c_int,
+    /// Replaces sequence `seq`'s state with a blob from `seq_save`. Returns 0; or 2 with `err`
+    /// for a blob of another shape or cache type, longer than the context, or damaged, leaving
+    /// the sequence empty.
+    pub seq_load:
+        unsafe extern "C" fn(ctx: *mut ContextHandle, seq: u32, blob: Bytes, err: *const Sink) -> c_int,
     /// Checks every kernel of the tier against its scalar reference, printing a report; returns
     /// the exit status.
     pub selftest: unsafe extern "C" fn(seed: u64) -> c_int,

@@ -13,7 +13,8 @@ pub mod text;
 
 /// Bump whenever [`LaunchInfo`], [`engine::EngineApi`] or the exported symbols change.
 /// 5: the engine exports a function table instead of a command-line entry point.
-pub const ABI_VERSION: u32 = 5;
+/// 6: sequence state save and load (`seq_save`, `seq_load`).
+pub const ABI_VERSION: u32 = 6;
 
 /// The ELF section of every engine library that names its tier: [`TIER_TAG_PREFIX`] then the
 /// tier id. The launcher reads it from the file, so a library under another tier's name is

@@ -51,6 +51,8 @@ pub fn table(launch: Launch) -> &'static EngineApi {
         logits,
         seq_len,
         seq_truncate,
+        seq_save,
+        seq_load,
         selftest,
         bench_kernel,
         quantize,
@@ -405,6 +407,46 @@ unsafe extern "C" fn seq_truncate(ctx: *mut ContextHandle, seq: u32, len: usize)
         return 1;
     }
     if ctx.state.truncate(seq as usize, len) { 0 } else { 1 }
+}
+
+unsafe extern "C" fn seq_save(
+    ctx: *const ContextHandle,
+    seq: u32,
+    out: *const Sink,
+    err: *const Sink,
+) -> c_int {
+    // SAFETY: the ABI requires a live context.
+    let ctx = unsafe { &*ctx.cast::<Context>() };
+    if (seq as usize) >= ctx.state.n_seq() {
+        fail(err, ErrorKind::Refused, format!("there is no sequence {seq}"));
+        return 2;
+    }
+    // SAFETY: a context never outlives its model (ABI contract).
+    let m = unsafe { &*ctx.model };
+    let weights = m.weights.as_ref().expect("contexts exist only for models with weights");
+    guarded(err, 1, || {
+        ctx.state.save_seq(&weights.config, seq as usize, |bytes| send(out, 0, bytes));
+        0
+    })
+}
+
+unsafe extern "C" fn seq_load(ctx: *mut ContextHandle, seq: u32, blob: Bytes, err: *const Sink) -> c_int {
+    // SAFETY: the ABI requires a live context and a blob valid for the call.
+    let (ctx, blob) = unsafe { (&mut *ctx.cast::<Context>(), blob.as_slice()) };
+    if (seq as usize) >= ctx.state.n_seq() {
+        fail(err, ErrorKind::Refused, format!("there is no sequence {seq}"));
+        return 2;
+    }
+    // SAFETY: a context never outlives its model (ABI contract).
+    let m = unsafe { &*ctx.model };
+    let weights = m.weights.as_ref().expect("contexts exist only for models with weights");
+    guarded(err, 1, || match ctx.state.load_seq(&weights.config, seq as usize, blob) {
+        Ok(()) => 0,
+        Err(e) => {
+            fail(err, ErrorKind::Refused, e);
+            2
+        }
+    })
 }
 
 unsafe extern "C" fn selftest(seed: u64) -> c_int {

@@ -957,9 +957,189 @@ impl State {
         self.conv_state.fill(0.0);
     }
 
+    /// Writes sequence `seq`'s state as one blob to `write` (in pieces): a [`SeqStateHeader`],
+    /// every attention layer's key rows then value rows for its positions (in the cache's
+    /// element type), then its conv state (f32).
+    pub fn save_seq(&self, c: &Config, seq: usize, mut write: impl FnMut(&[u8])) {
+        let header = SeqStateHeader::of(c, self.cache_type(), self.seq_len[seq]);
+        write(&header.to_bytes());
+        let (slots, kv_dim, len) =
+            (c.count(LayerKind::Attention), c.n_head_kv * c.head_dim, self.seq_len[seq]);
+        let rows = |slot: usize| {
+            let at = self.cache_row(slot, seq) * kv_dim;
+            at..at + len * kv_dim
+        };
+        match &self.cache {
+            KvCache::F32 { k, v } => {
+                (0..slots).for_each(|s| write(bytemuck::cast_slice(&k[rows(s)])));
+                (0..slots).for_each(|s| write(bytemuck::cast_slice(&v[rows(s)])));
+            }
+            KvCache::F16 { k, v } => {
+                (0..slots).for_each(|s| write(bytemuck::cast_slice(&k[rows(s)])));
+                (0..slots).for_each(|s| write(bytemuck::cast_slice(&v[rows(s)])));
+            }
+        }
+        write(bytemuck::cast_slice(self.conv_state_of(seq)));
+    }
+
+    /// Replaces sequence `seq`'s state with a blob [`State::save_seq`] wrote. A blob for
+    /// another shape or cache type, longer than the context, or cut short is refused, and the
+    /// sequence is left empty.
+    pub fn load_seq(&mut self, c: &Config, seq: usize, data: &[u8]) -> std::result::Result<(), String> {
+        self.truncate(seq, 0);
+        let want = SeqStateHeader::of(c, self.cache_type(), 0);
+        let got = SeqStateHeader::from_bytes(data)?;
+        if (SeqStateHeader { len: 0, ..got }) != want {
+            return Err(format!(
+                "it was saved for another model or cache type ({}; this context is {})",
+                got.shape(),
+                want.shape()
+            ));
+        }
+        let len = usize::try_from(got.len).unwrap_or(usize::MAX);
+        if len > self.n_ctx {
+            return Err(format!("it holds {len} tokens, more than the context of {}; raise -c", self.n_ctx));
+        }
+        let (slots, kv_dim) = (c.count(LayerKind::Attention), c.n_head_kv * c.head_dim);
+        let elem = if self.cache_type() == CacheType::F16 { 2 } else { 4 };
+        let kv_bytes = len * kv_dim * elem;
+        let conv_floats = self.conv_state_of(seq).len();
+        let body = &data[SeqStateHeader::BYTES..];
+        if body.len() != 2 * slots * kv_bytes + conv_floats * 4 {
+            return Err(format!(
+                "it is {} bytes, not the {} its header describes; the file is damaged",
+                data.len(),
+                SeqStateHeader::BYTES + 2 * slots * kv_bytes + conv_floats * 4
+            ));
+        }
+        let (keys, rest) = body.split_at(slots * kv_bytes);
+        let (values, conv) = rest.split_at(slots * kv_bytes);
+        for slot in 0..slots {
+            let at = self.cache_row(slot, seq) * kv_dim;
+            let (k_in, v_in) = (&keys[slot * kv_bytes..][..kv_bytes], &values[slot * kv_bytes..][..kv_bytes]);
+            // Byte-wise copies: the blob has no alignment guarantee.
+            match &mut self.cache {
+                KvCache::F32 { k, v } => {
+                    bytemuck::cast_slice_mut(&mut k[at..at + len * kv_dim]).copy_from_slice(k_in);
+                    bytemuck::cast_slice_mut(&mut v[at..at + len * kv_dim]).copy_from_slice(v_in);
+                }
+                KvCache::F16 { k, v } => {
+                    bytemuck::cast_slice_mut(&mut k[at..at + len * kv_dim]).copy_from_slice(k_in);
+                    bytemuck::cast_slice_mut(&mut v[at..at + len * kv_dim]).copy_from_slice(v_in);
+                }
+            }
+        }
+        let per_seq = conv_floats;
+        bytemuck::cast_slice_mut(&mut self.conv_state[seq * per_seq..][..per_seq]).copy_from_slice(conv);
+        self.seq_len[seq] = len;
+        Ok(())
+    }
+
+    fn cache_type(&self) -> CacheType {
+        match self.cache {
+            KvCache::F32 { .. } => CacheType::F32,
+            KvCache::F16 { .. } => CacheType::F16,
+        }
+    }
+
+    /// `[conv layer][taps - 1][n_embd]` of sequence `seq`.
+    fn conv_state_of(&self, seq: usize) -> &[f32] {
+        let per_seq = self.conv_state.len() / self.seq_len.len();
+        &self.conv_state[seq * per_seq..][..per_seq]
+    }
+
     /// The first KV cache row of attention layer `slot`'s copy of sequence `seq`.
     fn cache_row(&self, slot: usize, seq: usize) -> usize {
         first_cache_row(slot, seq, self.seq_len.len(), self.n_ctx)
+    }
+}
+
+/// What a saved sequence state was made for: the shape of the cache it fills and its length.
+/// Little-endian u64s after an 8-byte magic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SeqStateHeader {
+    format: u64,
+    cache_f16: u64,
+    attention_layers: u64,
+    kv_dim: u64,
+    conv_layers: u64,
+    conv_past: u64,
+    n_embd: u64,
+    len: u64,
+}
+
+impl SeqStateHeader {
+    const MAGIC: &[u8; 8] = b"HLMSEQST";
+    const FORMAT: u64 = 1;
+    const BYTES: usize = 8 + 8 * 8;
+
+    fn of(c: &Config, cache: CacheType, len: usize) -> SeqStateHeader {
+        let convs = c.count(LayerKind::ShortConv);
+        SeqStateHeader {
+            format: Self::FORMAT,
+            cache_f16: u64::from(cache == CacheType::F16),
+            attention_layers: c.count(LayerKind::Attention) as u64,
+            kv_dim: (c.n_head_kv * c.head_dim) as u64,
+            conv_layers: convs as u64,
+            // State::with_seqs keeps taps - 1 rows per conv layer, none without conv layers.
+            conv_past: if convs > 0 { c.conv_taps.saturating_sub(1) as u64 } else { 0 },
+            n_embd: c.n_embd as u64,
+            len: len as u64,
+        }
+    }
+
+    fn fields(&self) -> [u64; 8] {
+        [
+            self.format,
+            self.cache_f16,
+            self.attention_layers,
+            self.kv_dim,
+            self.conv_layers,
+            self.conv_past,
+            self.n_embd,
+            self.len,
+        ]
+    }
+
+    fn to_bytes(self) -> Vec<u8> {
+        let mut out = Self::MAGIC.to_vec();
+        self.fields().iter().for_each(|f| out.extend_from_slice(&f.to_le_bytes()));
+        out
+    }
+
+    fn from_bytes(data: &[u8]) -> std::result::Result<SeqStateHeader, String> {
+        if data.len() < Self::BYTES || &data[..8] != Self::MAGIC {
+            return Err("it is not a hartlm sequence state".into());
+        }
+        let f = |i: usize| u64::from_le_bytes(data[8 + 8 * i..][..8].try_into().expect("8 bytes"));
+        let h = SeqStateHeader {
+            format: f(0),
+            cache_f16: f(1),
+            attention_layers: f(2),
+            kv_dim: f(3),
+            conv_layers: f(4),
+            conv_past: f(5),
+            n_embd: f(6),
+            len: f(7),
+        };
+        if h.format != Self::FORMAT {
+            return Err(format!(
+                "its format {} is not {}; save it again with this hartlm",
+                h.format,
+                Self::FORMAT
+            ));
+        }
+        Ok(h)
+    }
+
+    fn shape(&self) -> String {
+        format!(
+            "{} attention layers of {} key/value dims, {} conv layers, {} cache",
+            self.attention_layers,
+            self.kv_dim,
+            self.conv_layers,
+            if self.cache_f16 == 1 { "f16" } else { "f32" }
+        )
     }
 }
 

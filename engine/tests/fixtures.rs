@@ -277,3 +277,61 @@ fn sequences_in_one_batch_match_sequences_alone() {
         }
     }
 }
+
+/// A sequence's saved state, loaded into another sequence of a fresh context, continues exactly
+/// as the original does (f32 and f16 caches, attention and conv models); a state for another
+/// shape, cache type or a longer context, and a cut-short one, are refused and leave the
+/// sequence empty.
+#[test]
+fn saved_sequence_state_continues_exactly() {
+    use hartlm_engine::model::{CacheType, State};
+    let dir = fixtures();
+    for (name, cache) in [
+        ("s288-q4_0", CacheType::F32),
+        ("qwen3-micro-f32", CacheType::F16),
+        ("lfm2-micro-q4_0", CacheType::F32),
+    ] {
+        let model = Model::open(&dir.join(format!("models/{name}.gguf"))).unwrap();
+        let tokens = Oracle::load(&dir, name).unwrap().tokens();
+        let nv = model.config.n_vocab;
+        let (prompt, rest) = tokens[..12].split_at(7);
+        let mut out = vec![0.0; nv];
+        let mut a = State::with_seqs(&model.config, 32, 2, Threads::uniform(1), cache).unwrap();
+        model.decode(&mut a, &tokens[..3], &[0usize; 3], &[false, false, true], &mut out).unwrap();
+        model
+            .decode(&mut a, prompt, &[1; 7], &[false, false, false, false, false, false, true], &mut out)
+            .unwrap();
+        let mut blob = Vec::new();
+        a.save_seq(&model.config, 1, |b| blob.extend_from_slice(b));
+        let mut b = State::with_seqs(&model.config, 32, 3, Threads::uniform(1), cache).unwrap();
+        b.load_seq(&model.config, 2, &blob).unwrap();
+        assert_eq!(b.seq_len(2), 7, "{name}");
+        let (mut want, mut got) = (vec![0.0; nv], vec![0.0; nv]);
+        for &t in rest {
+            model.decode(&mut a, &[t], &[1], &[true], &mut want).unwrap();
+            model.decode(&mut b, &[t], &[2], &[true], &mut got).unwrap();
+            assert!(got == want, "{name}: the loaded state continues differently");
+        }
+
+        let other = if cache == CacheType::F32 { CacheType::F16 } else { CacheType::F32 };
+        let mut c = State::with_seqs(&model.config, 32, 1, Threads::uniform(1), other).unwrap();
+        let e = c.load_seq(&model.config, 0, &blob).unwrap_err();
+        assert!(e.contains("another model or cache type"), "{name}: {e}");
+        let mut short = State::with_seqs(&model.config, 6, 1, Threads::uniform(1), cache).unwrap();
+        let e = short.load_seq(&model.config, 0, &blob).unwrap_err();
+        assert!(e.contains("more than the context of 6"), "{name}: {e}");
+        b.load_seq(&model.config, 0, &blob[..blob.len() - 1]).unwrap_err();
+        assert_eq!(b.seq_len(0), 0, "{name}: a refused load leaves the sequence empty");
+        let e = b.load_seq(&model.config, 2, b"not a state").unwrap_err();
+        assert!(e.contains("not a hartlm sequence state"), "{name}: {e}");
+        assert_eq!(b.seq_len(2), 0, "{name}");
+    }
+    let s288 = Model::open(&dir.join("models/s288-q4_0.gguf")).unwrap();
+    let lfm2 = Model::open(&dir.join("models/lfm2-micro-q4_0.gguf")).unwrap();
+    let s = State::with_seqs(&s288.config, 8, 1, Threads::uniform(1), CacheType::F32).unwrap();
+    let mut blob = Vec::new();
+    s.save_seq(&s288.config, 0, |b| blob.extend_from_slice(b));
+    let mut l = State::with_seqs(&lfm2.config, 8, 1, Threads::uniform(1), CacheType::F32).unwrap();
+    let e = l.load_seq(&lfm2.config, 0, &blob).unwrap_err();
+    assert!(e.contains("another model"), "{e}");
+}

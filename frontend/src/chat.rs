@@ -163,7 +163,7 @@ pub fn run_chat(
     let m = open(engine, &args.model.model, false)?;
     let c = m.config()?.clone();
     m.tokenizer().map_err(|e| anyhow::anyhow!("{}: {e}", args.model.model.display()))?;
-    let template = chat_template(&m)?;
+    let template = chat_template(&m, args.chat_template_file.as_deref())?;
     if args.verbose {
         eprintln!("hartlm: chat template: {}", template.source);
     }

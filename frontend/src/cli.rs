@@ -163,9 +163,23 @@ pub struct RunArgs {
     /// System prompt for --chat and --conversation.
     #[arg(long = "system-prompt")]
     pub system: Option<String>,
+    /// Keep the evaluated prompt's state in FILE, and start from it when the prompt begins with
+    /// the tokens it holds (llama.cpp's session file). FILE must be new or written by hartlm for
+    /// the same model file, cache type and shape.
+    #[arg(long = "prompt-cache", value_name = "FILE")]
+    pub prompt_cache: Option<std::path::PathBuf>,
+    /// Save the generated tokens in the prompt cache too, so the next run can continue them.
+    #[arg(long = "prompt-cache-all", requires = "prompt_cache")]
+    pub prompt_cache_all: bool,
+    /// Use the prompt cache but never write it.
+    #[arg(long = "prompt-cache-ro", requires = "prompt_cache", conflicts_with = "prompt_cache_all")]
+    pub prompt_cache_ro: bool,
     /// Name the chat template's source and the tokens it made on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Use the Jinja chat template in FILE instead of the model's (llama.cpp's flag).
+    #[arg(long = "chat-template-file", value_name = "FILE")]
+    pub chat_template_file: Option<std::path::PathBuf>,
     /// GPU layers (llama.cpp's -ngl): accepted and ignored, hartlm runs on the CPU.
     #[arg(long = "n-gpu-layers", hide = true)]
     pub n_gpu_layers: Option<String>,
@@ -188,6 +202,9 @@ pub struct ChatArgs {
     /// Name the chat template's source on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Use the Jinja chat template in FILE instead of the model's (llama.cpp's flag).
+    #[arg(long = "chat-template-file", value_name = "FILE")]
+    pub chat_template_file: Option<std::path::PathBuf>,
     /// GPU layers (llama.cpp's -ngl): accepted and ignored, hartlm runs on the CPU.
     #[arg(long = "n-gpu-layers", hide = true)]
     pub n_gpu_layers: Option<String>,
@@ -234,6 +251,9 @@ pub struct ServeArgs {
     /// GPU layers (llama.cpp's -ngl): accepted and ignored, hartlm runs on the CPU.
     #[arg(long = "n-gpu-layers", hide = true)]
     pub n_gpu_layers: Option<String>,
+    /// Use the Jinja chat template in FILE instead of the model's (llama.cpp's flag).
+    #[arg(long = "chat-template-file", value_name = "FILE")]
+    pub chat_template_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -45,12 +45,21 @@ pub fn context_params(
     })
 }
 
-/// The model's chat template (or the named fallback).
-pub fn chat_template(m: &Model) -> Result<ChatTemplate> {
+/// The chat template of `--chat-template-file` when given, else the model's (or the named
+/// fallback).
+pub fn chat_template(m: &Model, file: Option<&Path>) -> Result<ChatTemplate> {
     let tok = m.tokenizer().map_err(anyhow::Error::msg)?;
     let bos = tok.bos_text.clone().unwrap_or_default();
     let eos = tok.eos_text.clone().unwrap_or_default();
-    ChatTemplate::new(m.info.chat_template.as_deref(), &bos, &eos).map_err(anyhow::Error::msg)
+    let Some(file) = file else {
+        return ChatTemplate::new(m.info.chat_template.as_deref(), &bos, &eos).map_err(anyhow::Error::msg);
+    };
+    let text = hartlm_abi::files::read_text_capped(file, 1 << 20)
+        .with_context(|| format!("--chat-template-file {}", file.display()))?;
+    let mut t = ChatTemplate::new(Some(&text), &bos, &eos)
+        .map_err(|e| crate::cli::Refused(format!("--chat-template-file {}: {e}", file.display())))?;
+    t.source = format!("{} (--chat-template-file)", file.display());
+    Ok(t)
 }
 
 /// Tokens of rendered chat text: special tokens parsed, and BOS added only where the model
@@ -76,6 +85,7 @@ pub fn run(engine: &Engine, args: RunArgs, defaults: &Defaults) -> Result<()> {
             eval: args.eval,
             sampling: args.sampling,
             verbose: args.verbose,
+            chat_template_file: args.chat_template_file,
             n_gpu_layers: None,
         };
         return crate::chat::run_chat(engine, chat, defaults, prompt);
@@ -89,7 +99,7 @@ pub fn run(engine: &Engine, args: RunArgs, defaults: &Defaults) -> Result<()> {
     m.tokenizer().map_err(|e| anyhow::anyhow!("{}: {e}", args.model.model.display()))?;
     let chat = args.chat || args.system.is_some();
     let text = if chat {
-        let template = chat_template(&m)?;
+        let template = chat_template(&m, args.chat_template_file.as_deref())?;
         if args.verbose {
             eprintln!("hartlm: chat template: {}", template.source);
         }
@@ -128,10 +138,28 @@ pub fn run(engine: &Engine, args: RunArgs, defaults: &Defaults) -> Result<()> {
         eprintln!("hartlm: {} prompt tokens", tokens.len());
     }
     let mut ctx = m.context(params)?;
+    let cache = match &args.prompt_cache {
+        Some(path) => {
+            Some(crate::prompt_cache::PromptCache::open(path, &args.model.model, &mut ctx, &tokens)?)
+        }
+        None => None,
+    };
+    let reused = cache.as_ref().map_or(0, |c| c.reused);
+    if let Some(c) = &cache {
+        eprintln!(
+            "hartlm: prompt cache {}: {reused} of {} prompt tokens reused",
+            c.path.display(),
+            tokens.len()
+        );
+    }
     // The prompt is echoed with the first generated token, so an error comes out alone.
     let mut out = std::io::stdout().lock();
     let echo = format!("{prompt}{}", if chat { "\n" } else { "" });
-    let prompt_secs = feed_prompt(&mut ctx, 0, &tokens)?;
+    let prompt_secs = feed_prompt(&mut ctx, 0, &tokens[reused..])?;
+    let write_cache = cache.as_ref().filter(|_| !args.prompt_cache_ro);
+    if let Some(c) = write_cache.filter(|_| !args.prompt_cache_all && reused < tokens.len()) {
+        c.save(&ctx, &tokens)?;
+    }
     let mut sampler = Sampler::new(sampling);
     let mut decoder = StreamDecoder::default();
     let mut echoed = false;
@@ -149,10 +177,14 @@ pub fn run(engine: &Engine, args: RunArgs, defaults: &Defaults) -> Result<()> {
         write!(out, "{echo}")?;
     }
     writeln!(out, "{}", decoder.finish())?;
+    if let Some(c) = write_cache.filter(|_| args.prompt_cache_all) {
+        c.save(&ctx, &history)?;
+    }
+    let evaluated = tokens.len() - reused;
     eprintln!(
         "prompt: {} tokens in {prompt_secs:.2} s ({:.1} t/s); generated: {} tokens in {gen_secs:.2} s ({:.1} t/s)",
-        tokens.len(),
-        tokens.len() as f64 / prompt_secs.max(1e-9),
+        evaluated,
+        evaluated as f64 / prompt_secs.max(1e-9),
         generated.len(),
         generated.len() as f64 / gen_secs.max(1e-9)
     );

@@ -292,7 +292,7 @@ impl Model {
         if handle.is_null() {
             return Err(error_from(err, "the engine could not create a context"));
         }
-        Ok(Context { model: self, handle, n_vocab, params })
+        Ok(Context { model: self, handle, n_vocab, params, restored: None })
     }
 }
 
@@ -302,6 +302,8 @@ pub struct Context<'m> {
     handle: *mut ContextHandle,
     n_vocab: usize,
     pub params: ContextParams,
+    /// Logits put back by [`Context::restore_logits`], answered as row 0 until the next decode.
+    restored: Option<Vec<f32>>,
 }
 
 // SAFETY: a context is used by one thread at a time (it is not Sync); the engine keeps no
@@ -320,6 +322,7 @@ impl Context<'_> {
     /// the rows `want`s.
     pub fn decode(&mut self, tokens: &[u32], seqs: &[u32], want: &[bool]) -> Result<()> {
         assert!(tokens.len() == seqs.len() && tokens.len() == want.len(), "one seq and want per token");
+        self.restored = None;
         let want: Vec<u8> = want.iter().map(|&w| u8::from(w)).collect();
         // SAFETY: the arrays hold tokens.len() elements each; the sink outlives the call.
         let (status, err) = with_sink(|err| unsafe {
@@ -346,6 +349,9 @@ impl Context<'_> {
 
     /// The logits of the `row`-th wanted row of the last decode.
     pub fn logits(&self, row: usize) -> &[f32] {
+        if let (0, Some(l)) = (row, &self.restored) {
+            return l;
+        }
         // SAFETY: the handle is live; a non-null row holds n_vocab floats until the next
         // decode, which needs &mut self.
         unsafe {
@@ -364,6 +370,39 @@ impl Context<'_> {
     pub fn truncate(&mut self, seq: u32, len: usize) -> bool {
         // SAFETY: the handle is live.
         unsafe { (self.model.api.seq_truncate)(self.handle, seq, len) == 0 }
+    }
+
+    /// Sequence `seq`'s state as one blob (the engine's format, tied to this model's shape and
+    /// this context's cache type).
+    pub fn save(&self, seq: u32) -> Result<Vec<u8>> {
+        let mut out = Collected::default();
+        let out_sink = Sink { user: (&raw mut out).cast(), write: collect };
+        // SAFETY: the handle is live; both sinks outlive the call.
+        let (status, err) =
+            with_sink(|err| unsafe { (self.model.api.seq_save)(self.handle, seq, &out_sink, err) });
+        if status != 0 {
+            return Err(error_from(err, "saving the sequence state failed"));
+        }
+        Ok(out.bytes)
+    }
+
+    /// Makes `logits` (saved with a sequence's state) the last decode's first row, as if the
+    /// sequence's last token had just been evaluated.
+    pub fn restore_logits(&mut self, logits: Vec<f32>) {
+        assert_eq!(logits.len(), self.n_vocab, "one row of logits");
+        self.restored = Some(logits);
+    }
+
+    /// Replaces sequence `seq`'s state with a blob from [`Context::save`]; on error the
+    /// sequence is empty.
+    pub fn load(&mut self, seq: u32, blob: &[u8]) -> Result<()> {
+        // SAFETY: the handle is live; blob and the sink outlive the call.
+        let (status, err) =
+            with_sink(|err| unsafe { (self.model.api.seq_load)(self.handle, seq, Bytes::of(blob), err) });
+        if status != 0 {
+            return Err(error_from(err, "loading the sequence state failed"));
+        }
+        Ok(())
     }
 
     pub fn model(&self) -> &Model {

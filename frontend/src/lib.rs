@@ -13,10 +13,12 @@ pub mod engine;
 pub mod generate;
 pub mod npy;
 pub mod progress;
+pub mod prompt_cache;
 pub mod sampler;
 pub mod server;
 pub mod stream;
 pub mod template;
+pub mod tools;
 
 /// The git commit this launcher was built from (`unknown` outside a git checkout).
 pub const BUILD_COMMIT: &str = env!("HARTLM_BUILD_COMMIT");

@@ -29,6 +29,7 @@ use crate::engine::{Context, Engine, Model};
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::stream::StreamDecoder;
 use crate::template::{ChatTemplate, Message};
+use crate::tools::{self, Syntax};
 
 /// What a job sends back to its request.
 #[derive(Debug)]
@@ -62,6 +63,8 @@ struct App {
     model: Arc<Model>,
     model_id: String,
     template: ChatTemplate,
+    /// How the template's model writes tool calls; None: requests with tools are refused.
+    tool_syntax: Option<Syntax>,
     jobs: SyncSender<Job>,
     metrics: Arc<Metrics>,
     api_key: Option<String>,
@@ -90,7 +93,8 @@ pub fn command(engine: &Engine, args: ServeArgs, defaults: &Defaults) -> Result<
     let model = Arc::new(open(engine, &args.model.model, false)?);
     let c = model.config()?.clone();
     model.tokenizer().map_err(|e| anyhow::anyhow!("{}: {e}", args.model.model.display()))?;
-    let template = chat_template(&model)?;
+    let template = chat_template(&model, args.chat_template_file.as_deref())?;
+    let tool_syntax = template.tool_syntax;
     // -c is the total, shared evenly by the slots (as llama-server does); by default each slot
     // gets the model's context, at most 4096.
     let mut eval = args.eval.clone();
@@ -112,6 +116,7 @@ pub fn command(engine: &Engine, args: ServeArgs, defaults: &Defaults) -> Result<
         model: model.clone(),
         model_id,
         template,
+        tool_syntax,
         jobs,
         metrics: metrics.clone(),
         api_key,
@@ -185,6 +190,7 @@ fn router(app: Arc<App>, max_body: usize) -> Router {
         .route("/v1/models", get(models))
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
+        .route("/apply-template", post(apply_template))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(app)
 }
@@ -303,6 +309,11 @@ struct Common {
 #[derive(Deserialize)]
 struct ChatRequest {
     messages: Vec<ChatMessage>,
+    /// `[{"type": "function", "function": {"name", "description", "parameters"}}]`.
+    #[serde(default)]
+    tools: Vec<Value>,
+    /// "auto" (the default) or "none".
+    tool_choice: Option<Value>,
     #[serde(flatten)]
     common: Common,
 }
@@ -312,9 +323,12 @@ struct ChatMessage {
     role: String,
     #[serde(default)]
     content: Content,
+    tool_calls: Option<Vec<Value>>,
+    tool_call_id: Option<String>,
+    name: Option<String>,
 }
 
-/// Message content: a string, or text parts.
+/// Message content: a string, or text parts (null or absent: empty).
 #[derive(Deserialize, Default)]
 #[serde(untagged)]
 enum Content {
@@ -375,29 +389,88 @@ async fn chat_completions(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = unauthorized(&app, &headers) {
-        return r;
-    }
-    let req: ChatRequest = match parse_body(&body) {
-        Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
-    let mut messages = Vec::with_capacity(req.messages.len());
-    for m in req.messages {
-        match m.content.text() {
-            Ok(text) => messages.push(Message { role: m.role, content: text }),
-            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    match chat_request(&app, &headers, &body) {
+        Ok((req, text, calls)) => {
+            let tokens = chat_tokens(&app.model, &text);
+            respond(app, tokens, req.common, Kind::Chat { calls }).await
         }
+        Err(r) => *r,
+    }
+}
+
+/// llama-server's `/apply-template`: the prompt a chat request renders to, without generating.
+async fn apply_template(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    match chat_request(&app, &headers, &body) {
+        Ok((_, prompt, _)) => Json(json!({ "prompt": prompt })).into_response(),
+        Err(r) => *r,
+    }
+}
+
+/// An authorized chat request, its prompt text and the call syntax to parse its reply with;
+/// or the error response.
+fn chat_request(
+    app: &App,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(ChatRequest, String, Option<Syntax>), Box<Response>> {
+    if let Some(r) = unauthorized(app, headers) {
+        return Err(Box::new(r));
+    }
+    let bad = |e: String| Box::new(error(StatusCode::BAD_REQUEST, e));
+    let mut req: ChatRequest = parse_body(body).map_err(bad)?;
+    let (text, calls) = chat_prompt(app, &mut req).map_err(bad)?;
+    Ok((req, text, calls))
+}
+
+/// A chat request's prompt text (its messages and tools through the chat template), and the
+/// call syntax to parse the reply with when tools are offered.
+fn chat_prompt(app: &App, req: &mut ChatRequest) -> Result<(String, Option<Syntax>), String> {
+    let mut messages = Vec::with_capacity(req.messages.len());
+    for m in std::mem::take(&mut req.messages) {
+        let mut message = Message::new(&m.role, &m.content.text()?);
+        message.tool_calls = m.tool_calls.map(|calls| calls.iter().map(tools::call_for_template).collect());
+        (message.tool_call_id, message.name) = (m.tool_call_id, m.name);
+        messages.push(message);
     }
     if messages.is_empty() {
-        return error(StatusCode::BAD_REQUEST, "messages must hold at least one message");
+        return Err("messages must hold at least one message".into());
     }
-    let text = match app.template.render(&messages, true, &Default::default()) {
-        Ok(t) => t,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    let offered = match req.tool_choice.as_ref() {
+        None => true,
+        Some(Value::String(c)) if c == "auto" => true,
+        Some(Value::String(c)) if c == "none" => false,
+        Some(other) => {
+            return Err(format!(
+                "tool_choice {other} is not supported: hartlm has no constrained decoding to force a call; use \"auto\" or \"none\""
+            ));
+        }
     };
-    let tokens = chat_tokens(&app.model, &text);
-    respond(app, tokens, req.common, Kind::Chat).await
+    for t in &req.tools {
+        if t.get("type").and_then(Value::as_str) != Some("function")
+            || t.pointer("/function/name").and_then(Value::as_str).is_none()
+        {
+            return Err(format!(
+                "tools: {t} is not {{\"type\": \"function\", \"function\": {{\"name\": …}}}}"
+            ));
+        }
+    }
+    let mut extra = serde_json::Map::new();
+    let calls = if offered && !req.tools.is_empty() {
+        if app.tool_syntax.is_none() {
+            return Err(
+                "this model's chat template describes no tool calls; send the request without tools".into()
+            );
+        }
+        extra.insert("tools".into(), Value::Array(std::mem::take(&mut req.tools)));
+        app.tool_syntax
+    } else {
+        None
+    };
+    Ok((app.template.render(&messages, true, &extra)?, calls))
 }
 
 async fn completions(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
@@ -419,7 +492,10 @@ async fn completions(State(app): State<Arc<App>>, headers: HeaderMap, body: axum
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
-    Chat,
+    /// With the syntax of the calls to look for when the request offered tools.
+    Chat {
+        calls: Option<Syntax>,
+    },
     Completion,
 }
 
@@ -489,10 +565,17 @@ async fn respond(app: Arc<App>, tokens: Vec<u32>, common: Common, kind: Kind) ->
         }
     }
     metrics.requests.fetch_add(1, Ordering::Relaxed);
-    let id = format!("{}-{}", if kind == Kind::Chat { "chatcmpl" } else { "cmpl" }, next_id());
+    let chat = matches!(kind, Kind::Chat { .. });
+    let calls = match kind {
+        Kind::Chat { calls } => calls,
+        Kind::Completion => None,
+    };
+    let serial = next_id();
+    let id = format!("{}-{serial}", if chat { "chatcmpl" } else { "cmpl" });
+    let call_ids = format!("call_{serial}");
     let created = now();
     let model = app.model_id.clone();
-    let object = if kind == Kind::Chat { "chat.completion" } else { "text_completion" };
+    let object = if chat { "chat.completion" } else { "text_completion" };
     if !common.stream {
         let mut text = String::new();
         while let Some(ev) = rx.recv().await {
@@ -500,9 +583,19 @@ async fn respond(app: Arc<App>, tokens: Vec<u32>, common: Common, kind: Kind) ->
                 Event::Text(t) => text.push_str(&t),
                 Event::Error(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
                 Event::Done { finish_reason, completion_tokens, .. } => {
-                    let choice = if kind == Kind::Chat {
-                        json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason})
+                    let reply = match calls {
+                        Some(syntax) => tools::parse(syntax, &text),
+                        None => tools::Reply { content: text, calls: Vec::new() },
+                    };
+                    let choice = if chat && !reply.calls.is_empty() {
+                        let content = Some(reply.content).filter(|c| !c.is_empty());
+                        let message = json!({"role": "assistant", "content": content,
+                                             "tool_calls": tools::calls_json(&reply.calls, &call_ids)});
+                        json!({"index": 0, "message": message, "finish_reason": "tool_calls"})
+                    } else if chat {
+                        json!({"index": 0, "message": {"role": "assistant", "content": reply.content}, "finish_reason": finish_reason})
                     } else {
+                        let text = reply.content;
                         json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish_reason})
                     };
                     return Json(json!({
@@ -517,7 +610,7 @@ async fn respond(app: Arc<App>, tokens: Vec<u32>, common: Common, kind: Kind) ->
         return error(StatusCode::INTERNAL_SERVER_ERROR, "the engine ended the request without an answer");
     }
     let include_usage = common.stream_options.is_some_and(|o| o.include_usage);
-    let chunk_object = if kind == Kind::Chat { "chat.completion.chunk" } else { "text_completion" };
+    let chunk_object = if chat { "chat.completion.chunk" } else { "text_completion" };
     let chunk = move |choice: Value, usage: Option<Value>| {
         let mut c = json!({"id": id, "object": chunk_object, "created": created, "model": model, "choices": [choice]});
         if let Some(u) = usage {
@@ -527,7 +620,7 @@ async fn respond(app: Arc<App>, tokens: Vec<u32>, common: Common, kind: Kind) ->
         SseEvent::default().data(c.to_string())
     };
     let delta = move |text: Option<&str>, finish: Option<&str>, first: bool| {
-        if kind == Kind::Chat {
+        if chat {
             let mut d = json!({});
             if first {
                 d["role"] = json!("assistant");
@@ -542,23 +635,49 @@ async fn respond(app: Arc<App>, tokens: Vec<u32>, common: Common, kind: Kind) ->
     };
     // Events in order: the role (chat), text deltas, the finish, usage if asked, [DONE].
     let mut pending: VecDeque<SseEvent> = VecDeque::new();
-    if kind == Kind::Chat {
+    if chat {
         pending.push_back(chunk(delta(Some(""), None, true), None));
     }
-    let stream =
-        futures_util::stream::unfold((rx, pending, false), move |(mut rx, mut pending, mut done)| {
+    let scan = calls.map(tools::ToolStream::new);
+    let stream = futures_util::stream::unfold(
+        (rx, pending, false, scan),
+        move |(mut rx, mut pending, mut done, mut scan)| {
             let chunk = chunk.clone();
+            let call_ids = call_ids.clone();
             async move {
                 loop {
                     if let Some(ev) = pending.pop_front() {
-                        return Some((Ok::<_, std::convert::Infallible>(ev), (rx, pending, done)));
+                        return Some((Ok::<_, std::convert::Infallible>(ev), (rx, pending, done, scan)));
                     }
                     if done {
                         return None;
                     }
                     match rx.recv().await {
-                        Some(Event::Text(t)) => pending.push_back(chunk(delta(Some(&t), None, false), None)),
-                        Some(Event::Done { finish_reason, completion_tokens, .. }) => {
+                        Some(Event::Text(t)) => {
+                            let t = match scan.as_mut() {
+                                Some(s) => s.push(&t),
+                                None => t,
+                            };
+                            if !t.is_empty() {
+                                pending.push_back(chunk(delta(Some(&t), None, false), None));
+                            }
+                        }
+                        Some(Event::Done { mut finish_reason, completion_tokens, .. }) => {
+                            if let Some(reply) = scan.take().map(tools::ToolStream::finish) {
+                                if !reply.content.is_empty() {
+                                    pending.push_back(chunk(delta(Some(&reply.content), None, false), None));
+                                }
+                                if !reply.calls.is_empty() {
+                                    // Each call whole, with its index, as OpenAI's first delta of a call.
+                                    let mut calls = tools::calls_json(&reply.calls, &call_ids);
+                                    for (i, c) in calls.as_array_mut().into_iter().flatten().enumerate() {
+                                        c["index"] = json!(i);
+                                    }
+                                    let d = json!({"index": 0, "delta": {"tool_calls": calls}, "finish_reason": null});
+                                    pending.push_back(chunk(d, None));
+                                    finish_reason = "tool_calls";
+                                }
+                            }
                             pending.push_back(chunk(delta(None, Some(finish_reason), false), None));
                             if include_usage {
                                 pending.push_back(chunk(
@@ -581,7 +700,8 @@ async fn respond(app: Arc<App>, tokens: Vec<u32>, common: Common, kind: Kind) ->
                     }
                 }
             }
-        });
+        },
+    );
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 

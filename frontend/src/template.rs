@@ -7,16 +7,32 @@
 use minijinja::{Environment, Error, ErrorKind, Value};
 use serde::Serialize;
 
-/// One chat message.
+/// One chat message. The tool fields are absent unless set: templates test `'tool_calls' in
+/// message`.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Message {
     pub role: String,
     pub content: String,
+    /// An assistant's calls, OpenAI's shape with arguments as objects
+    /// ([`crate::tools::call_for_template`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<serde_json::Value>>,
+    /// A tool result's call id and tool name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl Message {
     pub fn new(role: &str, content: &str) -> Message {
-        Message { role: role.into(), content: content.into() }
+        Message {
+            role: role.into(),
+            content: content.into(),
+            tool_calls: None,
+            tool_call_id: None,
+            name: None,
+        }
     }
 }
 
@@ -30,6 +46,8 @@ pub struct ChatTemplate {
     eos_token: String,
     /// Where the template came from, for `--verbose`.
     pub source: String,
+    /// How the template's model writes tool calls.
+    pub tool_syntax: Option<crate::tools::Syntax>,
 }
 
 impl ChatTemplate {
@@ -47,9 +65,16 @@ impl ChatTemplate {
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
         env.add_filter("tojson", tojson);
+        let tool_syntax = crate::tools::Syntax::of_template(&text);
         env.add_template_owned("chat", text)
             .map_err(|e| format!("the chat template does not parse: {e:#}"))?;
-        Ok(ChatTemplate { env, bos_token: bos_token.into(), eos_token: eos_token.into(), source })
+        Ok(ChatTemplate {
+            env,
+            bos_token: bos_token.into(),
+            eos_token: eos_token.into(),
+            source,
+            tool_syntax,
+        })
     }
 
     /// Renders `messages`, ending with the assistant's turn opened when `add_generation_prompt`.

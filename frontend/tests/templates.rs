@@ -1,6 +1,7 @@
 // Chat templates against Python's jinja2 set up as Hugging Face's apply_chat_template sets it
 // up: the real templates carried by model files (SmolLM2-135M-Instruct, fetched by
 // `cargo xtask fetch-models`; Qwen2 from llama.cpp's ggml-vocab-qwen2.gguf in the fixtures),
+// the ones llama.cpp publishes, and TinyLlama's and Llama-2's (tests/data/chat-templates/),
 // each rendered for several conversations must give the same bytes, and the same tokens.
 
 use std::path::PathBuf;
@@ -120,6 +121,47 @@ fn published_templates_render_like_jinja2() {
             if family.starts_with("Qwen") {
                 assert_eq!(qwen.tokenize(&got, false, true), qwen.tokenize(want, false, true), "{family}");
             }
+        }
+    }
+}
+
+/// TinyLlama-1.1B-Chat's (Zephyr's) and Llama-2-chat's templates, kept in
+/// tests/data/chat-templates/ with their provenance: the same bytes as jinja2 for every
+/// conversation, and the same tokens with the Llama SentencePiece vocabulary they share, so a
+/// rendered `<s>` is the one BOS token. Llama-2's `raise_exception` reaches the caller.
+#[test]
+fn tinyllama_and_llama2_templates_render_like_jinja2() {
+    use sha2::Digest;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/chat-templates");
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("PROVENANCE.json")).unwrap()).unwrap();
+    assert_eq!(entries.len(), 2);
+    let m = engine().open(&fixtures().join("../third_party_vocab/ggml-vocab-llama-spm.gguf"), true).unwrap();
+    let tok = m.tokenizer().unwrap();
+    let (bos, eos) = (tok.bos_text.clone().unwrap(), tok.eos_text.clone().unwrap());
+    assert_eq!((bos.as_str(), eos.as_str()), ("<s>", "</s>"));
+    for e in entries {
+        let family = e["family"].as_str().unwrap();
+        let source = std::fs::read_to_string(dir.join(e["file"].as_str().unwrap())).unwrap();
+        let digest = format!("{:x}", sha2::Sha256::digest(source.as_bytes()));
+        assert_eq!(digest, e["sha256"].as_str().unwrap(), "{family}: the file differs from its source");
+        let ours =
+            ChatTemplate::new(Some(&source), &bos, &eos).unwrap_or_else(|err| panic!("{family}: {err}"));
+        let cases = conversations();
+        let theirs = jinja2(&source, &bos, &eos, &serde_json::json!({}), &cases);
+        for ((messages, generation_prompt), want) in cases.iter().zip(&theirs) {
+            let got = ours.render(messages, *generation_prompt, &Default::default()).unwrap();
+            assert_eq!(&got, want, "{family}: {messages:?}");
+            let ids = chat_tokens(&m, &got);
+            assert_eq!(ids, m.tokenize(want, !want.starts_with(&bos), true), "{family}");
+            let bos_id = tok.bos.unwrap();
+            let bos_count = want.matches(bos.as_str()).count() + usize::from(!want.starts_with(&bos));
+            assert_eq!(ids.iter().filter(|&&t| t == bos_id).count(), bos_count, "{family}: {got:?}");
+        }
+        if family == "Llama-2" {
+            let two_users = [Message::new("user", "a"), Message::new("user", "b")];
+            let err = ours.render(&two_users, true, &Default::default()).unwrap_err();
+            assert!(err.contains("Conversation roles must alternate"), "{err}");
         }
     }
 }

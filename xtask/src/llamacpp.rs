@@ -137,6 +137,9 @@ pub fn key(c: &Config) -> String {
         h.update("\n");
     }
     h.update(format!("{:?}", c.arch));
+    if c.arch == Arch::Riscv64 {
+        h.update(RVV_ASM_FIX);
+    }
     format!("{:x}", h.finalize())[..12].to_string()
 }
 
@@ -187,6 +190,27 @@ fn source(sh: &Shell, top: &Path) -> Result<PathBuf> {
     Ok(src)
 }
 
+/// The file of llama.cpp's RVV inline assembly, and what the riscv64 builds change in it.
+const RVV_ASM_FILE: &str = "ggml/src/ggml-cpu/arch/riscv/quants.c";
+const RVV_ASM_FIX: &str = "vsetvli without a policy gets tu, mu";
+
+/// LLVM's assembler refuses `vsetvli`/`vsetivli` without a tail and mask policy (GNU as takes
+/// them, defaulting to undisturbed, with a warning): the policy GNU as would use is written out,
+/// so clang-19 assembles the same instructions. Other lines are left as they are.
+pub fn add_vsetvli_policy(src: &str) -> String {
+    let mut out = String::with_capacity(src.len() + 256);
+    for line in src.split_inclusive('\n') {
+        let fixed = ["\"vsetvli ", "\"vsetivli "].iter().find_map(|op| {
+            let start = line.find(op)? + 1;
+            let end = start + line[start..].find("\\n")?;
+            let operands = line[start..end].split(',').count();
+            (operands == 4).then(|| format!("{}, tu, mu{}", &line[..end], &line[end..]))
+        });
+        out.push_str(fixed.as_deref().unwrap_or(line));
+    }
+    out
+}
+
 /// The clang-19 cross toolchain file of the riscv64 builds.
 const RISCV_TOOLCHAIN: &str = "set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR riscv64)
@@ -219,6 +243,13 @@ pub fn ensure(sh: &Shell, target_dir: &Path, c: &Config) -> Result<Built> {
     let mut defines: Vec<String> = COMMON.iter().map(|d| format!("-D{d}")).collect();
     defines.extend(c.defines.iter().map(|d| format!("-D{d}")));
     if c.arch == Arch::Riscv64 {
+        let asm = src.join(RVV_ASM_FILE);
+        let text = std::fs::read_to_string(&asm).with_context(|| format!("reading {}", asm.display()))?;
+        let fixed = add_vsetvli_policy(&text);
+        if fixed != text {
+            eprintln!("llama.cpp: {RVV_ASM_FILE}: {RVV_ASM_FIX} (clang's assembler needs the policy)");
+            std::fs::write(&asm, fixed)?;
+        }
         let file = tmp.join("riscv64-clang.cmake");
         std::fs::write(&file, RISCV_TOOLCHAIN)?;
         defines.push(format!("-DCMAKE_TOOLCHAIN_FILE={}", file.display()));
@@ -255,6 +286,28 @@ pub fn ensure(sh: &Shell, target_dir: &Path, c: &Config) -> Result<Built> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vsetvli_without_a_policy_gets_gnu_as_defaults() {
+        let src = concat!(
+            "        __asm__ __volatile__(\n",
+            "            \"vsetivli zero, 16, e8, m1\\n\\t\"\n",
+            "            \"vsetvli zero, %[vl32], e8, m2, ta, mu\\n\\t\"\n",
+            "            \"vsetvli zero, %[vl64], e8, m4\\n\\t\"\n",
+            "            \"th.vsetvli zero, %[vl16], e8, m1\\n\\t\"\n",
+            "            \"vle8.v v1, (%[sc])\\n\\t\"\n",
+        );
+        let want = concat!(
+            "        __asm__ __volatile__(\n",
+            "            \"vsetivli zero, 16, e8, m1, tu, mu\\n\\t\"\n",
+            "            \"vsetvli zero, %[vl32], e8, m2, ta, mu\\n\\t\"\n",
+            "            \"vsetvli zero, %[vl64], e8, m4, tu, mu\\n\\t\"\n",
+            "            \"th.vsetvli zero, %[vl16], e8, m1\\n\\t\"\n",
+            "            \"vle8.v v1, (%[sc])\\n\\t\"\n",
+        );
+        assert_eq!(add_vsetvli_policy(src), want);
+        assert_eq!(add_vsetvli_policy(want), want, "applying it twice changes nothing");
+    }
 
     fn on(c: &Config) -> Vec<&str> {
         c.defines.iter().filter_map(|d| d.strip_suffix("=ON")).collect()

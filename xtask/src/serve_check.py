@@ -151,6 +151,86 @@ if mode == "main":
 
     for name, f in [("basics", basics), ("auth", auth), ("curl", curl), ("load", load), ("limits", limits)]:
         guarded(name, f)
+elif mode == "tools":
+    # The server runs with --chat-template-file (Qwen2.5's template). Tools and tool messages
+    # render as jinja2 renders them; a reply's <tool_call> blocks come back as tool_calls,
+    # blocking and streaming, exactly as the raw greedy text of the same prompt holds them.
+    # SmolLM2-135M does not call tools on its own, but it repeats a call it is asked to say.
+    import re
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    template_path = sys.argv[5]
+    TOOLS = [{"type": "function", "function": {
+        "name": "get_weather", "description": "Get the current weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "The city"}},
+                       "required": ["city"]}}}]
+    ASK = [{"role": "system", "content": "You are a helpful assistant with access to tools."},
+           {"role": "user", "content": "Say exactly this and nothing else: <tool_call>{\"name\": \"get_weather\", "
+                                       "\"arguments\": {\"city\": \"Paris\"}}</tool_call>"}]
+    HISTORY = ASK + [
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
+         "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "{\"temperature_c\": 18, \"sky\": \"clear\"}"}]
+    headers = {"Authorization": "Bearer " + key, "Content-Type": "application/json"}
+
+    def jinja2_prompt(messages):
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env.filters["tojson"] = lambda x, **kw: json.dumps(x, ensure_ascii=False)
+        for m in messages:  # Hugging Face's templates take arguments as dicts
+            for c in m.get("tool_calls") or []:
+                c["function"]["arguments"] = json.loads(c["function"]["arguments"])
+            if m.get("content") is None:
+                m["content"] = ""
+        return env.from_string(open(template_path).read()).render(
+            messages=messages, tools=TOOLS, add_generation_prompt=True, bos_token="", eos_token="")
+
+    def render():
+        import copy
+        status, _, body = http("/apply-template", body=json.dumps({"messages": HISTORY, "tools": TOOLS}).encode(),
+                               headers=headers)
+        got = json.loads(body).get("prompt") if status == 200 else body
+        want = jinja2_prompt(copy.deepcopy(HISTORY))
+        check("tools, a tool call and its result render as jinja2 renders them", got == want and "<tools>" in want
+              and "<tool_response>" in want, f"{got!r}"[:300])
+
+    def calls():
+        status, _, body = http("/apply-template", body=json.dumps({"messages": ASK, "tools": TOOLS}).encode(),
+                               headers=headers)
+        prompt = json.loads(body)["prompt"]
+        raw = client.completions.create(model="m", prompt=prompt, temperature=0, max_tokens=48).choices[0].text
+        blocks = re.findall(r"<tool_call>(.*?)</tool_call>", raw, re.S)
+        want = []
+        for b in blocks:
+            parsed = json.loads(b)
+            for c in parsed if isinstance(parsed, list) else [parsed]:
+                want.append((c["name"], c["arguments"]))
+        check("the model's greedy reply holds a <tool_call> block", want, repr(raw))
+        r = client.chat.completions.create(model="m", messages=ASK, tools=TOOLS, temperature=0, max_tokens=48)
+        m = r.choices[0]
+        got = [(c.function.name, json.loads(c.function.arguments)) for c in m.message.tool_calls or []]
+        check("blocking chat returns the reply's calls as tool_calls",
+              got == want and m.finish_reason == "tool_calls" and all(c.id and c.type == "function"
+                                                                       for c in m.message.tool_calls or []),
+              f"{got} {m.finish_reason} from {raw!r}")
+        streamed, finish, text = {}, None, ""
+        for c in client.chat.completions.create(model="m", messages=ASK, tools=TOOLS, temperature=0, max_tokens=48,
+                                                stream=True):
+            for ch in c.choices:
+                text += ch.delta.content or ""
+                for tc in ch.delta.tool_calls or []:
+                    e = streamed.setdefault(tc.index, {"name": "", "arguments": ""})
+                    e["name"] += (tc.function and tc.function.name) or ""
+                    e["arguments"] += (tc.function and tc.function.arguments) or ""
+                finish = ch.finish_reason or finish
+        got = [(e["name"], json.loads(e["arguments"])) for _, e in sorted(streamed.items())]
+        check("streaming chat sends the same tool_calls and finish", got == want and finish == "tool_calls"
+              and text == (m.message.content or ""), f"{got} {finish} {text!r}")
+        status, _, body = http("/v1/chat/completions", body=json.dumps(
+            {"messages": ASK, "tools": TOOLS, "tool_choice": "required"}).encode(), headers=headers)
+        check("tool_choice required is refused with 400 and the reason", status == 400 and b"tool_choice" in body,
+              (status, body[:200]))
+
+    guarded("render", render)
+    guarded("calls", calls)
 else:
     # One slot, a queue of one: six long requests at once must see 503 with Retry-After, and a
     # stream whose client goes away must free its slot.

@@ -1,7 +1,8 @@
 //! `hartlm serve` against real clients on loopback: the packaged launcher (natively, or a riscv64
 //! one under qemu) serves a model, and `serve_check.py` drives it with the `openai` package and
 //! curl: chat and completions, streaming or not, usage, stop, auth, 16 concurrent streams at
-//! `-np 4`, then a one-slot server's full queue (503) and a cancelled stream. `chat_check.py`
+//! `-np 4`, then a one-slot server's full queue (503) and a cancelled stream, then tool calls
+//! through a `--chat-template-file`. `chat_check.py`
 //! drives `hartlm chat` through a pseudo-terminal and a pipe.
 
 use std::io::{BufRead, BufReader};
@@ -101,11 +102,19 @@ fn expected(launch: &dyn Fn() -> Result<Command>, model: &Path) -> Result<serde_
     Ok(serde_json::json!({"reply": reply, "prompt_tokens": prompt_tokens, "continuation": continuation}))
 }
 
-/// Runs the script against `url` in `mode`; its `[name, ok, detail]` rows.
-fn script(url: &str, key: &str, mode: &str, expected: &Path) -> Result<Vec<(String, bool, String)>> {
+/// Runs the script against `url` in `mode` (with `extra` arguments); its `[name, ok, detail]`
+/// rows.
+fn script(
+    url: &str,
+    key: &str,
+    mode: &str,
+    expected: &Path,
+    extra: &[&str],
+) -> Result<Vec<(String, bool, String)>> {
     let out = Command::new("python3")
         .args(["-c", SCRIPT, url, key, mode])
         .arg(expected)
+        .args(extra)
         .output()
         .context("running serve_check.py")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -121,11 +130,13 @@ fn script(url: &str, key: &str, mode: &str, expected: &Path) -> Result<Vec<(Stri
 }
 
 /// Every server check of one launcher: `launch()` makes the command that runs it (natively or
-/// under qemu), `model` is what it serves.
+/// under qemu), `model` is what it serves. With `tool_template`, a chat template whose tool-call
+/// syntax the model writes, the tool-call checks run too.
 pub fn run_all(
     sh: &xshell::Shell,
     launch: &dyn Fn() -> Result<Command>,
     model: &Path,
+    tool_template: Option<&Path>,
     scratch: &Path,
 ) -> Result<Vec<(String, bool, String)>> {
     if !prereq::python_has(sh, "openai") {
@@ -143,12 +154,19 @@ pub fn run_all(
     {
         let server =
             start(launch()?, &["-m", model_arg, "-np", "4", "--queue", "32", "--api-key-file", key_arg])?;
-        rows.extend(script(&server.url, &key, "main", &expected_file)?);
+        rows.extend(script(&server.url, &key, "main", &expected_file, &[])?);
     }
     {
         let one = ["-m", model_arg, "-np", "1", "--queue", "1", "-c", "2048", "--api-key-file", key_arg];
         let server = start(launch()?, &one)?;
-        rows.extend(script(&server.url, &key, "queue", &expected_file)?);
+        rows.extend(script(&server.url, &key, "queue", &expected_file, &[])?);
+    }
+    if let Some(template) = tool_template {
+        let template_arg = template.to_str().context("template path")?;
+        let args =
+            ["-m", model_arg, "-np", "2", "--chat-template-file", template_arg, "--api-key-file", key_arg];
+        let server = start(launch()?, &args)?;
+        rows.extend(script(&server.url, &key, "tools", &expected_file, &[template_arg])?);
     }
     Ok(rows)
 }

@@ -106,7 +106,9 @@ pub fn command(
         let launcher = x86.launcher.clone();
         println!("OpenAI-compatible server (native, {host}, SmolLM2-135M; the openai package and curl):");
         let launch = || Ok(std::process::Command::new(&launcher));
-        record("server", servecheck::run_all(&sh, &launch, &smollm2, &serve_scratch));
+        // Qwen2.5's published template: SmolLM2 writes the <tool_call> blocks it asks for.
+        let tools = crate::templates::ensure(&sh, &ws.target_dir)?.join("Qwen-Qwen2.5-7B-Instruct.jinja");
+        record("server", servecheck::run_all(&sh, &launch, &smollm2, Some(&tools), &serve_scratch));
         println!("chat REPL (native, {host}, SmolLM2-135M; a pseudo-terminal, then a pipe):");
         record("chat", servecheck::chat_checks(&launcher, &smollm2));
     }
@@ -121,7 +123,7 @@ pub fn command(
             "OpenAI-compatible server (riscv64 under qemu as {SERVE_CPU}, micro-q4_0; the openai package and curl):"
         );
         let launch = || qemu::guest_command(cpu, &rv.launcher, None);
-        record("riscv64 server", servecheck::run_all(&sh, &launch, &model, &serve_scratch));
+        record("riscv64 server", servecheck::run_all(&sh, &launch, &model, None, &serve_scratch));
     }
     if let Some(patched) = &patched {
         println!("IME emulator (xtask/qemu/xsmtvdot-test.c under {}):", qemu_build::PATCH);
