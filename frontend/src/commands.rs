@@ -78,6 +78,11 @@ pub fn run(engine: &Engine, args: RunArgs, defaults: &Defaults) -> Result<()> {
     note_gpu_layers(args.n_gpu_layers.as_deref());
     let prompt = args.prompt.text()?;
     if args.conversation {
+        if args.prompt_cache.is_some() {
+            return refuse(
+                "--prompt-cache keeps one prompt's state for `run`; it does not apply to -cnv".into(),
+            );
+        }
         let chat = crate::cli::ChatArgs {
             model: args.model,
             system: args.system,

@@ -119,4 +119,9 @@ fn cached_prompts_generate_what_fresh_ones_do() {
         ["run", "-m", micro_arg, "-p", "Once upon a time there", "-n", "2", "--prompt-cache", cache_arg];
     assert_eq!(hartlm(&[&longer[..], &["--prompt-cache-ro"]].concat()), 0);
     assert_eq!(std::fs::read(&cache).unwrap(), all, "-ro never writes");
+    assert_eq!(
+        hartlm(&["run", "-m", micro_arg, "-cnv", "--prompt-cache", cache_arg]),
+        2,
+        "-cnv has no prompt cache"
+    );
 }
