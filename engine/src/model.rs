@@ -817,6 +817,21 @@ impl KvCache {
         })
     }
 
+    /// The keys and the values as bytes, and the bytes of one element.
+    fn bytes(&self) -> (&[u8], &[u8], usize) {
+        match self {
+            KvCache::F32 { k, v } => (bytemuck::cast_slice(k), bytemuck::cast_slice(v), 4),
+            KvCache::F16 { k, v } => (bytemuck::cast_slice(k), bytemuck::cast_slice(v), 2),
+        }
+    }
+
+    fn bytes_mut(&mut self) -> (&mut [u8], &mut [u8]) {
+        match self {
+            KvCache::F32 { k, v } => (bytemuck::cast_slice_mut(k), bytemuck::cast_slice_mut(v)),
+            KvCache::F16 { k, v } => (bytemuck::cast_slice_mut(k), bytemuck::cast_slice_mut(v)),
+        }
+    }
+
     fn store(&mut self, at: usize, k: &[f32], v: &[f32]) {
         match self {
             KvCache::F32 { k: kc, v: vc } => {
@@ -965,18 +980,11 @@ impl State {
         write(&header.to_bytes());
         let (slots, kv_dim, len) =
             (c.count(LayerKind::Attention), c.n_head_kv * c.head_dim, self.seq_len[seq]);
-        let rows = |slot: usize| {
-            let at = self.cache_row(slot, seq) * kv_dim;
-            at..at + len * kv_dim
-        };
-        match &self.cache {
-            KvCache::F32 { k, v } => {
-                (0..slots).for_each(|s| write(bytemuck::cast_slice(&k[rows(s)])));
-                (0..slots).for_each(|s| write(bytemuck::cast_slice(&v[rows(s)])));
-            }
-            KvCache::F16 { k, v } => {
-                (0..slots).for_each(|s| write(bytemuck::cast_slice(&k[rows(s)])));
-                (0..slots).for_each(|s| write(bytemuck::cast_slice(&v[rows(s)])));
+        let (keys, values, elem) = self.cache.bytes();
+        for half in [keys, values] {
+            for slot in 0..slots {
+                let at = self.cache_row(slot, seq) * kv_dim * elem;
+                write(&half[at..at + len * kv_dim * elem]);
             }
         }
         write(bytemuck::cast_slice(self.conv_state_of(seq)));
@@ -1001,7 +1009,7 @@ impl State {
             return Err(format!("it holds {len} tokens, more than the context of {}; raise -c", self.n_ctx));
         }
         let (slots, kv_dim) = (c.count(LayerKind::Attention), c.n_head_kv * c.head_dim);
-        let elem = if self.cache_type() == CacheType::F16 { 2 } else { 4 };
+        let elem = self.cache.bytes().2;
         let kv_bytes = len * kv_dim * elem;
         let conv_floats = self.conv_state_of(seq).len();
         let body = &data[SeqStateHeader::BYTES..];
@@ -1014,20 +1022,12 @@ impl State {
         }
         let (keys, rest) = body.split_at(slots * kv_bytes);
         let (values, conv) = rest.split_at(slots * kv_bytes);
-        for slot in 0..slots {
-            let at = self.cache_row(slot, seq) * kv_dim;
-            let (k_in, v_in) = (&keys[slot * kv_bytes..][..kv_bytes], &values[slot * kv_bytes..][..kv_bytes]);
-            // Byte-wise copies: the blob has no alignment guarantee.
-            match &mut self.cache {
-                KvCache::F32 { k, v } => {
-                    bytemuck::cast_slice_mut(&mut k[at..at + len * kv_dim]).copy_from_slice(k_in);
-                    bytemuck::cast_slice_mut(&mut v[at..at + len * kv_dim]).copy_from_slice(v_in);
-                }
-                KvCache::F16 { k, v } => {
-                    bytemuck::cast_slice_mut(&mut k[at..at + len * kv_dim]).copy_from_slice(k_in);
-                    bytemuck::cast_slice_mut(&mut v[at..at + len * kv_dim]).copy_from_slice(v_in);
-                }
-            }
+        // Byte-wise copies: the blob has no alignment guarantee.
+        let starts: Vec<usize> = (0..slots).map(|slot| self.cache_row(slot, seq) * kv_dim * elem).collect();
+        let (k, v) = self.cache.bytes_mut();
+        for (slot, at) in starts.into_iter().enumerate() {
+            k[at..at + kv_bytes].copy_from_slice(&keys[slot * kv_bytes..][..kv_bytes]);
+            v[at..at + kv_bytes].copy_from_slice(&values[slot * kv_bytes..][..kv_bytes]);
         }
         let per_seq = conv_floats;
         bytemuck::cast_slice_mut(&mut self.conv_state[seq * per_seq..][..per_seq]).copy_from_slice(conv);

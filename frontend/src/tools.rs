@@ -131,38 +131,17 @@ fn call_from_object(o: &Map<String, Value>, arguments_key: &str) -> Option<ToolC
 fn pythonic_calls(body: &str) -> Option<Vec<ToolCall>> {
     let mut p = Py { s: body.trim().as_bytes(), at: 0 };
     p.eat(b'[')?;
-    let mut calls = Vec::new();
-    loop {
-        p.space();
-        if p.eat(b']').is_some() {
-            break;
-        }
-        if !calls.is_empty() {
-            p.eat(b',')?;
-            p.space();
-        }
+    let calls = p.items(b']', |p| {
         let name = p.ident()?;
         p.eat(b'(')?;
-        let mut args = Map::new();
-        loop {
-            p.space();
-            if p.eat(b')').is_some() {
-                break;
-            }
-            if !args.is_empty() {
-                p.eat(b',')?;
-                p.space();
-                if p.eat(b')').is_some() {
-                    break;
-                }
-            }
+        let args = p.items(b')', |p| {
             let key = p.ident()?;
             p.space();
             p.eat(b'=')?;
-            args.insert(key, p.literal()?);
-        }
-        calls.push(ToolCall { name, arguments: Value::Object(args).to_string() });
-    }
+            Some((key, p.literal()?))
+        })?;
+        Some(ToolCall { name, arguments: Value::Object(args.into_iter().collect()).to_string() })
+    })?;
     p.space();
     (p.at == p.s.len()).then_some(calls)
 }
@@ -335,9 +314,8 @@ impl ToolStream {
 
     /// At the end of the reply: text not yet sent, and the calls.
     pub fn finish(self) -> Reply {
-        let rest = &self.text[self.emitted..];
-        let reply = parse(self.syntax, rest);
-        if reply.calls.is_empty() { Reply { content: rest.to_string(), calls: Vec::new() } } else { reply }
+        // Without calls, parse gives the text back as it is.
+        parse(self.syntax, &self.text[self.emitted..])
     }
 }
 
