@@ -40,16 +40,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("hartlm-atomic-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    /// A fresh directory, removed when the test ends.
+    fn scratch() -> tempfile::TempDir {
+        tempfile::Builder::new().prefix("hartlm-atomic-").tempdir().unwrap()
     }
 
     #[test]
     fn replaces_and_leaves_no_temporary() {
-        let dir = scratch("replace");
+        let scratch = scratch();
+        let dir = scratch.path();
         let p = dir.join("out.txt");
         write_atomic(&p, b"one").unwrap();
         write_atomic(&p, b"two").unwrap();
@@ -60,7 +59,8 @@ mod tests {
 
     #[test]
     fn a_failed_fill_keeps_the_old_file_and_removes_the_temporary() {
-        let dir = scratch("fail");
+        let scratch = scratch();
+        let dir = scratch.path();
         let p = dir.join("out.txt");
         write_atomic(&p, b"old").unwrap();
         let err = write_atomic_with(&p, |w| {
@@ -74,7 +74,8 @@ mod tests {
 
     #[test]
     fn a_file_in_the_way_of_the_directory_fails_cleanly() {
-        let dir = scratch("notdir");
+        let scratch = scratch();
+        let dir = scratch.path();
         std::fs::write(dir.join("file"), b"x").unwrap();
         assert!(write_atomic(&dir.join("file").join("sub.txt"), b"y").is_err());
     }

@@ -456,17 +456,17 @@ use crate::entry::{Entered, Os, RecordedOs, enter};
 
 /// A recorded system's scheduler (`entry::RecordedOs`) in a fresh directory: `sched` as its
 /// `hartlm/sched`, `/proc/set_ai_thread` present or not, the thread starting on `current`.
-/// Returns it with the directory, whose registrations [`registrations`] counts.
-fn recorded_os(name: &str, sched: &str, ai_proc: bool, current: &str) -> (RecordedOs, std::path::PathBuf) {
-    let root = std::env::temp_dir().join(format!("hartlm-entry-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+/// Returns it with the directory (removed when dropped), whose registrations [`registrations`] counts.
+fn recorded_os(sched: &str, ai_proc: bool, current: &str) -> (RecordedOs, tempfile::TempDir) {
+    let dir = tempfile::Builder::new().prefix("hartlm-entry-").tempdir().unwrap();
+    let root = dir.path();
     std::fs::create_dir_all(root.join("hartlm")).unwrap();
     std::fs::create_dir_all(root.join("proc")).unwrap();
     std::fs::write(root.join("hartlm/sched"), sched).unwrap();
     if ai_proc {
         std::fs::write(root.join("proc/set_ai_thread"), "").unwrap();
     }
-    (RecordedOs::new(&root, CoreSet::parse(current).unwrap()).unwrap(), root)
+    (RecordedOs::new(root, CoreSet::parse(current).unwrap()).unwrap(), dir)
 }
 
 /// The `0`s written to a recorded system's `/proc/set_ai_thread`.
@@ -480,22 +480,22 @@ fn the_a100_cluster_is_entered_by_registration_and_verified() {
     let tiers = tier::for_arch(Arch::Riscv64);
     let clusters = k3("0-15");
     let a100 = place(&tiers, &clusters, Some("A100"));
-    let (mut os, root) = recorded_os("a100", "refuse 8-15\nai 8-15\n", true, "0-15");
+    let (mut os, root) = recorded_os("refuse 8-15\nai 8-15\n", true, "0-15");
     assert_eq!(enter(&mut os, &a100, &clusters), Ok(Entered::AiThread));
-    assert_eq!((registrations(&root), os.current().to_string()), (1, "8-15".into()));
+    assert_eq!((registrations(root.path()), os.current().to_string()), (1, "8-15".into()));
     // No /proc/set_ai_thread: refused with the reason, nothing pinned.
-    let (mut os, _) = recorded_os("no-proc", "refuse 8-15\nai 8-15\n", false, "0-15");
+    let (mut os, _dir) = recorded_os("refuse 8-15\nai 8-15\n", false, "0-15");
     let err = enter(&mut os, &a100, &clusters).unwrap_err();
     assert!(err.contains("/proc/set_ai_thread") && err.contains("os error 2"), "{err}");
     // Registration accepted but the kernel still refuses the A100 mask: verification fails.
-    let (mut os, _) = recorded_os("no-ai", "refuse 8-15\n", true, "0-15");
+    let (mut os, _dir) = recorded_os("refuse 8-15\n", true, "0-15");
     let err = enter(&mut os, &a100, &clusters).unwrap_err();
     assert!(err.contains("pinning after registering") && err.contains("os error 22"), "{err}");
     // The X100 cores are entered by plain affinity, and never through registration.
     let x100 = place(&tiers, &clusters, None);
-    let (mut os, root) = recorded_os("x100", "refuse 8-15\nai 8-15\n", true, "0-15");
+    let (mut os, root) = recorded_os("refuse 8-15\nai 8-15\n", true, "0-15");
     assert_eq!(enter(&mut os, &x100, &clusters), Ok(Entered::Pinned));
-    assert_eq!((registrations(&root), os.current().to_string()), (0, "0-7".into()));
+    assert_eq!((registrations(root.path()), os.current().to_string()), (0, "0-7".into()));
 }
 
 #[test]
@@ -504,7 +504,7 @@ fn a_failed_pin_runs_only_where_every_core_has_the_tier() {
     // K1: the IME tier on cores 0-3 may not run unpinned, since cores 4-7 lack the unit.
     let k1 = clusters_of("spacemit-k1.txt", "0-7", |_| 32);
     let ime = place(&tiers, &k1, None);
-    let (mut os, _) = recorded_os("k1", "refuse 0-7\n", false, "0-7");
+    let (mut os, _dir) = recorded_os("refuse 0-7\n", false, "0-7");
     let err = enter(&mut os, &ime, &k1).unwrap_err();
     assert!(err.contains("sched_setaffinity"), "{err}");
     // The standard tier runs on every K1 core: a failed pin only warns.

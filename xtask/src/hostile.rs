@@ -7,6 +7,7 @@ mod cases;
 mod gguf_edit;
 
 use anyhow::{Context, Result};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -87,6 +88,12 @@ fn make_files(dir: &Path, files: &[(String, Make)]) -> Result<()> {
         }
         match make {
             Make::Bytes(b) => std::fs::write(&path, b)?,
+            Make::Sparse { head, tail_at, tail } => {
+                let mut f = std::fs::File::create(&path)?;
+                f.write_all(head)?;
+                f.seek(SeekFrom::Start(*tail_at))?;
+                f.write_all(tail)?;
+            }
             Make::Dir => std::fs::create_dir_all(&path)?,
             Make::Symlink(to) => std::os::unix::fs::symlink(to, &path)?,
             Make::Fifo => mkfifo(&path)?,

@@ -7,6 +7,13 @@ use super::gguf_edit::{self as g, Gguf, Raw};
 /// How a case's files are made in its scratch directory.
 pub enum Make {
     Bytes(Vec<u8>),
+    /// `head`, a hole of zeros up to `tail_at`, then `tail`: written sparse, so a GGUF whose
+    /// alignment pads 2 GiB costs no disk and no memory.
+    Sparse {
+        head: Vec<u8>,
+        tail_at: u64,
+        tail: Vec<u8>,
+    },
     Fifo,
     Dir,
     Symlink(String),
@@ -319,14 +326,19 @@ fn structure(m: &Models, cases: &mut Vec<Case>, files: &mut Vec<(String, Make)>)
     {
         let line = "hartlm: {dir}/*: malformed GGUF: metadata `general.alignment` at byte offset 0: must be a power-of-two u32, got *";
         let line = if what == "2^31" { "hartlm: {dir}/*: *GGUF*" } else { line };
-        info(
-            cases,
+        let mut e = parsed.clone();
+        e.set("general.alignment", v);
+        let (head, data_at) = e.write_head();
+        let name = format!("structure-{}.gguf", cases.len());
+        files.push((name.clone(), Make::Sparse { head, tail_at: data_at as u64, tail: e.data }));
+        let path = format!("{{dir}}/{name}");
+        cases.push(case(
+            "gguf structure",
             format!("alignment {what}"),
-            edit(&|e| {
-                e.set("general.alignment", v.clone());
-            }),
-            line,
-        );
+            &["info", "-m", &path],
+            1,
+            Some(line),
+        ));
     }
 }
 

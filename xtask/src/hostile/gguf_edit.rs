@@ -121,6 +121,15 @@ impl Gguf {
     }
 
     pub fn write(&self) -> Vec<u8> {
+        let (mut out, data_at) = self.write_head();
+        out.resize(data_at, 0);
+        out.extend(&self.data);
+        out
+    }
+
+    /// The header, metadata and tensor infos, and the offset of the data section after the
+    /// alignment padding (which a 2^31 alignment makes 2 GiB of zeros).
+    pub fn write_head(&self) -> (Vec<u8>, usize) {
         let mut out = b"GGUF".to_vec();
         out.extend(self.version.to_le_bytes());
         out.extend((self.tensors.len() as u64).to_le_bytes());
@@ -143,9 +152,8 @@ impl Gguf {
             out.extend(t.ty.to_le_bytes());
             out.extend(t.offset.to_le_bytes());
         }
-        out.resize(out.len().next_multiple_of(alignment(&self.kvs)), 0);
-        out.extend(&self.data);
-        out
+        let data_at = out.len().next_multiple_of(alignment(&self.kvs));
+        (out, data_at)
     }
 
     pub fn get(&self, key: &str) -> Option<&Raw> {
