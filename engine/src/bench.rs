@@ -179,8 +179,7 @@ pub fn time_matvec(
     let mut rng = crate::testdata::Rng::new(11);
     let data = crate::testdata::random_quant_row(ty, rows * blocks, &mut rng);
     let plain = crate::tensor::Weight { ty, rows, cols: MATVEC_COLS, data: &data, packed: None };
-    let packed = crate::kernels::panel_rows()
-        .and_then(|r| crate::kernels::pack::Packed::new(ty, rows, MATVEC_COLS, &data, r));
+    let packed = crate::kernels::pack_weight(ty, rows, MATVEC_COLS, &data);
     let weight = crate::tensor::Weight { packed: packed.as_ref(), ..plain };
     let x = rng.vec(MATVEC_COLS * batch);
     let mut out = vec![0.0f32; rows * batch];

@@ -193,10 +193,8 @@ impl Loader<'_> {
     }
     fn matrix(&self, name: &str, want: &[usize]) -> Result<Matrix> {
         let t = self.tensor(name, want)?;
-        let packed = kernels::panel_rows().and_then(|r| {
-            let w = weight(self.file, &t, None);
-            Packed::new(w.ty, w.rows, w.cols, w.data, r)
-        });
+        let w = weight(self.file, &t, None);
+        let packed = kernels::pack_weight(w.ty, w.rows, w.cols, w.data);
         Ok(Matrix { t, packed })
     }
     /// A small float tensor of shape `dims`, as f32.

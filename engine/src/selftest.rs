@@ -158,8 +158,6 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
     }
     let mut q4 = Tracker::new("dot_q4_0_q8_0");
     let mut q8 = Tracker::new("dot_q8_0_q8_0");
-    let mut q4x4 = Tracker::new("dot_q4_0_q8_0_x4");
-    let mut q8x4 = Tracker::new("dot_q8_0_q8_0_x4");
     for &nb in BLOCK_COUNTS {
         let x4 = q4_rows(&mut rng, nb);
         let x8 = q8_rows(&mut rng, nb);
@@ -169,19 +167,6 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
         // Quantized dots accumulate exact integer block sums in block order on every tier: exact.
         q4.check(kernels::dot_q4_0_q8_0(&x4, &y), q4_0::dot_q4_0_q8_0(&x4, &y), scale4, EXACT);
         q8.check(kernels::dot_q8_0_q8_0(&x8, &y), q8_0::dot_q8_0_q8_0(&x8, &y), scale8, EXACT);
-        // One weight row against four activation rows must equal four single dots.
-        let ys: Vec<Vec<BlockQ8_0>> = (0..4).map(|_| q8_rows(&mut rng, nb)).collect();
-        let four = [&ys[0][..], &ys[1][..], &ys[2][..], &ys[3][..]];
-        for (t, (a, b)) in kernels::dot_q4_0_q8_0_x4(&x4, four)
-            .into_iter()
-            .zip(kernels::dot_q8_0_q8_0_x4(&x8, four))
-            .enumerate()
-        {
-            let s4: f64 = x4.iter().zip(&ys[t]).map(|(w, v)| abs_terms(&q4_values(w), w.d, v)).sum();
-            let s8: f64 = x8.iter().zip(&ys[t]).map(|(w, v)| abs_terms(&w.qs, w.d, v)).sum();
-            q4x4.check(a, q4_0::dot_q4_0_q8_0(&x4, &ys[t]), s4, EXACT);
-            q8x4.check(b, q8_0::dot_q8_0_q8_0(&x8, &ys[t]), s8, EXACT);
-        }
     }
     // Extremes: every value at +-127 (the largest products) and all-zero blocks.
     let mut extreme = vec![BlockQ8_0 { d: f32_to_f16(0.5), qs: [127; QK] }; 33];
@@ -215,8 +200,7 @@ pub fn run(seed: u64) -> Vec<KernelReport> {
         let want = q4_1::dot_q4_1_q8_1(&row, y);
         q4_1.check(kernels::dot_q4_1_q8_1(&row, y), want, want.abs().max(1.0) as f64, EXACT);
     }
-    let mut reports =
-        vec![dot.0, q4.0, q8.0, q4_1.0, q4x4.0, q8x4.0, q6_k_check(&mut rng), row_dot_check(&mut rng)];
+    let mut reports = vec![dot.0, q4.0, q8.0, q4_1.0, q6_k_check(&mut rng), row_dot_check(&mut rng)];
     reports.extend([false, true].map(|q5| k4_check(&mut rng, q5)));
     reports.extend(panel_checks(&mut rng));
     reports.extend(ime_checks(&mut rng));
@@ -246,22 +230,10 @@ fn row_dot_check(rng: &mut Rng) -> KernelReport {
                 t.check(got, want, scale, tolerance(blocks, 1.0));
             } else {
                 t.check(got, want, want.abs().max(1.0) as f64, EXACT);
-                rows8_check(&mut t, ty, blocks, &act, rng);
             }
         }
     }
     t.0
-}
-
-/// Where the tier has an eight-row kernel for `ty` ([`kernels::dot_rows8`]), each of its lanes
-/// against the type's scalar reference: exactly.
-fn rows8_check(t: &mut Tracker, ty: GgmlType, blocks: usize, act: &Activation, rng: &mut Rng) {
-    let rows: Vec<Vec<u8>> = (0..8).map(|_| random_quant_row(ty, blocks, rng)).collect();
-    let Some(got) = kernels::dot_rows8(ty, std::array::from_fn(|i| &rows[i][..]), act) else { return };
-    for (row, got) in rows.iter().zip(got) {
-        let want = (ty.traits().dot_reference)(row, act);
-        t.check(got, want, want.abs().max(1.0) as f64, EXACT);
-    }
 }
 
 /// Activation quantization (exact: the same bytes) and SwiGLU's silu(g) * u, whose vector exp
@@ -472,8 +444,11 @@ fn panel_checks(rng: &mut Rng) -> Vec<KernelReport> {
             for rows in [1, r - 1, r + 1, 2 * r + 3] {
                 let cols = nb * ty.block_len();
                 let data: Vec<u8> = (0..rows).flat_map(|_| random_quant_row(ty, nb, rng)).collect();
-                let packed = Packed::new(ty, rows, cols, &data, r).expect("packable type");
-                let row_bytes = nb * ty.block_bytes();
+                // This build's own layout where it packs this type, else byte panels.
+                let packed = kernels::pack_weight(ty, rows, cols, &data)
+                    .or_else(|| Packed::new(ty, rows, cols, &data, r))
+                    .expect("packable type");
+                let (r, row_bytes) = (packed.r, nb * ty.block_bytes());
                 let act = kernels::activation(ty, &rng.vec(cols));
                 let aux = ActivationAux::new(ty, &act);
                 let mut out = vec![f32::NAN; r];
@@ -543,7 +518,8 @@ fn tile_checks(rng: &mut Rng) -> Vec<KernelReport> {
             for tokens in [1, TOKENS - 1, TOKENS] {
                 let (rows, acts) = tile_case(ty, nb, tokens, rng);
                 let y = Tokens::new(&acts).expect("Q8_0 or Q8_1 activations");
-                let got = prompt_tile(ty, [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]], &y);
+                let w = Packed::words(ty, 4, nb * QK, &rows.concat()).expect("a word-panel type");
+                let got = prompt_tile(&w, 0, 0, &y);
                 for (row, got) in rows.iter().zip(got) {
                     for (act, &got) in acts.iter().zip(&got) {
                         let want = kernels::dot(ty, row, act);
@@ -723,17 +699,6 @@ mod tests {
                 // SAFETY: AVX-512F was detected at run time.
                 let got = unsafe { x86::dot_f32_avx512(&a, &b) };
                 assert!(close([got, want[1], want[2]]), "avx512 {got} vs {} at {nb} blocks", want[0]);
-            }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c") {
-                let ys: Vec<Vec<BlockQ8_0>> = (0..4).map(|_| q8_rows(&mut rng, nb)).collect();
-                let four = [&ys[0][..], &ys[1][..], &ys[2][..], &ys[3][..]];
-                // SAFETY: AVX2 and F16C were detected at run time.
-                let (g4, g8) =
-                    unsafe { (x86::dot_q4_0_q8_0_x4_avx2(&x4, four), x86::dot_q8_0_q8_0_x4_avx2(&x8, four)) };
-                for t in 0..4 {
-                    assert_eq!(g4[t], q4_0::dot_q4_0_q8_0(&x4, &ys[t]), "q4_0 x4 lane {t} at {nb} blocks");
-                    assert_eq!(g8[t], q8_0::dot_q8_0_q8_0(&x8, &ys[t]), "q8_0 x4 lane {t} at {nb} blocks");
-                }
             }
         }
     }

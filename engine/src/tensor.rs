@@ -3,14 +3,12 @@
 //!
 //! The element types and their references are `crate::types`; the per-tier kernels `kernels`.
 
+use crate::kernels;
 use crate::kernels::ime;
+use crate::kernels::pack::{ActivationAux, Layout, Packed};
 use crate::kernels::tile::{self, Tokens};
-use crate::kernels::{self, pack::ActivationAux, pack::Packed};
 use crate::pool::{Pool, split};
-use crate::types::{Activation, BlockQ4_0, BlockQ8_0, GgmlType, blocks};
-
-/// Rows a matmul worker takes at a time (two prompt tiles; one `kernels::dot_rows8` call).
-const GROUP_ROWS: usize = 8;
+use crate::types::{Activation, GgmlType};
 
 /// The fewest tokens worth a prompt tile of `tile::TOKENS` lanes. Measured on x86-64-v3 (AMD
 /// EPYC, one thread, Q4_0 and Q4_1): by rows, 4 tokens ran 1.5x faster than in a tile and 5-6
@@ -54,16 +52,42 @@ impl<'a> Weight<'a> {
         if let Some(p) = self.packed {
             return matmul_packed(p, &acts, out, pool);
         }
-        // Q4_0/Q8_0 rows take four tokens per kernel call: each block is unpacked once.
-        let q8: Vec<&[BlockQ8_0]> = acts
-            .iter()
-            .filter_map(|a| if let Activation::Q8_0(q) = a { Some(&q[..]) } else { None })
-            .collect();
-        let by_four = matches!(self.ty, GgmlType::Q4_0 | GgmlType::Q8_0) && q8.len() == batch;
-        // Where this build has tiles, four rows times `tile::TOKENS` tokens per call (`kernels::tile`),
-        // for sets of at least MIN_TILE_TOKENS tokens: a tile costs the same however few of its
-        // lanes are tokens, so a short set (a decode step of a few sequences) goes by rows.
-        let token_sets: Vec<Tokens> = if tile::supported(self.ty) && batch >= MIN_TILE_TOKENS {
+        let row_bytes = self.row_bytes();
+        let out = SyncPtr(out.as_mut_ptr());
+        let work = |range: std::ops::Range<usize>| {
+            for r in range {
+                let row = &self.data[r * row_bytes..(r + 1) * row_bytes];
+                for (b, act) in acts.iter().enumerate() {
+                    // SAFETY: each (b, r) is written by exactly one worker (rows are split into
+                    // disjoint ranges) and lies below batch * rows <= out.len(); `run` joins
+                    // before returning.
+                    unsafe { *out.get().add(b * rows + r) = kernels::dot(self.ty, row, act) };
+                }
+            }
+        };
+        // Below this much work a dispatch costs more than it saves.
+        if pool.threads() == 1 || batch * rows * self.cols < 32 * 1024 {
+            work(0..rows);
+        } else {
+            pool.run(&|i| work(split(rows, i, pool.threads())));
+        }
+    }
+}
+
+/// [`Weight::matmul`] on panels: each worker takes whole panels and runs every token of the
+/// batch through a panel while it is in cache: by IME tiles (RVV byte panels on a matrix
+/// unit), by prompt tiles (x86 word panels, sets of at least MIN_TILE_TOKENS tokens), and one
+/// panel product per token for the rest.
+fn matmul_packed(p: &Packed, acts: &[Activation], out: &mut [f32], pool: &Pool) {
+    let (rows, r) = (p.rows, p.r);
+    // A matrix unit takes whole tiles of tokens: from one tile's worth of tokens on.
+    let tiles = (acts.len() >= ime::M && kernels::panel_batch_supported(p.ty))
+        .then(|| ime::ImeTokens::new(p.ty, acts))
+        .flatten();
+    // A prompt tile costs the same however few of its lanes are tokens, so a short set (a
+    // decode step of a few sequences) goes by panel products.
+    let token_sets: Vec<Tokens> =
+        if p.layout == Layout::Words && tile::supported(p.ty) && acts.len() >= MIN_TILE_TOKENS {
             acts.chunks(tile::TOKENS)
                 .take_while(|set| set.len() >= MIN_TILE_TOKENS)
                 .map_while(Tokens::new)
@@ -71,92 +95,8 @@ impl<'a> Weight<'a> {
         } else {
             Vec::new()
         };
-        let tiled_tokens = (token_sets.len() * tile::TOKENS).min(batch);
-        let row_bytes = self.row_bytes();
-        let row = |r: usize| &self.data[r * row_bytes..(r + 1) * row_bytes];
-        let out = SyncPtr(out.as_mut_ptr());
-        let put = |b: usize, r: usize, v: f32| {
-            // SAFETY: each (b, r) is written by exactly one worker (rows are split into disjoint
-            // ranges) and lies below batch * rows <= out.len(); `run` joins before returning.
-            unsafe { *out.get().add(b * rows + r) = v }
-        };
-        // Tokens `b..end` against row r.
-        let row_tail = |r: usize, mut b: usize, end: usize| {
-            let row = row(r);
-            if by_four {
-                while b + 4 <= end {
-                    let ys = [q8[b], q8[b + 1], q8[b + 2], q8[b + 3]];
-                    let v = match self.ty {
-                        GgmlType::Q4_0 => kernels::dot_q4_0_q8_0_x4(&blocks::<BlockQ4_0>(row), ys),
-                        _ => kernels::dot_q8_0_q8_0_x4(&blocks::<BlockQ8_0>(row), ys),
-                    };
-                    for (i, v) in v.into_iter().enumerate() {
-                        put(b + i, r, v);
-                    }
-                    b += 4;
-                }
-            }
-            for (b, act) in acts.iter().enumerate().take(end).skip(b) {
-                put(b, r, kernels::dot(self.ty, row, act));
-            }
-        };
-        // Workers take groups of eight rows: two prompt tiles of four rows, then the remaining
-        // tokens, by eight rows at once where the tier has such a kernel (token generation).
-        let work = |groups: std::ops::Range<usize>| {
-            for g in groups {
-                let (r0, r1) = (GROUP_ROWS * g, (GROUP_ROWS * (g + 1)).min(rows));
-                let tiled = if token_sets.is_empty() || r1 - r0 < GROUP_ROWS { 0 } else { tiled_tokens };
-                if tiled > 0 {
-                    for q0 in (r0..r1).step_by(4) {
-                        let four = [row(q0), row(q0 + 1), row(q0 + 2), row(q0 + 3)];
-                        for (k, y) in token_sets.iter().enumerate() {
-                            for (i, v) in kernels::prompt_tile(self.ty, four, y).into_iter().enumerate() {
-                                let b0 = k * tile::TOKENS;
-                                // Lanes past the batch are padding.
-                                v.iter()
-                                    .take(batch - b0)
-                                    .enumerate()
-                                    .for_each(|(t, &v)| put(b0 + t, q0 + i, v));
-                            }
-                        }
-                    }
-                }
-                // The x4 kernels take whole sets of four tokens; the rest go eight rows at a time.
-                let by_one = if by_four { tiled + (batch - tiled) / 4 * 4 } else { tiled };
-                let mut end = batch;
-                if r1 - r0 == GROUP_ROWS {
-                    let eight: [&[u8]; GROUP_ROWS] = std::array::from_fn(|i| row(r0 + i));
-                    while end > by_one {
-                        let Some(v) = kernels::dot_rows8(self.ty, eight, &acts[end - 1]) else { break };
-                        v.iter().enumerate().for_each(|(i, &v)| put(end - 1, r0 + i, v));
-                        end -= 1;
-                    }
-                }
-                (r0..r1).for_each(|r| row_tail(r, tiled, end));
-            }
-        };
-        let groups = rows.div_ceil(GROUP_ROWS);
-        // Below this much work a dispatch costs more than it saves.
-        if pool.threads() == 1 || batch * rows * self.cols < 32 * 1024 {
-            work(0..groups);
-        } else {
-            pool.run(&|i| work(split(groups, i, pool.threads())));
-        }
-    }
-}
-
-/// [`Weight::matmul`] on panels: each worker takes whole panels and runs every token of the
-/// batch through a panel while it is in cache.
-fn matmul_packed(p: &Packed, acts: &[Activation], out: &mut [f32], pool: &Pool) {
-    let (rows, r) = (p.rows, p.r);
-    // A matrix unit takes whole tiles of tokens: from one tile's worth of tokens on.
-    let tiles = (acts.len() >= ime::M && kernels::panel_batch_supported(p.ty))
-        .then(|| ime::ImeTokens::new(p.ty, acts))
-        .flatten();
-    let aux: Vec<ActivationAux> = match tiles {
-        Some(_) => Vec::new(),
-        None => acts.iter().map(|a| ActivationAux::new(p.ty, a)).collect(),
-    };
+    let tiled = if tiles.is_some() { acts.len() } else { (token_sets.len() * tile::TOKENS).min(acts.len()) };
+    let aux: Vec<ActivationAux> = acts[tiled..].iter().map(|a| ActivationAux::new(p.ty, a)).collect();
     assert!(
         acts.len() * rows <= out.len(),
         "matmul: {} floats for {} tokens of {rows} rows",
@@ -178,7 +118,23 @@ fn matmul_packed(p: &Packed, acts: &[Activation], out: &mut [f32], pool: &Pool) 
                 continue;
             }
             let n = p.panel_rows(panel);
-            for (b, (act, aux)) in acts.iter().zip(&aux).enumerate() {
+            for (k, y) in token_sets.iter().enumerate() {
+                for half in 0..n.div_ceil(4) {
+                    let v = kernels::prompt_tile(p, panel, half, y);
+                    for (i, row) in v.iter().enumerate().take(n - 4 * half) {
+                        // Lanes past the batch are padding.
+                        for (t, &v) in row.iter().enumerate().take(acts.len() - k * tile::TOKENS) {
+                            // SAFETY: row panel*r + 4 half + i < panel*r + n of token
+                            // k*TOKENS + t < acts.len() belongs to this worker's disjoint panel
+                            // range; `run` joins before returning.
+                            unsafe {
+                                *out.get().add((k * tile::TOKENS + t) * rows + panel * r + 4 * half + i) = v
+                            };
+                        }
+                    }
+                }
+            }
+            for (b, (act, aux)) in (tiled..).zip(acts[tiled..].iter().zip(&aux)) {
                 // SAFETY: rows [panel*r, panel*r + n) of token b belong to this worker's disjoint
                 // panel range and lie below acts.len() * rows <= out.len(); `run` joins first.
                 let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(b * rows + panel * r), n) };

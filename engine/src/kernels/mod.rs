@@ -199,35 +199,6 @@ pub fn dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
     )
 }
 
-/// One Q4_0 weight row with four Q8_0 activation rows; equal to four [`dot_q4_0_q8_0`] calls.
-pub fn dot_q4_0_q8_0_x4(x: &[BlockQ4_0], y: [&[BlockQ8_0]; 4]) -> [f32; 4] {
-    dispatch!(
-        "avx2" => x86::dot_q4_0_q8_0_x4_avx2(x, y),
-        scalar => y.map(|y| dot_q4_0_q8_0(x, y)),
-    )
-}
-
-/// One Q8_0 weight row with four Q8_0 activation rows; equal to four [`dot_q8_0_q8_0`] calls.
-pub fn dot_q8_0_q8_0_x4(x: &[BlockQ8_0], y: [&[BlockQ8_0]; 4]) -> [f32; 4] {
-    dispatch!(
-        "avx2" => x86::dot_q8_0_q8_0_x4_avx2(x, y),
-        scalar => y.map(|y| dot_q8_0_q8_0(x, y)),
-    )
-}
-
-/// Eight weight rows of `ty` (raw block bytes) · `act`, equal to eight [`dot`] calls bit for
-/// bit, where this build has such a kernel (token generation's matrix-vector product): each row
-/// is summed in block order, the eight side by side. None otherwise.
-pub fn dot_rows8(ty: GgmlType, rows: [&[u8]; 8], act: &Activation) -> Option<[f32; 8]> {
-    dispatch!(
-        "avx2" => x86::dot_rows8_avx2(ty, rows, act),
-        scalar => {
-            let _ = (ty, rows, act);
-            None
-        },
-    )
-}
-
 /// A Q4_1 weight row (raw block bytes) with Q8_1 activations, block by block; bit-identical
 /// to the scalar dot on every tier.
 pub fn dot_q4_1_q8_1(row: &[u8], y: &[BlockQ8_1]) -> f32 {
@@ -405,12 +376,25 @@ pub fn vlen_bits() -> u32 {
     )
 }
 
-/// Rows per panel the matmul kernels of this build want weights packed into
-/// ([`pack::Packed`]), or None when they multiply ggml's row layout directly.
+/// Rows per [`pack::Layout::Bytes`] panel the RVV kernels want weights packed into (the vector
+/// register's bytes), or None on other builds.
 pub fn panel_rows() -> Option<usize> {
     dispatch!(
         "rvv" => Some(rvv::vlenb()),
         scalar => None,
+    )
+}
+
+/// The `rows` x `cols` matrix of `ty` in `data` packed as this build's matmul kernels read it
+/// ([`pack::Packed`]), or None where they multiply ggml's row layout directly.
+pub fn pack_weight(ty: GgmlType, rows: usize, cols: usize, data: &[u8]) -> Option<Packed> {
+    dispatch!(
+        "rvv" => Packed::new(ty, rows, cols, data, rvv::vlenb()),
+        "avx2" => Packed::words(ty, rows, cols, data),
+        scalar => {
+            let _ = (ty, rows, cols, data);
+            None
+        },
     )
 }
 
@@ -424,6 +408,7 @@ pub fn panel_dot(w: &Packed, p: usize, act: &Activation, aux: &ActivationAux, ou
     }
     dispatch!(
         "rvv" => rvv::panel_dot(w, p, act, aux, out),
+        "avx2" => x86::panel_dot_avx2(w, p, act, aux, out),
         scalar => pack::panel_dot_reference(w, p, act, aux, out),
     )
 }
@@ -469,20 +454,23 @@ pub unsafe fn panel_batch(
     )
 }
 
-/// A prompt tile (`tile`): `out[i][t] = rows[i] · token t` for four rows of `ty` (Q4_0 and Q8_0 with Q8_0 tokens, Q4_1
-/// with Q8_1 ones), each row holding at least `y.0.len()` blocks.
-pub fn prompt_tile(ty: GgmlType, rows: [&[u8]; 4], y: &tile::Tokens) -> [[f32; tile::TOKENS]; 4] {
-    let nb = y.0.len();
+/// A prompt tile (`tile`): `out[i][t]` = row `4 half + i` of panel `p` · token t, for the four
+/// rows of one half of a [`pack::Layout::Words`] panel of `w` (Q4_0 and Q8_0 with Q8_0 tokens,
+/// Q4_1 with Q8_1 ones). Rows past the matrix end come out zero.
+pub fn prompt_tile(w: &Packed, p: usize, half: usize, y: &tile::Tokens) -> [[f32; tile::TOKENS]; 4] {
     assert!(
-        matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0)
-            && rows.iter().all(|r| r.len() >= nb * ty.block_bytes()),
-        "tile: {ty} rows shorter than {nb} blocks"
+        w.layout == pack::Layout::Words && half < 2 && y.0.len() <= w.blocks(),
+        "tile: {w:?} panel {p} half {half} with {} blocks of tokens",
+        y.0.len()
     );
-    // x86: VNNI is used only when detected; row lengths were checked above.
+    // x86: VNNI is used only when detected; the panel's size was checked above.
     dispatch!(
-        "avx512" => x86_tile::tile_avx512(ty, rows, &y.0),
-        "avx2" => x86_tile::tile_avx2(ty, rows, &y.0),
-        scalar => tile::tile_reference(ty, rows, y),
+        "avx512" => x86_tile::tile_avx512(w.ty, w.panel(p), half, &y.0),
+        "avx2" => x86_tile::tile_avx2(w.ty, w.panel(p), half, &y.0),
+        scalar => {
+            let rows: [Vec<u8>; 4] = std::array::from_fn(|i| w.words_row(p, 4 * half + i));
+            tile::tile_reference(w.ty, [&rows[0], &rows[1], &rows[2], &rows[3]], y)
+        },
     )
 }
 

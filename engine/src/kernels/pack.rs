@@ -1,5 +1,8 @@
 //! Weights repacked at load into row panels for the vector kernels, and the scalar reference of
-//! a panel · activation product. Owns the panel layout; the RVV kernels read it in `rvv`.
+//! a panel · activation product. Owns the panel layouts; the RVV kernels read [`Layout::Bytes`]
+//! in `rvv`, the x86 kernels [`Layout::Words`] in `x86` and `x86_tile`.
+//!
+//! ## Bytes (RVV)
 //!
 //! A panel holds `r` consecutive rows (r = the number of bytes in one vector register, so one
 //! vector load fetches the same byte of every row). For each block column it stores the rows'
@@ -28,13 +31,43 @@
 //! | Q5_K | as Q4_K, per (c, j): qs[r], plane(64c+j)[r/8], plane(64c+32+j)[r/8]     | 184 r |
 //! | Q6_K | d[r] f32, sc[16][r] i8, per (n, j): ql[64n+j][r], ql[64n+32+j][r], qh[32n+j][r] | 212 r |
 
+//!
+//! ## Words (x86)
+//!
+//! A panel holds eight rows. Each block column stores the rows' f16 scales side by side (as
+//! ggml has them: no bytes added), then each four-byte word `w` of the block's quants with the
+//! eight rows' copies side by side. One 256-bit load fetches word `w` of every row, a 32-bit
+//! lane per row, so byte products (`vpmaddubsw`/`vpdpbusd`) sum straight into per-row lanes:
+//! no horizontal sums and no scattered scale loads, which is what bounded the row-layout
+//! kernels. Q4 words are ggml's nibble bytes `4w..4w + 4`: low nibbles elements `4w..4w + 4`,
+//! high nibbles elements `16 + 4w..`. Rows past the matrix end are zero.
+//!
+//! | type | per block column                     | bytes |
+//! |------|--------------------------------------|-------|
+//! | Q4_0 | d[8] f16, qs words[4][8]             | 144   |
+//! | Q4_1 | d[8] f16, m[8] f16, qs words[4][8]   | 160   |
+//! | Q8_0 | d[8] f16, qs words[8][8]             | 272   |
+
 use crate::types::k4::{k4_values, scale_min_k4};
 use crate::types::q6_k::q6k_values;
 use crate::types::{Activation, BlockQ8K, GgmlType, QK, f16_to_f32};
 
+/// How a panel's block columns are laid out (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Byte `j` of all `r` rows side by side, scales as f32 (RVV).
+    Bytes,
+    /// Four-byte words of eight rows side by side, scales as f16 (x86).
+    Words,
+}
+
+/// Rows per panel of [`Layout::Words`].
+pub const WORDS_ROWS: usize = 8;
+
 /// A weight matrix in panel layout.
 pub struct Packed {
     pub ty: GgmlType,
+    pub layout: Layout,
     pub rows: usize,
     pub cols: usize,
     /// Rows per panel.
@@ -45,7 +78,11 @@ pub struct Packed {
 
 impl std::fmt::Debug for Packed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Packed({} {}x{}, {} rows per panel)", self.ty, self.rows, self.cols, self.r)
+        write!(
+            f,
+            "Packed({} {}x{}, {:?}, {} rows per panel)",
+            self.ty, self.rows, self.cols, self.layout, self.r
+        )
     }
 }
 
@@ -69,6 +106,20 @@ fn column_bytes(ty: GgmlType, r: usize) -> usize {
         GgmlType::Q5K => 184 * r,
         GgmlType::Q6K => 212 * r,
         _ => 36 * r,
+    }
+}
+
+/// Whether `ty` has a [`Layout::Words`] layout.
+pub fn words_packable(ty: GgmlType) -> bool {
+    matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0)
+}
+
+/// Bytes of one [`Layout::Words`] block column, and where its quant words start.
+pub const fn words_column(ty: GgmlType) -> (usize, usize) {
+    match ty {
+        GgmlType::Q4_0 => (144, 16),
+        GgmlType::Q4_1 => (160, 32),
+        _ => (272, 16),
     }
 }
 
@@ -129,7 +180,54 @@ impl Packed {
                 }
             }
         }
-        Some(Packed { ty, rows, cols, r, data: data_out })
+        Some(Packed { ty, layout: Layout::Bytes, rows, cols, r, data: data_out })
+    }
+
+    /// Repacks the row-major `rows` x `cols` matrix of `ty` in `data` into [`Layout::Words`]
+    /// panels, or None for types without that layout.
+    pub fn words(ty: GgmlType, rows: usize, cols: usize, data: &[u8]) -> Option<Packed> {
+        if !words_packable(ty) {
+            return None;
+        }
+        let (nb, bb, r) = (cols / ty.block_len(), ty.block_bytes(), WORDS_ROWS);
+        let (col, qs_at) = words_column(ty);
+        let mut data_out = vec![0u64; (rows.div_ceil(r) * nb * col).div_ceil(8)];
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut data_out);
+        // The scales (d, then m for Q4_1) are the block's first bytes; the quants its last.
+        let scales = qs_at / (2 * r);
+        let quants = bb - 2 * scales;
+        // A matrix of zero columns has nothing to pack (and chunks of zero bytes do not exist).
+        for (row, src) in data.chunks_exact((nb * bb).max(1)).take(if nb == 0 { 0 } else { rows }).enumerate()
+        {
+            let (p, i) = (row / r, row % r);
+            for (b, blk) in src.chunks_exact(bb).enumerate() {
+                let dst = &mut bytes[(p * nb + b) * col..][..col];
+                for k in 0..scales {
+                    dst[2 * (k * r + i)..][..2].copy_from_slice(&blk[2 * k..2 * k + 2]);
+                }
+                for (w, word) in blk[2 * scales..].chunks_exact(4).take(quants / 4).enumerate() {
+                    dst[qs_at + 4 * (w * r + i)..][..4].copy_from_slice(word);
+                }
+            }
+        }
+        Some(Packed { ty, layout: Layout::Words, rows, cols, r, data: data_out })
+    }
+
+    /// Row `i` of panel `p` of a [`Layout::Words`] matrix as ggml's blocks.
+    pub fn words_row(&self, p: usize, i: usize) -> Vec<u8> {
+        let (bb, r) = (self.ty.block_bytes(), self.r);
+        let (col, qs_at) = words_column(self.ty);
+        let scales = qs_at / (2 * r);
+        let mut out = Vec::with_capacity(self.blocks() * bb);
+        for c in self.panel(p).chunks_exact(col) {
+            for k in 0..scales {
+                out.extend_from_slice(&c[2 * (k * r + i)..][..2]);
+            }
+            for w in 0..(bb - 2 * scales) / 4 {
+                out.extend_from_slice(&c[qs_at + 4 * (w * r + i)..][..4]);
+            }
+        }
+        out
     }
 
     pub fn blocks(&self) -> usize {
@@ -142,7 +240,11 @@ impl Packed {
 
     /// The bytes of panel `p`: `blocks()` block columns.
     pub fn panel(&self, p: usize) -> &[u8] {
-        let n = self.blocks() * column_bytes(self.ty, self.r);
+        let col = match self.layout {
+            Layout::Bytes => column_bytes(self.ty, self.r),
+            Layout::Words => words_column(self.ty).0,
+        };
+        let n = self.blocks() * col;
         &bytemuck::cast_slice(&self.data)[p * n..(p + 1) * n]
     }
 
@@ -263,6 +365,13 @@ pub fn panel_row_dot_reference_k(ty: GgmlType, r: usize, panel: &[u8], i: usize,
 /// Every existing row of panel `p` dotted with `act` by the scalar references (what a build
 /// without panel kernels runs); `out` holds [`Packed::panel_rows`] floats.
 pub fn panel_dot_reference(w: &Packed, p: usize, act: &Activation, aux: &ActivationAux, out: &mut [f32]) {
+    if w.layout == Layout::Words {
+        // The row dot of the row's own blocks is the reference the word kernels equal.
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = crate::kernels::dot(w.ty, &w.words_row(p, i), act);
+        }
+        return;
+    }
     let panel = w.panel(p);
     if let Activation::Q8K(y) = act.plain() {
         for (i, o) in out.iter_mut().enumerate() {
@@ -406,6 +515,32 @@ mod tests {
     fn row_of(data: &[u8], rows: usize, row: usize) -> &[u8] {
         let n = data.len() / rows;
         &data[row * n..(row + 1) * n]
+    }
+
+    /// Word panels hold exactly ggml's bytes, rearranged: every row comes back whole, the
+    /// padding rows of a partial panel are zero, and other types have no word layout.
+    #[test]
+    fn word_panels_keep_every_rows_bytes() {
+        let mut rng = Rng::new(9);
+        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
+            for (rows, blocks) in [(1, 1), (8, 3), (13, 2), (16, 5)] {
+                let data: Vec<u8> = (0..rows).flat_map(|_| random_quant_row(ty, blocks, &mut rng)).collect();
+                let p = Packed::words(ty, rows, blocks * QK, &data).unwrap();
+                assert_eq!(
+                    (p.r, p.panels(), p.panel(0).len()),
+                    (8, rows.div_ceil(8), blocks * words_column(ty).0)
+                );
+                assert_eq!(words_column(ty).0, 8 * ty.block_bytes(), "{ty}: no bytes added");
+                for row in 0..rows.div_ceil(8) * 8 {
+                    let got = p.words_row(row / 8, row % 8);
+                    let want =
+                        if row < rows { row_of(&data, rows, row).to_vec() } else { vec![0; got.len()] };
+                    assert_eq!(got, want, "{ty} rows {rows} row {row}");
+                }
+            }
+        }
+        assert!(Packed::words(GgmlType::Q5_0, 8, 32, &[0; 8 * 22]).is_none());
+        assert!(Packed::words(GgmlType::Q6K, 8, 256, &[0; 8 * 210]).is_none());
     }
 
     #[test]

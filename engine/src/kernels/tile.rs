@@ -140,6 +140,7 @@ pub fn tile_case(ty: GgmlType, nb: usize, tokens: usize, rng: &mut Rng) -> (Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::pack::Packed;
     use crate::testdata::Rng;
 
     /// The rows · tokens products as the engine's own row dots compute them.
@@ -163,9 +164,10 @@ mod tests {
                 let want = row_dots(ty, &rows, &acts);
                 let r = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
                 let y = Tokens::new(&acts).expect("Q8_0 or Q8_1 activations");
+                let w = Packed::words(ty, 4, nb * QK, &rows.concat()).expect("a word-panel type");
                 for (name, got) in [
                     ("reference", tile_reference(ty, r, &y)),
-                    ("kernel", crate::kernels::prompt_tile(ty, r, &y)),
+                    ("kernel", crate::kernels::prompt_tile(&w, 0, 0, &y)),
                 ] {
                     assert_eq!(first(&got, tokens), want, "{ty} {name}, {nb} blocks, {tokens} tokens");
                 }

@@ -3,6 +3,7 @@
 
 use core::arch::x86_64::*;
 
+use super::pack::{ActivationAux, Layout, Packed, panel_dot_reference, words_column};
 use crate::types::{Activation, BlockQ4_0, BlockQ8_0, BlockQ8_1, BlockQ8K, GgmlType, f16_to_f32};
 
 #[inline]
@@ -417,113 +418,105 @@ pub unsafe fn dot_f32_avx512(a: &[f32], b: &[f32]) -> f32 {
     _mm512_reduce_add_ps(v)
 }
 
-/// The four tokens' scales of block `j` as f32 lanes (F16C converts f16 exactly).
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
-fn scales_x4(y: [&[BlockQ8_0]; 4], j: usize) -> __m128 {
-    let h = _mm_set_epi16(0, 0, 0, 0, y[3][j].d as i16, y[2][j].d as i16, y[1][j].d as i16, y[0][j].d as i16);
-    _mm_cvtph_ps(h)
-}
-
 /// The integer sums of four i32x8 vectors, as four lanes.
 #[inline]
 #[target_feature(enable = "avx2")]
-pub(super) fn hsum_i32_8_x4(p: [__m256i; 4]) -> __m128i {
+fn hsum_i32_8_x4(p: [__m256i; 4]) -> __m128i {
     let s = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
     _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1))
 }
 
-// The x4 kernels multiply one weight row with four activation rows. Each output lane performs
-// exactly the scalar reference's f32 operations in block order, so results are bit-identical.
+// The word-panel kernels ([`Layout::Words`]) multiply a panel of eight weight rows with one
+// activation (token generation). Word `w` of the eight rows arrives in one load, a 32-bit lane
+// per row, and the activation's matching four bytes are broadcast to every lane: byte products
+// sum straight into per-row lanes. Each lane then performs the scalar reference's f32
+// operations in block order, so every row equals its row dot bit for bit.
 
-/// # Safety
-/// The CPU must support AVX2 and F16C.
-#[target_feature(enable = "avx2,f16c")]
-pub unsafe fn dot_q4_0_q8_0_x4_avx2(x: &[BlockQ4_0], y: [&[BlockQ8_0]; 4]) -> [f32; 4] {
-    let n = y.iter().fold(x.len(), |n, y| n.min(y.len()));
-    let mut acc = _mm_setzero_ps();
-    for j in 0..n {
-        let qx = unpack_q4_0(&x[j]);
-        let p = [0, 1, 2, 3].map(|t| mul_sum_i8_pairs(qx, load_q8_0(&y[t][j])));
-        let sumf = _mm_cvtepi32_ps(hsum_i32_8_x4(p));
-        // Scalar order: (sumi * dx) * dy, then add.
-        let t = _mm_mul_ps(_mm_mul_ps(sumf, _mm_set1_ps(f16_to_f32(x[j].d))), scales_x4(y, j));
-        acc = _mm_add_ps(acc, t);
+/// Q4 words of one block column (`q`, four words of eight rows, 32 bytes apart) times the
+/// activation quants `y`: per row, `sum(q * y)` over the block's 32 unsigned nibbles.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn sum_q4_words_maddubs(q: *const u8, y: &[i8; 32]) -> __m256i {
+    let low = _mm256_set1_epi8(0x0f);
+    let mut a = _mm256_setzero_si256();
+    for w in 0..4 {
+        // SAFETY: the caller guarantees four 32-byte words at q; y holds 32 bytes.
+        let (v, ylo, yhi) = unsafe {
+            (
+                _mm256_loadu_si256(q.add(32 * w).cast()),
+                y.as_ptr().add(4 * w).cast::<i32>().read_unaligned(),
+                y.as_ptr().add(16 + 4 * w).cast::<i32>().read_unaligned(),
+            )
+        };
+        let lo = _mm256_and_si256(v, low);
+        let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+        // Each i16 lane gathers 8 pairs of at most 15 * 127: below 2^15, so the adds are exact.
+        a = _mm256_add_epi16(a, _mm256_maddubs_epi16(lo, _mm256_set1_epi32(ylo)));
+        a = _mm256_add_epi16(a, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(yhi)));
     }
-    let mut out = [0.0f32; 4];
-    // SAFETY: `out` holds exactly four f32.
-    unsafe { _mm_storeu_ps(out.as_mut_ptr(), acc) };
-    out
+    _mm256_madd_epi16(a, _mm256_set1_epi16(1))
 }
 
-// The rows8 kernels multiply eight weight rows with one activation row (token generation).
-// Each row is still summed in block order, so every lane equals the scalar reference bit for
-// bit; eight independent sums keep the adder busy where one row's in-order sum would wait on
-// the latency of each addition (that wait, not memory, bounded the single-row dots).
-
-/// The integer sums of eight i32x8 vectors, as eight lanes.
+/// Q8_0 words of one block column (`q`, eight words of eight rows, 32 bytes apart) times `y`:
+/// per row, `sum(q * y)` over the block's 32 signed bytes. `maddubs` needs an unsigned operand:
+/// q's sign moves onto y (|q| <= 128 as unsigned, activations within [-127, 127]).
 #[inline]
 #[target_feature(enable = "avx2")]
-fn hsum_i32_8_x8(p: [__m256i; 8]) -> __m256i {
-    let lo = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-    let hi = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
-    _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20), _mm256_permute2x128_si256(lo, hi, 0x31))
+unsafe fn sum_q8_words_maddubs(q: *const u8, y: &[i8; 32]) -> __m256i {
+    let mut a = _mm256_setzero_si256();
+    for w in 0..8 {
+        // SAFETY: the caller guarantees eight 32-byte words at q; y holds 32 bytes.
+        let (v, yw) = unsafe {
+            (_mm256_loadu_si256(q.add(32 * w).cast()), y.as_ptr().add(4 * w).cast::<i32>().read_unaligned())
+        };
+        a = _mm256_add_epi32(a, mul_sum_i8_pairs(v, _mm256_set1_epi32(yw)));
+    }
+    a
 }
 
-/// The f16 at byte `at` of each row's block `j` (blocks of `bb` bytes), as eight f32 lanes.
-///
-/// # Safety
-/// Every row holds at least `(j + 1) * bb` bytes and `at + 2 <= bb`.
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
-unsafe fn f16_lanes(rows: &[*const u8; 8], j: usize, bb: usize, at: usize) -> __m256 {
-    // SAFETY: the caller guarantees each read lies inside its row.
-    let h = |i: usize| unsafe { rows[i].add(j * bb + at).cast::<i16>().read_unaligned() };
-    _mm256_cvtph_ps(_mm_set_epi16(h(7), h(6), h(5), h(4), h(3), h(2), h(1), h(0)))
-}
+macro_rules! vnni_words {
+    ($q4:ident, $q8:ident, $features:literal, $dpbusd:ident) => {
+        /// As [`sum_q4_words_maddubs`] with `vpdpbusd`: the high nibbles stay in place (so they
+        /// count sixteen-fold, a multiple of 16 shifted back once), saving the shift.
+        #[inline]
+        #[target_feature(enable = $features)]
+        unsafe fn $q4(q: *const u8, y: &[i8; 32]) -> __m256i {
+            let (low, high) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(0xf0u8 as i8));
+            let (mut lo, mut hi) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            for w in 0..4 {
+                // SAFETY: as in sum_q4_words_maddubs.
+                let (v, ylo, yhi) = unsafe {
+                    (
+                        _mm256_loadu_si256(q.add(32 * w).cast()),
+                        y.as_ptr().add(4 * w).cast::<i32>().read_unaligned(),
+                        y.as_ptr().add(16 + 4 * w).cast::<i32>().read_unaligned(),
+                    )
+                };
+                lo = $dpbusd(lo, _mm256_and_si256(v, low), _mm256_set1_epi32(ylo));
+                hi = $dpbusd(hi, _mm256_and_si256(v, high), _mm256_set1_epi32(yhi));
+            }
+            _mm256_add_epi32(lo, _mm256_srai_epi32(hi, 4))
+        }
 
-/// The 32 nibbles at byte `at` of each row's block `j`, unsigned, in element order.
-///
-/// # Safety
-/// As [`f16_lanes`], with `at + 16 <= bb`.
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn nibbles_at(row: *const u8, j: usize, bb: usize, at: usize) -> __m256i {
-    // SAFETY: the caller guarantees the 16 bytes lie inside the row.
-    let packed = unsafe { _mm_loadu_si128(row.add(j * bb + at).cast()) };
-    let mask = _mm_set1_epi8(0x0f);
-    _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), mask), _mm_and_si128(packed, mask))
-}
-
-/// The 16 nibble bytes at byte `at` of each row's block `j`, broadcast to both halves and
-/// masked in place: low nibbles in the low half (element order), high nibbles in the high half
-/// still shifted left by 4 (16 times their value). Sums over the high half are scaled back with
-/// [`unscale_high`]. One load and one operation, where unpacking takes five.
-///
-/// # Safety
-/// As [`f16_lanes`], with `at + 16 <= bb`.
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn nibbles_in_place(row: *const u8, j: usize, bb: usize, at: usize) -> __m256i {
-    // SAFETY: the caller guarantees the 16 bytes lie inside the row.
-    let packed = unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(row.add(j * bb + at).cast())) };
-    _mm256_and_si256(packed, _mm256_set_m128i(_mm_set1_epi8(0xf0u8 as i8), _mm_set1_epi8(0x0f)))
-}
-
-/// Divides the high half's four i32 sums by 16 (exact: products of [`nibbles_in_place`]'s
-/// high half, and a start scaled to match, are multiples of 16).
-#[inline]
-#[target_feature(enable = "avx2")]
-fn unscale_high(p: __m256i) -> __m256i {
-    _mm256_srav_epi32(p, _mm256_set_epi32(4, 4, 4, 4, 0, 0, 0, 0))
-}
-
-/// `acc` plus the i32 sums of four products of 32 unsigned bytes (< 16) with 32 signed bytes:
-/// `maddubs` pairs (|pair| <= 2*15*127 fits in i16), then pairs of pairs.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn dpbusd_maddubs(acc: __m256i, q: __m256i, y: __m256i) -> __m256i {
-    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), _mm256_set1_epi16(1)))
+        /// As [`sum_q8_words_maddubs`] with `vpdpbusd` (|q| as unsigned, q's sign on y).
+        #[inline]
+        #[target_feature(enable = $features)]
+        unsafe fn $q8(q: *const u8, y: &[i8; 32]) -> __m256i {
+            let mut a = [_mm256_setzero_si256(); 2];
+            for w in 0..8 {
+                // SAFETY: as in sum_q8_words_maddubs.
+                let (v, yw) = unsafe {
+                    (
+                        _mm256_loadu_si256(q.add(32 * w).cast()),
+                        y.as_ptr().add(4 * w).cast::<i32>().read_unaligned(),
+                    )
+                };
+                let yw = _mm256_set1_epi32(yw);
+                a[w % 2] = $dpbusd(a[w % 2], _mm256_sign_epi8(v, v), _mm256_sign_epi8(yw, v));
+            }
+            _mm256_add_epi32(a[0], a[1])
+        }
+    };
 }
 
 #[inline]
@@ -538,58 +531,96 @@ fn dpbusd_avx512_vnni(acc: __m256i, q: __m256i, y: __m256i) -> __m256i {
     _mm256_dpbusd_epi32(acc, q, y)
 }
 
-/// Prefetches block `j` of the eight rows that follow `x` in memory: a matrix's next group.
+vnni_words!(sum_q4_words_avx_vnni, sum_q8_words_avx_vnni, "avx2,avxvnni", dpbusd_avx_vnni);
+vnni_words!(
+    sum_q4_words_avx512_vnni,
+    sum_q8_words_avx512_vnni,
+    "avx2,avx512vnni,avx512vl",
+    dpbusd_avx512_vnni
+);
+
+/// The eight rows' f16 at `p`, as f32 lanes (F16C converts f16 exactly).
 ///
-/// Eight rows read side by side are eight short streams, which the hardware prefetcher does
-/// not follow; the addresses may lie past the matrix (a prefetch never faults).
+/// # Safety
+/// 16 readable bytes at `p`.
 #[inline]
-#[target_feature(enable = "avx2")]
-fn prefetch_next_group(x: &[*const u8; 8], j: usize, nb: usize, bb: usize) {
-    for p in x {
-        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add((8 * nb + j) * bb).cast());
-    }
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn f16x8(p: *const u8) -> __m256 {
+    // SAFETY: the caller's.
+    _mm256_cvtph_ps(unsafe { _mm_loadu_si128(p.cast()) })
 }
 
-// The signed-by-signed sums of the Q8_0 kernel. `maddubs` needs an unsigned operand: x's sign
-// moves onto y (|x| <= 128 as unsigned, activations within [-127, 127]). VNNI biases x by 128
-// instead: `(x + 128) · y = x · y + 128 · sum(y)`, and the row starts from `-128 · sum(y)`.
-
-#[inline]
-#[target_feature(enable = "avx2")]
-fn start_i8_maddubs(_y: __m256i) -> __m256i {
-    _mm256_setzero_si256()
-}
-
-#[inline]
-#[target_feature(enable = "avx2")]
-fn dot_i8_maddubs(acc: __m256i, x: __m256i, y: __m256i) -> __m256i {
-    _mm256_add_epi32(acc, mul_sum_i8_pairs(x, y))
-}
-
-macro_rules! vnni_i8 {
-    ($start:ident, $dot:ident, $features:literal, $dpbusd:ident) => {
-        #[inline]
+/// A word panel of one type times one activation, on one way of summing byte products.
+macro_rules! words_fn {
+    ($name:ident, $features:literal, $sum_q4:ident, $sum_q8:ident) => {
+        /// Rows of word panel `panel` (`nb` block columns of `ty`) · the activation `y` (Q8_0,
+        /// or Q8_1 for Q4_1) with its aux values; lane i equals row i's row dot bit for bit.
+        ///
+        /// # Safety
+        /// The CPU must support the enabled features; `panel` holds `y.len()` columns of `ty`.
         #[target_feature(enable = $features)]
-        fn $start(y: __m256i) -> __m256i {
-            let zero = _mm256_setzero_si256();
-            _mm256_sub_epi32(zero, $dpbusd(zero, _mm256_set1_epi8(-128), y))
-        }
-
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn $dot(acc: __m256i, x: __m256i, y: __m256i) -> __m256i {
-            $dpbusd(acc, _mm256_xor_si256(x, _mm256_set1_epi8(-128)), y)
+        unsafe fn $name<B: Quants>(ty: GgmlType, panel: &[u8], y: &[B], aux: &ActivationAux) -> [f32; 8] {
+            let (col, qs_at) = words_column(ty);
+            let c = panel.as_ptr();
+            match ty {
+                GgmlType::Q4_0 => {
+                    // -0.0: the reference's `Iterator::sum` starts there (an empty row is -0.0).
+                    let mut acc = _mm256_set1_ps(-0.0);
+                    for (j, y) in y.iter().map(Quants::quants).enumerate() {
+                        // SAFETY: column j lies inside the panel (caller).
+                        let (s, dx) = unsafe { ($sum_q4(c.add(j * col + qs_at), y), f16x8(c.add(j * col))) };
+                        // sum((q - 8) y) = sum(q y) - 8 sum(y); scalar order: (sumi * dx) * dy.
+                        let s = _mm256_cvtepi32_ps(_mm256_add_epi32(s, _mm256_set1_epi32(aux.corr[j])));
+                        acc =
+                            _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(s, dx), _mm256_set1_ps(aux.d[j])));
+                    }
+                    lanes8(acc)
+                }
+                GgmlType::Q4_1 => {
+                    let mut acc = _mm256_setzero_ps();
+                    for (j, y) in y.iter().map(Quants::quants).enumerate() {
+                        // SAFETY: as above.
+                        let (s, dx, mx) = unsafe {
+                            (
+                                $sum_q4(c.add(j * col + qs_at), y),
+                                f16x8(c.add(j * col)),
+                                f16x8(c.add(j * col + 16)),
+                            )
+                        };
+                        let (dy, sy) = (_mm256_set1_ps(aux.d[j]), _mm256_set1_ps(aux.s[j]));
+                        // Scalar order: (dx * dy) * sumi + mx * sy.
+                        let t = _mm256_add_ps(
+                            _mm256_mul_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(s)),
+                            _mm256_mul_ps(mx, sy),
+                        );
+                        acc = _mm256_add_ps(acc, t);
+                    }
+                    lanes8(acc)
+                }
+                _ => {
+                    let mut acc = _mm256_set1_ps(-0.0);
+                    for (j, y) in y.iter().map(Quants::quants).enumerate() {
+                        // SAFETY: as above.
+                        let (s, dx) = unsafe { ($sum_q8(c.add(j * col + qs_at), y), f16x8(c.add(j * col))) };
+                        // Scalar order: sumi * (dx * dy).
+                        let d = _mm256_mul_ps(dx, _mm256_set1_ps(aux.d[j]));
+                        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_cvtepi32_ps(s), d));
+                    }
+                    lanes8(acc)
+                }
+            }
         }
     };
 }
 
-vnni_i8!(start_i8_avx_vnni, dot_i8_avx_vnni, "avx2,avxvnni", dpbusd_avx_vnni);
-vnni_i8!(start_i8_avx512_vnni, dot_i8_avx512_vnni, "avx2,avx512vnni,avx512vl", dpbusd_avx512_vnni);
-
-fn rows8_ptrs(rows: [&[u8]; 8], nb: usize, bb: usize) -> [*const u8; 8] {
-    assert!(rows.iter().all(|r| r.len() >= nb * bb), "rows8: a row is shorter than {nb} blocks");
-    rows.map(<[u8]>::as_ptr)
-}
+words_fn!(words_maddubs, "avx2,f16c", sum_q4_words_maddubs, sum_q8_words_maddubs);
+words_fn!(words_avx_vnni, "avx2,f16c,avxvnni", sum_q4_words_avx_vnni, sum_q8_words_avx_vnni);
+words_fn!(
+    words_avx512_vnni,
+    "avx2,f16c,avx512vnni,avx512vl",
+    sum_q4_words_avx512_vnni,
+    sum_q8_words_avx512_vnni
+);
 
 fn lanes8(v: __m256) -> [f32; 8] {
     let mut out = [0.0f32; 8];
@@ -598,201 +629,62 @@ fn lanes8(v: __m256) -> [f32; 8] {
     out
 }
 
-/// The Q4_0, Q4_1 and Q8_0 rows8 kernels on one way of summing byte products: `$dpbusd`
-/// (unsigned nibbles by signed bytes), `$start_i8`/`$dot_i8` (signed by signed). With
-/// `$in_place`, nibbles come from [`nibbles_in_place`] (VNNI only: `maddubs` pairs of high
-/// nibbles times 16 would overflow i16).
-macro_rules! rows8_fns {
-    ($q4_0:ident, $q4_1:ident, $q8_0:ident, $features:literal, $dpbusd:ident, $start_i8:ident, $dot_i8:ident, $in_place:literal) => {
-        /// Eight Q8_0 rows (raw 34-byte blocks) · Q8_0 activations `y`; lane i equals
-        /// `dot_q8_0_q8_0(rows[i], y)` bit for bit.
-        ///
-        /// # Safety
-        /// The CPU must support the features enabled here.
-        #[target_feature(enable = $features)]
-        unsafe fn $q8_0(rows: [&[u8]; 8], y: &[BlockQ8_0]) -> [f32; 8] {
-            let nb = y.len();
-            let x = rows8_ptrs(rows, nb, 34);
-            // -0.0: the reference's `Iterator::sum` starts there (an empty row is -0.0).
-            let mut acc = _mm256_set1_ps(-0.0);
-            for (j, by) in y.iter().enumerate() {
-                prefetch_next_group(&x, j, nb, 34);
-                let yv = load_q8_0(by);
-                let start = $start_i8(yv);
-                let p = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| {
-                    // SAFETY: rows8_ptrs checked every row holds nb 34-byte blocks.
-                    let q = unsafe { _mm256_loadu_si256(x[i].add(j * 34 + 2).cast()) };
-                    $dot_i8(start, q, yv)
-                });
-                let sumf = _mm256_cvtepi32_ps(hsum_i32_8_x8(p));
-                // SAFETY: as above.
-                let dx = unsafe { f16_lanes(&x, j, 34, 0) };
-                // Scalar order: sumi * (dx * dy), then add.
-                acc = _mm256_add_ps(
-                    acc,
-                    _mm256_mul_ps(sumf, _mm256_mul_ps(dx, _mm256_set1_ps(f16_to_f32(by.d)))),
-                );
-            }
-            lanes8(acc)
-        }
-
-        /// Eight Q4_0 rows (raw 18-byte blocks) · Q8_0 activations `y`; lane i equals
-        /// `dot_q4_0_q8_0(rows[i], y)` bit for bit.
-        ///
-        /// # Safety
-        /// The CPU must support the features enabled here.
-        #[target_feature(enable = $features)]
-        unsafe fn $q4_0(rows: [&[u8]; 8], y: &[BlockQ8_0]) -> [f32; 8] {
-            let nb = y.len();
-            let x = rows8_ptrs(rows, nb, 18);
-            // -0.0: the reference's `Iterator::sum` starts there (an empty row is -0.0).
-            let mut acc = _mm256_set1_ps(-0.0);
-            for (j, by) in y.iter().enumerate() {
-                prefetch_next_group(&x, j, nb, 18);
-                let yv = load_q8_0(by);
-                // sum((q - 8) * y) = sum(q * y) - 8 * sum(y): every row starts from -8 sum(y)
-                // (-128 sum(y) over the high half of in-place nibbles, scaled back with it).
-                let zero = _mm256_setzero_si256();
-                let eight = if $in_place {
-                    _mm256_set_m128i(_mm_set1_epi8(-128), _mm_set1_epi8(8))
-                } else {
-                    _mm256_set1_epi8(8)
-                };
-                let start = _mm256_sub_epi32(zero, $dpbusd(zero, eight, yv));
-                let p = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| {
-                    if $in_place {
-                        // SAFETY: rows8_ptrs checked every row holds nb 18-byte blocks.
-                        unscale_high($dpbusd(start, unsafe { nibbles_in_place(x[i], j, 18, 2) }, yv))
-                    } else {
-                        // SAFETY: as above.
-                        $dpbusd(start, unsafe { nibbles_at(x[i], j, 18, 2) }, yv)
-                    }
-                });
-                let sumf = _mm256_cvtepi32_ps(hsum_i32_8_x8(p));
-                // SAFETY: as above.
-                let dx = unsafe { f16_lanes(&x, j, 18, 0) };
-                // Scalar order: (sumi * dx) * dy, then add.
-                let t = _mm256_mul_ps(_mm256_mul_ps(sumf, dx), _mm256_set1_ps(f16_to_f32(by.d)));
-                acc = _mm256_add_ps(acc, t);
-            }
-            lanes8(acc)
-        }
-
-        /// Eight Q4_1 rows (raw 20-byte blocks: d, m, nibbles) · Q8_1 activations `y`; lane i
-        /// equals `dot_q4_1_q8_1(rows[i], y)` bit for bit.
-        ///
-        /// # Safety
-        /// The CPU must support the features enabled here.
-        #[target_feature(enable = $features)]
-        unsafe fn $q4_1(rows: [&[u8]; 8], y: &[BlockQ8_1]) -> [f32; 8] {
-            let nb = y.len();
-            let x = rows8_ptrs(rows, nb, 20);
-            let mut acc = _mm256_setzero_ps();
-            for (j, by) in y.iter().enumerate() {
-                prefetch_next_group(&x, j, nb, 20);
-                // SAFETY: y.qs is exactly 32 bytes.
-                let yv = unsafe { _mm256_loadu_si256(by.qs.as_ptr().cast()) };
-                let zero = _mm256_setzero_si256();
-                let p = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| {
-                    if $in_place {
-                        // SAFETY: rows8_ptrs checked every row holds nb 20-byte blocks.
-                        unscale_high($dpbusd(zero, unsafe { nibbles_in_place(x[i], j, 20, 4) }, yv))
-                    } else {
-                        // SAFETY: as above.
-                        $dpbusd(zero, unsafe { nibbles_at(x[i], j, 20, 4) }, yv)
-                    }
-                });
-                let sumf = _mm256_cvtepi32_ps(hsum_i32_8_x8(p));
-                // SAFETY: as above.
-                let (dx, mx) = unsafe { (f16_lanes(&x, j, 20, 0), f16_lanes(&x, j, 20, 2)) };
-                let (dy, sy) = (_mm256_set1_ps(f16_to_f32(by.d)), _mm256_set1_ps(f16_to_f32(by.s)));
-                // Scalar order: (dx * dy) * sumi + mx * sy, then add.
-                let t = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(dx, dy), sumf), _mm256_mul_ps(mx, sy));
-                acc = _mm256_add_ps(acc, t);
-            }
-            lanes8(acc)
-        }
-    };
+/// An activation block's 32 quants (Q8_0 and Q8_1 alike).
+trait Quants {
+    fn quants(&self) -> &[i8; 32];
 }
 
-rows8_fns!(
-    q4_0_rows8_maddubs,
-    q4_1_rows8_maddubs,
-    q8_0_rows8_maddubs,
-    "avx2,f16c",
-    dpbusd_maddubs,
-    start_i8_maddubs,
-    dot_i8_maddubs,
-    false
-);
-rows8_fns!(
-    q4_0_rows8_avx_vnni,
-    q4_1_rows8_avx_vnni,
-    q8_0_rows8_avx_vnni,
-    "avx2,f16c,avxvnni",
-    dpbusd_avx_vnni,
-    start_i8_avx_vnni,
-    dot_i8_avx_vnni,
-    true
-);
-rows8_fns!(
-    q4_0_rows8_avx512_vnni,
-    q4_1_rows8_avx512_vnni,
-    q8_0_rows8_avx512_vnni,
-    "avx2,f16c,avx512vnni,avx512vl",
-    dpbusd_avx512_vnni,
-    start_i8_avx512_vnni,
-    dot_i8_avx512_vnni,
-    true
-);
+impl Quants for BlockQ8_0 {
+    fn quants(&self) -> &[i8; 32] {
+        &self.qs
+    }
+}
 
-/// Eight Q4_0 or Q8_0 (with Q8_0 activations) or Q4_1 (with Q8_1) rows · one activation, each lane
-/// equal to the type's scalar dot bit for bit; VNNI where the CPU has it (probed at run time:
-/// neither x86-64-v3 nor v4 implies it). None for other types.
+impl Quants for BlockQ8_1 {
+    fn quants(&self) -> &[i8; 32] {
+        &self.qs
+    }
+}
+
+/// `out[i]` = row i of panel `p` · `act` for the panel's existing rows: the word kernels (VNNI
+/// where the CPU has it, probed at run time: neither x86-64-v3 nor v4 implies it) on
+/// [`Layout::Words`] panels, the scalar reference on others.
 ///
 /// # Safety
 /// The CPU must support AVX2 and F16C.
 #[target_feature(enable = "avx2,f16c")]
-pub unsafe fn dot_rows8_avx2(ty: GgmlType, rows: [&[u8]; 8], act: &Activation) -> Option<[f32; 8]> {
-    let (avx_vnni, avx512_vnni) = (
-        std::arch::is_x86_feature_detected!("avxvnni"),
-        std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512vl"),
-    );
-    // SAFETY: the caller guarantees AVX2 and F16C; the VNNI variants run only where detected.
-    unsafe {
-        Some(match (ty, act) {
-            (GgmlType::Q4_0, Activation::Q8_0(y)) if avx_vnni => q4_0_rows8_avx_vnni(rows, y),
-            (GgmlType::Q4_0, Activation::Q8_0(y)) if avx512_vnni => q4_0_rows8_avx512_vnni(rows, y),
-            (GgmlType::Q4_0, Activation::Q8_0(y)) => q4_0_rows8_maddubs(rows, y),
-            (GgmlType::Q4_1, Activation::Q8_1(y)) if avx_vnni => q4_1_rows8_avx_vnni(rows, y),
-            (GgmlType::Q4_1, Activation::Q8_1(y)) if avx512_vnni => q4_1_rows8_avx512_vnni(rows, y),
-            (GgmlType::Q4_1, Activation::Q8_1(y)) => q4_1_rows8_maddubs(rows, y),
-            (GgmlType::Q8_0, Activation::Q8_0(y)) if avx_vnni => q8_0_rows8_avx_vnni(rows, y),
-            (GgmlType::Q8_0, Activation::Q8_0(y)) if avx512_vnni => q8_0_rows8_avx512_vnni(rows, y),
-            (GgmlType::Q8_0, Activation::Q8_0(y)) => q8_0_rows8_maddubs(rows, y),
-            _ => return None,
-        })
-    }
+pub unsafe fn panel_dot_avx2(w: &Packed, p: usize, act: &Activation, aux: &ActivationAux, out: &mut [f32]) {
+    // SAFETY: the caller guarantees AVX2 and F16C.
+    let v = unsafe {
+        match (w.layout, act.plain()) {
+            (Layout::Words, Activation::Q8_0(y)) => words_by_cpu(w, p, y, aux),
+            (Layout::Words, Activation::Q8_1(y)) => words_by_cpu(w, p, y, aux),
+            _ => return panel_dot_reference(w, p, act, aux, out),
+        }
+    };
+    out.copy_from_slice(&v[..out.len()]);
 }
 
+/// [`panel_dot_avx2`] on a word panel, by the best way of summing byte products the CPU has.
+///
 /// # Safety
 /// The CPU must support AVX2 and F16C.
 #[target_feature(enable = "avx2,f16c")]
-pub unsafe fn dot_q8_0_q8_0_x4_avx2(x: &[BlockQ8_0], y: [&[BlockQ8_0]; 4]) -> [f32; 4] {
-    let n = y.iter().fold(x.len(), |n, y| n.min(y.len()));
-    let mut acc = _mm_setzero_ps();
-    for j in 0..n {
-        let qx = load_q8_0(&x[j]);
-        let p = [0, 1, 2, 3].map(|t| mul_sum_i8_pairs(qx, load_q8_0(&y[t][j])));
-        let sumf = _mm_cvtepi32_ps(hsum_i32_8_x4(p));
-        // Scalar order: sumi * (dx * dy), then add.
-        let d = _mm_mul_ps(_mm_set1_ps(f16_to_f32(x[j].d)), scales_x4(y, j));
-        acc = _mm_add_ps(acc, _mm_mul_ps(sumf, d));
+unsafe fn words_by_cpu<B: Quants>(w: &Packed, p: usize, y: &[B], aux: &ActivationAux) -> [f32; 8] {
+    let (panel, y) = (w.panel(p), &y[..w.blocks().min(y.len())]);
+    // SAFETY: the caller guarantees AVX2 and F16C; the VNNI variants run only where detected;
+    // the panel holds w.blocks() >= y.len() columns.
+    unsafe {
+        if std::arch::is_x86_feature_detected!("avxvnni") {
+            words_avx_vnni(w.ty, panel, y, aux)
+        } else if std::arch::is_x86_feature_detected!("avx512vnni")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            words_avx512_vnni(w.ty, panel, y, aux)
+        } else {
+            words_maddubs(w.ty, panel, y, aux)
+        }
     }
-    let mut out = [0.0f32; 4];
-    // SAFETY: `out` holds exactly four f32.
-    unsafe { _mm_storeu_ps(out.as_mut_ptr(), acc) };
-    out
 }
 
 /// Q8_0 activation quantization, bit-identical to `quant::quantize_row_q8_0`: the same f32
@@ -923,68 +815,61 @@ mod tests {
         }
     }
 
-    /// Every rows8 kernel the host can run equals the type's scalar dot in every lane, bit for
-    /// bit, on random rows and on quants at their extremes (selftest checks only the variant
-    /// the dispatcher picks).
+    /// Every word-panel kernel the host can run equals the type's scalar dot in every lane,
+    /// bit for bit, on random rows, on quants at their extremes and on a partial last panel
+    /// (selftest checks only the variant the dispatcher picks).
     #[test]
-    fn rows8_kernels_equal_the_scalar_references() {
+    fn word_kernels_equal_the_scalar_references() {
         use crate::testdata::random_quant_row;
         use crate::types::{GgmlType, q8_1};
         let has = |f: &[bool]| f.iter().all(|&f| f);
-        let base = has(&[is_x86_feature_detected!("avx2"), is_x86_feature_detected!("f16c")]);
-        if !base {
+        if !has(&[is_x86_feature_detected!("avx2"), is_x86_feature_detected!("f16c")]) {
             return;
         }
-        let avx_vnni = is_x86_feature_detected!("avxvnni");
-        let avx512_vnni =
-            has(&[is_x86_feature_detected!("avx512vnni"), is_x86_feature_detected!("avx512vl")]);
-        type Kernels = [unsafe fn([&[u8]; 8], &[BlockQ8_0]) -> [f32; 8]; 2];
-        type Q41 = unsafe fn([&[u8]; 8], &[BlockQ8_1]) -> [f32; 8];
-        let mut variants: Vec<(Kernels, Q41)> =
-            vec![([q4_0_rows8_maddubs, q8_0_rows8_maddubs], q4_1_rows8_maddubs)];
-        if avx_vnni {
-            variants.push(([q4_0_rows8_avx_vnni, q8_0_rows8_avx_vnni], q4_1_rows8_avx_vnni));
+        type Kernel<B> = unsafe fn(GgmlType, &[u8], &[B], &ActivationAux) -> [f32; 8];
+        let mut variants: Vec<(Kernel<BlockQ8_0>, Kernel<BlockQ8_1>)> =
+            vec![(words_maddubs::<BlockQ8_0>, words_maddubs::<BlockQ8_1>)];
+        if is_x86_feature_detected!("avxvnni") {
+            variants.push((words_avx_vnni::<BlockQ8_0>, words_avx_vnni::<BlockQ8_1>));
         }
-        if avx512_vnni {
-            variants.push(([q4_0_rows8_avx512_vnni, q8_0_rows8_avx512_vnni], q4_1_rows8_avx512_vnni));
+        if has(&[is_x86_feature_detected!("avx512vnni"), is_x86_feature_detected!("avx512vl")]) {
+            variants.push((words_avx512_vnni::<BlockQ8_0>, words_avx512_vnni::<BlockQ8_1>));
         }
         let mut rng = Rng::new(8);
         for nb in [0, 1, 3, 64] {
             let x = rng.vec(nb * 32);
-            let Activation::Q8_0(y0) = crate::types::q8_0::activation_reference(&x) else { unreachable!() };
-            let Activation::Q8_1(y1) = q8_1::activation_reference(&x) else { unreachable!() };
+            let a0 = crate::types::q8_0::activation_reference(&x);
+            let a1 = q8_1::activation_reference(&x);
+            let (Activation::Q8_0(y0), Activation::Q8_1(y1)) = (&a0, &a1) else { unreachable!() };
             for (ty, first) in [(GgmlType::Q4_0, 2), (GgmlType::Q8_0, 2), (GgmlType::Q4_1, 4)] {
-                let mut rows: Vec<Vec<u8>> = (0..8).map(|_| random_quant_row(ty, nb, &mut rng)).collect();
-                // Rows 6 and 7 at the extremes: nibbles 15 / bytes -128, and nibbles 0 / bytes 127.
-                for (r, fill) in [
-                    (6, if ty == GgmlType::Q8_0 { 0x80 } else { 0xff }),
-                    (7, if ty == GgmlType::Q8_0 { 0x7f } else { 0 }),
-                ] {
-                    for b in rows[r].chunks_exact_mut(ty.block_bytes()) {
-                        b[first..].fill(fill);
-                    }
-                }
-                let eight: [&[u8]; 8] = std::array::from_fn(|i| &rows[i][..]);
-                for (k, q41) in &variants {
-                    // SAFETY: AVX2 and F16C were detected above, the VNNI variants only where detected.
-                    let got = unsafe {
-                        match ty {
-                            GgmlType::Q4_0 => k[0](eight, &y0),
-                            GgmlType::Q8_0 => k[1](eight, &y0),
-                            _ => q41(eight, &y1),
+                let act = if ty == GgmlType::Q4_1 { &a1 } else { &a0 };
+                let aux = ActivationAux::new(ty, act);
+                for n in [8, 5] {
+                    let mut rows: Vec<Vec<u8>> = (0..n).map(|_| random_quant_row(ty, nb, &mut rng)).collect();
+                    // Rows 3 and 4 at the extremes: nibbles 15 / bytes -128, and nibbles 0 / bytes 127.
+                    for (r, fill) in [
+                        (3, if ty == GgmlType::Q8_0 { 0x80 } else { 0xff }),
+                        (4, if ty == GgmlType::Q8_0 { 0x7f } else { 0 }),
+                    ] {
+                        for b in rows[r].chunks_exact_mut(ty.block_bytes()) {
+                            b[first..].fill(fill);
                         }
-                    };
-                    for (row, got) in rows.iter().zip(got) {
-                        let want = match ty {
-                            GgmlType::Q4_0 => {
-                                crate::types::q4_0::dot_q4_0_q8_0(&crate::types::blocks(row), &y0)
+                    }
+                    let w = Packed::words(ty, n, nb * 32, &rows.concat()).unwrap();
+                    for (k0, k1) in &variants {
+                        // SAFETY: AVX2 and F16C were detected above, the VNNI variants only where
+                        // detected; the panel holds nb columns.
+                        let got = unsafe {
+                            if ty == GgmlType::Q4_1 {
+                                k1(ty, w.panel(0), y1, &aux)
+                            } else {
+                                k0(ty, w.panel(0), y0, &aux)
                             }
-                            GgmlType::Q8_0 => {
-                                crate::types::q8_0::dot_q8_0_q8_0(&crate::types::blocks(row), &y0)
-                            }
-                            _ => crate::types::q4_1::dot_q4_1_q8_1(row, &y1),
                         };
-                        assert_eq!(got.to_bits(), want.to_bits(), "{ty} {nb} blocks");
+                        for (row, got) in rows.iter().zip(got) {
+                            let want = (ty.traits().dot_reference)(row, act);
+                            assert_eq!(got.to_bits(), want.to_bits(), "{ty} {nb} blocks, {n} rows");
+                        }
                     }
                 }
             }

@@ -1,4 +1,5 @@
-//! x86-64 prompt tiles (see `tile`): each weight row's four-byte groups are broadcast across
+//! x86-64 prompt tiles (see `tile`) on word panels (`pack::Layout::Words`, four of a panel's
+//! eight rows per tile): each weight row's four-byte groups are broadcast across
 //! vectors whose lanes are the 16 tokens (two 256-bit halves with AVX2, one 512-bit vector with
 //! AVX-512), so sums build up per (row, token) lane with no horizontal reduction. Products use
 //! `vpdpbusd` when the CPU has VNNI (probed at run time: neither x86-64-v3 nor v4 implies it),
@@ -6,6 +7,7 @@
 
 use core::arch::x86_64::*;
 
+use super::pack::words_column;
 use super::tile::{TOKENS, TokensBlock};
 use crate::types::GgmlType;
 
@@ -15,11 +17,11 @@ const Q8_0: u8 = 2;
 
 /// Runs the tile function `$f` (generic over the weight type) for `$ty`.
 macro_rules! by_type {
-    ($f:ident, $ty:expr, $rows:expr, $y:expr) => {
+    ($f:ident, $ty:expr, $panel:expr, $half:expr, $y:expr) => {
         match $ty {
-            GgmlType::Q4_0 => $f::<Q4_0>($rows, $y),
-            GgmlType::Q4_1 => $f::<Q4_1>($rows, $y),
-            _ => $f::<Q8_0>($rows, $y),
+            GgmlType::Q4_0 => $f::<Q4_0>($panel, $half, $y),
+            GgmlType::Q4_1 => $f::<Q4_1>($panel, $half, $y),
+            _ => $f::<Q8_0>($panel, $half, $y),
         }
     };
 }
@@ -27,21 +29,21 @@ macro_rules! by_type {
 /// The AVX2 tile (x86-64-v3).
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA and F16C; every row must hold `y.len()` blocks of `ty`
-/// (Q4_0, Q4_1 or Q8_0).
+/// The CPU must support AVX2, FMA and F16C; `panel` must be a word panel of `ty` (Q4_0, Q4_1
+/// or Q8_0) holding `y.len()` block columns, and `half` 0 or 1.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn tile_avx2(ty: GgmlType, rows: [&[u8]; 4], y: &[TokensBlock]) -> [[f32; TOKENS]; 4] {
+pub unsafe fn tile_avx2(ty: GgmlType, panel: &[u8], half: usize, y: &[TokensBlock]) -> [[f32; TOKENS]; 4] {
     // SAFETY: the caller guarantees the rows and the base features; the VNNI variants run only
     // where their extension was detected.
     unsafe {
         if std::arch::is_x86_feature_detected!("avxvnni") {
-            by_type!(tile256_avx_vnni, ty, rows, y)
+            by_type!(tile256_avx_vnni, ty, panel, half, y)
         } else if std::arch::is_x86_feature_detected!("avx512vnni")
             && std::arch::is_x86_feature_detected!("avx512vl")
         {
-            by_type!(tile256_avx512_vnni, ty, rows, y)
+            by_type!(tile256_avx512_vnni, ty, panel, half, y)
         } else {
-            by_type!(tile256_maddubs, ty, rows, y)
+            by_type!(tile256_maddubs, ty, panel, half, y)
         }
     }
 }
@@ -49,17 +51,17 @@ pub unsafe fn tile_avx2(ty: GgmlType, rows: [&[u8]; 4], y: &[TokensBlock]) -> [[
 /// The AVX-512 tile (x86-64-v4).
 ///
 /// # Safety
-/// The CPU must support AVX-512F/BW, AVX2, FMA and F16C; every row must hold `y.len()` blocks
-/// of `ty` (Q4_0, Q4_1 or Q8_0).
+/// The CPU must support AVX-512F/BW, AVX2, FMA and F16C; `panel` and `half` as for
+/// [`tile_avx2`].
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
-pub unsafe fn tile_avx512(ty: GgmlType, rows: [&[u8]; 4], y: &[TokensBlock]) -> [[f32; TOKENS]; 4] {
+pub unsafe fn tile_avx512(ty: GgmlType, panel: &[u8], half: usize, y: &[TokensBlock]) -> [[f32; TOKENS]; 4] {
     // SAFETY: the caller guarantees the rows and the base features; the VNNI variant runs only
     // where it was detected.
     unsafe {
         if std::arch::is_x86_feature_detected!("avx512vnni") {
-            by_type!(tile512_vnni, ty, rows, y)
+            by_type!(tile512_vnni, ty, panel, half, y)
         } else {
-            by_type!(tile512_maddubs, ty, rows, y)
+            by_type!(tile512_maddubs, ty, panel, half, y)
         }
     }
 }
@@ -184,10 +186,10 @@ fn sum_i8_vnni512(x: &[i32; 8], y: &Groups, sum8: __m512i) -> __m512i {
     _mm512_sub_epi32(sum_u4_vnni512(&biased, y), _mm512_slli_epi32(sum8, 4))
 }
 
-/// [`sum_u4_maddubs512`] of the 16 packed nibble bytes at `p`.
+/// [`sum_u4_maddubs512`] of a row's four nibble words, the first at `p` (see [`nibble_groups`]).
 ///
 /// # Safety
-/// 16 readable bytes at `p`.
+/// As [`nibble_groups`].
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx2")]
 unsafe fn sum_nibbles_maddubs512(p: *const u8, y: &Groups) -> __m512i {
@@ -195,67 +197,81 @@ unsafe fn sum_nibbles_maddubs512(p: *const u8, y: &Groups) -> __m512i {
     sum_u4_maddubs512(&unsafe { nibble_groups(p) }, y)
 }
 
-/// [`sum_u4_vnni512`] straight from the 16 packed nibble bytes at `p`: each four-byte word is
-/// broadcast from memory once for its low nibbles (group g) and its high ones (group 4 + g).
-/// The high nibbles stay in place, so they count sixteen-fold, and their sum is shifted back
-/// once (exact: a multiple of 16). Fewer vector operations than unpacking first.
+/// [`sum_u4_vnni512`] straight from a row's four nibble words (the first at `p`, see
+/// [`nibble_groups`]): each word is broadcast from memory once for its low nibbles (group g)
+/// and its high ones (group 4 + g). The high nibbles stay in place, so they count sixteen-fold,
+/// and their sum is shifted back once (exact: a multiple of 16). Fewer vector operations than
+/// unpacking first.
 ///
 /// # Safety
-/// 16 readable bytes at `p`.
+/// As [`nibble_groups`].
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn sum_nibbles_vnni512(p: *const u8, y: &Groups) -> __m512i {
     let (low, high) = (_mm512_set1_epi8(0x0f), _mm512_set1_epi8(0xf0u8 as i8));
     let (mut lo, mut hi) = (_mm512_setzero_si512(), _mm512_setzero_si512());
     for g in 0..4 {
-        // SAFETY: bytes 4g..4g + 4 of the caller's 16.
-        let w = _mm512_set1_epi32(unsafe { p.add(4 * g).cast::<i32>().read_unaligned() });
+        // SAFETY: word g of the caller's four.
+        let w = _mm512_set1_epi32(unsafe { p.add(WORD_STRIDE * g).cast::<i32>().read_unaligned() });
         lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(w, low), y[g]);
         hi = _mm512_dpbusd_epi32(hi, _mm512_and_si512(w, high), y[4 + g]);
     }
     _mm512_add_epi32(lo, _mm512_srai_epi32(hi, 4))
 }
 
-/// The 32 nibbles of 16 packed bytes as unsigned bytes in element order (low nibbles first),
-/// as eight four-byte groups.
+/// Bytes between a row's consecutive quant words in a word panel (eight rows' words side by side).
+const WORD_STRIDE: usize = 32;
+
+/// A row's 32 nibbles as unsigned bytes in element order (low nibbles first), as eight
+/// four-byte groups, from its four nibble words (the first at `p`, the rest `WORD_STRIDE`
+/// apart): word w's low nibbles are group w, its high ones group 4 + w.
+///
+/// # Safety
+/// Four readable words at `p + WORD_STRIDE * w`.
 #[inline]
-#[target_feature(enable = "avx2")]
 unsafe fn nibble_groups(p: *const u8) -> [i32; 8] {
-    // SAFETY: the caller guarantees 16 readable bytes at p.
-    let packed = unsafe { _mm_loadu_si128(p.cast()) };
-    let m = _mm_set1_epi8(0x0f);
-    let v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), m), _mm_and_si128(packed, m));
     let mut g = [0i32; 8];
-    // SAFETY: `g` holds exactly 32 bytes.
-    unsafe { _mm256_storeu_si256(g.as_mut_ptr().cast(), v) };
+    for w in 0..4 {
+        // SAFETY: the caller's.
+        let v = unsafe { p.add(WORD_STRIDE * w).cast::<u32>().read_unaligned() };
+        g[w] = (v & 0x0f0f_0f0f) as i32;
+        g[4 + w] = (v >> 4 & 0x0f0f_0f0f) as i32;
+    }
     g
 }
 
-/// A Q8_0 block's 32 quants (block pointer `p`) as eight four-byte groups.
+/// A row's 32 Q8_0 quants as eight four-byte groups, from its eight words (as [`nibble_groups`]).
+///
+/// # Safety
+/// Eight readable words at `p + WORD_STRIDE * w`.
 #[inline]
 unsafe fn q8_groups(p: *const u8) -> [i32; 8] {
-    // SAFETY: the caller guarantees a whole Q8_0 block at p.
-    unsafe { p.add(2).cast::<[i32; 8]>().read_unaligned() }
+    // SAFETY: the caller's.
+    std::array::from_fn(|w| unsafe { p.add(WORD_STRIDE * w).cast::<i32>().read_unaligned() })
 }
 
-/// The f16 at `p[k] + at` of each of four rows, as f32.
+/// The four f16 at `p`, as f32.
+///
+/// # Safety
+/// Eight readable bytes at `p`.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn f16_x4(p: [*const u8; 4], at: usize) -> [f32; 4] {
-    // SAFETY: the caller guarantees two readable bytes at each p[k] + at.
-    let h = p.map(|p| unsafe { p.add(at).cast::<i16>().read_unaligned() });
+unsafe fn f16_x4(p: *const u8) -> [f32; 4] {
+    // SAFETY: the caller's.
+    let h = unsafe { _mm_loadl_epi64(p.cast()) };
     let mut o = [0.0f32; 4];
     // SAFETY: `o` holds exactly four f32.
-    unsafe { _mm_storeu_ps(o.as_mut_ptr(), _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, h[3], h[2], h[1], h[0]))) };
+    unsafe { _mm_storeu_ps(o.as_mut_ptr(), _mm_cvtph_ps(h)) };
     o
 }
 
-const fn block_bytes(w: u8) -> usize {
-    match w {
-        Q4_0 => 18,
-        Q4_1 => 20,
-        _ => 34,
-    }
+/// A word panel's block column bytes and quant-word offset for tile type `w`.
+const fn column(w: u8) -> (usize, usize) {
+    words_column(match w {
+        Q4_0 => GgmlType::Q4_0,
+        Q4_1 => GgmlType::Q4_1,
+        _ => GgmlType::Q8_0,
+    })
 }
 
 /// One block's contribution per token lane, in the row dot's order: `(sumi * dx) * dy` for
@@ -274,10 +290,11 @@ macro_rules! block_term {
 macro_rules! tile256_fn {
     ($name:ident, $features:literal, $sum_u4:ident, $sum_i8:ident) => {
         /// # Safety
-        /// The CPU must support the enabled features; every row holds `y.len()` blocks.
+        /// The CPU must support the enabled features; `panel` is a word panel of type W
+        /// holding `y.len()` block columns, and `half` 0 or 1.
         #[target_feature(enable = $features)]
-        unsafe fn $name<const W: u8>(rows: [&[u8]; 4], y: &[TokensBlock]) -> [[f32; TOKENS]; 4] {
-            let bb = block_bytes(W);
+        unsafe fn $name<const W: u8>(panel: &[u8], half: usize, y: &[TokensBlock]) -> [[f32; TOKENS]; 4] {
+            let (col, qs_at) = column(W);
             let mut acc = [[_mm256_setzero_ps(); 2]; 4];
             for (j, yb) in y.iter().enumerate() {
                 // SAFETY: TokensBlock is 64-byte aligned with its quants first (sixteen 32-byte
@@ -287,17 +304,23 @@ macro_rules! tile256_fn {
                 });
                 // SAFETY: h < 2 (the halves below): eight of the sixteen floats, 32-byte aligned.
                 let lanes = |a: &[f32; TOKENS], h: usize| unsafe { _mm256_load_ps(a.as_ptr().add(8 * h)) };
-                // SAFETY: each row holds block j (caller).
-                let x = rows.map(|r| unsafe { r.as_ptr().add(j * bb) });
+                // SAFETY: the panel holds block column j (caller); its scales come first (d, then
+                // m for Q4_1), eight f16 each, and this half's four rows are d[4 half..].
+                let c = unsafe { panel.as_ptr().add(j * col) };
                 // SAFETY: as above.
-                let (dx, mx) = unsafe { (f16_x4(x, 0), if W == Q4_1 { f16_x4(x, 2) } else { [0.0; 4] }) };
+                let (dx, mx) = unsafe {
+                    (f16_x4(c.add(8 * half)), if W == Q4_1 { f16_x4(c.add(16 + 8 * half)) } else { [0.0; 4] })
+                };
+                // Row i's first quant word.
+                // SAFETY: as above.
+                let x: [*const u8; 4] = std::array::from_fn(|i| unsafe { c.add(qs_at + 4 * (4 * half + i)) });
                 for (i, acc) in acc.iter_mut().enumerate() {
-                    // SAFETY: each row holds block j (caller).
+                    // SAFETY: each row's words lie in block column j (above).
                     let sumi = unsafe {
                         if W == Q8_0 {
                             $sum_i8(&q8_groups(x[i]), &ys)
                         } else {
-                            $sum_u4(&nibble_groups(x[i].add(bb - 16)), &ys)
+                            $sum_u4(&nibble_groups(x[i]), &ys)
                         }
                     };
                     for (h, acc) in acc.iter_mut().enumerate() {
@@ -346,10 +369,10 @@ tile256_fn!(
 macro_rules! tile512_fn {
     ($name:ident, $features:literal, $sum_nibbles:ident, $sum_i8:ident) => {
         /// # Safety
-        /// The CPU must support the enabled features; every row holds `y.len()` blocks.
+        /// As for the 256-bit tiles.
         #[target_feature(enable = $features)]
-        unsafe fn $name<const W: u8>(rows: [&[u8]; 4], y: &[TokensBlock]) -> [[f32; TOKENS]; 4] {
-            let bb = block_bytes(W);
+        unsafe fn $name<const W: u8>(panel: &[u8], half: usize, y: &[TokensBlock]) -> [[f32; TOKENS]; 4] {
+            let (col, qs_at) = column(W);
             let mut acc = [_mm512_setzero_ps(); 4];
             for (j, yb) in y.iter().enumerate() {
                 // The token groups stay in eight registers for all four rows.
@@ -366,18 +389,20 @@ macro_rules! tile512_fn {
                         _mm512_load_si512(yb.sum8.as_ptr().cast()),
                     )
                 };
-                // SAFETY: each row holds block j (caller).
-                let x = rows.map(|r| unsafe { r.as_ptr().add(j * bb) });
+                // SAFETY: the panel holds block column j (caller); its scales come first (d, then
+                // m for Q4_1), eight f16 each, and this half's four rows are d[4 half..].
+                let c = unsafe { panel.as_ptr().add(j * col) };
                 // SAFETY: as above.
-                let (dx, mx) = unsafe { (f16_x4(x, 0), if W == Q4_1 { f16_x4(x, 2) } else { [0.0; 4] }) };
+                let (dx, mx) = unsafe {
+                    (f16_x4(c.add(8 * half)), if W == Q4_1 { f16_x4(c.add(16 + 8 * half)) } else { [0.0; 4] })
+                };
+                // Row i's first quant word.
+                // SAFETY: as above.
+                let x: [*const u8; 4] = std::array::from_fn(|i| unsafe { c.add(qs_at + 4 * (4 * half + i)) });
                 for (i, acc) in acc.iter_mut().enumerate() {
-                    // SAFETY: each row holds block j (caller).
+                    // SAFETY: each row's words lie in block column j (above).
                     let mut s = unsafe {
-                        if W == Q8_0 {
-                            $sum_i8(&q8_groups(x[i]), &ys, sum8)
-                        } else {
-                            $sum_nibbles(x[i].add(bb - 16), &ys)
-                        }
+                        if W == Q8_0 { $sum_i8(&q8_groups(x[i]), &ys, sum8) } else { $sum_nibbles(x[i], &ys) }
                     };
                     if W == Q4_0 {
                         s = _mm512_sub_epi32(s, sum8);
@@ -411,9 +436,11 @@ tile512_fn!(tile512_vnni, "avx512f,avx512bw,avx512vnni,avx2,fma,f16c", sum_nibbl
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::pack::Packed;
     use crate::kernels::tile::tile_case;
     use crate::kernels::tile::{Tokens, tile_reference};
-    use crate::testdata::Rng;
+    use crate::testdata::{Rng, random_quant_row};
+    use crate::types::QK;
 
     fn has(features: &[&str]) -> bool {
         features.iter().all(|f| match *f {
@@ -433,7 +460,7 @@ mod tests {
     /// cases include an all-zero token and one with a large outlier).
     #[test]
     fn every_tile_variant_the_host_has_matches_the_reference() {
-        type Tile = unsafe fn([&[u8]; 4], &[TokensBlock]) -> [[f32; TOKENS]; 4];
+        type Tile = unsafe fn(&[u8], usize, &[TokensBlock]) -> [[f32; TOKENS]; 4];
         let variants: [(&str, &[&str], [Tile; 3]); 5] = [
             ("avx2", &["avx2"], [tile256_maddubs::<Q4_0>, tile256_maddubs::<Q4_1>, tile256_maddubs::<Q8_0>]),
             (
@@ -460,15 +487,22 @@ mod tests {
         let mut rng = Rng::new(5);
         for (k, ty) in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0].into_iter().enumerate() {
             for (nb, tokens) in [(1, 16), (4, 9), (9, 16), (33, 3)] {
-                let (rows, acts) = tile_case(ty, nb, tokens, &mut rng);
-                let r = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
+                // Seven rows: the second half's last row is the panel's zero padding.
+                let (mut rows, acts) = tile_case(ty, nb, tokens, &mut rng);
+                rows.extend((0..3).map(|_| random_quant_row(ty, nb, &mut rng)));
+                let w = Packed::words(ty, 7, nb * QK, &rows.concat()).unwrap();
+                rows.push(vec![0; nb * ty.block_bytes()]);
                 let y = Tokens::new(&acts).unwrap();
-                let want = tile_reference(ty, r, &y);
-                for (name, needs, f) in &variants {
-                    if has(needs) {
-                        // SAFETY: the variant's features were detected just above.
-                        let got = unsafe { f[k](r, &y.0) };
-                        assert_eq!(got, want, "{name} {ty} {nb} blocks");
+                for half in 0..2 {
+                    let r: [&[u8]; 4] = std::array::from_fn(|i| &rows[4 * half + i][..]);
+                    let want = tile_reference(ty, r, &y);
+                    for (name, needs, f) in &variants {
+                        if has(needs) {
+                            // SAFETY: the variant's features were detected just above; the
+                            // panel holds nb columns of ty.
+                            let got = unsafe { f[k](w.panel(0), half, &y.0) };
+                            assert_eq!(got, want, "{name} {ty} {nb} blocks, half {half}");
+                        }
                     }
                 }
             }
