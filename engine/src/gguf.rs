@@ -485,6 +485,13 @@ pub fn parse(bytes: &[u8]) -> Result<Index> {
     Ok(Index { version, alignment, data_offset, keys, key_entries, key_pos, tensors, tensor_pos })
 }
 
+/// The system's page size.
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
 enum Bytes {
     Mapped(memmap2::Mmap),
     Owned(Vec<u8>),
@@ -551,6 +558,24 @@ impl GgufFile {
 
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
         self.index.tensor_pos.get(name).map(|&i| &self.index.tensors[i])
+    }
+
+    /// Drops this process's mapping of the whole pages inside tensor `t`'s bytes (a tensor
+    /// the model keeps a packed copy of), so they stop counting in its resident set. The file's
+    /// pages stay in the page cache; a later read of those bytes maps them again, unchanged.
+    pub fn release(&self, t: &TensorInfo) {
+        let Bytes::Mapped(map) = &self.bytes else { return };
+        let page = page_size();
+        let start = (map.as_ptr() as usize + t.data.start).next_multiple_of(page) - map.as_ptr() as usize;
+        let end = (map.as_ptr() as usize + t.data.end) / page * page - map.as_ptr() as usize;
+        if start < end {
+            // SAFETY: the range lies inside the mapping, which is a read-only shared mapping of
+            // a regular file: MADV_DONTNEED only drops page-table entries, and any later access
+            // faults the same file bytes back in, so no reference ever sees different contents.
+            // A failure only means the pages stay resident.
+            let _ =
+                unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
+        }
     }
 
     pub fn tensor_bytes(&self, t: &TensorInfo) -> &[u8] {

@@ -195,6 +195,11 @@ impl Loader<'_> {
         let t = self.tensor(name, want)?;
         let w = weight(self.file, &t, None);
         let packed = kernels::pack_weight(w.ty, w.rows, w.cols, w.data);
+        if packed.is_some() {
+            // The packed copy serves every product; the mapped bytes are read again only for
+            // embedding rows (a tied output matrix).
+            self.file.release(&t);
+        }
         Ok(Matrix { t, packed })
     }
     /// A small float tensor of shape `dims`, as f32.

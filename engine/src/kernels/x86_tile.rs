@@ -70,17 +70,26 @@ pub unsafe fn tile_avx512(ty: GgmlType, panel: &[u8], half: usize, y: &[TokensBl
 /// `8h..8h + 8` of group g.
 type Halves = [__m256i; 16];
 
-/// `sum over g of x[g] * y[g]` per token lane, `x[g]` four unsigned bytes (at most 15 each),
-/// `y[g]` the tokens' four signed bytes of group g; one vector per half.
+/// `sum over g of x[g] * y[g]` per token lane, `x[g]` a row's four unsigned nibbles of group g,
+/// `y[g]` the tokens' four signed bytes of group g; one vector per half. The row's four nibble
+/// words (the first at `p`, see [`WORD_STRIDE`]) are broadcast from memory, each giving group
+/// w (low nibbles) and group 4 + w (high ones): fewer operations than unpacking first.
+///
+/// # Safety
+/// Four readable words at `p + WORD_STRIDE * w`.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn sum_u4_maddubs256(x: &[i32; 8], y: &Halves) -> [__m256i; 2] {
+unsafe fn sum_u4_maddubs256(p: *const u8, y: &Halves) -> [__m256i; 2] {
     // Each i16 lane gathers 2 * 8 products of at most 15 * 128: below 2^15, so the adds are exact.
+    let low = _mm256_set1_epi8(0x0f);
     let mut a = [_mm256_setzero_si256(); 2];
-    for (g, &x) in x.iter().enumerate() {
-        let x = _mm256_set1_epi32(x);
+    for w in 0..4 {
+        // SAFETY: word w of the caller's four.
+        let v = _mm256_set1_epi32(unsafe { p.add(WORD_STRIDE * w).cast::<i32>().read_unaligned() });
+        let (lo, hi) = (_mm256_and_si256(v, low), _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
         for (h, a) in a.iter_mut().enumerate() {
-            *a = _mm256_add_epi16(*a, _mm256_maddubs_epi16(x, y[2 * g + h]));
+            *a = _mm256_add_epi16(*a, _mm256_maddubs_epi16(lo, y[2 * w + h]));
+            *a = _mm256_add_epi16(*a, _mm256_maddubs_epi16(hi, y[2 * (4 + w) + h]));
         }
     }
     a.map(|a| _mm256_madd_epi16(a, _mm256_set1_epi16(1)))
@@ -105,17 +114,26 @@ fn sum_i8_maddubs256(x: &[i32; 8], y: &Halves) -> [__m256i; 2] {
 
 macro_rules! vnni_sums256 {
     ($u4:ident, $i8:ident, $features:literal, $dpbusd:ident) => {
+        /// [`sum_u4_maddubs256`] with `vpdpbusd`: the high nibbles stay in place (sixteen-fold,
+        /// shifted back once; exact, a multiple of 16).
+        ///
+        /// # Safety
+        /// Four readable words at `p + WORD_STRIDE * w`.
         #[inline]
         #[target_feature(enable = $features)]
-        fn $u4(x: &[i32; 8], y: &Halves) -> [__m256i; 2] {
-            let mut a = [_mm256_setzero_si256(); 2];
-            for (g, &x) in x.iter().enumerate() {
-                let x = _mm256_set1_epi32(x);
-                for (h, a) in a.iter_mut().enumerate() {
-                    *a = $dpbusd(*a, x, y[2 * g + h]);
+        unsafe fn $u4(p: *const u8, y: &Halves) -> [__m256i; 2] {
+            let (low, high) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(0xf0u8 as i8));
+            let (mut lo, mut hi) = ([_mm256_setzero_si256(); 2], [_mm256_setzero_si256(); 2]);
+            for w in 0..4 {
+                // SAFETY: word w of the caller's four.
+                let v = _mm256_set1_epi32(unsafe { p.add(WORD_STRIDE * w).cast::<i32>().read_unaligned() });
+                let (l, hv) = (_mm256_and_si256(v, low), _mm256_and_si256(v, high));
+                for h in 0..2 {
+                    lo[h] = $dpbusd(lo[h], l, y[2 * w + h]);
+                    hi[h] = $dpbusd(hi[h], hv, y[2 * (4 + w) + h]);
                 }
             }
-            a
+            [0, 1].map(|h| _mm256_add_epi32(lo[h], _mm256_srai_epi32(hi[h], 4)))
         }
 
         #[inline]
@@ -140,17 +158,6 @@ vnni_sums256!(sum_u4_avx512_vnni256, sum_i8_avx512_vnni256, "avx2,avx512vnni,avx
 /// The eight 64-byte token groups of a block, one 512-bit vector each.
 type Groups = [__m512i; 8];
 
-/// [`sum_u4_maddubs256`] on 512-bit vectors.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw")]
-fn sum_u4_maddubs512(x: &[i32; 8], y: &Groups) -> __m512i {
-    let mut a = _mm512_setzero_si512();
-    for (&x, &y) in x.iter().zip(y) {
-        a = _mm512_add_epi16(a, _mm512_maddubs_epi16(_mm512_set1_epi32(x), y));
-    }
-    _mm512_madd_epi16(a, _mm512_set1_epi16(1))
-}
-
 /// [`sum_i8_maddubs256`] on 512-bit vectors. AVX-512 has no `vpsignb`: `|x|` multiplies `y`
 /// negated under the mask of x's negative bytes. `sum8` is unused (see [`sum_i8_vnni512`]).
 #[inline]
@@ -166,7 +173,8 @@ fn sum_i8_maddubs512(x: &[i32; 8], y: &Groups, _sum8: __m512i) -> __m512i {
     a
 }
 
-/// [`sum_u4_maddubs512`] with `vpdpbusd`, in two independent chains.
+/// `sum over g of x[g] * y[g]` per token lane (`x[g]` four unsigned bytes) with `vpdpbusd`, in two
+/// independent chains.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 fn sum_u4_vnni512(x: &[i32; 8], y: &Groups) -> __m512i {
@@ -186,25 +194,33 @@ fn sum_i8_vnni512(x: &[i32; 8], y: &Groups, sum8: __m512i) -> __m512i {
     _mm512_sub_epi32(sum_u4_vnni512(&biased, y), _mm512_slli_epi32(sum8, 4))
 }
 
-/// [`sum_u4_maddubs512`] of a row's four nibble words, the first at `p` (see [`nibble_groups`]).
+/// [`sum_u4_maddubs256`] on 512-bit vectors.
 ///
 /// # Safety
-/// As [`nibble_groups`].
+/// Four readable words at `p + WORD_STRIDE * w`.
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx2")]
+#[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn sum_nibbles_maddubs512(p: *const u8, y: &Groups) -> __m512i {
-    // SAFETY: the caller's.
-    sum_u4_maddubs512(&unsafe { nibble_groups(p) }, y)
+    let low = _mm512_set1_epi8(0x0f);
+    let mut a = _mm512_setzero_si512();
+    for w in 0..4 {
+        // SAFETY: word w of the caller's four.
+        let v = _mm512_set1_epi32(unsafe { p.add(WORD_STRIDE * w).cast::<i32>().read_unaligned() });
+        let (lo, hi) = (_mm512_and_si512(v, low), _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+        a = _mm512_add_epi16(a, _mm512_maddubs_epi16(lo, y[w]));
+        a = _mm512_add_epi16(a, _mm512_maddubs_epi16(hi, y[4 + w]));
+    }
+    _mm512_madd_epi16(a, _mm512_set1_epi16(1))
 }
 
 /// [`sum_u4_vnni512`] straight from a row's four nibble words (the first at `p`, see
-/// [`nibble_groups`]): each word is broadcast from memory once for its low nibbles (group g)
+/// [`WORD_STRIDE`]): each word is broadcast from memory once for its low nibbles (group g)
 /// and its high ones (group 4 + g). The high nibbles stay in place, so they count sixteen-fold,
 /// and their sum is shifted back once (exact: a multiple of 16). Fewer vector operations than
 /// unpacking first.
 ///
 /// # Safety
-/// As [`nibble_groups`].
+/// Four readable words at `p + WORD_STRIDE * w`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn sum_nibbles_vnni512(p: *const u8, y: &Groups) -> __m512i {
@@ -219,28 +235,12 @@ unsafe fn sum_nibbles_vnni512(p: *const u8, y: &Groups) -> __m512i {
     _mm512_add_epi32(lo, _mm512_srai_epi32(hi, 4))
 }
 
-/// Bytes between a row's consecutive quant words in a word panel (eight rows' words side by side).
+/// Bytes between a row's consecutive quant words in a word panel (eight rows' words side by
+/// side). A Q4 row's word w holds its nibble bytes 4w..4w + 4: low nibbles are group w
+/// (elements 4w..4w + 4), high ones group 4 + w.
 const WORD_STRIDE: usize = 32;
 
-/// A row's 32 nibbles as unsigned bytes in element order (low nibbles first), as eight
-/// four-byte groups, from its four nibble words (the first at `p`, the rest `WORD_STRIDE`
-/// apart): word w's low nibbles are group w, its high ones group 4 + w.
-///
-/// # Safety
-/// Four readable words at `p + WORD_STRIDE * w`.
-#[inline]
-unsafe fn nibble_groups(p: *const u8) -> [i32; 8] {
-    let mut g = [0i32; 8];
-    for w in 0..4 {
-        // SAFETY: the caller's.
-        let v = unsafe { p.add(WORD_STRIDE * w).cast::<u32>().read_unaligned() };
-        g[w] = (v & 0x0f0f_0f0f) as i32;
-        g[4 + w] = (v >> 4 & 0x0f0f_0f0f) as i32;
-    }
-    g
-}
-
-/// A row's 32 Q8_0 quants as eight four-byte groups, from its eight words (as [`nibble_groups`]).
+/// A row's 32 Q8_0 quants as eight four-byte groups, from its eight words (`WORD_STRIDE` apart).
 ///
 /// # Safety
 /// Eight readable words at `p + WORD_STRIDE * w`.
@@ -317,11 +317,7 @@ macro_rules! tile256_fn {
                 for (i, acc) in acc.iter_mut().enumerate() {
                     // SAFETY: each row's words lie in block column j (above).
                     let sumi = unsafe {
-                        if W == Q8_0 {
-                            $sum_i8(&q8_groups(x[i]), &ys)
-                        } else {
-                            $sum_u4(&nibble_groups(x[i]), &ys)
-                        }
+                        if W == Q8_0 { $sum_i8(&q8_groups(x[i]), &ys) } else { $sum_u4(x[i], &ys) }
                     };
                     for (h, acc) in acc.iter_mut().enumerate() {
                         let mut s = sumi[h];
