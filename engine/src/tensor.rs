@@ -10,10 +10,11 @@ use crate::kernels::tile::{self, Tokens};
 use crate::pool::{Pool, split};
 use crate::types::{Activation, GgmlType};
 
-/// The fewest tokens worth a prompt tile of `tile::TOKENS` lanes. Measured on x86-64-v3 (AMD
-/// EPYC, one thread, Q4_0 and Q4_1): by rows, 4 tokens ran 1.5x faster than in a tile and 5-6
-/// tokens 1.1-1.3x; from 7 tokens the tile is level or ahead.
-const MIN_TILE_TOKENS: usize = 7;
+/// The fewest tokens worth a prompt tile of `tile::TOKENS` lanes. Measured on x86-64-v3 word
+/// panels (AMD EPYC, one thread, 16 MiB of Q4_0, Q4_1 and Q8_0, `bench-kernel matvec --batch`,
+/// two alternating rounds): 8 tokens ran faster by panel products in five of six cases, 10
+/// were level, from 12 the tile was ahead in most.
+const MIN_TILE_TOKENS: usize = 10;
 
 /// A row-major matrix stored in a GGUF tensor: `rows` rows of `cols` elements each.
 #[derive(Clone, Copy, Debug)]
@@ -84,17 +85,16 @@ fn matmul_packed(p: &Packed, acts: &[Activation], out: &mut [f32], pool: &Pool) 
     let tiles = (acts.len() >= ime::M && kernels::panel_batch_supported(p.ty))
         .then(|| ime::ImeTokens::new(p.ty, acts))
         .flatten();
-    // A prompt tile costs the same however few of its lanes are tokens, so a short set (a
-    // decode step of a few sequences) goes by panel products.
-    let token_sets: Vec<Tokens> =
-        if p.layout == Layout::Words && tile::supported(p.ty) && acts.len() >= MIN_TILE_TOKENS {
-            acts.chunks(tile::TOKENS)
-                .take_while(|set| set.len() >= MIN_TILE_TOKENS)
-                .map_while(Tokens::new)
-                .collect()
-        } else {
-            Vec::new()
-        };
+    // Every word-panel type has prompt tiles. A tile costs the same however few of its lanes
+    // are tokens, so a short set (a decode step of a few sequences) goes by panel products.
+    let token_sets: Vec<Tokens> = if p.layout == Layout::Words && acts.len() >= MIN_TILE_TOKENS {
+        acts.chunks(tile::TOKENS)
+            .take_while(|set| set.len() >= MIN_TILE_TOKENS)
+            .map_while(Tokens::new)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let tiled = if tiles.is_some() { acts.len() } else { (token_sets.len() * tile::TOKENS).min(acts.len()) };
     let aux: Vec<ActivationAux> = acts[tiled..].iter().map(|a| ActivationAux::new(p.ty, a)).collect();
     assert!(
@@ -162,5 +162,42 @@ impl SyncPtr {
 
     pub(crate) fn get(&self) -> *mut f32 {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::{Rng, random_quant_row};
+
+    /// Products on word panels equal the row dots bit for bit for every token, however the
+    /// batch splits into prompt-tile sets and panel products, with a partial last panel, on
+    /// one and two threads. (Here the kernels are the scalar references; selftest checks this
+    /// tier's own against them.)
+    #[test]
+    fn word_panel_products_equal_row_dots() {
+        let mut rng = Rng::new(21);
+        let (rows, cols) = (21, 128);
+        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
+            let data = random_quant_row(ty, rows * cols / ty.block_len(), &mut rng);
+            let packed = Packed::words(ty, rows, cols, &data).unwrap();
+            let w = Weight { ty, rows, cols, data: &data, packed: Some(&packed) };
+            for batch in [1, MIN_TILE_TOKENS - 1, MIN_TILE_TOKENS, tile::TOKENS, 26, 2 * tile::TOKENS + 1] {
+                let x = rng.vec(batch * cols);
+                let acts: Vec<Activation> =
+                    x.chunks_exact(cols).map(|v| kernels::activation(ty, v)).collect();
+                for threads in [1, 2] {
+                    let mut out = vec![f32::NAN; batch * rows];
+                    w.matmul(&x, &mut out, &Pool::new(threads));
+                    for (b, act) in acts.iter().enumerate() {
+                        for r in 0..rows {
+                            let want = kernels::dot(ty, w.row(r), act);
+                            let got = out[b * rows + r];
+                            assert_eq!(got.to_bits(), want.to_bits(), "{ty} batch {batch} token {b} row {r}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

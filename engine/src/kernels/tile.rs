@@ -77,11 +77,6 @@ impl Tokens {
     }
 }
 
-/// Whether this build has a tile kernel for weights of type `ty`.
-pub fn supported(ty: GgmlType) -> bool {
-    cfg!(hartlm_kernels = "avx2") && matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0)
-}
-
 /// The scalar reference of [`super::prompt_tile`].
 pub fn tile_reference(ty: GgmlType, rows: [&[u8]; 4], tokens: &Tokens) -> [[f32; TOKENS]; 4] {
     let bb = ty.block_bytes();
