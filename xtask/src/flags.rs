@@ -145,8 +145,9 @@ pub enum Command {
     Test,
     /// Build the release twice, recompiling in between, and require byte-identical archives.
     Reproducible,
-    /// Clippy for the RVV code: the engine and launcher as the rv64gcv tier compiles them.
-    ClippyRvv,
+    /// Clippy for the kernels host builds never compile: the engine and launcher as the fewest
+    /// tiers that together compile every kernel family (RVV, IME, AVX2, AVX-512, SSSE3) see them.
+    ClippyTiers,
     /// Follow upstream (ci/sync.toml): merge in a temporary worktree, test, then push, move the
     /// nightly tag and publish. Exit 3 on a merge conflict, 4 when a step failed.
     Sync {

@@ -2,6 +2,7 @@
 //! zizmor and shellcheck, installed on first use (pinned PyPI versions; shellcheck through prereq).
 
 use anyhow::{Context, Result};
+use hartlm_variants::tier::Tier;
 use std::path::Path;
 use xshell::{Shell, cmd};
 
@@ -43,18 +44,61 @@ pub fn run(sh: &Shell, root: &Path, scripts: &[std::path::PathBuf]) -> Result<()
     Ok(())
 }
 
-/// Host clippy never compiles the RVV kernels: lint them as a V tier build sees them.
-pub fn clippy_rvv(ws: &Workspace) -> Result<()> {
+/// Host clippy never compiles the kernels (plain builds take the scalar ones): lint the engine
+/// and launcher as each of [`lint_tiers`] compiles them, in its own target directory per arch.
+pub fn clippy_tiers(ws: &Workspace) -> Result<()> {
     let sh = ws.shell()?;
-    let tier = hartlm_variants::tier::find("rv64gcv").context("tier rv64gcv missing")?;
-    let triple = tier.triple;
-    let target_dir = ws.target_dir.join("clippy-riscv");
-    cmd!(
-        sh,
-        "cargo clippy --locked -p hartlm-engine -p hartlm-variants --target {triple} --target-dir {target_dir} -- -D warnings"
-    )
-    .env(tierbuild::rustflags_var(triple), tierbuild::tier_rustflags(tier, &[]).join(" "))
-    .env("HARTLM_TIER_ID", tier.id.0)
-    .run()?;
+    for tier in lint_tiers(hartlm_variants::tier::tiers()) {
+        let (id, triple) = (tier.id.0, tier.triple);
+        eprintln!("== clippy as tier {id} ({})", tier.kernels.join(", "));
+        let target_dir = ws.target_dir.join(format!("clippy-{}", tier.arch.name()));
+        cmd!(
+            sh,
+            "cargo clippy --locked -p hartlm-engine -p hartlm-variants --target {triple} --target-dir {target_dir} -- -D warnings"
+        )
+        .env(tierbuild::rustflags_var(triple), tierbuild::tier_rustflags(tier, &[]).join(" "))
+        .env("HARTLM_TIER_ID", id)
+        .run()
+        .with_context(|| format!("clippy as tier {id}"))?;
+    }
     Ok(())
+}
+
+/// The fewest tiers whose builds together compile every kernel family of `tiers`, each
+/// picked greedily as the one adding the most families not yet covered (ties: table order).
+pub fn lint_tiers(tiers: &[Tier]) -> Vec<&Tier> {
+    let mut uncovered: Vec<&str> = tiers.iter().flat_map(|t| t.kernels.iter().copied()).collect();
+    uncovered.sort_unstable();
+    uncovered.dedup();
+    let mut picked = Vec::new();
+    while !uncovered.is_empty() {
+        let adds = |t: &Tier| t.kernels.iter().filter(|k| uncovered.contains(k)).count();
+        let Some(best) = tiers.iter().rev().max_by_key(|t| adds(t)) else { break };
+        if adds(best) == 0 {
+            break;
+        }
+        uncovered.retain(|k| !best.kernels.contains(k));
+        picked.push(best);
+    }
+    picked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The real table: one RISC-V tier compiles ime, rvv and zvfh; x86 needs v4 (avx512, avx2)
+    /// and v2 (ssse3); every family is covered.
+    #[test]
+    fn lint_tiers_cover_every_kernel_family_with_few_tiers() {
+        let tiers = hartlm_variants::tier::tiers();
+        let picked: Vec<&str> = lint_tiers(tiers).iter().map(|t| t.id.0).collect();
+        assert_eq!(picked, ["spacemit_ime", "x86-64-v4", "x86-64-v2"]);
+        for family in tiers.iter().flat_map(|t| t.kernels.iter()) {
+            assert!(
+                lint_tiers(tiers).iter().any(|t| t.kernels.contains(family)),
+                "family {family} not linted"
+            );
+        }
+    }
 }

@@ -92,8 +92,8 @@ fn dispatch(command: Command, ws: &Workspace) -> anyhow::Result<()> {
         }
         Command::Ci { action: CiAction::Generate } => ci::generate(ws),
         Command::Ci { action: CiAction::Check } => ci::check(ws),
-        Command::ClippyRvv => {
-            prereq::ensure(&ws.shell()?, Needs::build(&[Arch::Riscv64])).and_then(|()| lint::clippy_rvv(ws))
+        Command::ClippyTiers => {
+            prereq::ensure(&ws.shell()?, Needs::build(&[Arch::Riscv64])).and_then(|()| lint::clippy_tiers(ws))
         }
         Command::BenchHistory { tag, bench, labels, repo, api_url } => {
             benchhistory::command(ws, &tag, &bench, &labels, repo, api_url)

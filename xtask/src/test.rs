@@ -36,7 +36,7 @@ pub const STEPS: &[Step] = &[
         name: "Clippy",
         command: "cargo clippy --workspace --all-targets --locked -- -D warnings",
     },
-    Step { job: Job::Lint, name: "Clippy for the RVV code", command: "cargo xtask clippy-rvv" },
+    Step { job: Job::Lint, name: "Clippy for every kernel family", command: "cargo xtask clippy-tiers" },
     Step {
         job: Job::Lint,
         name: "Workflows match their sources; actionlint, zizmor, shellcheck",

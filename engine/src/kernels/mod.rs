@@ -439,10 +439,14 @@ pub unsafe fn panel_batch(
 ) {
     dispatch!(
         "ime" => if rvv::ime::active() {
-            // SAFETY (both closures): this arm runs on IME tiers at VLEN 256 only; the records and
-            // tiles are sized by ime::panel_batch.
-            let records = |ty, panel: &[u8], r, nb, out: &mut [u8]| unsafe { rvv::ime::row_records(ty, panel, r, nb, out) };
-            let tile = |ty, records: &[u8], groups, rg0, tokens: &[u8]| unsafe { rvv::ime::tiles(ty, records, groups, rg0, tokens) };
+            let records = |ty, panel: &[u8], r, nb, out: &mut [u8]| {
+                // SAFETY: this arm runs on IME tiers at VLEN 256 only; ime::panel_batch sizes the records.
+                unsafe { rvv::ime::row_records(ty, panel, r, nb, out) }
+            };
+            let tile = |ty, records: &[u8], groups, rg0, tokens: &[u8]| {
+                // SAFETY: as above; ime::panel_batch sizes the tiles.
+                unsafe { rvv::ime::tiles(ty, records, groups, rg0, tokens) }
+            };
             ime::panel_batch(w, p, tokens, scratch, out, ld, &records, &tile)
         } else {
             ime::panel_batch(w, p, tokens, scratch, out, ld, &ime::row_records_reference, &ime::tiles_reference)
