@@ -1,5 +1,5 @@
-//! x86-64 SIMD kernels: SSSE3 (tier x86-64-v2), AVX2+FMA (x86-64-v3) and AVX-512F/BW (x86-64-v4).
-//! Compiled on every x86-64 build as `#[target_feature]` functions, so host tests can run them.
+//! x86-64 SIMD kernels (SSSE3 for x86-64-v2, AVX2+FMA v3, AVX-512F/BW v4): row dots and the word-panel
+//! products of token generation; `#[target_feature]` functions on every x86-64 build, so host tests run them.
 
 use core::arch::x86_64::*;
 
