@@ -44,10 +44,7 @@ fn run_on(qemu_cpu: &str, launcher: &Path, args: &[&str], env: &[(&str, &str)]) 
         name: "placement".into(),
         arch: "riscv64".into(),
         qemu_cpu: Some(qemu_cpu.into()),
-        expect: String::new(),
-        expect_vlen: None,
-        assume: vec![],
-        refuse: vec![],
+        ..CpuEntry::default()
     };
     run_guest_env(&cpu, launcher, args, None, env)
 }

@@ -22,6 +22,7 @@ mod publish;
 mod qemu;
 mod qemu_build;
 mod runnerkit;
+mod sde;
 mod servebench;
 mod servecheck;
 mod sync;

@@ -16,10 +16,8 @@ pub fn targets(host_tier: Option<&str>) -> Vec<(CpuEntry, &'static str)> {
         name,
         arch: arch.name().into(),
         qemu_cpu: cpu.map(str::to_string),
-        expect: String::new(),
-        expect_vlen: None,
         assume: assume.iter().map(|s| s.to_string()).collect(),
-        refuse: vec![],
+        ..CpuEntry::default()
     };
     let mut out = Vec::new();
     for t in tier::tiers() {

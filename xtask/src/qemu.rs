@@ -22,13 +22,17 @@ struct MatrixFile {
     cpu: Vec<CpuEntry>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CpuEntry {
     pub name: String,
     pub arch: String,
     #[serde(default)]
     pub qemu_cpu: Option<String>,
+    /// Run natively under Intel SDE as this chip (`icx` → `sde64 -icx --`), for what qemu
+    /// cannot emulate (AVX-512).
+    #[serde(default)]
+    pub sde_cpu: Option<String>,
     pub expect: String,
     #[serde(default)]
     pub expect_vlen: Option<u32>,
@@ -70,9 +74,8 @@ pub fn load_matrix(text: &str) -> Result<Vec<CpuEntry>> {
                 arch: t.arch.name().into(),
                 qemu_cpu: Some(cpu.into()),
                 expect: t.id.0.into(),
-                expect_vlen: None,
                 assume,
-                refuse: vec![],
+                ..CpuEntry::default()
             });
         }
     }
@@ -85,11 +88,13 @@ pub fn load_matrix(text: &str) -> Result<Vec<CpuEntry>> {
         if let Some(r) = e.refuse.iter().find(|r| !known(&r.tier)) {
             bail!("cpu {}: refuse names unknown tier {:?}", e.name, r.tier);
         }
+        if e.sde_cpu.is_some() && (arch != Arch::X86_64 || e.qemu_cpu.is_some() || e.expect == "host") {
+            bail!("cpu {}: sde_cpu needs arch x86_64, no qemu_cpu and an expected tier", e.name);
+        }
     }
     Ok(entries)
 }
 
-/// The best x86-64 tier the host's /proc/cpuinfo flags allow: an expectation computed without
 /// The CPU's `model name` in /proc/cpuinfo text (benchmark tables name it).
 pub fn cpu_model(cpuinfo: &str) -> &str {
     cpuinfo
@@ -98,6 +103,7 @@ pub fn cpu_model(cpuinfo: &str) -> &str {
         .unwrap_or("unknown CPU")
 }
 
+/// The best x86-64 tier the host's /proc/cpuinfo flags allow: an expectation computed without
 /// the launcher's own CPUID code.
 pub fn host_x86_tier(cpuinfo: &str) -> Option<&'static str> {
     let flags: BTreeSet<&str> = cpuinfo
@@ -212,6 +218,13 @@ pub fn use_patched_qemu(qemu: PathBuf) {
     let _ = PATCHED_QEMU.set(qemu);
 }
 
+static SDE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Records the `sde64` that runs the matrix's `sde_cpu` rows (test-qemu fetches it: `sde`).
+pub fn use_sde(sde64: PathBuf) {
+    let _ = SDE.set(sde64);
+}
+
 fn riscv_qemu(qemu_cpu: &str) -> Result<PathBuf> {
     if !needs_patched_qemu(qemu_cpu) {
         return Ok(PathBuf::from("qemu-riscv64"));
@@ -240,19 +253,28 @@ pub fn run_guest_env(
 /// The command that runs `launcher` on `cpu` (under qemu unless it is this host), with every
 /// HARTLM_* variable of the caller's environment removed and the tier `forced` if given.
 pub fn guest_command(cpu: &CpuEntry, launcher: &Path, forced: Option<&str>) -> Result<Command> {
-    let mut cmd = match (cpu.arch()?, &cpu.qemu_cpu) {
-        (Arch::Riscv64, Some(c)) => {
+    let mut cmd = match (cpu.arch()?, &cpu.qemu_cpu, &cpu.sde_cpu) {
+        (Arch::X86_64, None, Some(chip)) => {
+            let sde = SDE
+                .get()
+                .with_context(|| format!("cpu {} runs under Intel SDE; test-qemu fetches it", cpu.name))?;
+            let mut k = Command::new(sde);
+            k.args(crate::sde::prefix_args(chip)).arg(launcher);
+            k
+        }
+        (_, _, Some(_)) => bail!("cpu {}: sde_cpu needs arch x86_64 and no qemu_cpu", cpu.name),
+        (Arch::Riscv64, Some(c), None) => {
             let mut k = Command::new(riscv_qemu(c)?);
             k.args(["-L", RISCV_SYSROOT, "-cpu", c]).arg(launcher);
             k
         }
-        (Arch::X86_64, Some(c)) => {
+        (Arch::X86_64, Some(c), None) => {
             let mut k = Command::new("qemu-x86_64");
             k.args(["-cpu", c]).arg(launcher);
             k
         }
-        (Arch::Riscv64, None) => bail!("cpu {}: riscv64 needs a qemu_cpu", cpu.name),
-        (Arch::X86_64, None) => Command::new(launcher),
+        (Arch::Riscv64, None, None) => bail!("cpu {}: riscv64 needs a qemu_cpu", cpu.name),
+        (Arch::X86_64, None, None) => Command::new(launcher),
     };
     for v in [
         "HARTLM_TIER",
@@ -366,12 +388,13 @@ fn test_cpu(cpu: &CpuEntry, launcher: &Path, host_expect: Option<&str>) -> Resul
         let expect = host_expect.context("cannot determine the host's expected tier from /proc/cpuinfo")?;
         if expect != "x86-64-v4" {
             // qemu 10.0's TCG has no AVX-512 (it drops avx512* from every -cpu model and raises
-            // SIGILL on EVEX code), so only a host with AVX-512 runs the v4 tier.
+            // SIGILL on EVEX code), so only a host with AVX-512 runs the v4 tier natively.
             let why = format!(
-                "x86-64-v4 was not run: this host's best tier is {expect}, and qemu cannot emulate AVX-512"
+                "x86-64-v4 was not run natively: this host's best tier is {expect}, and qemu cannot \
+                 emulate AVX-512 (the x86-64-v4-sde row runs it under Intel SDE)"
             );
             if std::env::var_os("GITHUB_ACTIONS").is_some() {
-                println!("::warning title=x86-64-v4 untested::{why}");
+                println!("::warning title=x86-64-v4 not run natively::{why}");
             }
             eprintln!("test-qemu: {why}");
         }
@@ -536,6 +559,35 @@ mod tests {
         for t in tier::tiers().iter().filter(|t| t.qemu_cpu.is_some()) {
             assert!(m.iter().any(|e| e.expect == t.id.0), "{} never expected", t.id);
         }
+        // qemu cannot run x86-64-v4, so one row runs it under SDE whatever the host has.
+        assert!(m.iter().any(|e| e.sde_cpu.is_some() && e.expect == "x86-64-v4"));
+    }
+
+    #[test]
+    fn sde_rows_run_the_launcher_under_sde64() {
+        let m = load_matrix(include_str!("../../ci/qemu-matrix.toml")).unwrap();
+        let row = m.iter().find(|e| e.sde_cpu.is_some()).unwrap();
+        use_sde(PathBuf::from("/opt/sde/sde64"));
+        let cmd = guest_command(row, Path::new("/x/bin/hartlm"), Some("x86-64-v3")).unwrap();
+        assert_eq!(cmd.get_program(), "/opt/sde/sde64");
+        let args: Vec<&std::ffi::OsStr> = cmd.get_args().collect();
+        assert_eq!(args, ["-icx", "--", "/x/bin/hartlm"]);
+        assert!(cmd.get_envs().any(|(k, v)| k == "HARTLM_TIER" && v == Some("x86-64-v3".as_ref())));
+    }
+
+    #[test]
+    fn sde_rows_must_be_x86_with_an_expected_tier() {
+        let row = |arch: &str, extra: &str| {
+            format!("schema = 1\n[[cpu]]\nname = \"x\"\narch = \"{arch}\"\nsde_cpu = \"icx\"\n{extra}\n")
+        };
+        for bad in [
+            row("riscv64", "expect = \"rv64gc\"\nqemu_cpu = \"max\""),
+            row("x86_64", "expect = \"host\""),
+            row("x86_64", "expect = \"x86-64-v4\"\nqemu_cpu = \"max\""),
+        ] {
+            assert!(load_matrix(&bad).unwrap_err().to_string().contains("sde_cpu"), "{bad}");
+        }
+        assert!(load_matrix(&row("x86_64", "expect = \"x86-64-v4\"")).is_ok());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use hartlm_variants::Arch;
 use crate::flags::Part;
 use crate::prereq::{self, Needs};
 use crate::workspace::Workspace;
-use crate::{dist, faults, genfix, hetero, hostile, modelcheck, models, qemu, qemu_build, servecheck};
+use crate::{dist, faults, genfix, hetero, hostile, modelcheck, models, qemu, qemu_build, sde, servecheck};
 
 /// The riscv64 CPU the server checks run on under qemu.
 const SERVE_CPU: &str = "rv64gcv-vlen256";
@@ -55,6 +55,25 @@ pub fn command(
     entries.retain(|e| {
         !matches!(part, Part::Checks | Part::Hostile) && (only_cpus.is_empty() || only_cpus.contains(&e.name))
     });
+    if entries.iter().any(|e| e.sde_cpu.is_some() && arches.contains(&Arch::X86_64)) {
+        match sde::ensure(&sh) {
+            Ok(sde64) => qemu::use_sde(sde64),
+            // Only GitHub reaches the pinned download; elsewhere the host row covers v4 when the
+            // host has AVX-512, and says so when it has not.
+            Err(e) if std::env::var_os("GITHUB_ACTIONS").is_none() && only_cpus.is_empty() => {
+                let skipped: Vec<String> =
+                    entries.iter().filter(|e| e.sde_cpu.is_some()).map(|e| e.name.clone()).collect();
+                eprintln!(
+                    "test-qemu: skipping {}: Intel SDE is not available here ({e:#}); GitHub CI runs it, \
+                     or set {} to an installed sde64",
+                    skipped.join(", "),
+                    sde::SDE_ENV
+                );
+                entries.retain(|e| e.sde_cpu.is_none());
+            }
+            Err(e) => return Err(e.context("the x86-64-v4 row runs under Intel SDE")),
+        }
+    }
     let host_expect = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| qemu::host_x86_tier(&c));
     eprintln!(
         "test-qemu: {} CPUs",
@@ -207,10 +226,7 @@ fn hostile_suite(
         name: name.into(),
         arch: arch.into(),
         qemu_cpu: qemu_cpu.map(String::from),
-        expect: String::new(),
-        expect_vlen: None,
-        assume: vec![],
-        refuse: vec![],
+        ..qemu::CpuEntry::default()
     };
     const RV64GC: &str = "rv64i,m=true,a=true,f=true,d=true,c=true,zicsr=true,zifencei=true";
     let rv64gcv = format!("{RV64GC},v=true,vlen=256");
