@@ -34,7 +34,6 @@ pub fn ensure(sh: &Shell) -> Result<PathBuf> {
     if sde.is_file() {
         return Ok(sde);
     }
-    prereq::ensure(sh, Needs::default().with_apt(&["xz-utils"]))?;
     let parent = dir.parent().context("the tools directory has no parent")?;
     std::fs::create_dir_all(parent)?;
     let tarball = parent.join(format!("sde-{VERSION}.tar.xz"));
@@ -42,6 +41,8 @@ pub fn ensure(sh: &Shell) -> Result<PathBuf> {
         eprintln!("sde: downloading Intel SDE {VERSION} (33 MB, once)");
         download_verified(sh, URL, SHA256, &tarball)?;
     }
+    // Asked for only now: a host that cannot download SDE installs nothing for it.
+    prereq::ensure(sh, Needs::default().with_apt(&["xz-utils"]))?;
     unpack(sh, &tarball, &dir)?;
     if !sde.is_file() {
         bail!("{} has no sde64", tarball.display());

@@ -55,7 +55,7 @@ pub fn command(
     entries.retain(|e| {
         !matches!(part, Part::Checks | Part::Hostile) && (only_cpus.is_empty() || only_cpus.contains(&e.name))
     });
-    if entries.iter().any(|e| e.sde_cpu.is_some() && arches.contains(&Arch::X86_64)) {
+    if arches.contains(&Arch::X86_64) && entries.iter().any(|e| e.sde_cpu.is_some()) {
         match sde::ensure(&sh) {
             Ok(sde64) => qemu::use_sde(sde64),
             // Only GitHub reaches the pinned download; elsewhere the host row covers v4 when the
