@@ -56,7 +56,12 @@ pub enum CiAction {
 #[derive(Subcommand)]
 pub enum Command {
     /// Install missing prerequisites (as root with apt) or print the commands that would.
-    Setup,
+    Setup {
+        /// Also make everything any command puts in the tools directory: every pip package,
+        /// our patched qemu and Intel SDE (CI's `tools` job caches the result).
+        #[arg(long)]
+        all: bool,
+    },
     /// Build one engine library per tier and the launcher of each architecture.
     Build {
         #[arg(long, value_enum, default_value = "all")]

@@ -15,7 +15,7 @@ pub fn dir(target_dir: &Path) -> PathBuf {
 
 /// Installs the generator's Python packages (and jinja2, for the chat template tests) if they
 /// are missing.
-fn ensure_python(sh: &Shell) -> Result<()> {
+pub fn ensure_python(sh: &Shell) -> Result<()> {
     if crate::prereq::python_has(sh, "numpy, gguf, sentencepiece, jinja2") {
         return Ok(());
     }

@@ -57,7 +57,7 @@ fn main() {
 fn dispatch(command: Command, ws: &Workspace) -> anyhow::Result<()> {
     let all = [Arch::Riscv64, Arch::X86_64];
     match command {
-        Command::Setup => prereq::setup(ws),
+        Command::Setup { all } => prereq::setup(ws, all),
         Command::Build { arch, tier } => tierbuild::command(ws, &arch.arches(), tier.as_deref()),
         Command::Dist { arch } => dist::command(ws, &arch.arches()).map(|_| ()),
         Command::TestQemu { arch, no_build, cpu, part } => {

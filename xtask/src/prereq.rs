@@ -503,9 +503,18 @@ pub fn ensure(sh: &Shell, needs: Needs) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask setup`.
-pub fn setup(ws: &Workspace) -> Result<()> {
-    ensure(&ws.shell()?, Needs::everything())?;
+/// `cargo xtask setup [--all]`.
+pub fn setup(ws: &Workspace, all: bool) -> Result<()> {
+    let sh = ws.shell()?;
+    ensure(&sh, Needs::everything())?;
+    if all {
+        crate::lint::ensure_tools(&sh)?;
+        crate::genfix::ensure_python(&sh)?;
+        crate::servecheck::ensure_python(&sh)?;
+        let qemu = crate::qemu_build::ensure(&sh, &ws.root)?;
+        let sde = crate::sde::ensure(&sh)?;
+        eprintln!("xtask: patched qemu: {}; Intel SDE: {}", qemu.qemu.display(), sde.display());
+    }
     eprintln!("xtask: all prerequisites present (Python venv: {})", tool_dirs().venv.display());
     Ok(())
 }

@@ -13,9 +13,7 @@ const SLOTS: [usize; 3] = [1, 2, 4];
 
 pub fn command(ws: &Workspace, rounds: usize, requests: usize) -> Result<()> {
     let sh = ws.shell()?;
-    if !crate::prereq::python_has(&sh, "openai") {
-        crate::prereq::pip_install(&sh, &["openai"])?;
-    }
+    crate::servecheck::ensure_python(&sh)?;
     let tarball = crate::dist::command(ws, &[Arch::X86_64])?.pop().context("no x86_64 tarball")?;
     let unpacked = crate::qemu::unpack(&tarball, &ws.target_dir.join("bench/release"), Arch::X86_64)?;
     let model = crate::models::ensure(&sh, &ws.target_dir, &crate::models::SMOLLM2)?;

@@ -129,6 +129,14 @@ fn script(
     Ok(rows)
 }
 
+/// The `openai` client the checks (and `bench --serve`) drive the server with, in the venv.
+pub fn ensure_python(sh: &xshell::Shell) -> Result<()> {
+    if prereq::python_has(sh, "openai") {
+        return Ok(());
+    }
+    prereq::pip_install(sh, &["openai"])
+}
+
 /// Every server check of one launcher: `launch()` makes the command that runs it (natively or
 /// under qemu), `model` is what it serves. With `tool_template`, a chat template whose tool-call
 /// syntax the model writes, the tool-call checks run too.
@@ -139,9 +147,7 @@ pub fn run_all(
     tool_template: Option<&Path>,
     scratch: &Path,
 ) -> Result<Vec<(String, bool, String)>> {
-    if !prereq::python_has(sh, "openai") {
-        prereq::pip_install(sh, &["openai"])?;
-    }
+    ensure_python(sh)?;
     std::fs::create_dir_all(scratch)?;
     let key = format!("k{:x}", std::process::id() as u64 * 2654435761);
     let key_file = scratch.join("api-key");

@@ -85,6 +85,7 @@ const CHECKOUT: &str = "actions/checkout@8e8c483db84b4bee98b60c0593521ed34d9990e
 const UPLOAD: &str = "actions/upload-artifact@b7c566a772e6b6bfb58ed0dc250532a479d7789f # v6.0.0";
 const DOWNLOAD: &str = "actions/download-artifact@018cc2cf5baa6db3ef3c5f8a56943fffe632ef53 # v6.0.0";
 const CACHE: &str = "actions/cache@9255dc7a253b0ccc959486e2bca901246202afeb # v5.0.1";
+const CACHE_RESTORE: &str = "actions/cache/restore@9255dc7a253b0ccc959486e2bca901246202afeb # v5.0.1";
 const RUST_CACHE: &str = "Swatinem/rust-cache@f13886b937689c021905a6b90929199931d60db1 # v2.8.1";
 
 /// YAML double-quoted scalar (JSON strings are valid YAML).
@@ -200,17 +201,60 @@ fn run_env(name: &str, env: &[(&str, &str)], command: &str) -> String {
     s + &format!("        run: {command}\n")
 }
 
-/// Cargo's registry and build (rust-cache; `shared` jobs restore one another's), and xtask's
-/// tools directory: the venv and the qemu built from source, keyed on what decides them.
-fn caches(shared: &str) -> String {
+/// The files that decide what xtask puts in its tools directory (the venv and the pip packages
+/// each command installs, our patched qemu, Intel SDE): the tools cache's key.
+const TOOLS_SOURCES: &[&str] = &[
+    "xtask/src/prereq.rs",
+    "xtask/src/qemu_build.rs",
+    "xtask/qemu/**",
+    "xtask/src/lint.rs",
+    "xtask/src/genfix.rs",
+    "xtask/src/servecheck.rs",
+    "xtask/src/sde.rs",
+];
+
+fn tools_key() -> String {
+    let files: Vec<String> = TOOLS_SOURCES.iter().map(|f| format!("'main/{f}'")).collect();
+    format!("hartlm-tools-${{{{ hashFiles({}) }}}}", files.join(", "))
+}
+
+/// Cargo's registry and build (rust-cache). Each key has one writer (`save`), so a job that
+/// builds less can never be the first to save a key that a fuller job then only restores.
+#[derive(Clone, Copy)]
+struct CargoCache {
+    key: &'static str,
+    save: bool,
+}
+
+impl CargoCache {
+    const fn writes(key: &'static str) -> Self {
+        CargoCache { key, save: true }
+    }
+    const fn reads(key: &'static str) -> Self {
+        CargoCache { key, save: false }
+    }
+}
+
+fn rust_cache(cargo: CargoCache, condition: Option<&str>) -> String {
+    let save = if cargo.save { "${{ github.ref == 'refs/heads/main' }}" } else { "false" };
+    let condition = condition.map(|c| format!("        if: {c}\n")).unwrap_or_default();
     format!(
-        "      - name: Cache cargo's registry and build\n        uses: {RUST_CACHE}\n        with:\n          \
-         workspaces: main -> target\n          shared-key: {shared}\n          \
-         save-if: ${{{{ github.ref == 'refs/heads/main' }}}}\n\
-         \x20     - name: Cache the Python venv and the qemu built from source\n        uses: {CACHE}\n        with:\n          \
-         path: ${{{{ env.HARTLM_TOOLS_DIR }}}}\n          \
-         key: hartlm-tools-${{{{ hashFiles('main/xtask/src/prereq.rs', 'main/xtask/src/qemu_build.rs', 'main/xtask/qemu/**', 'main/xtask/src/lint.rs', 'main/xtask/src/genfix.rs') }}}}\n"
+        "      - name: Cache cargo's registry and build\n{condition}        uses: {RUST_CACHE}\n        with:\n          \
+         workspaces: main -> target\n          shared-key: {}\n          save-if: {save}\n",
+        cargo.key
     )
+}
+
+/// Cargo's cache, and xtask's tools directory restored from what the `tools` job saved (the
+/// only job that writes it: what it holds differs from job to job otherwise, and the first job
+/// to finish would decide it for every later run).
+fn caches(cargo: CargoCache) -> String {
+    rust_cache(cargo, None)
+        + &format!(
+            "      - name: Restore the tools directory (venv, patched qemu, Intel SDE; the tools job writes it)\n        \
+             uses: {CACHE_RESTORE}\n        with:\n          path: ${{{{ env.HARTLM_TOOLS_DIR }}}}\n          key: {}\n",
+            tools_key()
+        )
 }
 
 /// Installs what the container lacks (as root, in the container), and puts the venv's bin
@@ -222,20 +266,41 @@ fn setup() -> String {
     )
 }
 
-/// The first steps of every hosted job. `cache`: the rust-cache key shared with other jobs,
-/// or none where the job builds what gets published (a poisoned cache must never reach a
-/// release, zizmor's cache-poisoning).
+/// The first steps of every hosted job. `cache`: cargo's cache, or none where the job builds
+/// what gets published (a poisoned cache must never reach a release, zizmor's cache-poisoning).
 fn start(
     git_ref: Option<&str>,
     full_history: bool,
     with_fixtures: Option<&Config>,
-    cache: Option<&str>,
+    cache: Option<CargoCache>,
 ) -> Vec<String> {
     let mut steps = vec![install_git(), checkout(git_ref, full_history)];
     steps.extend(with_fixtures.map(fixtures));
     steps.extend(cache.map(caches));
     steps.push(setup());
     steps
+}
+
+/// The one writer of the tools cache: on a miss it fills the directory with everything any job
+/// uses (`cargo xtask setup --all`) and saves it; on a hit it does nothing more. Nothing waits
+/// for it: on a cold cache the other jobs make what they need themselves.
+fn tools_job(c: &Config) -> Job<'_> {
+    let missed = "steps.tools.outputs.cache-hit != 'true'";
+    let steps = vec![
+        install_git(),
+        checkout(None, false),
+        format!(
+            "      - name: Cache the tools directory\n        id: tools\n        uses: {CACHE}\n        with:\n          \
+             path: ${{{{ env.HARTLM_TOOLS_DIR }}}}\n          key: {}\n",
+            tools_key()
+        ),
+        rust_cache(CargoCache::reads("xtask"), Some(missed)),
+        format!(
+            "      - name: \"Fill it: the venv with every pip package, our patched qemu, Intel SDE\"\n        \
+             if: {missed}\n        working-directory: main\n        run: cargo xtask setup --all\n"
+        ),
+    ];
+    Job::hosted(c, "tools", "xtask's tools directory, built once and cached", 30, steps)
 }
 
 fn upload_dist() -> String {
@@ -255,9 +320,10 @@ fn download_dist(path: &str) -> String {
 /// Jobs shared by ci.yml and release.yml: build every tier into tarballs, then run each qemu
 /// CPU as its own job and the launcher/fixture checks beside them.
 fn build_and_qemu<'a>(c: &'a Config, cpus: &'a [String], git_ref: Option<&'a str>) -> Vec<Job<'a>> {
-    let cache = if git_ref.is_some() { None } else { Some("xtask") };
-    let steps = |fixtures: bool, rest: Vec<String>| {
-        let mut s = start(git_ref, false, fixtures.then_some(c), cache);
+    // dist builds xtask and every tier, so it writes the key the qemu jobs (xtask only) read.
+    let cached = git_ref.is_none();
+    let steps = |cache: fn(&'static str) -> CargoCache, fixtures: bool, rest: Vec<String>| {
+        let mut s = start(git_ref, false, fixtures.then_some(c), cached.then(|| cache("xtask")));
         s.extend(rest);
         s
     };
@@ -267,7 +333,11 @@ fn build_and_qemu<'a>(c: &'a Config, cpus: &'a [String], git_ref: Option<&'a str
             "dist",
             "build every tier and package",
             60,
-            steps(false, vec![run("Build and package", "cargo xtask dist"), upload_dist()]),
+            steps(
+                CargoCache::writes,
+                false,
+                vec![run("Build and package", "cargo xtask dist"), upload_dist()],
+            ),
         ),
         Job {
             needs: &["dist"],
@@ -278,6 +348,7 @@ fn build_and_qemu<'a>(c: &'a Config, cpus: &'a [String], git_ref: Option<&'a str
                 "qemu ${{ matrix.cpu }}",
                 30,
                 steps(
+                    CargoCache::reads,
                     false,
                     vec![
                         download_dist("main/target/dist"),
@@ -298,6 +369,7 @@ fn build_and_qemu<'a>(c: &'a Config, cpus: &'a [String], git_ref: Option<&'a str
                 "launcher faults, core placement, fixture models at every tier",
                 60,
                 steps(
+                    CargoCache::reads,
                     true,
                     vec![
                         download_dist("main/target/dist"),
@@ -321,14 +393,17 @@ fn ci(c: &Config, cpus: &[String]) -> String {
             "lint",
             "fmt, clippy, workflows, unit tests",
             60,
-            start(None, false, Some(c), Some("lint")).into_iter().chain(steps(TestJob::Lint)).collect(),
+            start(None, false, Some(c), Some(CargoCache::writes("lint")))
+                .into_iter()
+                .chain(steps(TestJob::Lint))
+                .collect(),
         ),
         Job::hosted(
             c,
             "reproducible",
             "reproducible release archives",
             90,
-            start(None, false, None, Some("reproducible"))
+            start(None, false, None, Some(CargoCache::writes("reproducible")))
                 .into_iter()
                 .chain(steps(TestJob::Reproducible))
                 .collect(),
@@ -342,7 +417,7 @@ fn ci(c: &Config, cpus: &[String]) -> String {
         "runner-kit",
         "board runner kit: build github-act-runner for riscv64, run it under qemu",
         30,
-        start(None, false, None, Some("lint"))
+        start(None, false, None, Some(CargoCache::reads("xtask")))
             .into_iter()
             .chain([run(
                 "Build the pinned github-act-runner for riscv64 and ask it for --jitconfig",
@@ -351,6 +426,7 @@ fn ci(c: &Config, cpus: &[String]) -> String {
             )])
             .collect(),
     ));
+    jobs.push(tools_job(c));
     jobs.extend(build_and_qemu(c, cpus, None));
     format!(
         "{HEADER}name: ci\non:\n  push:\n    branches: [main]\n  pull_request:\npermissions: {{}}\n\
@@ -465,7 +541,7 @@ fn sync(c: &Config) -> String {
             "test",
             "merge upstream and test it (no write token)",
             150,
-            start(None, true, Some(c), Some("sync"))
+            start(None, true, Some(c), Some(CargoCache::writes("sync")))
                 .into_iter()
                 .chain([
                     run(
@@ -660,6 +736,51 @@ mod tests {
         let mut bad = include_str!("../../ci/workflows.toml").to_string();
         bad = bad.replace("@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082", "");
         assert!(load_config(&bad).unwrap_err().to_string().contains("pinned by digest"));
+    }
+
+    /// Each cache key has one writer: the tools directory is saved by the `tools` job alone (the
+    /// others restore it), and each rust-cache key by one job, so a job that builds less can
+    /// never be the first to save what a fuller job then only restores.
+    #[test]
+    fn every_cache_key_has_one_writer() {
+        let files = generate(&config(), &["a".into(), "b".into()]);
+        let mut writers: Vec<(String, String)> = Vec::new();
+        for (path, text) in files.iter().filter(|(p, _)| p.ends_with("ci.yml") || p.ends_with("sync.yml")) {
+            let jobs = text.split_once("\njobs:\n").unwrap().1.split("\n\n");
+            for job in jobs {
+                let id = job.trim_start().split(':').next().unwrap().to_string();
+                let saves_tools = job.contains("uses: actions/cache@");
+                assert_eq!(saves_tools, id == "tools" && path.ends_with("ci.yml"), "{path} {id}");
+                if job.contains("rust-cache@") && id != "tools" {
+                    assert!(job.contains("uses: actions/cache/restore@"), "{path} {id} restores the tools");
+                }
+                for (key, save) in job
+                    .split("shared-key: ")
+                    .skip(1)
+                    .map(|t| t.split_once('\n').map(|(k, r)| (k, r.trim_start())).unwrap())
+                {
+                    if !save.starts_with("save-if: false") {
+                        writers.push((key.to_string(), format!("{path} {id}")));
+                    }
+                }
+            }
+        }
+        writers.sort();
+        let keys: Vec<&str> = writers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["lint", "reproducible", "sync", "xtask"], "{writers:?}");
+        assert!(writers.iter().any(|(k, job)| k == "xtask" && job.ends_with("ci.yml dist")), "{writers:?}");
+        let tools = files[0].1.split("\n  tools:\n").nth(1).unwrap().split("\n\n").next().unwrap();
+        assert!(tools.contains("run: cargo xtask setup --all"), "{tools}");
+    }
+
+    /// The tools cache's key names files that exist, so a rename cannot leave it keyed on nothing.
+    #[test]
+    fn the_tools_key_names_existing_files() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for f in TOOLS_SOURCES {
+            let path = root.join(f.trim_end_matches("/**"));
+            assert!(path.exists(), "{f}");
+        }
     }
 
     #[test]
