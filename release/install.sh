@@ -161,6 +161,7 @@ link() { # TARGET LINK
         return 1
     fi
     mkdir -p "$(dirname "$2")"
+    rm -f "$2.hartlm-new" # left by a run cut off between these two lines
     ln -s "$1" "$2.hartlm-new" && mv -f "$2.hartlm-new" "$2"
 }
 link "$dest/bin/hartlm" "$PREFIX/bin/hartlm" ||

@@ -154,10 +154,15 @@ mod tests {
         let man = fx.home().join(".local/share/man/man1/hartlm.1");
         assert_eq!(std::fs::read_link(&man).unwrap(), dest.join("share/man/man1/hartlm.1"));
         assert_eq!(fx.leftovers(), ["1.2.3"], "no staging or temporary files remain");
-        // A named version, then the latest again: each replaces the link, both trees stay.
+        // A named version, then the latest again: each replaces the link, both trees stay. The
+        // first finds the new link of a run cut off before its rename, and replaces it too.
+        let bin = fx.home().join(".local/bin");
+        std::os::unix::fs::symlink("/nowhere", bin.join("hartlm.hartlm-new")).unwrap();
         let out = fx.install(&["--version", "nightly"]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert_eq!(fx.installed(), "hartlm 1.3.0-dev\n");
+        let links: Vec<_> = std::fs::read_dir(&bin).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(links, ["hartlm"]);
         let out = fx.install(&[]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert_eq!(fx.installed(), "hartlm 1.2.3\n");
