@@ -731,9 +731,8 @@ fn attend_head(
     let (scores, row) = (&mut scratch.0[..n], &mut scratch.1[..hd]);
     match cache {
         KvCache::F32 { k, .. } => {
-            for (t, sc) in scores.iter_mut().enumerate() {
-                *sc = kernels::dot_f32(&k[at(t)..][..hd], q) * scale;
-            }
+            kernels::dot_rows(q, &k[at(0)..], kv_dim, scores);
+            scores.iter_mut().for_each(|s| *s *= scale);
         }
         KvCache::F16 { k, .. } => {
             let q16: Vec<f32> = q.iter().map(|&v| round_f16(v)).collect();

@@ -321,13 +321,15 @@ fn elementwise_checks(rng: &mut Rng) -> Vec<KernelReport> {
 /// - axpy_rows (attention's weighted sum of value rows): exact on x86, whose kernel keeps the
 ///   scalar roundings; RVV fuses each row's step, so each of the r rows may add the axpy
 ///   difference: 4 (r + 1) ulp of |o| + Σ |p v|.
+/// - dot_rows (attention's scores): each row a dot in another summation order, as `dot_f32`.
 fn row_op_checks(rng: &mut Rng) -> Vec<KernelReport> {
-    let (mut norm, mut sm, mut rp, mut ax, mut axr) = (
+    let (mut norm, mut sm, mut rp, mut ax, mut axr, mut dr) = (
         Tracker::new("rms_norm"),
         Tracker::new("softmax"),
         Tracker::new("rope"),
         Tracker::new("axpy"),
         Tracker::new("axpy_rows"),
+        Tracker::new("dot_rows"),
     );
     for &n in F32_LENGTHS.iter().filter(|&&n| n > 0) {
         let x: Vec<f32> = rng.vec(n).iter().enumerate().map(|(i, v)| v * [1.0, 30.0, 1e-3][i % 3]).collect();
@@ -380,6 +382,19 @@ fn row_op_checks(rng: &mut Rng) -> Vec<KernelReport> {
                 axr.check(g, wv, o[j].abs() as f64 + terms, tol);
             }
         }
+
+        // Row counts around the eight rows the x86 kernel takes at a time.
+        for (rows, gap) in [(1, 0), (7, 3), (8, 0), (9, 1), (17, 64), (40, 5)] {
+            let stride = n + gap;
+            let (q, k) = (rng.vec(n), rng.vec((rows - 1) * stride + n));
+            let (mut got, mut want) = (vec![f32::NAN; rows], vec![0.0; rows]);
+            kernels::dot_rows(&q, &k, stride, &mut got);
+            scalar::dot_rows(&q, &k, stride, &mut want);
+            for (t, (&g, &wv)) in got.iter().zip(&want).enumerate() {
+                let terms: f64 = q.iter().zip(&k[t * stride..]).map(|(a, b)| (a * b).abs() as f64).sum();
+                dr.check(g, wv, terms, tolerance(n, 1.0));
+            }
+        }
     }
     for half in [1, 2, 3, 8, 17, 32, 64, 100] {
         for (hd, heads) in [(2 * half, 3), (2 * half + 6, 2)] {
@@ -396,7 +411,7 @@ fn row_op_checks(rng: &mut Rng) -> Vec<KernelReport> {
             }
         }
     }
-    vec![norm.0, sm.0, rp.0, ax.0, axr.0]
+    vec![norm.0, sm.0, rp.0, ax.0, axr.0, dr.0]
 }
 
 /// The short convolution against its scalar reference, which it must equal exactly (same

@@ -39,6 +39,8 @@ pub mod rvv;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 #[cfg(target_arch = "x86_64")]
+pub mod x86_f32;
+#[cfg(target_arch = "x86_64")]
 pub mod x86_tile;
 
 use crate::types::{
@@ -261,6 +263,7 @@ pub fn quantize_row_q8_k(x: &[f32], out: &mut [BlockQ8K]) {
 pub fn silu_mul(g: &mut [f32], u: &[f32]) {
     dispatch!(
         "rvv" => rvv::silu_mul(g, u),
+        "avx2" => x86_f32::silu_mul_avx2(g, u),
         scalar => scalar::silu_mul(g, u),
     )
 }
@@ -305,6 +308,7 @@ fn sum_squares_f64(x: &[f32]) -> f64 {
 pub fn softmax(x: &mut [f32]) {
     dispatch!(
         "rvv" => rvv::softmax(x),
+        "avx2" => x86_f32::softmax_avx2(x),
         scalar => scalar::softmax(x),
     )
 }
@@ -321,6 +325,23 @@ pub fn rope(x: &mut [f32], hd: usize, neox: bool, cos: &[f32], sin: &[f32]) {
             }
         },
         scalar => scalar::rope(x, hd, neox, &cos[..half], &sin[..half]),
+    )
+}
+
+/// [`scalar::dot_rows`]: `out[t] = Σ_j q[j] * k[t * stride + j]` for rows `t < out.len()`, one
+/// query against many key rows (attention's scores). Sums in another order than the scalar dot.
+pub fn dot_rows(q: &[f32], k: &[f32], stride: usize, out: &mut [f32]) {
+    assert!(
+        out.is_empty() || k.len() >= (out.len() - 1) * stride + q.len(),
+        "dot_rows: {} rows of {} at stride {stride} in {} floats",
+        out.len(),
+        q.len(),
+        k.len()
+    );
+    dispatch!(
+        "rvv" => out.iter_mut().enumerate().for_each(|(t, o)| *o = rvv::dot_f32(&k[t * stride..][..q.len()], q)),
+        "avx2" => x86_f32::dot_rows_avx2(q, k.as_ptr(), stride, out),
+        scalar => scalar::dot_rows(q, k, stride, out),
     )
 }
 

@@ -53,6 +53,13 @@ pub fn softmax(x: &mut [f32]) {
     }
 }
 
+/// `out[t] = dot(q, k[t * stride..][..q.len()])` for every row `t < out.len()`.
+pub fn dot_rows(q: &[f32], k: &[f32], stride: usize, out: &mut [f32]) {
+    for (t, o) in out.iter_mut().enumerate() {
+        *o = crate::types::float::dot_f32(&k[t * stride..][..q.len()], q);
+    }
+}
+
 /// Rotates the first `cos.len()` pairs of every `hd`-wide head of `x` by the angles whose
 /// cosines and sines are given: pairs `(i, i + cos.len())` in NeoX order, `(2i, 2i + 1)`
 /// otherwise.
