@@ -322,8 +322,8 @@ fn download_dist(path: &str) -> String {
 fn build_and_qemu<'a>(c: &'a Config, cpus: &'a [String], git_ref: Option<&'a str>) -> Vec<Job<'a>> {
     // dist builds xtask and every tier, so it writes the key the qemu jobs (xtask only) read.
     let cached = git_ref.is_none();
-    let steps = |cache: fn(&'static str) -> CargoCache, fixtures: bool, rest: Vec<String>| {
-        let mut s = start(git_ref, false, fixtures.then_some(c), cached.then(|| cache("xtask")));
+    let steps = |cache: CargoCache, fixtures: bool, rest: Vec<String>| {
+        let mut s = start(git_ref, false, fixtures.then_some(c), cached.then_some(cache));
         s.extend(rest);
         s
     };
@@ -334,7 +334,7 @@ fn build_and_qemu<'a>(c: &'a Config, cpus: &'a [String], git_ref: Option<&'a str
             "build every tier and package",
             60,
             steps(
-                CargoCache::writes,
+                CargoCache::writes("xtask"),
                 false,
                 vec![run("Build and package", "cargo xtask dist"), upload_dist()],
             ),
@@ -348,7 +348,7 @@ fn build_and_qemu<'a>(c: &'a Config, cpus: &'a [String], git_ref: Option<&'a str
                 "qemu ${{ matrix.cpu }}",
                 30,
                 steps(
-                    CargoCache::reads,
+                    CargoCache::reads("xtask"),
                     false,
                     vec![
                         download_dist("main/target/dist"),
@@ -369,7 +369,7 @@ fn build_and_qemu<'a>(c: &'a Config, cpus: &'a [String], git_ref: Option<&'a str
                 "launcher faults, core placement, fixture models at every tier",
                 60,
                 steps(
-                    CargoCache::reads,
+                    CargoCache::reads("xtask"),
                     true,
                     vec![
                         download_dist("main/target/dist"),

@@ -35,11 +35,11 @@ fn exp_clamped(x: __m256) -> __m256 {
     _mm256_fmadd_ps(j, k, k)
 }
 
-/// Applies `f` to `x` eight floats at a time; the last `x.len() % 8` go through a copy padded
-/// with `pad`, so no load or store passes the end.
+/// Applies `f` to `x` eight floats at a time, with the index of the first; the last
+/// `x.len() % 8` go through a zero-padded copy, so no load or store passes the end.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn map8(x: &mut [f32], pad: f32, mut f: impl FnMut(__m256, usize) -> __m256) {
+fn map8(x: &mut [f32], mut f: impl FnMut(__m256, usize) -> __m256) {
     let mut chunks = x.chunks_exact_mut(8);
     let mut at = 0;
     for c in &mut chunks {
@@ -49,7 +49,7 @@ fn map8(x: &mut [f32], pad: f32, mut f: impl FnMut(__m256, usize) -> __m256) {
     }
     let tail = chunks.into_remainder();
     if !tail.is_empty() {
-        let mut buf = [pad; 8];
+        let mut buf = [0.0; 8];
         buf[..tail.len()].copy_from_slice(tail);
         // SAFETY: buf is 8 floats.
         unsafe { _mm256_storeu_ps(buf.as_mut_ptr(), f(_mm256_loadu_ps(buf.as_ptr()), at)) };
@@ -74,7 +74,7 @@ pub unsafe fn softmax_avx2(x: &mut [f32]) {
     let max = _mm256_set1_ps(lanes(top).iter().fold(tail_max, |m, &v| m.max(v)));
     let lo = _mm256_set1_ps(-87.0);
     let mut sum = [_mm256_setzero_pd(); 2];
-    map8(x, 0.0, |v, at| {
+    map8(x, |v, at| {
         let e = exp_clamped(_mm256_max_ps(_mm256_sub_ps(v, max), lo));
         // Padding lanes of the last eight are left out of the sum.
         let live = _mm256_cmpgt_epi32(
@@ -90,7 +90,7 @@ pub unsafe fn softmax_avx2(x: &mut [f32]) {
     // SAFETY: total is 4 doubles.
     unsafe { _mm256_storeu_pd(total.as_mut_ptr(), _mm256_add_pd(sum[0], sum[1])) };
     let inv = _mm256_set1_ps((1.0 / total.iter().sum::<f64>()) as f32);
-    map8(x, 0.0, |v, _| _mm256_mul_ps(v, inv));
+    map8(x, |v, _| _mm256_mul_ps(v, inv));
 }
 
 #[inline]
@@ -111,12 +111,16 @@ fn lanes(v: __m256) -> [f32; 8] {
 pub unsafe fn silu_mul_avx2(g: &mut [f32], u: &[f32]) {
     let n = g.len().min(u.len());
     let (lo, hi, one) = (_mm256_set1_ps(-87.0), _mm256_set1_ps(88.0), _mm256_set1_ps(1.0));
-    map8(&mut g[..n], 0.0, |x, at| {
-        let mut uu = [0.0f32; 8];
-        let m = (n - at).min(8);
-        uu[..m].copy_from_slice(&u[at..at + m]);
-        // SAFETY: uu is 8 floats.
-        let uv = unsafe { _mm256_loadu_ps(uu.as_ptr()) };
+    map8(&mut g[..n], |x, at| {
+        let uv = if at + 8 <= n {
+            // SAFETY: at + 8 <= n <= u.len().
+            unsafe { _mm256_loadu_ps(u.as_ptr().add(at)) }
+        } else {
+            let mut tail = [0.0f32; 8];
+            tail[..n - at].copy_from_slice(&u[at..n]);
+            // SAFETY: tail is 8 floats.
+            unsafe { _mm256_loadu_ps(tail.as_ptr()) }
+        };
         let e = exp_clamped(_mm256_min_ps(_mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), x), lo), hi));
         _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)), uv)
     });
